@@ -1,0 +1,64 @@
+"""
+wecal: one async SDK for WeCom (企业微信) and DingTalk (钉钉) calendars.
+
+Provider adapters turn WeCom schedules and DingTalk events into one
+normalized :class:`Event`; one async paginator hides offset and token paging
+behind ``async for``. Runs on asyncio and trio (anyio underneath).
+"""
+
+from ._convert import from_dict as from_dict
+from ._convert import to_dict as to_dict
+from .errors import AuthenticationError as AuthenticationError
+from .errors import ClientClosedError as ClientClosedError
+from .errors import InvalidRequestError as InvalidRequestError
+from .errors import NotFoundError as NotFoundError
+from .errors import PermissionDeniedError as PermissionDeniedError
+from .errors import ProviderError as ProviderError
+from .errors import QuotaExceededError as QuotaExceededError
+from .errors import RateLimitError as RateLimitError
+from .errors import ResponseFormatError as ResponseFormatError
+from .errors import TransportError as TransportError
+from .errors import UnsupportedError as UnsupportedError
+from .errors import ValidationError as ValidationError
+from .errors import WecalError as WecalError
+from .models import Attendee as Attendee
+from .models import Calendar as Calendar
+from .models import CalendarShare as CalendarShare
+from .models import Event as Event
+from .models import EventStatus as EventStatus
+from .models import Person as Person
+from .models import Provider as Provider
+from .models import Recurrence as Recurrence
+from .models import ResponseStatus as ResponseStatus
+from .models import SharePermission as SharePermission
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "Attendee",
+    "AuthenticationError",
+    "Calendar",
+    "CalendarShare",
+    "ClientClosedError",
+    "Event",
+    "EventStatus",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Person",
+    "Provider",
+    "ProviderError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "Recurrence",
+    "ResponseFormatError",
+    "ResponseStatus",
+    "SharePermission",
+    "TransportError",
+    "UnsupportedError",
+    "ValidationError",
+    "WecalError",
+    "__version__",
+    "from_dict",
+    "to_dict",
+]

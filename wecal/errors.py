@@ -1,0 +1,287 @@
+"""The exceptions wecal raises. Nothing else escapes the SDK.
+
+Every error is a :class:`WecalError`; catch that to catch them all::
+
+    WecalError                      root; .cursor = where a paginator can resume
+    ├── ValidationError             a model built from invalid values (also a ValueError)
+    ├── ClientClosedError           a client used after aclose() (also a RuntimeError)
+    ├── TransportError              no usable HTTP answer after retries: network, timeout
+    ├── ProviderError               the provider said no: .provider .code .message
+    │   │                             .request_id .http_status
+    │   ├── AuthenticationError     bad credentials, or a token refused after a refresh
+    │   ├── PermissionDeniedError   the app may not do this (scope, IP allow-list, other app)
+    │   ├── NotFoundError           the calendar / schedule / event does not exist
+    │   ├── RateLimitError          throttled and out of retries; .retry_after (seconds)
+    │   ├── QuotaExceededError      a daily/monthly quota is spent; retrying will not help
+    │   └── InvalidRequestError     the request itself is wrong (parameters, limits, cursor)
+    ├── ResponseFormatError         malformed payload: not JSON, field missing or mistyped;
+    │                                 .path names where (``$.schedule_list[3].start_time``)
+    └── UnsupportedError            a model the target provider cannot represent; .feature
+
+No message, ``repr()`` or attribute of these classes ever holds a secret: text
+that reaches them passes through :func:`redact` first.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+__all__ = [
+    "AuthenticationError",
+    "ClientClosedError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProviderError",
+    "QuotaExceededError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "TransportError",
+    "UnsupportedError",
+    "ValidationError",
+    "WecalError",
+    "redact",
+]
+
+# Query parameters, headers and JSON keys whose values are secrets. The value
+# ends at the first character that cannot be part of a token or secret.
+_SECRET_KEYS = (
+    "access_token",
+    "accesstoken",
+    "corpsecret",
+    "appsecret",
+    "app_secret",
+    "appSecret",
+    "corp_secret",
+    "client_secret",
+    "suite_secret",
+    "x-acs-dingtalk-access-token",
+)
+_SECRET_RE = re.compile(
+    r"(?P<key>(?:" + "|".join(re.escape(k) for k in _SECRET_KEYS) + r"))"
+    r"(?P<sep>\"?\s*[=:]\s*\"?)"
+    r"(?P<value>[^&\s\"',;}\]]+)",
+    re.IGNORECASE,
+)
+REDACTED = "***"
+
+
+def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
+    """
+    Return ``text`` with every secret replaced by ``***``.
+
+    Values of well-known secret parameters (``access_token=…``,
+    ``corpsecret=…``, ``"appSecret": "…"``, the DingTalk token header) are
+    masked by pattern; ``secrets`` masks literal values wherever they stand.
+
+    >>> redact("GET /cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t")
+    'GET /cgi-bin/gettoken?corpid=ww1&corpsecret=***'
+    """
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, REDACTED)
+    return _SECRET_RE.sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
+
+
+class WecalError(Exception):
+    """
+    The root of every error wecal raises.
+
+    ``cursor`` is set when the error interrupted a paginator: pass it to
+    ``by_page(cursor=...)`` to resume exactly where the iteration stopped::
+
+        try:
+            async for page in client.list_events(cal_id).by_page():
+                save(page)
+        except wecal.WecalError as exc:
+            resume_from = exc.cursor
+    """
+
+    #: Where an interrupted paginator resumes (``by_page(cursor=...)``), or None.
+    cursor: str | None = None
+
+    def __init__(self, message: str) -> None:
+        self.message = redact(message)
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        return self.message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+class ValidationError(WecalError, ValueError):
+    """
+    A model was built from values it cannot hold.
+
+    >>> Event(provider=Provider.WECOM, id="x", start=datetime(2024, 1, 1), end=...)
+    Traceback (most recent call last):
+    wecal.errors.ValidationError: Event.start: naive datetime 2024-01-01 00:00:00; ...
+    """
+
+
+class ClientClosedError(WecalError, RuntimeError):
+    """A client was used after ``aclose()`` or after its ``async with`` block ended."""
+
+
+class TransportError(WecalError):
+    """
+    No usable HTTP answer: connection refused or dropped, a timeout, a TLS
+    failure — raised once the retries are spent. The original ``httpx``
+    exception is chained as ``__cause__`` (its URL is redacted in the message).
+    """
+
+
+class ProviderError(WecalError):
+    """
+    The provider answered with an error.
+
+    Attributes say what it answered, so callers need not parse the message::
+
+        except wecal.ProviderError as exc:
+            log.warning("%s said %s (%s)", exc.provider, exc.code, exc.request_id)
+
+    ``code`` is WeCom's / legacy DingTalk's integer ``errcode`` or DingTalk
+    v1.0's string ``code``; ``http_status`` is the HTTP status (WeCom reports
+    most errors inside HTTP 200).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: int | str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+    ) -> None:
+        self.provider = provider
+        self.code = code
+        self.request_id = request_id
+        self.http_status = http_status
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        head = f"{self.provider}"
+        if self.code is not None:
+            head += f" error {self.code}"
+        details = []
+        if self.http_status is not None:
+            details.append(f"HTTP {self.http_status}")
+        if self.request_id:
+            details.append(f"request_id={self.request_id}")
+        tail = f" ({', '.join(details)})" if details else ""
+        return f"{head}: {self.message}{tail}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}(provider={self.provider!r}, code={self.code!r}, "
+            f"message={self.message!r}, request_id={self.request_id!r}, "
+            f"http_status={self.http_status!r})"
+        )
+
+
+class AuthenticationError(ProviderError):
+    """
+    The credentials are wrong (WeCom 40001 at ``gettoken``, DingTalk
+    ``invalidClientIdOrSecret``), or a fresh token was refused too. Not retried.
+    """
+
+
+class PermissionDeniedError(ProviderError):
+    """
+    The app may not do this: missing API scope, caller IP not on the trusted
+    list (WeCom 60020), or an object created by another app (WeCom 301002).
+    """
+
+
+class NotFoundError(ProviderError):
+    """The calendar, schedule or event named does not exist (or is not visible)."""
+
+
+class RateLimitError(ProviderError):
+    """
+    Throttled, and waiting longer would pass the client's deadline.
+
+    ``retry_after`` is how many seconds the provider asks to wait (WeCom's
+    45009 blocks for 60 s), or None when it did not say::
+
+        except wecal.RateLimitError as exc:
+            await anyio.sleep(exc.retry_after or 1)
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: int | str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        self.retry_after = retry_after
+        super().__init__(
+            message,
+            provider=provider,
+            code=code,
+            request_id=request_id,
+            http_status=http_status,
+        )
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.retry_after is not None:
+            text += f"; retry after {self.retry_after:g}s"
+        return text
+
+
+class QuotaExceededError(ProviderError):
+    """
+    A quota that does not reset within the client's deadline is spent: WeCom's
+    20 000 schedules per app per day, DingTalk's monthly call quota (90020),
+    DingTalk ``flowLimit`` (100 events per user per day). Not retried.
+    """
+
+
+class InvalidRequestError(ProviderError):
+    """
+    The request is wrong: a bad or missing parameter, a limit exceeded, an
+    occurrence that does not exist, or a paginator cursor from another query.
+    """
+
+
+class ResponseFormatError(WecalError):
+    """
+    A payload wecal cannot read: not JSON, a required field missing or of the
+    wrong type, an unknown code, a recurrence rule that is not a rule.
+
+    ``path`` is a JSON path to the offending value when one is known::
+
+        ResponseFormatError: $.schedule_list[3].start_time: expected int, got 'soon'
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class UnsupportedError(WecalError):
+    """
+    The model holds something the target provider cannot store — checked
+    before any request is sent. ``feature`` names the part::
+
+        UnsupportedError: WeCom cannot repeat with COUNT=10 (feature='COUNT')
+    """
+
+    def __init__(self, message: str, *, feature: str | None = None) -> None:
+        self.feature = feature
+        super().__init__(message)
+
+
+def _describe(value: Any, limit: int = 60) -> str:
+    """A short, redacted ``repr`` of a value for error messages."""
+    text = redact(repr(value))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
