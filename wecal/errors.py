@@ -60,7 +60,7 @@ _SECRET_KEYS = (
 )
 _SECRET_RE = re.compile(
     r"(?P<key>(?:" + "|".join(re.escape(k) for k in _SECRET_KEYS) + r"))"
-    r"(?P<sep>\"?\s*[=:]\s*\"?)"
+    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
     r"(?P<value>[^&\s\"',;}\]]+)",
     re.IGNORECASE,
 )
