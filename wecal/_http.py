@@ -1,0 +1,572 @@
+"""
+The HTTP core: the one place in wecal that sends requests, sleeps and reads
+HTTP status codes.
+
+Every provider call goes through :meth:`HttpCore.call`::
+
+    client-wide pause (45009) → token (single flight) → rate limit slot
+      → httpx send → classify (dialect) → token replay / retry / error
+
+What is retried (``wecal._retry`` decides when):
+
+- network failures and timeouts, 5xx, 429, and the transient provider codes
+  of :mod:`wecal.providers._errors` (busy, QPS limits, version conflicts);
+- a token-invalid answer replays the call once with a fresh token.
+
+Ambiguous failures. A call made with ``idempotent=False`` (a WeCom
+``schedule/add``: no idempotency key) is replayed only when the provider
+surely did not act on it:
+
+- *not sent*: connection refused or timed out, no pool slot, proxy refused
+  (``httpx.ConnectError``, ``ConnectTimeout``, ``PoolTimeout``, ``ProxyError``);
+- *refused before processing*: rate-limit and token-invalid answers.
+
+Everything else — read/write timeouts, dropped connections, protocol
+errors after the request went out, 5xx and "system busy" answers, a success
+status with an unreadable body — may hide a created object, so it is raised
+instead of replayed. DingTalk v1.0 writes carry ``x-client-token`` and are
+sent with ``idempotent=True``.
+
+Secrets (app secret, tokens) never reach a message, ``repr`` or log record:
+errors are built from redacted text, wrapped ``httpx`` errors are replaced by
+redacted copies, and a filter masks ``access_token`` in httpx's own INFO log
+line of the request URL.
+"""
+
+from __future__ import annotations
+
+import json as jsonlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Mapping
+from types import TracebackType
+from typing import Any, ClassVar, Literal, Self
+
+import anyio
+import httpx
+
+from ._ratelimit import RateLimitConfig, RateLimiter
+from ._retry import RetryConfig, decide
+from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
+from .errors import (
+    AuthenticationError,
+    ClientClosedError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitError,
+    ResponseFormatError,
+    TransportError,
+    redact,
+)
+from .providers._dialects import Dialect, Failure
+
+__all__ = ["BaseClient", "HttpCore", "logger"]
+
+#: Debug lines: method, path (never the query), api, attempt, status, code, latency.
+logger = logging.getLogger("wecal")
+
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.ProxyError)
+_MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+# Bound the pause loop: a pause extended more often than this is a bug upstream.
+_MAX_PAUSE_ROUNDS = 64
+
+
+class _RedactFilter(logging.Filter):
+    """Masks tokens and secrets in records of httpx's logger (its URL line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken record is the logging module's business
+            return True
+        clean = redact(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        return True
+
+
+def _install_log_filter() -> None:
+    for name in ("httpx", "httpcore"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _RedactFilter) for f in target.filters):
+            target.addFilter(_RedactFilter())
+
+
+_install_log_filter()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None  # an HTTP date: rare from these providers; back off instead
+    return seconds if 0 <= seconds < 86_400 else None
+
+
+class HttpCore:
+    """
+    Sends one provider API's calls: token, limits, retries, errors, redaction.
+
+    Built by a client; ``dialect`` says how the API handles tokens and errors::
+
+        core = HttpCore(WECOM, corp_id, corp_secret, transport=httpx.MockTransport(handler))
+        body = await core.call("schedule/get", "POST", "/cgi-bin/oa/schedule/get",
+                               json={"schedule_id_list": ids})
+
+    ``rate_limit=None`` applies the provider's documented defaults, ``False``
+    switches limiting off. ``clock``, ``sleep``, ``jitter`` and ``wall_clock``
+    are injectable for tests (monotonic seconds, an async sleep, a uniform
+    draw in [0, 1], epoch seconds for token expiry).
+    """
+
+    def __init__(
+        self,
+        dialect: Dialect,
+        app_id: str,
+        secret: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout | None = 10.0,
+        proxy: str | httpx.Proxy | None = None,
+        retry: RetryConfig | None = None,
+        rate_limit: RateLimitConfig | Literal[False] | None = None,
+        token_store: TokenStore | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        jitter: Callable[[], float] = random.random,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if not isinstance(app_id, str) or not app_id:
+            raise InvalidRequestError("app id must be a non-empty string", provider=dialect.name)
+        if not isinstance(secret, str) or not secret:
+            raise InvalidRequestError("secret must be a non-empty string", provider=dialect.name)
+        self.dialect = dialect
+        self.app_id = app_id
+        self._secret = secret
+        self.base_url = (base_url or dialect.default_base_url).rstrip("/")
+        if not self.base_url.startswith(("http://", "https://")):
+            raise InvalidRequestError(
+                f"base_url must start with http:// or https://, got {redact(self.base_url)!r}",
+                provider=dialect.provider,
+            )
+        self._transport = transport
+        self._client = http_client
+        self._owns_client = http_client is None
+        self._timeout = timeout
+        self._proxy = proxy
+        self.retry = retry or RetryConfig()
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+        if rate_limit is False:
+            limits, default_rate = RateLimitConfig(max_concurrency=None), float("inf")
+        else:
+            limits, default_rate = rate_limit or RateLimitConfig(), dialect.default_rate
+        self._limiter = RateLimiter(limits, default_rate, clock=clock, sleep=sleep)
+        self.tokens = TokenManager(
+            token_key(dialect.name, app_id, secret, self.base_url),
+            self._fetch_token,
+            store=token_store if token_store is not None else DEFAULT_STORE,
+            clock=wall_clock,
+        )
+        self._closed = False
+        # Client-wide pause (monotonic time) set by a block hint such as 45009.
+        self._paused_until = 0.0
+        self._pause_code: int | str | None = None
+        # Tokens seen lately: masked literally wherever they might appear.
+        self._recent_tokens: deque[str] = deque(maxlen=4)
+
+    def __repr__(self) -> str:
+        return f"HttpCore({self.dialect.name}, app_id={self.app_id!r}, base_url={self.base_url!r})"
+
+    # -- lifecycle ---------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`aclose` ran."""
+        return self._closed
+
+    def check_open(self) -> None:
+        """Raise :class:`~wecal.ClientClosedError` if the core was closed."""
+        if self._closed:
+            raise ClientClosedError(
+                f"this {self.dialect.provider} client is closed; create a new one "
+                "(or use it inside its `async with` block)"
+            )
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            # Created lazily so that building a client needs no event loop.
+            self._client = httpx.AsyncClient(
+                transport=self._transport, timeout=self._timeout, proxy=self._proxy
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the httpx client if this core created it (an injected one stays open)."""
+        self._closed = True
+        client, self._client = self._client, None
+        if client is not None and self._owns_client:
+            await client.aclose()
+
+    # -- redaction ---------------------------------------------------------
+
+    def redact(self, text: str) -> str:
+        """``text`` with this app's secret, recent tokens and known secret fields masked."""
+        return redact(text, (self._secret, *self._recent_tokens))
+
+    # -- tokens ------------------------------------------------------------
+
+    async def _fetch_token(self) -> tuple[str, float]:
+        request = self.dialect.token_request(self.app_id, self._secret)
+        body = await self._send(
+            "gettoken",
+            request.method,
+            request.path,
+            params=dict(request.params),
+            json=dict(request.json) if request.json is not None else None,
+            headers=None,
+            authenticated=False,
+            idempotent=True,
+            token_call=True,
+        )
+        token, lifetime = self.dialect.parse_token(body)
+        self._recent_tokens.append(token)
+        return token, lifetime
+
+    # -- the send loop -----------------------------------------------------
+
+    async def call(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
+    ) -> dict[str, Any]:
+        """
+        Send one call and return its decoded JSON object after the error check.
+
+        ``api`` names the API for rate limiting and logs (``"schedule/get"``).
+        ``idempotent=False`` forbids replays after ambiguous failures (see
+        the module docstring). Raises a :class:`~wecal.WecalError` subclass:
+        :class:`~wecal.ProviderError` subclasses from the dialect's code table,
+        :class:`~wecal.TransportError` after network failures,
+        :class:`~wecal.ResponseFormatError` for a body that is not a JSON object.
+        """
+        self.check_open()
+        return await self._send(
+            api,
+            method,
+            path,
+            params=dict(params or {}),
+            json=json,
+            headers=dict(headers or {}),
+            authenticated=authenticated,
+            idempotent=idempotent,
+            token_call=False,
+        )
+
+    async def _wait_pause(self, start: float) -> None:
+        """Sit out a client-wide block; raise RateLimitError if it outlasts the deadline."""
+        for _ in range(_MAX_PAUSE_ROUNDS):
+            wait = self._paused_until - self._clock()
+            if wait <= 0:
+                return
+            deadline = self.retry.deadline
+            if deadline is not None and self._clock() - start + wait > deadline:
+                raise RateLimitError(
+                    f"{self.dialect.provider} blocks this app's calls for {wait:.0f}s more, "
+                    "longer than the retry deadline",
+                    provider=self.dialect.provider,
+                    code=self._pause_code,
+                    retry_after=wait,
+                )
+            await self._sleep(wait)
+        raise RateLimitError(
+            "client-wide pause kept being extended",
+            provider=self.dialect.provider,
+            code=self._pause_code,
+            retry_after=max(0.0, self._paused_until - self._clock()),
+        )
+
+    async def _send(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any],
+        json: Any,
+        headers: dict[str, str] | None,
+        authenticated: bool,
+        idempotent: bool,
+        token_call: bool,
+    ) -> dict[str, Any]:
+        start = self._clock()
+        attempt = 0
+        token_replayed = False
+        url = self.base_url + path
+        # Bounded: `attempt` grows on every pass but the single token replay,
+        # and decide() stops at max_attempts.
+        while True:
+            attempt += 1
+            self.check_open()
+            await self._wait_pause(start)
+            token = await self.tokens.get() if authenticated else None
+            req_params, req_headers = dict(params), dict(headers or {})
+            if token is not None:
+                self.dialect.place_token(token, req_params, req_headers)
+            sent_at = self._clock()
+            response: httpx.Response | None = None
+            error: httpx.HTTPError | None = None
+            async with self._limiter.slot(api):
+                sent_at = self._clock()
+                try:
+                    request = self._http().build_request(
+                        method, url, params=req_params, json=json, headers=req_headers
+                    )
+                    response = await self._http().send(request)
+                except httpx.HTTPError as exc:
+                    error = exc
+                except httpx.InvalidURL as exc:
+                    raise InvalidRequestError(
+                        f"{method} {path}: invalid URL: {self.redact(str(exc))}",
+                        provider=self.dialect.provider,
+                    ) from None
+            latency = self._clock() - sent_at
+
+            if error is not None:
+                logger.debug(
+                    "%s %s api=%s attempt=%d error=%s latency=%.3fs",
+                    method, path, api, attempt, type(error).__name__, latency,
+                )  # fmt: skip
+                if isinstance(error, _NOT_SENT):
+                    retryable = True
+                elif isinstance(error, _MAYBE_SENT):
+                    retryable = idempotent
+                else:
+                    retryable = False
+                verdict = decide(
+                    self.retry,
+                    attempt=attempt,
+                    elapsed=self._clock() - start,
+                    retryable=retryable,
+                    jitter=self._jitter(),
+                )
+                if verdict.retry:
+                    await self._sleep(verdict.delay)
+                    continue
+                raise self._transport_error(method, path, error, attempt, verdict.reason)
+
+            assert response is not None
+            failure, body = self._classify(response)
+            logger.debug(
+                "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
+                method, path, api, attempt, response.status_code,
+                failure.code if failure else 0, latency,
+            )  # fmt: skip
+            if failure is None and body is not None:
+                return body
+            if failure is None:
+                # A success status with a body that is not a JSON object.
+                verdict = decide(
+                    self.retry,
+                    attempt=attempt,
+                    elapsed=self._clock() - start,
+                    retryable=idempotent,
+                    jitter=self._jitter(),
+                )
+                if verdict.retry:
+                    await self._sleep(verdict.delay)
+                    continue
+                raise ResponseFormatError(
+                    f"{method} {path}: HTTP {response.status_code} body is not a JSON object: "
+                    f"{self.redact(_snippet(response))}",
+                    path="$",
+                )
+
+            rule = failure.rule
+            if rule.token_invalid:
+                if token_call:
+                    raise self._provider_error(
+                        failure, method, path, cls=AuthenticationError, note="credentials refused"
+                    )
+                if token is not None and not token_replayed:
+                    # Drop only the token that failed (others may have refreshed
+                    # it already), then replay once with a fresh one.
+                    token_replayed = True
+                    await self.tokens.invalidate(token)
+                    attempt -= 1
+                    continue
+                raise self._provider_error(
+                    failure, method, path, note="token refused after a refresh"
+                )
+
+            hint = rule.block
+            if hint is None and response.status_code in (429, 503):
+                hint = _retry_after(response)
+            if rule.block is not None:
+                # A provider block applies to the app, not to this task: pause
+                # every task of this client.
+                self._paused_until = max(self._paused_until, self._clock() + rule.block)
+                self._pause_code = failure.code
+            retryable = rule.retry and (idempotent or not rule.ambiguous)
+            verdict = decide(
+                self.retry,
+                attempt=attempt,
+                elapsed=self._clock() - start,
+                retryable=retryable,
+                hint=hint,
+                jitter=self._jitter(),
+            )
+            if verdict.retry:
+                logger.debug("%s %s api=%s retry in %.2fs", method, path, api, verdict.delay)
+                if rule.block is None:
+                    await self._sleep(verdict.delay)
+                continue  # a block is waited out by _wait_pause
+            retry_after = hint if verdict.reason == "deadline" or rule.block is not None else None
+            raise self._provider_error(failure, method, path, retry_after=retry_after)
+
+    def _classify(self, response: httpx.Response) -> tuple[Failure | None, dict[str, Any] | None]:
+        body: dict[str, Any] | None = None
+        try:
+            decoded = jsonlib.loads(response.content) if response.content else None
+        except ValueError:  # not JSON, or truncated JSON (UnicodeDecodeError is one too)
+            decoded = None
+        if isinstance(decoded, dict):
+            body = decoded
+        return self.dialect.classify(response.status_code, body), body
+
+    def _provider_error(
+        self,
+        failure: Failure,
+        method: str,
+        path: str,
+        *,
+        cls: type[ProviderError] | None = None,
+        note: str = "",
+        retry_after: float | None = None,
+    ) -> ProviderError:
+        cls = cls or failure.rule.error
+        message = f"{method} {path}: {failure.message}"
+        if note:
+            message += f" ({note})"
+        kwargs: dict[str, Any] = {
+            "provider": self.dialect.provider,
+            "code": failure.code,
+            "request_id": failure.request_id,
+            "http_status": failure.http_status,
+        }
+        if issubclass(cls, RateLimitError):
+            kwargs["retry_after"] = retry_after
+        return cls(self.redact(message), **kwargs)
+
+    def _transport_error(
+        self, method: str, path: str, error: httpx.HTTPError, attempts: int, reason: str
+    ) -> TransportError:
+        detail = self.redact(str(error)) or type(error).__name__
+        why = reason
+        if reason == "not retryable":
+            why = "not retried: the request may have been processed"
+        exc = TransportError(
+            f"{method} {path}: {type(error).__name__}: {detail} "
+            f"({attempts} attempt{'s' if attempts > 1 else ''}; {why})"
+        )
+        # Chain a redacted copy, not the original: its message and request
+        # carry the URL with the token.
+        try:
+            clean: BaseException = type(error)(detail)
+        except Exception:
+            clean = httpx.TransportError(detail)
+        exc.__cause__ = clean
+        return exc
+
+
+def _snippet(response: httpx.Response, limit: int = 80) -> str:
+    text = response.content[:limit].decode("utf-8", "replace")
+    more = "…" if len(response.content) > limit else ""
+    return f"{len(response.content)} bytes {text!r}{more}"
+
+
+class BaseClient:
+    """
+    Base of every provider client: settings, lifecycle, the HTTP core.
+
+    An async context manager; ``aclose()`` releases the connection pool (an
+    injected ``http_client`` is left open for its owner). Subclasses set
+    ``dialect`` and call ``self._http.call(...)``; a client that talks to a
+    second API family gets another core from :meth:`_core_for`.
+    """
+
+    dialect: ClassVar[Dialect]
+
+    def __init__(
+        self,
+        app_id: str,
+        secret: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout | None = 10.0,
+        proxy: str | httpx.Proxy | None = None,
+        retry: RetryConfig | None = None,
+        rate_limit: RateLimitConfig | Literal[False] | None = None,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        self._settings: dict[str, Any] = {
+            "transport": transport,
+            "http_client": http_client,
+            "timeout": timeout,
+            "proxy": proxy,
+            "retry": retry,
+            "rate_limit": rate_limit,
+            "token_store": token_store,
+        }
+        self._http = HttpCore(self.dialect, app_id, secret, base_url=base_url, **self._settings)
+        self._cores: dict[str, HttpCore] = {self.dialect.name: self._http}
+        self._app_secret = secret
+
+    def _core_for(self, dialect: Dialect, *, base_url: str | None = None) -> HttpCore:
+        """The core for another API family of the same app (same settings)."""
+        core = self._cores.get(dialect.name)
+        if core is None:
+            self._http.check_open()
+            core = HttpCore(
+                dialect, self._http.app_id, self._app_secret, base_url=base_url, **self._settings
+            )
+            self._cores[dialect.name] = core
+        return core
+
+    def __repr__(self) -> str:
+        core = self._http
+        return f"{type(self).__name__}(app_id={core.app_id!r}, base_url={core.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        self._http.check_open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Release the connections; the client cannot be used afterwards."""
+        for core in self._cores.values():
+            await core.aclose()

@@ -1,0 +1,254 @@
+"""
+Per-provider wire rules: how to fetch a token, where to put it, how errors look.
+
+A :class:`Dialect` is pure data plus pure functions — it never sends. The HTTP
+core asks it three things: the token request for a set of app credentials,
+how to read the token answer, and whether an HTTP answer is an error (and
+which :class:`~wecal.providers._errors.CodeRule` applies).
+
+Three dialects exist, one per API family::
+
+    WECOM            GET  /cgi-bin/gettoken?corpid=&corpsecret=   token in ?access_token=
+    DINGTALK_LEGACY  GET  /gettoken?appkey=&appsecret=            token in ?access_token=
+    DINGTALK_V1      POST /v1.0/oauth2/accessToken {appKey, appSecret}
+                                                    token in x-acs-dingtalk-access-token
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import attrs
+
+from ..errors import ProviderError, ResponseFormatError, _describe
+from ._errors import (
+    DINGTALK_LEGACY_ERRORS,
+    DINGTALK_V1_ERRORS,
+    DINGTALK_V1_PREFIXES,
+    WECOM_ERRORS,
+    CodeRule,
+    rule_for_status,
+)
+
+__all__ = [
+    "DINGTALK_LEGACY",
+    "DINGTALK_V1",
+    "WECOM",
+    "Dialect",
+    "Failure",
+    "TokenRequest",
+]
+
+#: Tokens live 7200 s on every provider; used when ``expires_in`` is missing or
+#: not positive (a DingTalk field bug once caused refresh loops).
+DEFAULT_TOKEN_LIFETIME = 7200.0
+
+_HINT_RE = re.compile(r"hint:\s*\[([^\]]+)\]")
+
+
+@attrs.frozen
+class TokenRequest:
+    """The request that fetches an access token (it carries the secret)."""
+
+    method: str
+    path: str
+    params: Mapping[str, str] = attrs.field(factory=dict, repr=False)
+    json: Mapping[str, str] | None = attrs.field(default=None, repr=False)
+
+
+@attrs.frozen
+class Failure:
+    """An error answer, classified: the rule plus what the provider said."""
+
+    rule: CodeRule
+    code: int | str | None
+    message: str
+    request_id: str | None
+    http_status: int | None
+
+
+@attrs.frozen
+class Dialect:
+    """
+    The wire rules of one provider API.
+
+    ``provider`` is the name errors carry (``ProviderError.provider``);
+    ``default_rate`` is the documented per-app, per-API limit in calls per
+    second (WeCom: 10 000/min per corp and API; DingTalk: 20 QPS).
+    """
+
+    name: str
+    provider: str
+    default_base_url: str
+    default_rate: float
+    #: "errcode" (WeCom, legacy DingTalk: errors inside HTTP 200 bodies) or
+    #: "status" (DingTalk v1.0: HTTP status plus ``{code, message}``).
+    style: str
+    token_method: str
+    token_path: str
+    #: Names of the two credentials in the token request.
+    id_name: str
+    secret_name: str
+    token_field: str
+    expires_field: str
+    #: Where the token goes on business calls: a query parameter or a header.
+    token_query: str | None = None
+    token_header: str | None = None
+    int_codes: Mapping[int, CodeRule] = attrs.field(factory=dict, repr=False)
+    str_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
+    prefixes: tuple[tuple[str, CodeRule], ...] = attrs.field(default=(), repr=False)
+
+    def token_request(self, app_id: str, secret: str) -> TokenRequest:
+        """The request that trades app credentials for an access token."""
+        credentials = {self.id_name: app_id, self.secret_name: secret}
+        if self.token_method == "GET":
+            return TokenRequest("GET", self.token_path, params=credentials)
+        return TokenRequest("POST", self.token_path, json=credentials)
+
+    def parse_token(self, body: Mapping[str, Any]) -> tuple[str, float]:
+        """
+        ``(token, lifetime_seconds)`` from a token answer.
+
+        A missing or non-positive lifetime counts as 7200 s.
+        """
+        token = body.get(self.token_field)
+        if not isinstance(token, str) or not token:
+            raise ResponseFormatError(
+                f"token answer has no token string (got {type(token).__name__})",
+                path=f"$.{self.token_field}",
+            )
+        raw = body.get(self.expires_field)
+        try:
+            lifetime = float(raw) if raw is not None and not isinstance(raw, bool) else 0.0
+        except (TypeError, ValueError):
+            lifetime = 0.0
+        if not lifetime > 0 or lifetime != lifetime:  # NaN is not > 0 either
+            lifetime = DEFAULT_TOKEN_LIFETIME
+        return token, lifetime
+
+    def place_token(self, token: str, params: dict[str, Any], headers: dict[str, str]) -> None:
+        """Put ``token`` where this API expects it on a business call."""
+        if self.token_query:
+            params[self.token_query] = token
+        if self.token_header:
+            headers[self.token_header] = token
+
+    def classify(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
+        """
+        None when the answer is a success, else the :class:`Failure` it is.
+
+        ``body`` is the decoded JSON object, or None when the body was not
+        JSON (the caller decides what a non-JSON success means).
+        """
+        if self.style == "errcode":
+            return self._classify_errcode(status, body)
+        return self._classify_status(status, body)
+
+    def _classify_errcode(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
+        code = 0 if body is None else _int_code(body.get("errcode", 0))
+        if code != 0:
+            assert body is not None
+            message = _text(body.get("errmsg"))
+            rule = self.int_codes.get(code)
+            if rule is None:
+                rule = (rule_for_status(status) if status >= 500 else None) or _unknown(code)
+            request_id = _text(body.get("request_id")) or _hint(message)
+            return Failure(rule, code, message or rule.meaning, request_id, status)
+        status_rule = rule_for_status(status)
+        if status_rule is not None:
+            return Failure(status_rule, None, status_rule.meaning, None, status)
+        return None
+
+    def _classify_status(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
+        if status < 400:
+            return None
+        body = body or {}
+        code = _text(body.get("code", body.get("Code"))) or None
+        message = _text(body.get("message", body.get("Message")))
+        request_id = _text(body.get("requestid", body.get("RequestId"))) or None
+        rule: CodeRule | None = None
+        if code is not None:
+            rule = self.str_codes.get(code)
+            if rule is None:
+                rule = next((r for p, r in self.prefixes if code.startswith(p)), None)
+        if rule is None:
+            rule = rule_for_status(status) or _unknown(code)
+        assert rule is not None
+        return Failure(rule, code, message or rule.meaning, request_id, status)
+
+
+def _unknown(code: object) -> CodeRule:
+    return CodeRule(ProviderError, meaning=f"unknown error {code}")
+
+
+def _int_code(value: Any) -> int:
+    # Some gateways send "errcode": "0"; accept an integer in a string too.
+    if isinstance(value, bool):
+        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _hint(message: str) -> str | None:
+    # WeCom puts a request id in errmsg: "... hint: [1699999999_12_abc], from ip: ..."
+    match = _HINT_RE.search(message)
+    return match.group(1) if match else None
+
+
+WECOM = Dialect(
+    name="wecom",
+    provider="wecom",
+    default_base_url="https://qyapi.weixin.qq.com",
+    default_rate=10_000 / 60,
+    style="errcode",
+    token_method="GET",
+    token_path="/cgi-bin/gettoken",
+    id_name="corpid",
+    secret_name="corpsecret",
+    token_field="access_token",
+    expires_field="expires_in",
+    token_query="access_token",
+    int_codes=WECOM_ERRORS,
+)
+
+DINGTALK_LEGACY = Dialect(
+    name="dingtalk-legacy",
+    provider="dingtalk",
+    default_base_url="https://oapi.dingtalk.com",
+    default_rate=20.0,
+    style="errcode",
+    token_method="GET",
+    token_path="/gettoken",
+    id_name="appkey",
+    secret_name="appsecret",
+    token_field="access_token",
+    expires_field="expires_in",
+    token_query="access_token",
+    int_codes=DINGTALK_LEGACY_ERRORS,
+)
+
+DINGTALK_V1 = Dialect(
+    name="dingtalk-v1",
+    provider="dingtalk",
+    default_base_url="https://api.dingtalk.com",
+    default_rate=20.0,
+    style="status",
+    token_method="POST",
+    token_path="/v1.0/oauth2/accessToken",
+    id_name="appKey",
+    secret_name="appSecret",
+    token_field="accessToken",
+    expires_field="expireIn",
+    token_header="x-acs-dingtalk-access-token",
+    str_codes=DINGTALK_V1_ERRORS,
+    prefixes=DINGTALK_V1_PREFIXES,
+)
