@@ -1,0 +1,923 @@
+"""
+Recurrence: tolerant RRULE parsing, WeCom repeat codes ↔ RRULE, and expansion.
+
+Three jobs, all pure functions (no I/O):
+
+- :func:`parse_rrule` / :func:`normalize_rrule` read whatever a provider sends
+  as a repeat rule (``RRULE:FREQ=…``, ``FREQ=…``, DingTalk's bare
+  ``YEARLY;INTERVAL=2;…``, a list a comma split apart, the ``{"string": [...]}``
+  wrapper, trailing prose, ``EXDATE``/``RDATE`` lines) and give back a
+  :class:`~wecal.Recurrence` whose ``rrule`` is a canonical RFC 5545 RRULE
+  value::
+
+      >>> parse_rrule({"string": ["YEARLY;INTERVAL=2;BYMONTH=1;BYDAY=SU;BYHOUR=8", "9(see RFC)"]})
+      Recurrence(rrule='FREQ=YEARLY;INTERVAL=2;BYMONTH=1;BYDAY=SU;BYHOUR=8,9', ...)
+
+- :func:`recurrence_from_wecom` / :func:`recurrence_to_wecom` translate the
+  repeat fields of a WeCom ``reminders`` block, and :func:`wecom_timezone` its
+  ``timezone`` hours.
+- :func:`expand` lists the occurrences of an :class:`~wecal.Event` inside a
+  window, lazily; python-dateutil does the RRULE arithmetic.
+
+Semantics decided here (and tested in ``tests/test_recurrence*.py``):
+
+- WeCom ``repeat_day_of_week`` is honoured only with ``repeat_type`` 1 (weekly)
+  and ``repeat_day_of_month`` only with 2 (monthly), as WeCom documents. The
+  seed ``wecom-schedule-get.txt`` sends both lists with ``repeat_type`` 7
+  (workdays): ignoring them gives its 295 occurrences (every Monday–Friday from
+  2019-10-17 to 2020-12-03, minus the one excluded day); honouring them would
+  give 118 Wednesdays and Sundays.
+- ``repeat_until`` 1606976813 is 2020-12-03T06:26:53Z (DESIGN.md's example
+  ``20201203T063653Z`` has a typo in the minutes).
+- A start that does not match its rule is not an occurrence (dateutil's
+  behaviour; RFC 5545 leaves it undefined).
+- A local time that does not exist (inside a DST gap) is moved forward by the
+  gap, as RFC 5545 §3.3.5 says for any DATE-TIME; an ambiguous one (DST end)
+  is the first of the two. Wall-clock time is otherwise kept across DST in
+  IANA zones; fixed offsets never shift.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from itertools import count
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import attrs
+from dateutil.rrule import rrule, rruleset, rrulestr
+
+from .errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
+from .models import Event, Recurrence, _is_valid_timezone
+
+__all__ = [
+    "expand",
+    "normalize_rrule",
+    "occurrence_id",
+    "parse_rrule",
+    "recurrence_from_wecom",
+    "recurrence_to_wecom",
+    "wecom_timezone",
+]
+
+_FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
+_DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
+_WORKDAYS = _DAYS[:5]
+
+# Canonical order of rule parts: FREQ first (RFC 5545 requires it to be
+# present; many consumers also expect it first), then the DESIGN.md order
+# FREQ;INTERVAL;BY…;UNTIL.
+_PART_ORDER = (
+    "FREQ",
+    "INTERVAL",
+    "BYMONTH",
+    "BYWEEKNO",
+    "BYYEARDAY",
+    "BYMONTHDAY",
+    "BYDAY",
+    "BYHOUR",
+    "BYMINUTE",
+    "BYSECOND",
+    "BYSETPOS",
+    "WKST",
+    "COUNT",
+    "UNTIL",
+)
+# (low, high, negatives allowed) for the numeric BY parts, from RFC 5545
+# §3.3.10. dateutil accepts out-of-range values silently (BYMONTHDAY=40 just
+# never matches), so the ranges are checked here to reject garbage early.
+_RANGES: dict[str, tuple[int, int, bool]] = {
+    "BYSECOND": (0, 60, False),
+    "BYMINUTE": (0, 59, False),
+    "BYHOUR": (0, 23, False),
+    "BYMONTHDAY": (1, 31, True),
+    "BYYEARDAY": (1, 366, True),
+    "BYWEEKNO": (1, 53, True),
+    "BYMONTH": (1, 12, False),
+    "BYSETPOS": (1, 366, True),
+}
+_INT_RE = re.compile(r"^[+-]?\d{1,3}$")
+_BYDAY_RE = re.compile(r"^([+-]?\d{1,2})?(MO|TU|WE|TH|FR|SA|SU)$")
+_UNTIL_RE = re.compile(r"^(\d{8})(?:T(\d{6})(Z?))?$")
+# A rule value is made of these characters; the first other one starts the
+# prose a provider pasted after it ("BYHOUR=8,9(RFC5545 see link …)").
+_RULE_CHARS_RE = re.compile(r"^[A-Za-z0-9=;,+\-]*")
+_DATES_CHARS_RE = re.compile(r"^[0-9TZtz,/+\-:PHMSDW]*")
+# What starts a new content line when a list was split at commas.
+_LINE_START_RE = re.compile(
+    r"^\s*(?:RRULE|EXRULE|EXDATE|RDATE|DTSTART)\s*[:;]|^\s*FREQ\s*=|^\s*(?:"
+    + "|".join(_FREQS)
+    + r")\b",
+    re.IGNORECASE,
+)
+_MOMENT_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
+
+#: WeCom ``repeat_type`` → the RRULE it stands for.
+_WECOM_TYPES: dict[int, str] = {
+    0: "DAILY",
+    1: "WEEKLY",
+    2: "MONTHLY",
+    5: "YEARLY",
+    7: "WEEKLY",  # 工作日: Monday to Friday
+}
+_WECOM_CODES = {"DAILY": 0, "WEEKLY": 1, "MONTHLY": 2, "YEARLY": 5}
+_WECOM_DEFAULT_TZ = timezone(timedelta(hours=8))
+
+
+# --------------------------------------------------------------------------
+# Tolerant RRULE parsing
+# --------------------------------------------------------------------------
+
+
+def _split_parts(value: str, *, path: str, shown: str | None = None) -> dict[str, str]:
+    """``FREQ=DAILY;COUNT=3`` → ``{"FREQ": "DAILY", "COUNT": "3"}`` (upper-cased)."""
+    text = value if shown is None else shown
+    parts: dict[str, str] = {}
+    for raw in value.split(";"):
+        item = raw.strip()
+        if not item:
+            continue
+        name, sep, val = item.partition("=")
+        name, val = name.strip().upper(), val.strip().upper()
+        if not sep or not name or not val:
+            raise ResponseFormatError(
+                f"not a recurrence rule: {_describe(text)} (bad part {_describe(item)})",
+                path=path,
+            )
+        if name.startswith("X-"):
+            continue  # RFC 5545 extension parts; dateutil does not know them
+        if name not in _PART_ORDER:
+            raise ResponseFormatError(
+                f"unknown RRULE part {name!r} in {_describe(text)}", path=path
+            )
+        if name in parts:
+            raise ResponseFormatError(
+                f"RRULE part {name} given twice in {_describe(text)}", path=path
+            )
+        parts[name] = val
+    return parts
+
+
+def _check_parts(parts: dict[str, str], text: str, *, path: str) -> None:
+    """Reject what RFC 5545 forbids and dateutil would accept or warn about."""
+
+    def bad(why: str) -> ResponseFormatError:
+        return ResponseFormatError(f"{why} in recurrence rule {_describe(text)}", path=path)
+
+    if "FREQ" not in parts:
+        raise bad("no FREQ")
+    if parts["FREQ"] not in _FREQS:
+        raise bad(f"unknown FREQ {parts['FREQ']!r}")
+    if "COUNT" in parts and "UNTIL" in parts:
+        raise bad("COUNT and UNTIL together")
+    for name in ("INTERVAL", "COUNT"):
+        if name in parts and not (parts[name].isdigit() and int(parts[name]) >= 1):
+            raise bad(f"{name} must be a positive integer, got {parts[name]!r}")
+    for name, (low, high, negative) in _RANGES.items():
+        if name not in parts:
+            continue
+        for item in parts[name].split(","):
+            ok = bool(_INT_RE.match(item))
+            if ok:
+                number = int(item)
+                ok = low <= number <= high or (negative and -high <= number <= -low)
+            if not ok:
+                raise bad(f"{name} value {item!r} out of range")
+    if "BYDAY" in parts:
+        for item in parts["BYDAY"].split(","):
+            match = _BYDAY_RE.match(item)
+            if not match or (match.group(1) and not 1 <= abs(int(match.group(1))) <= 53):
+                raise bad(f"BYDAY value {item!r} is not a weekday")
+    if "WKST" in parts and parts["WKST"] not in _DAYS:
+        raise bad(f"WKST value {parts['WKST']!r} is not a weekday")
+    if "UNTIL" in parts:
+        match = _UNTIL_RE.match(parts["UNTIL"])
+        if not match or _until_value(parts["UNTIL"]) is None:
+            raise bad(f"UNTIL value {parts['UNTIL']!r} is not a date or date-time")
+
+
+def _until_value(text: str) -> datetime | date | None:
+    """``20201203`` → date; ``20201203T063653Z`` → aware UTC; no ``Z`` → naive."""
+    match = _MOMENT_RE.match(text)
+    if not match:
+        return None
+    y, mo, d, h, mi, s, z = match.groups()
+    try:
+        if h is None:
+            return date(int(y), int(mo), int(d))
+        return datetime(int(y), int(mo), int(d), int(h), int(mi), int(s), tzinfo=UTC if z else None)
+    except ValueError:
+        return None
+
+
+def _join_parts(parts: Mapping[str, str]) -> str:
+    return ";".join(f"{name}={parts[name]}" for name in _PART_ORDER if name in parts)
+
+
+def _canonical(value: str, *, path: str) -> str:
+    """One rule (without ``RRULE:``) → canonical value, checked by dateutil."""
+    text = value.strip()
+    prefix = _RULE_CHARS_RE.match(text)
+    rule = prefix.group(0) if prefix else ""
+    head = rule.split(";", 1)[0].strip().upper()
+    if head in _FREQS:  # DingTalk's bare "YEARLY;INTERVAL=2;…"
+        rule = "FREQ=" + rule
+    if not rule.strip(";"):
+        raise ResponseFormatError(f"not a recurrence rule: {_describe(value)}", path=path)
+    parts = _split_parts(rule, path=path, shown=value)
+    _check_parts(parts, value, path=path)
+    canonical = _join_parts(parts)
+    until = _until_value(parts["UNTIL"]) if "UNTIL" in parts else None
+    dtstart = datetime(
+        2000, 1, 1, tzinfo=UTC if isinstance(until, datetime) and until.tzinfo else None
+    )
+    try:
+        # dateutil is the judge of what it can expand (and its parser gives the
+        # same reading expand() will use).
+        rrulestr("RRULE:" + canonical, dtstart=dtstart)
+    except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        raise ResponseFormatError(
+            f"recurrence rule {_describe(value)} rejected: {exc}", path=path
+        ) from exc
+    return canonical
+
+
+def normalize_rrule(value: str) -> str:
+    """
+    One rule string → its canonical RFC 5545 RRULE value (no ``RRULE:`` prefix).
+
+    Accepts ``RRULE:FREQ=…``, ``FREQ=…`` and a bare ``DAILY;…``; drops trailing
+    prose and ``X-`` parts; upper-cases; orders the parts
+    ``FREQ;INTERVAL;BY…;WKST;COUNT;UNTIL``. Validated with dateutil.
+
+    >>> normalize_rrule("rrule:byday=mo,we;freq=weekly;interval=2")
+    'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE'
+
+    Raises:
+        ResponseFormatError: the text is not a rule (the message quotes it).
+    """
+    if not isinstance(value, str):
+        raise ResponseFormatError(
+            f"expected a recurrence rule string, got {_describe(value)}", path="$.recurrence"
+        )
+    text = value.strip()
+    if text[:6].upper() == "RRULE:":
+        text = text[6:]
+    return _canonical(text, path="$.recurrence")
+
+
+def _lines(value: str | Sequence[str] | Mapping[str, Any], path: str) -> list[str]:
+    """Flatten any accepted input into content lines, re-joining comma splits."""
+    if isinstance(value, Mapping):
+        if "string" not in value:
+            raise ResponseFormatError(
+                f"expected a rule, a list of rules or {{'string': [...]}}, got {_describe(value)}",
+                path=path,
+            )
+        return _lines(value["string"], f"{path}.string")
+    if isinstance(value, str):
+        items = [value]
+    elif isinstance(value, Sequence):
+        items = list(value)
+    else:
+        raise ResponseFormatError(f"expected a recurrence rule, got {_describe(value)}", path=path)
+    lines: list[str] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, str):
+            raise ResponseFormatError(
+                f"expected a string, got {_describe(item)}", path=f"{path}[{i}]"
+            )
+        for piece in item.replace("\r\n", "\n").split("\n"):
+            if not piece.strip():
+                continue
+            if lines and not _LINE_START_RE.match(piece):
+                # A BYxxx or EXDATE list that a naive comma split cut apart.
+                lines[-1] = lines[-1] + "," + piece.strip()
+            else:
+                lines.append(piece.strip())
+    return lines
+
+
+def _zone_from_name(name: str, *, path: str) -> tzinfo:
+    if not _is_valid_timezone(name):
+        raise ResponseFormatError(f"unknown time zone {_describe(name)}", path=path)
+    if name[0] in "+-":
+        sign = -1 if name[0] == "-" else 1
+        return timezone(sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:  # pragma: no cover - checked above
+        raise ResponseFormatError(f"unknown time zone {_describe(name)}", path=path) from exc
+
+
+def _moment_list(line: str, tz: tzinfo | None, *, path: str) -> list[datetime | date]:
+    """The values of an ``EXDATE``/``RDATE`` line as aware datetimes or dates."""
+    head, sep, body = line.partition(":")
+    if not sep:
+        raise ResponseFormatError(f"no value in {_describe(line)}", path=path)
+    params = head.split(";")[1:]
+    zone = tz
+    value_type = "DATE-TIME"
+    for param in params:
+        key, _, val = param.partition("=")
+        key = key.strip().upper()
+        if key == "TZID":
+            zone = _zone_from_name(val.strip().strip('"'), path=path)
+        elif key == "VALUE":
+            value_type = val.strip().upper()
+    prefix = _DATES_CHARS_RE.match(body.strip())
+    values = prefix.group(0) if prefix else ""
+    out: list[datetime | date] = []
+    for item in filter(None, (v.strip() for v in values.split(","))):
+        if value_type == "PERIOD" or "/" in item:
+            item = item.split("/", 1)[0]  # a PERIOD's start is the occurrence
+        match = _MOMENT_RE.match(item.upper())
+        moment = _until_value(item.upper()) if match else None
+        if moment is None:
+            raise ResponseFormatError(
+                f"{_describe(item)} is not a date or date-time in {_describe(line)}", path=path
+            )
+        if isinstance(moment, datetime) and moment.tzinfo is None:
+            if zone is None:
+                raise ResponseFormatError(
+                    f"floating time {item!r} without TZID in {_describe(line)}; "
+                    "pass tz= to say which zone it is in",
+                    path=path,
+                )
+            moment = moment.replace(tzinfo=zone)
+        out.append(moment)
+    if not out:
+        raise ResponseFormatError(f"no dates in {_describe(line)}", path=path)
+    return out
+
+
+def parse_rrule(
+    value: str | Sequence[str] | Mapping[str, Any],
+    *,
+    path: str = "$.recurrence",
+    tz: tzinfo | None = None,
+) -> Recurrence:
+    """
+    Read a provider's recurrence, however sloppy, into a :class:`~wecal.Recurrence`.
+
+    Accepted: ``"RRULE:FREQ=…"``, ``"FREQ=…"``, DingTalk's bare
+    ``"YEARLY;INTERVAL=2;…"``, a list whose elements a comma split apart
+    (``["…;BYHOUR=8", "9"]``), the ``{"string": [...]}`` wrapper, prose after
+    the value, and ``EXDATE``/``RDATE`` lines (``TZID=``, ``VALUE=DATE``, ``Z``)
+    beside the rule. ``DTSTART`` lines are ignored: the event's start is the
+    dtstart. Floating EXDATE/RDATE times take ``tz``.
+
+    >>> parse_rrule(["RRULE:FREQ=DAILY;COUNT=3", "EXDATE;VALUE=DATE:20240102"])
+    Recurrence(rrule='FREQ=DAILY;COUNT=3', exdates=(datetime.date(2024, 1, 2),), rdates=())
+
+    Raises:
+        ResponseFormatError: no rule, two rules, or text that is not a rule;
+            the message quotes the text and ``path`` says where it was.
+    """
+    lines = _lines(value, path)
+    rules: list[str] = []
+    exdates: list[datetime | date] = []
+    rdates: list[datetime | date] = []
+    for line in lines:
+        name = re.split(r"[:;]", line, maxsplit=1)[0].strip().upper()
+        if name == "RRULE":
+            rules.append(_canonical(line.split(":", 1)[1] if ":" in line else "", path=path))
+        elif name == "EXDATE":
+            exdates.extend(_moment_list(line, tz, path=path))
+        elif name == "RDATE":
+            rdates.extend(_moment_list(line, tz, path=path))
+        elif name == "DTSTART":
+            continue
+        elif name == "EXRULE":
+            raise ResponseFormatError(
+                f"EXRULE is not supported (deprecated by RFC 5545): {_describe(line)}", path=path
+            )
+        else:
+            rules.append(_canonical(line, path=path))
+    if len(rules) != 1:
+        what = "no recurrence rule" if not rules else f"{len(rules)} recurrence rules"
+        raise ResponseFormatError(f"{what} in {_describe(value)}", path=path)
+    return Recurrence(rrule=rules[0], exdates=tuple(exdates), rdates=tuple(rdates))
+
+
+# --------------------------------------------------------------------------
+# WeCom reminders ↔ Recurrence
+# --------------------------------------------------------------------------
+
+
+def _int_field(
+    block: Mapping[str, Any], key: str, path: str, default: int, low: int, high: int
+) -> int:
+    value = block.get(key)
+    if value is None:
+        return default
+    if not isinstance(value, int) or not low <= value <= high:
+        raise ResponseFormatError(
+            f"expected an integer {low}..{high}, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return int(value)
+
+
+def _int_list(block: Mapping[str, Any], key: str, path: str, low: int, high: int) -> list[int]:
+    value = block.get(key)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ResponseFormatError(
+            f"expected a list of integers, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    out: set[int] = set()
+    for i, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+            raise ResponseFormatError(
+                f"expected an integer {low}..{high}, got {_describe(item)}",
+                path=f"{path}.{key}[{i}]",
+            )
+        out.add(item)
+    return sorted(out)
+
+
+def _mapping_or_none(reminders: Any, path: str) -> Mapping[str, Any] | None:
+    if reminders is None:
+        return None
+    if not isinstance(reminders, Mapping):
+        raise ResponseFormatError(f"expected an object, got {_describe(reminders)}", path=path)
+    return reminders
+
+
+def wecom_timezone(reminders: Mapping[str, Any] | None, *, path: str = "$.reminders") -> timezone:
+    """
+    WeCom ``reminders.timezone`` (whole hours, -12..+12) as a fixed offset.
+
+    Absent (or no ``reminders`` at all) means WeCom's default, UTC+8.
+
+    >>> wecom_timezone({"timezone": -5})
+    datetime.timezone(datetime.timedelta(days=-1, seconds=68400))
+
+    Raises:
+        ResponseFormatError: not an integer in -12..12 (``path.timezone``).
+    """
+    block = _mapping_or_none(reminders, path)
+    if block is None or block.get("timezone") is None:
+        return _WECOM_DEFAULT_TZ
+    hours = block["timezone"]
+    if isinstance(hours, bool) or not isinstance(hours, int) or not -12 <= hours <= 12:
+        raise ResponseFormatError(
+            f"expected whole hours -12..12, got {_describe(hours)}", path=f"{path}.timezone"
+        )
+    return timezone(timedelta(hours=hours))
+
+
+def recurrence_from_wecom(
+    reminders: Mapping[str, Any] | None,
+    *,
+    start: datetime | date,
+    path: str = "$.reminders",
+) -> Recurrence | None:
+    """
+    The repeat fields of a WeCom ``reminders`` block as a :class:`~wecal.Recurrence`.
+
+    ``start`` is the schedule's start as the caller converted it: an aware
+    datetime in the :func:`wecom_timezone` offset, or a date for a whole-day
+    schedule (then UNTIL and the exdates are dates too). Mapping:
+    ``repeat_type`` 0 DAILY, 1 WEEKLY, 2 MONTHLY, 5 YEARLY, 7
+    WEEKLY;BYDAY=MO,TU,WE,TH,FR; with ``is_custom_repeat`` also
+    ``repeat_interval`` → INTERVAL, ``repeat_day_of_week`` (1 = MO … 7 = SU) →
+    BYDAY for weekly only, ``repeat_day_of_month`` → BYMONTHDAY for monthly
+    only (elsewhere WeCom ignores them, and so do we); ``repeat_until`` (0 =
+    forever) → UNTIL in UTC; ``exclude_time_list[].start_time`` → exdates.
+
+    >>> recurrence_from_wecom({"is_repeat": 1, "repeat_type": 1}, start=monday_10am)
+    Recurrence(rrule='FREQ=WEEKLY', exdates=(), rdates=())
+
+    Returns None when ``is_repeat`` is 0 or absent.
+
+    Raises:
+        ResponseFormatError: unknown ``repeat_type``, bad day numbers, wrong
+            types; the JSON path names the field.
+    """
+    block = _mapping_or_none(reminders, path)
+    if block is None or not _int_field(block, "is_repeat", path, 0, 0, 1):
+        return None
+    if not isinstance(start, date):
+        raise ValidationError(
+            f"start: expected an aware datetime or a date, got {_describe(start)}"
+        )
+    whole_day = not isinstance(start, datetime)
+    if isinstance(start, datetime) and start.utcoffset() is None:
+        raise ValidationError(f"start: naive datetime {start.isoformat()}; attach a timezone")
+    repeat_type = block.get("repeat_type", 0)
+    if isinstance(repeat_type, bool) or repeat_type not in _WECOM_TYPES:
+        raise ResponseFormatError(
+            f"unknown repeat_type {_describe(repeat_type)} (known: 0, 1, 2, 5, 7)",
+            path=f"{path}.repeat_type",
+        )
+    parts: dict[str, str] = {"FREQ": _WECOM_TYPES[repeat_type]}
+    if repeat_type == 7:
+        parts["BYDAY"] = ",".join(_WORKDAYS)
+    if _int_field(block, "is_custom_repeat", path, 0, 0, 1):
+        interval = _int_field(block, "repeat_interval", path, 0, 0, 10_000)
+        if interval:
+            parts["INTERVAL"] = str(interval)
+        if repeat_type == 1:
+            days = _int_list(block, "repeat_day_of_week", path, 1, 7)
+            if days:
+                parts["BYDAY"] = ",".join(_DAYS[d - 1] for d in days)
+        elif repeat_type == 2:
+            month_days = _int_list(block, "repeat_day_of_month", path, 1, 31)
+            if month_days:
+                parts["BYMONTHDAY"] = ",".join(str(d) for d in month_days)
+    tz = wecom_timezone(block, path=path)
+    until = _int_field(block, "repeat_until", path, 0, 0, 2**32)
+    if until:
+        moment = datetime.fromtimestamp(until, UTC)
+        parts["UNTIL"] = (
+            f"{moment.astimezone(tz):%Y%m%d}" if whole_day else f"{moment:%Y%m%dT%H%M%SZ}"
+        )
+    exdates: list[datetime | date] = []
+    excluded = block.get("exclude_time_list")
+    if excluded is not None and not isinstance(excluded, list):
+        raise ResponseFormatError(
+            f"expected a list, got {_describe(excluded)}", path=f"{path}.exclude_time_list"
+        )
+    for i, item in enumerate(excluded or ()):
+        item_path = f"{path}.exclude_time_list[{i}]"
+        if not isinstance(item, Mapping):
+            raise ResponseFormatError(f"expected an object, got {_describe(item)}", path=item_path)
+        ts = _int_field(item, "start_time", item_path, -1, 0, 2**32)
+        if ts < 0:
+            raise ResponseFormatError("start_time is missing", path=f"{item_path}.start_time")
+        local = datetime.fromtimestamp(ts, tz)
+        exdates.append(local.date() if whole_day else local)
+    return Recurrence(rrule=_join_parts(parts), exdates=tuple(exdates))
+
+
+def recurrence_to_wecom(
+    recurrence: Recurrence | None,
+    *,
+    start: datetime | date,
+    tz: tzinfo | None = None,
+) -> dict[str, Any]:
+    """
+    The repeat part of a WeCom ``reminders`` block for ``recurrence``.
+
+    Returns ``is_repeat``, ``repeat_type``, ``is_custom_repeat``,
+    ``repeat_interval``, ``repeat_day_of_week``, ``repeat_day_of_month`` and
+    ``repeat_until`` (0 = forever); None gives ``{"is_repeat": 0}``. A date
+    UNTIL becomes 00:00 of that day in ``start``'s zone (``tz``, default UTC+8,
+    for an all-day ``start``).
+
+    ``exdates`` are not written: WeCom's ``exclude_time_list`` is response-only
+    and the server keeps it; remove one occurrence with a delete in "only this
+    one" mode instead. Reading an event and writing it back therefore works.
+
+    >>> recurrence_to_wecom(Recurrence(rrule="FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE"), start=s)
+    {'is_repeat': 1, 'repeat_type': 1, 'is_custom_repeat': 1, 'repeat_interval': 2,
+     'repeat_day_of_week': [1, 3], 'repeat_day_of_month': [], 'repeat_until': 0}
+
+    Raises:
+        UnsupportedError: a part WeCom's repeat codes cannot say (COUNT,
+            BYSETPOS, HOURLY, several BYMONTH, RDATE, …); ``feature`` names it.
+        ResponseFormatError: the rule is not a rule.
+    """
+    if recurrence is None:
+        return {"is_repeat": 0}
+    if recurrence.rdates:
+        raise UnsupportedError("WeCom cannot add extra dates (RDATE) to a series", feature="RDATE")
+    parts = _split_parts(normalize_rrule(recurrence.rrule), path="$.recurrence.rrule")
+
+    def unsupported(name: str, why: str = "") -> UnsupportedError:
+        shown = f"{name}={parts[name]}" if name in parts else name
+        return UnsupportedError(f"WeCom cannot repeat with {shown}{why}", feature=name)
+
+    freq = parts.pop("FREQ")
+    if freq not in _WECOM_CODES:
+        raise UnsupportedError(f"WeCom cannot repeat with FREQ={freq}", feature="FREQ")
+    for name in ("COUNT", "BYSETPOS", "BYWEEKNO", "BYYEARDAY", "BYHOUR", "BYMINUTE", "BYSECOND"):
+        if name in parts:
+            raise unsupported(name)
+    if parts.pop("WKST", "MO") != "MO":
+        raise unsupported("WKST", " (WeCom weeks start on Monday)")
+    interval_text = parts.pop("INTERVAL", None)
+    interval = int(interval_text) if interval_text else 1
+    start_day = start.date() if isinstance(start, datetime) else start
+    week_days: list[int] = []
+    month_days: list[int] = []
+    byday = parts.pop("BYDAY", None)
+    repeat_type = _WECOM_CODES[freq]
+    if byday is not None:
+        days = byday.split(",")
+        if any(not d.isalpha() for d in days):
+            raise unsupported("BYDAY", " (WeCom has no 'nth weekday')") from None
+        if set(days) == set(_WORKDAYS) and (
+            freq == "WEEKLY" or (freq == "DAILY" and interval == 1)
+        ):
+            repeat_type = 7
+        elif freq == "WEEKLY":
+            week_days = sorted({_DAYS.index(d) + 1 for d in days})
+        else:
+            parts["BYDAY"] = byday
+            raise unsupported("BYDAY", f" with FREQ={freq}")
+    bymonthday = parts.pop("BYMONTHDAY", None)
+    bymonth = parts.pop("BYMONTH", None)
+    if bymonthday is not None:
+        numbers = sorted({int(n) for n in bymonthday.split(",")})
+        if freq == "MONTHLY" and all(n > 0 for n in numbers):
+            month_days = numbers
+        elif freq == "YEARLY" and numbers == [start_day.day]:
+            pass  # the start's own day: what a plain yearly repeat does anyway
+        else:
+            parts["BYMONTHDAY"] = bymonthday
+            raise unsupported("BYMONTHDAY", f" with FREQ={freq}")
+    if bymonth is not None and not (freq == "YEARLY" and bymonth == str(start_day.month)):
+        parts["BYMONTH"] = bymonth
+        raise unsupported("BYMONTH")
+    repeat_until = 0
+    if "UNTIL" in parts:
+        until = _until_value(parts.pop("UNTIL"))
+        if isinstance(until, datetime):
+            if until.tzinfo is None:  # floating: in the start's own zone
+                zone = start.tzinfo if isinstance(start, datetime) else tz or _WECOM_DEFAULT_TZ
+                until = until.replace(tzinfo=zone)
+            repeat_until = int(until.timestamp())
+        elif until is not None:
+            zone = start.tzinfo if isinstance(start, datetime) else tz or _WECOM_DEFAULT_TZ
+            repeat_until = int(datetime.combine(until, time(), tzinfo=zone).timestamp())
+    custom = interval_text is not None or bool(week_days) or bool(month_days)
+    return {
+        "is_repeat": 1,
+        "repeat_type": repeat_type,
+        "is_custom_repeat": int(custom),
+        "repeat_interval": interval,
+        "repeat_day_of_week": week_days,
+        "repeat_day_of_month": month_days,
+        "repeat_until": repeat_until,
+    }
+
+
+# --------------------------------------------------------------------------
+# Expansion
+# --------------------------------------------------------------------------
+
+
+def occurrence_id(series_id: str, recurrence_id: datetime | date) -> str:
+    """
+    The id of one occurrence: ``{series_id}_{original start in UTC}``.
+
+    >>> occurrence_id("abc", datetime(2024, 6, 3, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+    'abc_20240603T020000Z'
+    >>> occurrence_id("abc", date(2024, 6, 3))
+    'abc_20240603'
+    """
+    if isinstance(recurrence_id, datetime):
+        if recurrence_id.utcoffset() is None:
+            raise ValidationError(
+                f"recurrence_id: naive datetime {recurrence_id.isoformat()}; attach a timezone"
+            )
+        return f"{series_id}_{recurrence_id.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    if isinstance(recurrence_id, date):
+        return f"{series_id}_{recurrence_id:%Y%m%d}"
+    raise ValidationError(
+        f"recurrence_id: expected an aware datetime or a date, got {_describe(recurrence_id)}"
+    )
+
+
+def _event_zone(event: Event, fallback: tzinfo | None) -> tzinfo | None:
+    """The zone whose wall clock the series follows."""
+    if event.timezone:
+        return _zone_from_name(event.timezone, path="$.timezone")
+    if isinstance(event.start, datetime):
+        return event.start.tzinfo
+    return fallback
+
+
+def _check_window(start: Any, end: Any) -> None:
+    for name, value in (("start", start), ("end", end)):
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise ValidationError(
+                f"expand(): window {name} must be an aware datetime, got {_describe(value)}"
+            )
+    if end < start:
+        raise ValidationError(
+            f"expand(): window end {end.isoformat()} is before start {start.isoformat()}"
+        )
+
+
+def _overlaps(occ_start: datetime, occ_end: datetime, start: datetime, end: datetime) -> bool:
+    if occ_end == occ_start:  # zero-length: its start must lie in the window
+        return start <= occ_start < end
+    return occ_start < end and occ_end > start
+
+
+def _day_bounds(event: Event, zone: tzinfo) -> tuple[datetime, datetime]:
+    assert isinstance(event.start, date)
+    assert isinstance(event.end, date)
+    return (
+        datetime.combine(event.start, time(), tzinfo=zone),
+        datetime.combine(event.end, time(), tzinfo=zone),
+    )
+
+
+def _build_rule(event: Event, rule_text: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
+    """A dateutil rrule for ``rule_text`` at ``dtstart`` with UNTIL made compatible."""
+    path = "$.recurrence.rrule"
+    parts = _split_parts(normalize_rrule(rule_text), path=path)
+    until = _until_value(parts.pop("UNTIL")) if "UNTIL" in parts else None
+    if until is not None:
+        if dtstart.tzinfo is not None:
+            # dateutil wants an aware UNTIL for an aware dtstart. A date UNTIL
+            # includes that whole local day (RFC 5545); a floating one is read
+            # in the event's zone.
+            if not isinstance(until, datetime):
+                until = datetime.combine(until, time(23, 59, 59), tzinfo=dtstart.tzinfo)
+            elif until.tzinfo is None:
+                until = until.replace(tzinfo=dtstart.tzinfo)
+        elif isinstance(until, datetime) and until.tzinfo is not None:
+            # All-day series (naive dtstart): a UTC UNTIL ends on its local day.
+            until = until.astimezone(zone or UTC).replace(tzinfo=None)
+        elif not isinstance(until, datetime):
+            until = datetime.combine(until, time())
+    try:
+        parsed = rrulestr("RRULE:" + _join_parts(parts), dtstart=dtstart)
+        assert isinstance(parsed, rrule)  # one RRULE line, no forceset
+        rule = parsed.replace(until=until) if until is not None else parsed
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise ResponseFormatError(
+            f"cannot expand rule {_describe(rule_text)} of event {_describe(event.id)}: {exc}",
+            path=path,
+        ) from exc
+    return rule
+
+
+def _is_gap(moment: datetime) -> bool:
+    """True when ``moment``'s wall time does not exist in its zone (DST gap)."""
+    if isinstance(moment.tzinfo, timezone):
+        return False
+    round_trip = moment.astimezone(UTC).astimezone(moment.tzinfo)
+    return round_trip.replace(tzinfo=None) != moment.replace(tzinfo=None)
+
+
+def _timed_starts(rules: rruleset, after: datetime) -> Iterator[datetime]:
+    """
+    Occurrence starts from ``after`` on, sorted by instant and without repeats.
+
+    dateutil keeps wall-clock time, so a time inside a DST gap comes out as a
+    wall time that does not exist; it is moved forward by the gap (RFC 5545
+    §3.3.5), which can put it after wall times generated later (sub-daily
+    rules) or onto one of them. A small heap, flushed at each time that is not
+    in a gap, restores order; it never holds more than one gap's worth.
+    """
+    heap: list[tuple[datetime, int, datetime]] = []
+    serial = count()
+    last: datetime | None = None
+    for moment in rules.xafter(after, inc=True):
+        in_gap = _is_gap(moment)
+        if in_gap:
+            assert moment.tzinfo is not None
+            moment = moment.astimezone(UTC).astimezone(moment.tzinfo)
+        instant = moment.astimezone(UTC)
+        heapq.heappush(heap, (instant, next(serial), moment))
+        if in_gap:
+            continue
+        while heap and heap[0][0] <= instant:
+            key, _, item = heapq.heappop(heap)
+            if key != last:
+                last = key
+                yield item
+    while heap:
+        key, _, item = heapq.heappop(heap)
+        if key != last:
+            last = key
+            yield item
+
+
+def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
+    """
+    The occurrences of ``event`` that overlap ``[start, end)``, sorted by start.
+
+    An occurrence is ``attrs.evolve(master, id=occurrence_id(master.id, rid),
+    start=…, end=…, series_id=master.id, recurrence_id=rid, recurrence=None)``
+    where ``rid`` is its original start; it keeps the master's duration
+    (``end - start`` as Python computes it) and everything else, ``status`` included (a cancelled
+    series expands to cancelled occurrences). A non-recurring event yields
+    itself when it overlaps. All-day events span D 00:00 to D+n 00:00 in the
+    event's zone (the window's when it has none).
+
+    Lazy and bounded by the window: an endless ``FREQ=SECONDLY`` rule over a
+    year is fine to ``islice``. EXDATEs are matched by instant (a date EXDATE
+    on a timed series removes that local day); RDATEs join the set; COUNT and
+    UNTIL (compared in UTC) are dateutil's.
+
+    >>> [e.start.day for e in expand(daily_from_june_1, datetime(2024, 6, 3, tzinfo=UTC),
+    ...                              datetime(2024, 6, 5, tzinfo=UTC))]
+    [3, 4]
+
+    Raises:
+        ValidationError: the window is not two aware datetimes in order.
+        ResponseFormatError: the event's rule cannot be read.
+    """
+    _check_window(start, end)
+    if event.recurrence is not None:
+        # Fail here, not at the first next(), when the rule is unreadable.
+        _canonical(event.recurrence.rrule.removeprefix("RRULE:"), path="$.recurrence.rrule")
+    return _expand(event, start, end)
+
+
+def _expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
+    zone = _event_zone(event, start.tzinfo)
+    if event.recurrence is None:
+        if isinstance(event.start, datetime) and isinstance(event.end, datetime):
+            bounds = (event.start, event.end)
+        else:
+            bounds = _day_bounds(event, zone or UTC)
+        if _overlaps(bounds[0], bounds[1], start, end):
+            yield event
+        return
+    if event.all_day:
+        yield from _expand_all_day(event, zone or UTC, start, end)
+    else:
+        yield from _expand_timed(event, zone, start, end)
+
+
+def _occurrence(event: Event, rid: datetime | date, occ_start: Any, occ_end: Any) -> Event:
+    return attrs.evolve(
+        event,
+        id=occurrence_id(event.id, rid),
+        start=occ_start,
+        end=occ_end,
+        series_id=event.id,
+        recurrence_id=rid,
+        recurrence=None,
+    )
+
+
+def _expand_timed(
+    event: Event, zone: tzinfo | None, start: datetime, end: datetime
+) -> Iterator[Event]:
+    assert isinstance(event.start, datetime)
+    assert isinstance(event.end, datetime)
+    assert event.recurrence is not None
+    dtstart = event.start.astimezone(zone) if zone is not None else event.start
+    # Python's own arithmetic: wall-clock within one zone, elapsed across zones,
+    # so ``occ.end - occ.start == master.end - master.start`` always holds and
+    # the end never compares before the start (a DST fold would do that).
+    duration = event.end - event.start
+    rules = rruleset()
+    rules.rrule(_build_rule(event, event.recurrence.rrule, dtstart, zone))
+    for rdate in event.recurrence.rdates:
+        if isinstance(rdate, datetime):
+            rules.rdate(rdate.astimezone(dtstart.tzinfo))
+        else:
+            rules.rdate(datetime.combine(rdate, dtstart.timetz()))
+    ex_instants = {d.astimezone(UTC) for d in event.recurrence.exdates if isinstance(d, datetime)}
+    ex_days = {d for d in event.recurrence.exdates if not isinstance(d, datetime)}
+    # Occurrences starting after this may overlap the window; the extra day
+    # covers a start moved forward out of a DST gap.
+    after = (start - duration - timedelta(days=1)).astimezone(dtstart.tzinfo)
+    for occ_start in _timed_starts(rules, after):
+        if occ_start >= end:
+            return
+        instant = occ_start.astimezone(UTC)
+        if instant in ex_instants or occ_start.date() in ex_days:
+            continue
+        occ_end = occ_start + duration
+        if _overlaps(occ_start, occ_end, start, end):
+            yield _occurrence(event, occ_start, occ_start, occ_end)
+
+
+def _expand_all_day(event: Event, zone: tzinfo, start: datetime, end: datetime) -> Iterator[Event]:
+    assert not isinstance(event.start, datetime)
+    assert not isinstance(event.end, datetime)
+    assert event.recurrence is not None
+    days = event.end - event.start
+    dtstart = datetime.combine(event.start, time())
+    rules = rruleset()
+    rules.rrule(_build_rule(event, event.recurrence.rrule, dtstart, zone))
+    for rdate in event.recurrence.rdates:
+        rules.rdate(
+            datetime.combine(
+                rdate.astimezone(zone).date() if isinstance(rdate, datetime) else rdate, time()
+            )
+        )
+    ex_days = {
+        d.astimezone(zone).date() if isinstance(d, datetime) else d
+        for d in event.recurrence.exdates
+    }
+    first_day = start.astimezone(zone).date() - days - timedelta(days=1)
+    previous: date | None = None
+    for moment in rules.xafter(datetime.combine(first_day, time()), inc=True):
+        day = moment.date()
+        if day == previous:  # BYHOUR and friends: one all-day occurrence per day
+            continue
+        previous = day
+        occ_start = datetime.combine(day, time(), tzinfo=zone)
+        if occ_start >= end:
+            return
+        if day in ex_days:
+            continue
+        occ_end_day = day + days
+        if _overlaps(occ_start, datetime.combine(occ_end_day, time(), tzinfo=zone), start, end):
+            yield _occurrence(event, day, day, occ_end_day)
