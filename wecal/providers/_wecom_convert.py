@@ -1,0 +1,722 @@
+"""
+WeCom (企业微信) schedules and calendars ↔ wecal models: pure functions, no I/O.
+
+Reading is tolerant of both API generations (the 2022 ``organizer`` /
+``readonly`` fields and the 2023 ``admins`` / ``permission`` model, and the
+doc's ``adminis`` typo) and strict about types: a missing or mistyped required
+field, or a code this module does not know, raises
+:class:`~wecal.ResponseFormatError` naming the JSON path
+(``$.schedule_list[3].start_time``). Writing raises
+:class:`~wecal.UnsupportedError` for anything WeCom cannot store, before any
+request is built.
+
+Decisions (WeCom leaves these open; see ``reference/wecom.md`` §5):
+
+- Times: ``start_time`` / ``end_time`` are Unix seconds, shown in the fixed
+  offset of ``reminders.timezone`` (hours, default +8), which also becomes
+  ``Event.timezone`` (``"+08:00"``).
+- Whole-day schedules (``is_whole_day=1``): the start is the local date of
+  ``start_time``. The end is read both ways WeCom clients write it: an
+  ``end_time`` at local 00:00 after the start day is already the exclusive
+  end (that day); any other time of day (``23:59:59``) names the last day,
+  so the exclusive end is the day after. Writing sends local midnights: the
+  start day's and the exclusive end day's.
+- Writing a timezone: a fixed offset is used as is; an IANA zone is converted
+  to its offset at the event start (WeCom has no DST, so a repeating event
+  keeps that offset all year); with no timezone a timed event uses its start's
+  offset and a whole-day one WeCom's default +8. Offsets that are not whole
+  hours in -12…+12 raise ``UnsupportedError(feature="timezone")``.
+- Writing drops what is server state rather than intent: attendee responses
+  and display names, the organizer (the calling app is always the creator),
+  ``created`` / ``updated``. It raises for what would change the meeting if
+  dropped: optional attendees, a TENTATIVE or CANCELLED status (cancel with
+  ``delete_event``), a ``meeting_url``, reminders outside WeCom's fixed set,
+  text longer than WeCom's limits, and repeat rules WeCom cannot say.
+- Sub-second precision is truncated: WeCom stores whole seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
+from ..models import (
+    Attendee,
+    Calendar,
+    CalendarShare,
+    Event,
+    EventStatus,
+    Person,
+    Provider,
+    ResponseStatus,
+    SharePermission,
+)
+from ..recurrence import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+
+__all__ = [
+    "WECOM_EVENT_STATUS",
+    "WECOM_RESPONSE_STATUS",
+    "WECOM_SHARE_PERMISSION",
+    "calendar_from_wecom",
+    "calendar_to_wecom",
+    "event_to_schedule",
+    "schedule_to_event",
+    "share_failures",
+    "wecom_schedule_page",
+]
+
+#: ``attendees[].response_status`` → answer (DESIGN.md). 3 is 仅接受一次
+#: (accepted this occurrence only): ACCEPTED, the detail stays in ``raw``.
+WECOM_RESPONSE_STATUS: Mapping[int, ResponseStatus] = MappingProxyType(
+    {
+        0: ResponseStatus.NEEDS_ACTION,
+        1: ResponseStatus.TENTATIVE,
+        2: ResponseStatus.ACCEPTED,
+        3: ResponseStatus.ACCEPTED,
+        4: ResponseStatus.DECLINED,
+    }
+)
+#: Schedule ``status``: 0 正常, 1 已取消.
+WECOM_EVENT_STATUS: Mapping[int, EventStatus] = MappingProxyType(
+    {0: EventStatus.CONFIRMED, 1: EventStatus.CANCELLED}
+)
+#: Calendar ``shares[].permission``: 1 可查看, 3 仅查看闲忙.
+WECOM_SHARE_PERMISSION: Mapping[int, SharePermission] = MappingProxyType(
+    {1: SharePermission.VIEW, 3: SharePermission.FREE_BUSY}
+)
+_PERMISSION_CODE = {v: k for k, v in WECOM_SHARE_PERMISSION.items()}
+_NEEDS_ACTION = ResponseStatus.NEEDS_ACTION
+
+# Reminder offsets WeCom accepts (``remind_time_diffs``, seconds from start).
+_REMINDERS = frozenset({0, -300, -900, -3600, -86400})
+_WHOLE_DAY_REMINDERS = _REMINDERS | {32400, -172800, -604800}
+
+# Text limits in characters (schedule: doc 93703; calendar: doc 96823).
+_SCHEDULE_LIMITS = (("summary", 128), ("description", 1000), ("location", 128))
+_CALENDAR_LIMITS = (("description", 512),)
+_MAX_ATTENDEES = 1000
+_MAX_ID_BYTES = 64
+_MAX_ADMINS = 3
+_MAX_SHARES = 2000
+_MAX_PUBLIC_USERS = 1000
+_MAX_PUBLIC_PARTIES = 100
+_UINT32_MAX = 2**32 - 1
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+_DAY = timedelta(days=1)
+_MIDNIGHT = time()
+_CN = timezone(timedelta(hours=8))
+
+
+# -- small readers: strict types, a JSON path in every error ---------------------------
+# Paths are built only when an error is raised, so the happy path stays cheap.
+
+
+def _mapping(value: Any, path: str, key: str = "") -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ResponseFormatError(f"expected an object, got {_describe(value)}", path=path + key)
+    return value
+
+
+def _int(value: Any, path: str, key: str = "") -> int:
+    # ``type(...) is int`` rejects bool (a JSON true is not a timestamp) and is fast.
+    if type(value) is not int:
+        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=path + key)
+    return value
+
+
+def _str(value: Any, path: str, key: str = "") -> str:
+    if type(value) is not str:
+        raise ResponseFormatError(f"expected a string, got {_describe(value)}", path=path + key)
+    return value
+
+
+def _text(data: Mapping[str, Any], key: str, path: str) -> str:
+    """An optional string field: missing or null reads as ``""``."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise ResponseFormatError(
+            f"expected a string, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return value
+
+
+def _flag(data: Mapping[str, Any], key: str, path: str) -> bool:
+    """A WeCom 0/1 flag; missing or null reads as 0."""
+    value = data.get(key)
+    if value is None or value == 0:
+        return False
+    if value == 1:
+        return True
+    raise ResponseFormatError(f"expected 0 or 1, got {_describe(value)}", path=f"{path}.{key}")
+
+
+def _list(data: Mapping[str, Any], key: str, path: str) -> Sequence[Any]:
+    """An optional array field: missing or null reads as empty."""
+    value = data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ResponseFormatError(
+            f"expected an array, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return value
+
+
+def _str_list(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    items = _list(data, key, path)
+    for i, item in enumerate(items):
+        if type(item) is not str:
+            _str(item, f"{path}.{key}[{i}]")
+    return tuple(items)
+
+
+def _code(table: Mapping[int, Any], value: Any, path: str, key: str = "") -> Any:
+    found = table.get(value) if type(value) is int else None
+    if found is None:
+        _int(value, path, key)
+        known = ", ".join(str(k) for k in table)
+        raise ResponseFormatError(f"unknown code {value!r} (known: {known})", path=path + key)
+    return found
+
+
+def _moment(seconds: Any, tz: tzinfo, path: str, key: str) -> datetime:
+    try:
+        return datetime.fromtimestamp(_int(seconds, path, key), tz)
+    except (OverflowError, OSError, ValueError):
+        raise ResponseFormatError(
+            f"timestamp {seconds!r} is out of range", path=path + key
+        ) from None
+
+
+@lru_cache(maxsize=64)
+def _offset_name(tz: tzinfo) -> str:
+    """``+08:00`` for a fixed-offset zone (cached: a page shares one or two zones)."""
+    offset = tz.utcoffset(None) or timedelta(0)
+    sign = "-" if offset < timedelta(0) else "+"
+    minutes = abs(offset) // timedelta(minutes=1)
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+# -- schedules -----------------------------------------------------------------------
+
+
+def wecom_schedule_page(body: Mapping[str, Any], *, path: str = "$") -> list[Mapping[str, Any]]:
+    """
+    The ``schedule_list`` of a ``schedule/get`` or ``schedule/get_by_calendar``
+    response body (errcode already checked by the HTTP core).
+
+    A missing or null list reads as empty (the end of ``get_by_calendar``
+    paging); anything but an array of objects raises ResponseFormatError.
+
+    >>> wecom_schedule_page({"errcode": 0, "schedule_list": []})
+    []
+    """
+    items = _list(_mapping(body, path), "schedule_list", path)
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ResponseFormatError(
+                f"expected an object, got {_describe(item)}", path=f"{path}.schedule_list[{i}]"
+            )
+    return list(items)
+
+
+def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
+    """
+    One element of WeCom's ``schedule_list`` → :class:`~wecal.Event`.
+
+    Reads both ``schedule/get`` and ``schedule/get_by_calendar`` shapes (the
+    older ``organizer`` field becomes ``Event.organizer``; ``admins``,
+    ``sequence`` and response code 3's "this occurrence only" stay in ``raw``).
+
+    >>> ev = schedule_to_event({"schedule_id": "s1", "start_time": 1571274600,
+    ...                         "end_time": 1571278200})
+    >>> ev.start.isoformat(), ev.timezone
+    ('2019-10-17T09:10:00+08:00', '+08:00')
+
+    Raises:
+        ResponseFormatError: a required field (``schedule_id``, ``start_time``,
+            ``end_time``) is missing or mistyped, a value is out of range, or a
+            code is unknown; ``.path`` names it (``$.schedule_list[3].start_time``).
+    """
+    data = _mapping(data, path)
+    schedule_id = _str(data.get("schedule_id"), path, ".schedule_id")
+    raw_reminders = data.get("reminders")
+    reminders_path = f"{path}.reminders"
+    reminders = None if raw_reminders is None else _mapping(raw_reminders, reminders_path)
+    tz = wecom_timezone(reminders, path=reminders_path)
+    start_dt = _moment(data.get("start_time"), tz, path, ".start_time")
+    end_dt = _moment(data.get("end_time"), tz, path, ".end_time")
+    if end_dt < start_dt:
+        raise ResponseFormatError(
+            f"end_time {end_dt.isoformat()} is before start_time {start_dt.isoformat()}",
+            path=f"{path}.end_time",
+        )
+    all_day = _flag(data, "is_whole_day", path)
+    start: datetime | date = start_dt
+    end: datetime | date = end_dt
+    if all_day:
+        start = start_dt.date()
+        last = end_dt.date()
+        # 00:00 after the first day is already the exclusive end; 23:59:59 (or
+        # any other time) names the last day itself. See the module docstring.
+        try:
+            end = last if end_dt.time() == _MIDNIGHT and last > start else last + _DAY
+        except OverflowError:
+            raise ResponseFormatError("end_time is out of range", path=f"{path}.end_time") from None
+
+    status_code = data.get("status")
+    status = (
+        EventStatus.CONFIRMED
+        if status_code is None
+        else _code(WECOM_EVENT_STATUS, status_code, path, ".status")
+    )
+
+    attendees: list[Attendee] = []
+    for i, item in enumerate(_list(data, "attendees", path)):
+        # Hot loop (up to 1000 attendees per schedule): paths only on error.
+        if not isinstance(item, Mapping):
+            _mapping(item, f"{path}.attendees[{i}]")
+        userid = item.get("userid")
+        if type(userid) is not str:
+            _str(userid, f"{path}.attendees[{i}].userid")
+        code = item.get("response_status")
+        response = (
+            _NEEDS_ACTION
+            if code is None
+            else WECOM_RESPONSE_STATUS.get(code)
+            if type(code) is int
+            else None
+        )
+        if response is None:
+            response = _code(WECOM_RESPONSE_STATUS, code, f"{path}.attendees[{i}].response_status")
+        attendees.append(Attendee(id=userid, response=response))
+
+    organizer_id = data.get("organizer")
+    organizer = (
+        None
+        if organizer_id is None or organizer_id == ""
+        else Person(id=_str(organizer_id, path, ".organizer"))
+    )
+    calendar_id = data.get("cal_id")
+    if calendar_id is not None:
+        _str(calendar_id, path, ".cal_id")
+
+    try:
+        return Event(
+            provider=Provider.WECOM,
+            id=schedule_id,
+            calendar_id=calendar_id or None,
+            summary=_text(data, "summary", path),
+            description=_text(data, "description", path),
+            location=_text(data, "location", path),
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=_offset_name(tz),
+            recurrence=recurrence_from_wecom(reminders, start=start, path=reminders_path),
+            status=status,
+            organizer=organizer,
+            attendees=tuple(attendees),
+            reminders=_read_reminders(reminders, reminders_path),
+            raw=data,
+        )
+    except ValidationError as exc:
+        # The readers above check every field; this is a last line of defence
+        # so a model rule never escapes as a bare ValidationError from a page.
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[timedelta, ...]:
+    """``is_remind`` + ``remind_time_diffs`` (preferred) or ``remind_before_event_secs``."""
+    if reminders is None or not _flag(reminders, "is_remind", path):
+        return ()
+    diffs = _list(reminders, "remind_time_diffs", path)
+    try:
+        if diffs:
+            for i, v in enumerate(diffs):
+                if type(v) is not int:
+                    _int(v, f"{path}.remind_time_diffs[{i}]")
+            return tuple(timedelta(seconds=v) for v in diffs)
+        before = reminders.get("remind_before_event_secs")
+        if before is None:
+            return ()
+        # "seconds before the start" → an RFC 5545 trigger, negative before the start.
+        return (timedelta(seconds=-_int(before, f"{path}.remind_before_event_secs")),)
+    except OverflowError:
+        raise ResponseFormatError("reminder offset is out of range", path=path) from None
+
+
+def _zone_for_write(event: Event) -> timezone:
+    """The fixed offset WeCom will store for ``event`` (see the module docstring)."""
+    name = event.timezone
+    offset: timedelta | None
+    if name is None:
+        offset = event.start.utcoffset() if isinstance(event.start, datetime) else None
+        if offset is None:
+            return _CN
+    elif name[0] in "+-":
+        sign = -1 if name[0] == "-" else 1
+        offset = sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6]))
+    else:
+        zone = ZoneInfo(name)  # validated by Event already; ZoneInfo caches instances
+        if isinstance(event.start, datetime):
+            offset = event.start.astimezone(zone).utcoffset()
+        else:
+            offset = datetime.combine(event.start, _MIDNIGHT, zone).utcoffset()
+        assert offset is not None  # a ZoneInfo always has an offset
+    if offset % timedelta(hours=1) or abs(offset) > timedelta(hours=12):
+        raise UnsupportedError(
+            f"WeCom stores whole-hour UTC offsets from -12 to +12; the event's timezone "
+            f"{name or 'offset'} is {_offset_name(timezone(offset))} at its start",
+            feature="timezone",
+        )
+    return timezone(offset)
+
+
+def _seconds(moment: datetime, field: str) -> int:
+    # Exact integer floor (no float rounding); WeCom stores whole seconds.
+    value = (moment - _EPOCH) // _SECOND
+    if not 0 <= value <= _UINT32_MAX:
+        raise UnsupportedError(
+            f"WeCom stores {field} as unsigned 32-bit Unix seconds (1970 to 2106); "
+            f"got {moment.isoformat()}",
+            feature=field,
+        )
+    return value
+
+
+def _check_text(event_or_calendar: Any, limits: tuple[tuple[str, int], ...]) -> None:
+    for field, limit in limits:
+        value = getattr(event_or_calendar, field)
+        if len(value) > limit:
+            raise UnsupportedError(
+                f"WeCom stores at most {limit} characters in {field}; got {len(value)}",
+                feature=field,
+            )
+
+
+def _check_user_id(user_id: str, feature: str) -> None:
+    if not user_id or len(user_id.encode()) > _MAX_ID_BYTES:
+        raise UnsupportedError(
+            f"WeCom userids are 1 to {_MAX_ID_BYTES} bytes; got {_describe(user_id)} in {feature}",
+            feature=feature,
+        )
+
+
+def event_to_schedule(event: Event, *, calendar_id: str | None = None) -> dict[str, Any]:
+    """
+    The ``schedule`` object of ``schedule/add`` and ``schedule/update`` for ``event``.
+
+    It is a full body (WeCom updates overwrite): times, ``is_whole_day``, text,
+    attendees (userids only), ``reminders`` with ``timezone`` and the repeat
+    fields, ``cal_id`` (``calendar_id`` or ``event.calendar_id``),
+    ``schedule_id`` when the event has an id, and ``admins`` when the event was
+    read from WeCom (kept from ``raw``, so an update does not clear them).
+
+    For one occurrence of a series (``event.series_id`` set) ``schedule_id`` is
+    the series id: the client sends it with ``op_mode=1`` and
+    ``op_start_time`` = ``recurrence_id``.
+
+    >>> event_to_schedule(event)["start_time"]
+    1717380000
+
+    Raises:
+        UnsupportedError: WeCom cannot store part of the event (``.feature``
+            names it): see the module docstring for the list.
+    """
+    if event.status is not EventStatus.CONFIRMED:
+        raise UnsupportedError(
+            f"WeCom schedules cannot be written with status {event.status.value}; "
+            "cancel a schedule with delete_event",
+            feature="status",
+        )
+    if event.meeting_url is not None:
+        raise UnsupportedError(
+            "WeCom schedules have no meeting link field; put the link in the "
+            "description or location",
+            feature="meeting_url",
+        )
+    _check_text(event, _SCHEDULE_LIMITS)
+    tz = _zone_for_write(event)
+    if isinstance(event.start, datetime):
+        assert isinstance(event.end, datetime)  # Event guarantees matching kinds
+        start_time = _seconds(event.start, "start_time")
+        end_time = _seconds(event.end, "end_time")
+        local_start: datetime | date = event.start.astimezone(tz)
+        allowed = _REMINDERS
+    else:
+        assert not isinstance(event.end, datetime)
+        start_time = _seconds(datetime.combine(event.start, _MIDNIGHT, tz), "start_time")
+        end_time = _seconds(datetime.combine(event.end, _MIDNIGHT, tz), "end_time")
+        local_start = event.start
+        allowed = _WHOLE_DAY_REMINDERS
+
+    diffs: list[int] = []
+    for reminder in event.reminders:
+        seconds = reminder.total_seconds()
+        if seconds not in allowed or reminder % _SECOND:
+            raise UnsupportedError(
+                f"WeCom reminders must be one of {sorted(allowed)} seconds from the start"
+                f"{' (whole-day schedule)' if event.all_day else ''}; got {seconds:g}",
+                feature="reminders",
+            )
+        if int(seconds) not in diffs:
+            diffs.append(int(seconds))
+
+    attendees: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for attendee in event.attendees:
+        if attendee.optional:
+            raise UnsupportedError(
+                f"WeCom has no optional attendees; {attendee.id!r} is optional",
+                feature="attendees",
+            )
+        _check_user_id(attendee.id, "attendees")
+        if attendee.id not in seen:
+            seen.add(attendee.id)
+            attendees.append({"userid": attendee.id})
+    if len(attendees) > _MAX_ATTENDEES:
+        raise UnsupportedError(
+            f"WeCom schedules have at most {_MAX_ATTENDEES} attendees; got {len(attendees)}",
+            feature="attendees",
+        )
+
+    reminders: dict[str, Any] = {
+        "is_remind": 1 if diffs else 0,
+        "remind_time_diffs": diffs,
+        "timezone": (tz.utcoffset(None) or timedelta(0)) // timedelta(hours=1),
+    }
+    reminders.update(recurrence_to_wecom(event.recurrence, start=local_start, tz=tz))
+
+    schedule: dict[str, Any] = {
+        "start_time": start_time,
+        "end_time": end_time,
+        "is_whole_day": 1 if event.all_day else 0,
+        "summary": event.summary,
+        "description": event.description,
+        "location": event.location,
+        "attendees": attendees,
+        "reminders": reminders,
+    }
+    schedule_id = event.series_id if event.series_id is not None else event.id
+    if schedule_id:
+        schedule["schedule_id"] = schedule_id
+    cal_id = calendar_id if calendar_id is not None else event.calendar_id
+    if cal_id:
+        schedule["cal_id"] = cal_id
+    admins = event.raw.get("admins") if event.provider is Provider.WECOM else None
+    if isinstance(admins, list) and all(isinstance(a, str) for a in admins):
+        schedule["admins"] = list(admins)
+    return schedule
+
+
+# -- calendars -----------------------------------------------------------------------
+
+
+def calendar_from_wecom(data: Mapping[str, Any], *, path: str = "$") -> Calendar:
+    """
+    One element of ``calendar/get``'s ``calendar_list`` → :class:`~wecal.Calendar`.
+
+    Reads the current model (``admins`` — or the doc example's typo
+    ``adminis`` —, ``shares[].permission``, ``is_public``, ``public_range``,
+    ``is_corp_calendar``) and the pre-2023 one (``organizer`` → ``admins``,
+    ``readonly``, ``shares[].readonly``, which is about editing and so reads as
+    the full-view permission).
+
+    Raises:
+        ResponseFormatError: ``cal_id`` missing, a field mistyped, or an unknown
+            ``permission`` code; ``.path`` names it.
+    """
+    data = _mapping(data, path)
+    cal_id = _str(data.get("cal_id"), path, ".cal_id")
+    admins_key = "admins" if "admins" in data or "adminis" not in data else "adminis"
+    admins = _str_list(data, admins_key, path)
+    organizer = data.get("organizer")
+    if organizer is not None and organizer != "":
+        organizer = _str(organizer, path, ".organizer")
+        if organizer not in admins:
+            admins = (organizer, *admins)
+
+    shares: list[CalendarShare] = []
+    for i, item in enumerate(_list(data, "shares", path)):
+        item_path = f"{path}.shares[{i}]"
+        item = _mapping(item, item_path)
+        code = item.get("permission")
+        shares.append(
+            CalendarShare(
+                user_id=_str(item.get("userid"), f"{item_path}.userid"),
+                permission=SharePermission.VIEW
+                if code is None
+                else _code(WECOM_SHARE_PERMISSION, code, f"{item_path}.permission"),
+            )
+        )
+
+    public_range = data.get("public_range")
+    users: tuple[str, ...] = ()
+    parties: tuple[int, ...] = ()
+    if public_range is not None:
+        range_path = f"{path}.public_range"
+        public_range = _mapping(public_range, range_path)
+        users = _str_list(public_range, "userids", range_path)
+        parties = tuple(
+            _int(p, f"{range_path}.partyids[{i}]")
+            for i, p in enumerate(_list(public_range, "partyids", range_path))
+        )
+    color = data.get("color")
+    try:
+        return Calendar(
+            provider=Provider.WECOM,
+            id=cal_id,
+            summary=_text(data, "summary", path),
+            description=_text(data, "description", path),
+            color=None if color is None or color == "" else _str(color, path, ".color"),
+            admins=admins,
+            shares=tuple(shares),
+            is_public=_flag(data, "is_public", path),
+            public_user_ids=users,
+            public_department_ids=parties,
+            is_corp_calendar=_flag(data, "is_corp_calendar", path),
+            readonly=_flag(data, "readonly", path),
+            raw=data,
+        )
+    except ValidationError as exc:
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+def _check_color(color: str) -> None:
+    ok = len(color) == 7 and color[0] == "#"
+    if ok:
+        try:
+            int(color[1:], 16)
+        except ValueError:
+            ok = False
+    if not ok:
+        raise UnsupportedError(
+            f"WeCom calendar colors are '#RRGGBB'; got {_describe(color)}", feature="color"
+        )
+
+
+def calendar_to_wecom(calendar: Calendar, *, for_update: bool = False) -> dict[str, Any]:
+    """
+    The ``calendar`` object of ``calendar/add`` (or ``calendar/update`` with
+    ``for_update=True``) in the current model.
+
+    Updates overwrite, so the body is complete; it carries ``cal_id`` and leaves
+    out what WeCom does not let an update change (``is_public``,
+    ``is_corp_calendar``, ``set_as_default``). ``readonly`` (the pre-2023 model)
+    and ``timezone`` have no field in the current API and are not sent.
+
+    >>> calendar_to_wecom(Calendar(provider="wecom", id="", summary="周会", color="#FF3030"))
+    {'summary': '周会', 'color': '#FF3030', 'description': '', 'admins': [], 'shares': [], ...}
+
+    Raises:
+        UnsupportedError: the summary is empty or over 128 characters, the
+            description over 512, more than 3 admins or an admin who is not a
+            share member, over 2000 shares, an invalid color, or a public
+            range over 1000 users / 100 departments.
+        ValidationError: ``for_update`` without ``calendar.id``.
+    """
+    if not 1 <= len(calendar.summary) <= 128:
+        raise UnsupportedError(
+            f"WeCom calendar summaries are 1 to 128 characters; got {len(calendar.summary)}",
+            feature="summary",
+        )
+    _check_text(calendar, _CALENDAR_LIMITS)
+    if len(calendar.admins) > _MAX_ADMINS:
+        raise UnsupportedError(
+            f"WeCom calendars have at most {_MAX_ADMINS} admins; got {len(calendar.admins)}",
+            feature="admins",
+        )
+    share_ids = {share.user_id for share in calendar.shares}
+    for admin in calendar.admins:
+        _check_user_id(admin, "admins")
+        if admin not in share_ids:
+            raise UnsupportedError(
+                f"WeCom calendar admins must also be share members; {admin!r} is not",
+                feature="admins",
+            )
+    if len(calendar.shares) > _MAX_SHARES:
+        raise UnsupportedError(
+            f"WeCom calendars are shared with at most {_MAX_SHARES} members; "
+            f"got {len(calendar.shares)}",
+            feature="shares",
+        )
+    for share in calendar.shares:
+        _check_user_id(share.user_id, "shares")
+    if len(calendar.public_user_ids) > _MAX_PUBLIC_USERS:
+        raise UnsupportedError(
+            f"a WeCom public range holds at most {_MAX_PUBLIC_USERS} users", feature="public_range"
+        )
+    if len(calendar.public_department_ids) > _MAX_PUBLIC_PARTIES:
+        raise UnsupportedError(
+            f"a WeCom public range holds at most {_MAX_PUBLIC_PARTIES} departments",
+            feature="public_range",
+        )
+
+    body: dict[str, Any] = {"summary": calendar.summary}
+    if calendar.color is not None:
+        _check_color(calendar.color)
+        body["color"] = calendar.color
+    elif not calendar.is_corp_calendar:
+        # Required by WeCom except on corp calendars, which cannot set one.
+        raise UnsupportedError("WeCom calendars need a color ('#RRGGBB')", feature="color")
+    body["description"] = calendar.description
+    body["admins"] = list(calendar.admins)
+    body["shares"] = [
+        {"userid": s.user_id, "permission": _PERMISSION_CODE[s.permission]} for s in calendar.shares
+    ]
+    if calendar.is_public or calendar.public_user_ids or calendar.public_department_ids:
+        body["public_range"] = {
+            "userids": list(calendar.public_user_ids),
+            "partyids": list(calendar.public_department_ids),
+        }
+    if for_update:
+        if not calendar.id:
+            raise ValidationError("Calendar.id: an update needs the calendar's id (cal_id)")
+        body["cal_id"] = calendar.id
+    else:
+        body["is_public"] = 1 if calendar.is_public else 0
+        body["is_corp_calendar"] = 1 if calendar.is_corp_calendar else 0
+        if calendar.set_as_default:
+            body["set_as_default"] = 1
+    return body
+
+
+def share_failures(body: Mapping[str, Any], *, path: str = "$") -> list[tuple[str, int, str]]:
+    """
+    The members a ``calendar/add`` or ``calendar/update`` could not share with.
+
+    WeCom reports them in ``fail_result.shares`` beside ``errcode`` 0, so a
+    partly failed share looks like success unless someone reads this.
+
+    >>> share_failures({"errcode": 0, "fail_result": {"shares": [
+    ...     {"userid": "u9", "errcode": 60111, "errmsg": "userid not found"}]}})
+    [('u9', 60111, 'userid not found')]
+    """
+    body = _mapping(body, path)
+    fail = body.get("fail_result")
+    if fail is None:
+        return []
+    fail_path = f"{path}.fail_result"
+    fail = _mapping(fail, fail_path)
+    out: list[tuple[str, int, str]] = []
+    for i, item in enumerate(_list(fail, "shares", fail_path)):
+        item_path = f"{fail_path}.shares[{i}]"
+        item = _mapping(item, item_path)
+        out.append(
+            (
+                _str(item.get("userid"), f"{item_path}.userid"),
+                _int(item.get("errcode"), f"{item_path}.errcode"),
+                _text(item, "errmsg", item_path),
+            )
+        )
+    return out
