@@ -1,0 +1,439 @@
+"""
+Legacy DingTalk ``dingtalk.oapi.calendar.list`` items → :class:`~wecal.Event`:
+pure functions, no I/O.
+
+The seed document's example is sloppy, and real answers may be too; the
+rules chosen for each quirk (``reference/dingtalk.md`` §1.1):
+
+- ``start`` / ``end`` carry ``date`` *and* ``date_time`` although the doc says
+  they exclude each other: the event is all-day only when neither bound has a
+  ``date_time``. A timed start with a date-only end (or the reverse) is a
+  ResponseFormatError.
+- ``date_time`` uses ``+0800`` offsets (read by ``datetime.fromisoformat``); a
+  ``date_time`` without an offset is read in its ``time_zone``. Times are
+  shown in ``time_zone`` when it names a zone, which also becomes
+  ``Event.timezone``; an unknown zone name is ignored (the offsets still say
+  the instant), a mistyped one is an error.
+- All-day ``end`` dates are exclusive, as in DingTalk v1.0 and the Google API
+  this one copies; an end on or before the start day (the seed has
+  start = end = 2018-08-08) means one day.
+- ``recurrence`` may be a list of lines, a ``{"string": [...]}`` wrapper, a
+  rule without ``FREQ=``, a rule split on its commas, or text pasted after
+  the rule: :func:`wecal.recurrence.parse_rrule` copes with all of them.
+- ``recurrence_id`` (epoch milliseconds) marks one occurrence of a series
+  (it is the occurrence's RECURRENCE-ID): ``series_id`` is ``unique_id``,
+  ``recurrence_id`` the original start in the event's zone (a date for
+  all-day events), and ``id`` follows DESIGN.md
+  (``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"`` in UTC, ``%Y%m%d`` for
+  all-day); DingTalk's own ``id`` stays in ``raw``. An occurrence carries no
+  ``recurrence`` (the series' rule, if sent along, stays in ``raw``), so
+  ``is_recurring`` and ``is_occurrence`` never both hold.
+- ``response_status`` is the answer of the user whose calendar was listed.
+  When the caller passes ``user_id`` and that user is not the organizer
+  (``organizer.self`` is not true), it becomes that user's
+  :class:`~wecal.Attendee`; otherwise it stays in ``raw``.
+- ``success: true`` beside a non-zero ``errcode``: the HTTP core trusts
+  ``errcode``; these functions only read ``result``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from ..errors import ResponseFormatError, ValidationError, _describe
+from ..models import (
+    Attendee,
+    Event,
+    EventStatus,
+    Person,
+    Provider,
+    Recurrence,
+    ResponseStatus,
+    _is_valid_timezone,
+)
+from ..recurrence import occurrence_id, parse_rrule
+
+# The strict readers are shared with the WeCom converter (same error style).
+from ._wecom_convert import _mapping, _str, _text
+
+__all__ = [
+    "DINGTALK_LEGACY_EVENT_STATUS",
+    "DINGTALK_LEGACY_RESPONSE_STATUS",
+    "item_to_event",
+    "page_from_response",
+]
+
+#: ``response_status`` (lower-cased, ``_`` removed) → answer. ``tentative`` is
+#: not in the legacy doc but is DingTalk v1.0's fourth value.
+DINGTALK_LEGACY_RESPONSE_STATUS: Mapping[str, ResponseStatus] = MappingProxyType(
+    {
+        "needsaction": ResponseStatus.NEEDS_ACTION,
+        "accepted": ResponseStatus.ACCEPTED,
+        "tentative": ResponseStatus.TENTATIVE,
+        "declined": ResponseStatus.DECLINED,
+    }
+)
+#: ``status`` (lower-cased) → event status; both spellings of cancelled.
+DINGTALK_LEGACY_EVENT_STATUS: Mapping[str, EventStatus] = MappingProxyType(
+    {
+        "confirmed": EventStatus.CONFIRMED,
+        "tentative": EventStatus.TENTATIVE,
+        "cancelled": EventStatus.CANCELLED,
+        "canceled": EventStatus.CANCELLED,
+    }
+)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DAY = timedelta(days=1)
+_MIDNIGHT = time()
+# DingTalk's default zone (its docs: "默认Asia/Shanghai"); used only to place an
+# all-day occurrence's epoch-ms recurrence_id on a date when no zone is given.
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+# Epoch milliseconds that datetime can hold (years 1..9999, with margin).
+_MAX_MS = 253_402_214_400_000
+
+
+@lru_cache(maxsize=256)
+def _zone(name: str) -> tzinfo | None:
+    """A tzinfo for an IANA name or a ``+08:00`` offset; None when unknown (cached)."""
+    # IANA names are short; a long one would make zoneinfo raise OSError
+    # (file name too long) instead of saying "not found".
+    if len(name) > 64:
+        return None
+    try:
+        if not _is_valid_timezone(name):
+            return None
+    except OSError:
+        return None
+    if name[0] in "+-":
+        sign = -1 if name[0] == "-" else 1
+        return timezone(sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
+    return ZoneInfo(name)
+
+
+def _lookup(table: Mapping[str, Any], value: Any, path: str, key: str) -> Any:
+    found = table.get(value) if type(value) is str else None
+    if found is None:
+        text = _str(value, path, key)
+        found = table.get(text.replace("_", "").lower())
+        if found is None:
+            known = ", ".join(table)
+            raise ResponseFormatError(f"unknown value {text!r} (known: {known})", path=path + key)
+    return found
+
+
+# Helpers take the item's ``path`` and a constant ``key`` suffix (".start") and
+# join them only when raising: most items are fine, and paths cost time.
+
+
+def _zone_name(bound: Mapping[str, Any], path: str, key: str) -> str | None:
+    name = bound.get("time_zone")
+    if name is None or name == "":
+        return None
+    if type(name) is not str:
+        _str(name, f"{path}{key}.time_zone")
+    return name
+
+
+def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") -> datetime:
+    if type(text) is not str:
+        _str(text, path + key)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected 'yyyy-MM-ddTHH:mm:ssZ', got {_describe(text)}", path=path + key
+        ) from None
+    if moment.utcoffset() is None:
+        if zone is None:
+            raise ResponseFormatError(
+                f"{text!r} has no UTC offset and no known time_zone", path=path + key
+            )
+        return moment.replace(tzinfo=zone)
+    if zone is not None:
+        try:
+            return moment.astimezone(zone)
+        except OverflowError:
+            pass  # at the edge of datetime's range: keep the offset it came with
+    return moment
+
+
+def _parse_date(text: Any, path: str, key: str = "") -> date:
+    text = _str(text, path, key)
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected 'yyyy-MM-dd', got {_describe(text)}", path=path + key
+        ) from None
+
+
+def _bound(
+    data: Mapping[str, Any], key: str, path: str
+) -> tuple[Mapping[str, Any], Any, Any, str | None]:
+    """``(bound, date_time, date, time_zone)`` of ``start`` / ``end``."""
+    bound = _mapping(data.get(key), path, "." + key)
+    date_time = bound.get("date_time")
+    day = bound.get("date")
+    zone_name = _zone_name(bound, path, "." + key)
+    return bound, (None if date_time == "" else date_time), (None if day == "" else day), zone_name
+
+
+def _stamp(value: Any, path: str, key: str) -> datetime | None:
+    """``created`` / ``updated``: a ``{date_time | date, time_zone}`` object or a string."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return _parse_datetime(value, None, path, key)
+    bound = _mapping(value, path, key)
+    zone_name = _zone_name(bound, path, key)
+    zone = _zone(zone_name) if zone_name else None
+    date_time = bound.get("date_time")
+    if date_time is not None and date_time != "":
+        return _parse_datetime(date_time, zone, path, key + ".date_time")
+    day = bound.get("date")
+    if day is None or day == "":
+        return None
+    return datetime.combine(_parse_date(day, path, key + ".date"), _MIDNIGHT, zone or UTC)
+
+
+def _recurrence_id(value: Any, zone: tzinfo | None, all_day: bool, path: str) -> datetime | date:
+    """Epoch milliseconds (string or number) → the occurrence's original start."""
+    if type(value) is int or (isinstance(value, str) and value.isascii() and value.isdigit()):
+        ms = int(value)
+        if not 0 <= ms <= _MAX_MS:
+            raise ResponseFormatError(f"epoch milliseconds {value!r} out of range", path=path)
+        moment = (_EPOCH + timedelta(milliseconds=ms)).astimezone(
+            zone or (_SHANGHAI if all_day else UTC)
+        )
+    elif isinstance(value, str):
+        # Not the documented epoch-ms form: accept an ISO 8601 instant too.
+        moment = _parse_datetime(value, zone or UTC, path)
+    else:
+        raise ResponseFormatError(f"expected epoch milliseconds, got {_describe(value)}", path=path)
+    return moment.date() if all_day else moment
+
+
+def item_to_event(
+    data: Mapping[str, Any],
+    *,
+    path: str = "$",
+    calendar_id: str | None = None,
+    user_id: str | None = None,
+) -> Event:
+    """
+    One item of ``result.items`` → :class:`~wecal.Event` (see the module
+    docstring for how each quirk is read).
+
+    ``calendar_id`` is the folder queried (``calendar_folder_id``; items do not
+    say), ``user_id`` the staff userid whose calendar was listed: pass both.
+
+    >>> ev = item_to_event({"id": "e1", "start": {"date_time": "2019-03-01T10:00:00+0800"},
+    ...                     "end": {"date_time": "2019-03-01T11:00:00+0800"}})
+    >>> ev.start.isoformat()
+    '2019-03-01T10:00:00+08:00'
+
+    Raises:
+        ResponseFormatError: ``id``, ``start`` or ``end`` missing or mistyped,
+            an unreadable time, rule or code; ``.path`` names it.
+    """
+    data = _mapping(data, path)
+    provider_id = _str(data.get("id"), path, ".id")
+
+    _, start_dt, start_day, start_zone = _bound(data, "start", path)
+    _, end_dt, end_day, end_zone = _bound(data, "end", path)
+    zone_name = start_zone or end_zone
+    zone = _zone(zone_name) if zone_name else None
+    start: datetime | date
+    end: datetime | date
+    if start_dt is None and end_dt is None:
+        # All-day: neither bound has a date_time (a date_time always wins).
+        if start_day is None:
+            raise ResponseFormatError("neither date_time nor date given", path=f"{path}.start")
+        if end_day is None:
+            raise ResponseFormatError("neither date_time nor date given", path=f"{path}.end")
+        start = _parse_date(start_day, path, ".start.date")
+        end = _parse_date(end_day, path, ".end.date")
+        if end <= start:
+            # An inclusive or zero-length end (the seed's start = end): one day.
+            try:
+                end = start + _DAY
+            except OverflowError:
+                raise ResponseFormatError("date out of range", path=f"{path}.end.date") from None
+    elif start_dt is None or end_dt is None:
+        which = "start" if start_dt is None else "end"
+        raise ResponseFormatError(
+            "a timed event needs date_time on both start and end", path=f"{path}.{which}.date_time"
+        )
+    else:
+        start = _parse_datetime(
+            start_dt, _zone(start_zone) if start_zone else zone, path, ".start.date_time"
+        )
+        end = _parse_datetime(end_dt, _zone(end_zone) if end_zone else zone, path, ".end.date_time")
+        if end < start:
+            raise ResponseFormatError(
+                f"end {end.isoformat()} is before start {start.isoformat()}",
+                path=f"{path}.end.date_time",
+            )
+    all_day = not isinstance(start, datetime)
+
+    organizer = None
+    is_self = False
+    raw_organizer = data.get("organizer")
+    if raw_organizer is not None:
+        org_path = f"{path}.organizer"
+        raw_organizer = _mapping(raw_organizer, org_path)
+        is_self = raw_organizer.get("self") is True
+        org_id = _text(raw_organizer, "userid", org_path)
+        organizer = Person(
+            id=org_id or (user_id if is_self and user_id else ""),
+            display_name=_text(raw_organizer, "display_name", org_path),
+        )
+
+    attendees: tuple[Attendee, ...] = ()
+    response = data.get("response_status")
+    if response is not None and response != "":
+        answer = _lookup(DINGTALK_LEGACY_RESPONSE_STATUS, response, path, ".response_status")
+        if user_id and not is_self:
+            attendees = (Attendee(id=user_id, response=answer),)
+
+    status_value = data.get("status")
+    status = (
+        EventStatus.CONFIRMED
+        if status_value is None or status_value == ""
+        else _lookup(DINGTALK_LEGACY_EVENT_STATUS, status_value, path, ".status")
+    )
+
+    event_id = provider_id
+    series_id = None
+    recurrence_id: datetime | date | None = None
+    recurrence = None
+    raw_recurrence_id = data.get("recurrence_id")
+    if raw_recurrence_id is not None and raw_recurrence_id != "":
+        recurrence_id = _recurrence_id(raw_recurrence_id, zone, all_day, f"{path}.recurrence_id")
+        unique_id = data.get("unique_id")
+        series_id = (
+            provider_id
+            if unique_id is None or unique_id == ""
+            else _str(unique_id, f"{path}.unique_id")
+        )
+        event_id = occurrence_id(series_id, recurrence_id)
+    elif _has_rule(data.get("recurrence")):
+        recurrence = _parse_rule(data["recurrence"], f"{path}.recurrence")
+
+    try:
+        return Event(
+            provider=Provider.DINGTALK,
+            id=event_id,
+            calendar_id=calendar_id,
+            summary=_text(data, "summary", path),
+            description=_text(data, "description", path),
+            location=_text(data, "location", path),
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=zone_name if zone is not None else None,
+            recurrence=recurrence,
+            series_id=series_id,
+            recurrence_id=recurrence_id,
+            status=status,
+            organizer=organizer,
+            attendees=attendees,
+            created=_stamp(data.get("created"), path, ".created"),
+            updated=_stamp(data.get("updated"), path, ".updated"),
+            raw=data,
+        )
+    except ValidationError as exc:
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+# Parsed rules by value. A page repeats a handful of rules ("every Monday")
+# and parsing validates each with dateutil, the costliest step per item.
+# Only successes are cached, so an error always names the item it came from.
+_RULES: dict[Any, Recurrence] = {}
+_MAX_RULES = 512
+
+
+def _rule_key(value: Any) -> Any:
+    """A hashable key for a rule value, or None when it has an unusual shape."""
+    if isinstance(value, Mapping):
+        if len(value) != 1 or "string" not in value:
+            return None
+        value = value["string"]
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list) and all(type(line) is str for line in value):
+        return tuple(value)
+    return None
+
+
+def _parse_rule(value: Any, path: str) -> Recurrence:
+    key = _rule_key(value)
+    found = _RULES.get(key) if key is not None else None
+    if found is None:
+        found = parse_rrule(value, path=path)
+        if key is not None:
+            if len(_RULES) >= _MAX_RULES:
+                _RULES.clear()
+            _RULES[key] = found
+    return found
+
+
+def _has_rule(value: Any) -> bool:
+    """False for an absent or empty ``recurrence`` (null, "", [], {"string": []})."""
+    if value is None or value == "":
+        return False
+    if isinstance(value, Mapping) and len(value) == 1 and "string" in value:
+        value = value["string"]
+        if value is None:
+            return False
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return any(line not in (None, "") for line in value)
+    return True
+
+
+def page_from_response(
+    body: Mapping[str, Any], *, path: str = "$"
+) -> tuple[list[Mapping[str, Any]], str | None]:
+    """
+    ``(result.items, result.next_page_token)`` of a ``calendar/list`` body.
+
+    A missing or empty ``next_page_token`` is None (the last page). ``items``
+    may be missing or null (no events) or wrapped the TOP way
+    (``{"calendar_item": [...]}``). ``errcode`` is the HTTP core's business:
+    this reads ``result`` only.
+
+    >>> page_from_response({"result": {"items": [], "next_page_token": ""}})
+    ([], None)
+
+    Raises:
+        ResponseFormatError: ``result`` missing or not an object, ``items`` not
+            an array of objects, a non-string token.
+    """
+    body = _mapping(body, path)
+    result_path = f"{path}.result"
+    result = _mapping(body.get("result"), result_path)
+    items: Any = result.get("items")
+    if isinstance(items, Mapping) and len(items) == 1:
+        # TOP's XML-to-JSON list wrapper, as around the seed's recurrence.
+        (items,) = items.values()
+    if items is None:
+        items = []
+    elif not isinstance(items, list | tuple):
+        raise ResponseFormatError(
+            f"expected an array, got {_describe(items)}", path=f"{result_path}.items"
+        )
+    for i, item in enumerate(items):
+        if not isinstance(item, Mapping):
+            raise ResponseFormatError(
+                f"expected an object, got {_describe(item)}", path=f"{result_path}.items[{i}]"
+            )
+    token = result.get("next_page_token")
+    if token is not None:
+        _str(token, f"{result_path}.next_page_token")
+    return list(items), token or None
