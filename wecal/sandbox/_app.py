@@ -1,0 +1,314 @@
+"""The Starlette app: routes, plus a pure-ASGI layer for faults and recording."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
+
+import anyio
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from . import _dingtalk, _wecom
+from ._faults import Fault, FaultKind
+from ._state import RecordedRequest
+
+if TYPE_CHECKING:
+    from ._state import Sandbox
+
+__all__ = ["create_app"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SECRET_PARAMS = ("access_token", "corpsecret", "appsecret")
+
+_WECOM_OPS = {f"/cgi-bin/oa/{op.replace('.', '/')}": op for op in _wecom.HANDLERS}
+
+
+def api_name(method: str, path: str) -> tuple[str, str] | None:
+    """(provider, api name) of a provider path, e.g. ("wecom", "wecom.schedule.get")."""
+    if path == "/cgi-bin/gettoken":
+        return "wecom", "wecom.gettoken"
+    if path in _WECOM_OPS:
+        return "wecom", f"wecom.{_WECOM_OPS[path]}"
+    if path == "/gettoken":
+        return "dingtalk", "dingtalk.gettoken"
+    if path == "/topapi/calendar/list":
+        return "dingtalk", "dingtalk.calendar.list"
+    return None
+
+
+def _json_bytes(data: Any) -> bytes:
+    # Providers send UTF-8 Chinese as-is, not \u escapes.
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+class _FaultLayer:
+    """
+    Outermost ASGI layer: buffers the request, records it, applies the fault
+    chosen by ``sandbox.faults`` and passes the rest to the routes.
+    """
+
+    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+        self.app = app
+        self.sandbox = sandbox
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        named = api_name(scope["method"], scope["path"])
+        if named is None:
+            await self.app(scope, receive, send)
+            return
+        provider, api = named
+        sandbox = self.sandbox
+        body = await _read_body(receive)
+        query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        outcome: dict[str, Any] = {"status": None, "errcode": None}
+
+        def record(fault: Fault | None) -> None:
+            try:
+                payload: Any = json.loads(body) if body else None
+            except ValueError:
+                payload = body.decode("utf-8", "replace")
+            sandbox._record(
+                RecordedRequest(
+                    method=scope["method"],
+                    path=scope["path"],
+                    query={k: "REDACTED" if k in _SECRET_PARAMS else v for k, v in query.items()},
+                    json=payload,
+                    provider=provider,
+                    api=api,
+                    status=outcome["status"],
+                    errcode=outcome["errcode"],
+                    fault=None if fault is None else fault.kind.value,
+                    at=sandbox.clock(),
+                )
+            )
+
+        async def answer(status: int, data: bytes, content_type: str) -> None:
+            outcome["status"] = status
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": status,
+                    "headers": [
+                        (b"content-type", content_type.encode()),
+                        (b"content-length", str(len(data)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": data})
+
+        if not api.endswith("gettoken"):
+            revoke_code = sandbox.faults._count_call()
+            if revoke_code is not None:
+                sandbox.revoke_tokens(revoke_code)
+        fault = sandbox.faults._next(api, scope["path"])
+        kind = None if fault is None else fault.kind
+        try:
+            if fault is not None and kind is FaultKind.LATENCY:
+                await anyio.sleep(fault.seconds)
+            elif fault is not None and kind is FaultKind.SERVER_ERROR:
+                html = f"<html><body><h1>{fault.status} Server Error</h1></body></html>"
+                await answer(fault.status, html.encode(), "text/html")
+                return
+            elif fault is not None and kind is FaultKind.QPS_403:
+                outcome["errcode"] = None
+                data = {
+                    "code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+                    "message": "调用该接口触发了限流",
+                    "requestid": sandbox._hint(),
+                }
+                await answer(403, _json_bytes(data), "application/json")
+                return
+            elif fault is not None and kind in (
+                FaultKind.BUSY,
+                FaultKind.RATE_LIMITED,
+                FaultKind.ERROR,
+            ):
+                code = fault.errcode
+                if kind is FaultKind.RATE_LIMITED:
+                    code = 45009 if provider == "wecom" else 90018
+                assert code is not None  # set by every constructor of these kinds
+                module = _wecom if provider == "wecom" else _dingtalk
+                err = module.error_body(sandbox, code)
+                if fault.errmsg is not None:
+                    err["errmsg"] = fault.errmsg
+                outcome["errcode"] = code
+                await answer(200, _json_bytes(err), "application/json")
+                return
+            elif fault is not None and kind is FaultKind.DROPPED:
+                await _drop(send)
+            elif fault is not None and kind is FaultKind.REVOKE_TOKEN:
+                token = query.get("access_token")
+                if token:
+                    sandbox._revoke_token(token, fault.errcode or 40014)
+            scope.setdefault("state", {})
+            scope["state"]["sandbox_drift"] = kind is FaultKind.OFFSET_DRIFT
+            scope["state"]["sandbox_outcome"] = outcome
+            inner_send = _truncating(send) if kind is FaultKind.TRUNCATED else send
+
+            async def tracking_send(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    outcome["status"] = message["status"]
+                await inner_send(message)
+
+            await self.app(scope, _replay(body), tracking_send)
+        finally:
+            record(fault)
+
+
+async def _read_body(receive: Receive) -> bytes:
+    chunks: list[bytes] = []
+    for _ in range(100_000):  # bounded: ~6 GB at the usual 64 KiB chunks
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if sent:
+            await anyio.sleep_forever()
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return receive
+
+
+async def _drop(send: Send) -> None:
+    """
+    Start a response and abort it. uvicorn then closes the socket mid-response
+    (it cannot drop a connection before the headers without sending a 500);
+    in-process, ``httpx.ASGITransport`` re-raises the exception itself — the
+    same ``httpx.RemoteProtocolError`` a client sees over the network.
+    """
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"1024"),
+            ],
+        }
+    )
+    raise httpx.RemoteProtocolError("Server disconnected without sending a complete response.")
+
+
+def _truncating(send: Send) -> Send:
+    """Buffer the response and send only the first half of its body."""
+    start: Message | None = None
+    parts: list[bytes] = []
+
+    async def truncating_send(message: Message) -> None:
+        nonlocal start
+        if message["type"] == "http.response.start":
+            start = dict(message)
+            return
+        parts.append(message.get("body", b""))
+        if message.get("more_body", False):
+            return
+        body = b"".join(parts)
+        cut = body[: max(1, len(body) // 2)] if len(body) > 1 else body
+        assert start is not None  # ASGI sends the start first
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() != b"content-length"]
+        headers.append((b"content-length", str(len(cut)).encode()))
+        await send({**start, "headers": headers})
+        await send({"type": "http.response.body", "body": cut})
+
+    return truncating_send
+
+
+def create_app(sandbox: Sandbox) -> Starlette:
+    """
+    The ASGI app serving ``sandbox``: WeCom under ``/cgi-bin/...``, DingTalk
+    legacy at ``/gettoken`` and ``/topapi/calendar/list``, and
+    ``GET /_sandbox/requests`` (the request log as JSON).
+    """
+
+    def finish(request: Request, data: dict[str, Any]) -> Response:
+        outcome = request.scope.get("state", {}).get("sandbox_outcome")
+        if outcome is not None:
+            outcome["errcode"] = data.get("errcode")
+        return JSONResponse(data)
+
+    async def read_json(request: Request) -> Any:
+        raw = await request.body()
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError:
+            return None
+
+    async def wecom_gettoken(request: Request) -> Response:
+        with sandbox._lock:
+            return finish(request, _wecom.gettoken(sandbox, request.query_params))
+
+    async def wecom_api(request: Request) -> Response:
+        op = _WECOM_OPS[request.url.path]
+        body = await read_json(request)
+        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
+        with sandbox._lock:
+            token = request.query_params.get("access_token")
+            data = _wecom.handle(
+                sandbox, op, token, body, drift_first=drift and op == "schedule.get_by_calendar"
+            )
+            return finish(request, data)
+
+    async def dingtalk_gettoken(request: Request) -> Response:
+        with sandbox._lock:
+            return finish(request, _dingtalk.gettoken(sandbox, request.query_params))
+
+    async def dingtalk_list(request: Request) -> Response:
+        body = await read_json(request)
+        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
+        with sandbox._lock:
+            token = request.query_params.get("access_token")
+            return finish(request, _dingtalk.handle(sandbox, token, body, drift_first=drift))
+
+    async def requests_log(request: Request) -> Response:
+        with sandbox._lock:
+            rows = [
+                {
+                    "method": r.method,
+                    "path": r.path,
+                    "query": dict(r.query),
+                    "json": r.json,
+                    "provider": r.provider,
+                    "api": r.api,
+                    "status": r.status,
+                    "errcode": r.errcode,
+                    "fault": r.fault,
+                    "at": r.at,
+                }
+                for r in sandbox.requests
+            ]
+        return JSONResponse(rows)
+
+    routes = [
+        Route("/cgi-bin/gettoken", wecom_gettoken, methods=["GET"]),
+        *(Route(path, wecom_api, methods=["POST"]) for path in _WECOM_OPS),
+        Route("/gettoken", dingtalk_gettoken, methods=["GET"]),
+        Route("/topapi/calendar/list", dingtalk_list, methods=["POST"]),
+        Route("/_sandbox/requests", requests_log, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, middleware=[Middleware(_FaultLayer, sandbox=sandbox)])

@@ -1,0 +1,309 @@
+"""
+DingTalk legacy ``GET /gettoken`` and ``POST /topapi/calendar/list`` on sandbox state.
+
+Errcodes: bad or missing ``appkey``/``appsecret`` → **40001**; missing or
+unknown token → **40014**, expired → **42001**; TOP-style argument errors as
+the legacy gateway answers them (mingyoung/dingtalk#52): **40** ``Missing
+required arguments:<name>``, **41** ``Invalid arguments:<name>`` (bad time,
+``max_results`` outside 1–2500, a page token from another query, an unknown
+``calendar_folder_id``); unknown ``user_id`` → **60121** (找不到该用户).
+
+Listing order is event start, then id. ``next_page_token`` is omitted on the
+last page. ``recurrence`` is rendered in one of the seed's four forms, fixed
+per event id: ``{"string": [lines]}``, a bare list, bare rules without
+``RRULE:``/``FREQ=``, or (the seed's own quirk) bare rules split at commas in
+the ``{"string": [...]}`` wrapper.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import zlib
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ._recur import ding_expand, ding_moment
+
+if TYPE_CHECKING:
+    from ._state import Sandbox
+
+__all__ = ["gettoken", "handle", "list_items", "render_recurrence"]
+
+MESSAGES = {
+    -1: "系统繁忙",
+    40: "Missing required arguments",
+    41: "Invalid arguments",
+    40001: "获取access_token时Secret错误，或者access_token无效",
+    40014: "不合法的access_token",
+    42001: "access_token超时",
+    60121: "找不到该用户",
+    90018: "当前应用调用该接口的频率超过了每秒的限制",
+}
+
+#: Occurrences expanded per series at most, and how far an unbounded
+#: ``single_events`` listing without ``time_max`` looks ahead.
+MAX_OCCURRENCES = 5_000
+OPEN_HORIZON = timedelta(days=366)
+
+
+class _ArgError(Exception):
+    def __init__(self, errcode: int, name: str) -> None:
+        self.errcode, self.name = errcode, name
+        super().__init__(errcode, name)
+
+
+def error_body(sandbox: Sandbox, errcode: int, detail: str = "") -> dict[str, Any]:
+    """A legacy DingTalk error answer."""
+    text = MESSAGES.get(errcode, "error")
+    if detail:
+        text = f"{text}:{detail}"
+    return {"errcode": errcode, "errmsg": text, "request_id": sandbox._hint()}
+
+
+def gettoken(sandbox: Sandbox, query: Mapping[str, str]) -> dict[str, Any]:
+    """``GET /gettoken?appkey=&appsecret=``: same token while valid, renewed on each call."""
+    _known, app_id = sandbox._find_app(
+        "dingtalk", query.get("appkey", ""), query.get("appsecret", "")
+    )
+    if app_id is None:
+        return error_body(sandbox, 40001)
+    token = sandbox._issue_token("dingtalk", app_id)
+    return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": sandbox.token_ttl}
+
+
+# ------------------------------------------------------------------ rendering
+
+
+def _fmt(dt: datetime) -> str:
+    """``2019-03-01T23:08:53+0800``: the seed's RFC 822 offset, no colon."""
+    return dt.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def render_recurrence(event_id: str, lines: list[str]) -> Any:
+    """The stored clean lines in this event's quirky wire form (fixed per id)."""
+    form = zlib.crc32(event_id.encode()) % 4
+    simple = len(lines) == 1 and lines[0].startswith("RRULE:FREQ=")
+    if form == 0 or (form == 3 and not simple):
+        return {"string": list(lines)}
+    if form == 1:
+        return list(lines)
+    bare = [ln.removeprefix("RRULE:").removeprefix("FREQ=") for ln in lines]
+    if form == 2:
+        return bare
+    return {"string": bare[0].split(",")}
+
+
+def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
+    occ = {k: copy.deepcopy(v) for k, v in item.items() if k != "recurrence"}
+    if "date" in item["start"]:
+        occ["id"] = f"{item['id']}_{start:%Y%m%d}"
+        occ["start"] = {**item["start"], "date": start.date().isoformat()}
+        occ["end"] = {**item["end"], "date": end.date().isoformat()}
+    else:
+        occ["id"] = f"{item['id']}_{start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        occ["start"] = {**item["start"], "date_time": _fmt(start)}
+        occ["end"] = {**item["end"], "date_time": _fmt(end)}
+    occ["recurrence_id"] = str(int(start.timestamp() * 1000))
+    return occ
+
+
+def list_items(
+    sandbox: Sandbox,
+    user_id: str,
+    window_start: datetime | None,
+    window_end: datetime | None,
+    *,
+    expand: bool,
+    quirks: bool = True,
+) -> list[dict[str, Any]]:
+    """Every item of the listing in order (no paging). Overlap: start < max and end > min."""
+    rows: list[tuple[datetime, str, dict[str, Any]]] = []
+    for item in sandbox.dingtalk_events.get(user_id, {}).values():
+        lines = item.get("recurrence")
+        start, _ = ding_moment(item["start"])
+        end, _ = ding_moment(item["end"])
+        if not lines:
+            if (window_end is None or start < window_end) and (
+                window_start is None or end > window_start
+            ):
+                rows.append((start, item["id"], copy.deepcopy(item)))
+            continue
+        if expand:
+            horizon = window_end or (window_start or start) + OPEN_HORIZON
+            for occ_start, occ_end in ding_expand(
+                item, lines, window_start, horizon, limit=MAX_OCCURRENCES
+            ):
+                occ = _occurrence(item, occ_start, occ_end)
+                rows.append((occ_start, occ["id"], occ))
+            continue
+        # A series is listed when any occurrence overlaps the window.
+        if (
+            next(
+                iter(ding_expand(item, lines, window_start, window_end, limit=MAX_OCCURRENCES)),
+                None,
+            )
+            is not None
+        ):
+            master = copy.deepcopy(item)
+            if quirks:
+                master["recurrence"] = render_recurrence(item["id"], lines)
+            rows.append((start, item["id"], master))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return [r[2] for r in rows]
+
+
+# ------------------------------------------------------------------ request
+
+
+def _window_bound(body: Mapping[str, Any], key: str) -> datetime | None:
+    raw = body.get(key)
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, dict)
+        or not isinstance(raw.get("date_time"), str)
+        or not isinstance(raw.get("time_zone", ""), str)
+    ):
+        raise _ArgError(41, key)
+    try:
+        value = datetime.strptime(raw["date_time"], "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError:
+        try:
+            # No offset: the wall time is in ``time_zone``.
+            zone = ZoneInfo(raw.get("time_zone") or "Asia/Shanghai")
+            value = datetime.strptime(raw["date_time"], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=zone)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise _ArgError(41, key) from None
+    return value
+
+
+def _page_key(body: Mapping[str, Any]) -> str:
+    fields = {
+        k: body.get(k)
+        for k in ("user_id", "calendar_folder_id", "time_min", "time_max", "single_events")
+    }
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _encode_token(offset: int, key: str) -> str:
+    raw = json.dumps({"o": offset, "k": key}, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_token(token: Any, key: str) -> int:
+    if not isinstance(token, str):
+        raise _ArgError(41, "page_token")
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        offset = data["o"]
+        ok = data["k"] == key and isinstance(offset, int) and offset >= 0
+    except (ValueError, KeyError, TypeError):
+        ok = False
+    if not ok:
+        raise _ArgError(41, "page_token")
+    return int(offset)
+
+
+def drift(sandbox: Sandbox, body: Mapping[str, Any]) -> None:
+    """Offset drift: insert an event ahead of every other one in this listing."""
+    user_id = body.get("user_id")
+    if not isinstance(user_id, str) or user_id not in sandbox.dingtalk_users:
+        return
+    try:
+        lo, hi = _window_bound(body, "time_min"), _window_bound(body, "time_max")
+    except _ArgError:
+        return
+    items = list_items(sandbox, user_id, lo, hi, expand=False, quirks=False)
+    if items:
+        start, _ = ding_moment(items[0]["start"])
+        end, _ = ding_moment(items[0]["end"])
+        start = start - timedelta(minutes=1)
+    else:
+        start = lo or datetime.fromtimestamp(sandbox.clock(), UTC)
+        end = start + timedelta(minutes=30)
+    zone = ZoneInfo("Asia/Shanghai")
+    stamp = {"date_time": _fmt(start.astimezone(zone)), "time_zone": "Asia/Shanghai"}
+    sandbox.add_dingtalk_event(
+        user_id,
+        {
+            "summary": "插队日程 drift ⏩",
+            "description": "",
+            "location": "",
+            "organizer": {
+                "self": True,
+                "userid": user_id,
+                "display_name": sandbox.dingtalk_users[user_id]["display_name"],
+            },
+            "start": stamp,
+            "end": {"date_time": _fmt(end.astimezone(zone)), "time_zone": "Asia/Shanghai"},
+            "created": stamp,
+            "updated": stamp,
+            "status": "confirmed",
+            "response_status": "accepted",
+        },
+    )
+
+
+def _list(sandbox: Sandbox, body: Mapping[str, Any]) -> dict[str, Any]:
+    user_id = body.get("user_id")
+    if user_id is None or user_id == "":
+        raise _ArgError(40, "user_id")
+    if not isinstance(user_id, str):
+        raise _ArgError(41, "user_id")
+    user = sandbox.dingtalk_users.get(user_id)
+    if user is None:
+        raise _ArgError(60121, "")
+    folder = body.get("calendar_folder_id")
+    if folder is not None and folder != user["folder_id"]:
+        raise _ArgError(41, "calendar_folder_id")
+    lo, hi = _window_bound(body, "time_min"), _window_bound(body, "time_max")
+    if lo is not None and hi is not None and hi < lo:
+        raise _ArgError(41, "time_max")
+    single = body.get("single_events", False)
+    if isinstance(single, str) and single.lower() in ("true", "false"):
+        single = single.lower() == "true"  # TOP gateways accept the string form too
+    if not isinstance(single, bool):
+        raise _ArgError(41, "single_events")
+    max_results = body.get("max_results", 250)
+    if (
+        isinstance(max_results, bool)
+        or not isinstance(max_results, int)
+        or not (1 <= max_results <= 2500)
+    ):
+        raise _ArgError(41, "max_results")
+    key = _page_key(body)
+    offset = 0 if body.get("page_token") in (None, "") else _decode_token(body["page_token"], key)
+    items = list_items(sandbox, user_id, lo, hi, expand=single)
+    page = items[offset : offset + max_results]
+    result: dict[str, Any] = {"summary": f"{user['display_name']}的日程", "items": page}
+    if offset + max_results < len(items):
+        result["next_page_token"] = _encode_token(offset + max_results, key)
+    return {
+        "result": result,
+        "success": True,
+        "errmsg": "ok",
+        "errcode": 0,
+        "request_id": sandbox._hint(),
+    }
+
+
+def handle(
+    sandbox: Sandbox, token: str | None, body: Any, *, drift_first: bool = False
+) -> dict[str, Any]:
+    """Serve one ``topapi/calendar/list`` call; the caller holds the lock."""
+    code, app_id = sandbox._check_token("dingtalk", token)
+    if app_id is None:
+        return error_body(sandbox, 40014 if code == 41001 else code)
+    if not isinstance(body, dict):
+        return error_body(sandbox, 41, "body")
+    try:
+        if drift_first:
+            drift(sandbox, body)
+        return _list(sandbox, body)
+    except _ArgError as exc:
+        return error_body(sandbox, exc.errcode, exc.name)

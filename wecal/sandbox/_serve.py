@@ -1,0 +1,133 @@
+"""Serving a sandbox over loopback with uvicorn, and the command line entry point."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import socket
+import threading
+import time
+from collections.abc import Iterator, Sequence
+
+import uvicorn
+
+from ..errors import TransportError
+from ._data import (
+    DEFAULT_DINGTALK_APP_KEY,
+    DEFAULT_DINGTALK_APP_SECRET,
+    DEFAULT_WECOM_CORP_ID,
+    DEFAULT_WECOM_SECRET,
+    generate,
+)
+from ._state import Sandbox
+
+__all__ = ["main", "run", "serve"]
+
+
+@contextlib.contextmanager
+def serve(
+    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0
+) -> Iterator[str]:
+    """
+    Serve ``sandbox`` with uvicorn in a background thread; yields the base URL.
+
+    ``port=0`` picks a free port. Leaving the block stops the server and joins
+    the thread. uvicorn's logging is left unconfigured (records go to the
+    ``uvicorn.*`` loggers), so a library or test run keeps its own setup::
+
+        with serve(sandbox) as base_url:
+            httpx.get(f"{base_url}/cgi-bin/gettoken", params={...})
+    """
+    app = sandbox.app
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+        bound_port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            app,
+            log_config=None,
+            access_log=False,
+            lifespan="off",
+            http="h11",
+            ws="none",
+            # Keep shutdown quick: idle keep-alive connections are not waited for long.
+            timeout_graceful_shutdown=2,
+        )
+        server = uvicorn.Server(config)
+        thread = threading.Thread(
+            target=server.run, kwargs={"sockets": [sock]}, name="wecal-sandbox", daemon=True
+        )
+        thread.start()
+        # Poll with a deadline: uvicorn sets ``started`` once it listens.
+        deadline = time.monotonic() + startup_timeout
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                server.should_exit = True
+                thread.join(startup_timeout)
+                raise TransportError(f"wecal sandbox: uvicorn did not start on {host}:{port}")
+            time.sleep(0.01)
+        shown = f"[{host}]" if ":" in host else host
+        try:
+            yield f"http://{shown}:{bound_port}"
+        finally:
+            server.should_exit = True
+            thread.join(startup_timeout + 5)
+    finally:
+        sock.close()
+
+
+def run(
+    port: int = 8765,
+    *,
+    host: str = "127.0.0.1",
+    seed: int = 0,
+    wecom_calendars: int = 2,
+    schedules_per_calendar: int = 50,
+    dingtalk_users: int = 2,
+    events_per_user: int = 50,
+) -> None:
+    """
+    Serve a generated sandbox in the foreground until interrupted (Ctrl-C).
+
+    It has the default apps (``DEFAULT_WECOM_CORP_ID`` / ``DEFAULT_WECOM_SECRET``,
+    ``DEFAULT_DINGTALK_APP_KEY`` / ``DEFAULT_DINGTALK_APP_SECRET``).
+    """
+    sandbox = Sandbox(seed=seed)
+    sandbox.add_wecom_app(DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
+    sandbox.add_dingtalk_app(DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
+    generate(
+        sandbox,
+        seed=seed,
+        wecom_calendars=wecom_calendars,
+        schedules_per_calendar=schedules_per_calendar,
+        dingtalk_users=dingtalk_users,
+        events_per_user=events_per_user,
+    )
+    uvicorn.run(sandbox.app, host=host, port=port, lifespan="off", http="h11", ws="none")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m wecal.sandbox [--port N] [--host H] [--seed S] ...``; returns the exit code."""
+    parser = argparse.ArgumentParser(
+        prog="python -m wecal.sandbox",
+        description="Serve the wecal WeCom + DingTalk emulator with generated data.",
+    )
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--wecom-calendars", type=int, default=2)
+    parser.add_argument("--schedules-per-calendar", type=int, default=50)
+    parser.add_argument("--dingtalk-users", type=int, default=2)
+    parser.add_argument("--events-per-user", type=int, default=50)
+    args = parser.parse_args(argv)
+    run(
+        args.port,
+        host=args.host,
+        seed=args.seed,
+        wecom_calendars=args.wecom_calendars,
+        schedules_per_calendar=args.schedules_per_calendar,
+        dingtalk_users=args.dingtalk_users,
+        events_per_user=args.events_per_user,
+    )
+    return 0
