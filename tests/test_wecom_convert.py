@@ -644,8 +644,26 @@ def representable_events(draw: st.DrawFn) -> wecal.Event:
         end = start + timedelta(seconds=draw(st.integers(0, 86400 * 3)))
         allowed = [0, -300, -900, -3600, -86400]
     rule = draw(
-        st.none() | st.sampled_from(["FREQ=DAILY", "FREQ=WEEKLY", "FREQ=MONTHLY", "FREQ=YEARLY"])
+        st.none()
+        | st.sampled_from(
+            [
+                "FREQ=DAILY",
+                "FREQ=WEEKLY",
+                "FREQ=MONTHLY",
+                "FREQ=YEARLY",
+                "FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE",
+                "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+                "FREQ=MONTHLY;INTERVAL=3;BYMONTHDAY=10,21",
+            ]
+        )
     )
+    if rule is not None and draw(st.booleans()):
+        # UNTIL a few weeks on: a UTC instant for timed events, a date for whole-day.
+        until = start + timedelta(days=draw(st.integers(0, 60)))
+        if isinstance(until, datetime):
+            rule += f";UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+        else:
+            rule += f";UNTIL={until:%Y%m%d}"
     reminders = draw(st.lists(st.sampled_from(allowed), unique=True, max_size=4))
     attendee_ids = draw(st.lists(ids, unique=True, max_size=5))
     return wecal.Event(
