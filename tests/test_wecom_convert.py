@@ -152,6 +152,8 @@ def test_schedule_get_by_calendar_golden() -> None:
     assert ev.all_day is False
     assert ev.start == datetime(1970, 1, 1, tzinfo=UTC)
     assert ev.end == datetime(1970, 1, 1, tzinfo=UTC)
+    # "timezone": 0 is read literally (UTC); only an absent one means +8.
+    assert ev.timezone == "+00:00"
     assert ev.status is wecal.EventStatus.CONFIRMED
     assert ev.reminders == ()  # is_remind 0
     assert ev.recurrence is None  # is_repeat 0
