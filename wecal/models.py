@@ -90,9 +90,11 @@ _OFFSET_RE = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
 def _is_valid_timezone(name: str) -> bool:
     if _OFFSET_RE.match(name):
         return True
+    if len(name) > 64:  # the longest IANA name is ~30 characters; longer ones hit OSError
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 
