@@ -292,7 +292,8 @@ class Paginator(Generic[T]):
         if self._strategy.kind == "offset":
             if isinstance(position, bool) or not isinstance(position, int) or position < 0:
                 raise bad("offset is damaged")
-        elif not isinstance(position, str) or not position:
+        elif position is not None and (not isinstance(position, str) or not position):
+            # None is the first page of a token listing.
             raise bad("page token is damaged")
         return position, count
 
