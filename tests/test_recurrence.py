@@ -842,3 +842,18 @@ def test_unreadable_rule_fails_at_the_call() -> None:
         expand(event, *ALL_TIME)
     assert info.value.path == "$.recurrence.rrule"
     assert "whenever" in str(info.value)
+
+
+def test_rule_that_never_matches_its_start_is_valid_and_empty() -> None:
+    # dateutil itself raises for this (an even-hour start never reaches hour 1
+    # in steps of two); it is a valid rule with no occurrences.
+    assert normalize_rrule("FREQ=HOURLY;INTERVAL=2;BYHOUR=1") == "FREQ=HOURLY;INTERVAL=2;BYHOUR=1"
+    start = datetime(2024, 1, 1, 0, tzinfo=UTC)
+    event = _event(start, start, "FREQ=HOURLY;INTERVAL=2;BYHOUR=1")
+    assert _starts(event) == []
+    odd = _event(
+        start + timedelta(hours=1),
+        start + timedelta(hours=1),
+        "FREQ=HOURLY;INTERVAL=2;BYHOUR=1;COUNT=2",
+    )
+    assert _starts(odd) == [start + timedelta(hours=1), start + timedelta(days=1, hours=1)]

@@ -213,6 +213,15 @@ def _until_value(text: str) -> datetime | date | None:
         return None
 
 
+def _is_empty_set(exc: BaseException) -> bool:
+    """
+    dateutil refuses sub-daily rules that can never match their dtstart
+    (``FREQ=HOURLY;INTERVAL=2;BYHOUR=1`` from an even hour) with this
+    ValueError; for us that is a valid rule with no occurrences.
+    """
+    return isinstance(exc, ValueError) and "generates an empty set" in str(exc)
+
+
 def _join_parts(parts: Mapping[str, str]) -> str:
     return ";".join(f"{name}={parts[name]}" for name in _PART_ORDER if name in parts)
 
@@ -239,6 +248,8 @@ def _canonical(value: str, *, path: str) -> str:
         # same reading expand() will use).
         rrulestr("RRULE:" + canonical, dtstart=dtstart)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
+        if _is_empty_set(exc):
+            return canonical  # valid; whether it matches depends on the real start
         raise ResponseFormatError(
             f"recurrence rule {_describe(value)} rejected: {exc}", path=path
         ) from exc
@@ -721,8 +732,13 @@ def _day_bounds(event: Event, zone: tzinfo) -> tuple[datetime, datetime]:
     )
 
 
-def _build_rule(event: Event, rule_text: str, dtstart: datetime, zone: tzinfo | None) -> rrule:
-    """A dateutil rrule for ``rule_text`` at ``dtstart`` with UNTIL made compatible."""
+def _build_rule(
+    event: Event, rule_text: str, dtstart: datetime, zone: tzinfo | None
+) -> rrule | None:
+    """
+    A dateutil rrule for ``rule_text`` at ``dtstart`` with UNTIL made
+    compatible, or None when the rule can never match from this start.
+    """
     path = "$.recurrence.rrule"
     parts = _split_parts(normalize_rrule(rule_text), path=path)
     until = _until_value(parts.pop("UNTIL")) if "UNTIL" in parts else None
@@ -745,6 +761,8 @@ def _build_rule(event: Event, rule_text: str, dtstart: datetime, zone: tzinfo | 
         assert isinstance(parsed, rrule)  # one RRULE line, no forceset
         rule = parsed.replace(until=until) if until is not None else parsed
     except (ValueError, TypeError, OverflowError) as exc:
+        if _is_empty_set(exc):
+            return None
         raise ResponseFormatError(
             f"cannot expand rule {_describe(rule_text)} of event {_describe(event.id)}: {exc}",
             path=path,
@@ -866,7 +884,9 @@ def _expand_timed(
     # the end never compares before the start (a DST fold would do that).
     duration = event.end - event.start
     rules = rruleset()
-    rules.rrule(_build_rule(event, event.recurrence.rrule, dtstart, zone))
+    rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
+    if rule is not None:
+        rules.rrule(rule)
     for rdate in event.recurrence.rdates:
         if isinstance(rdate, datetime):
             rules.rdate(rdate.astimezone(dtstart.tzinfo))
@@ -895,7 +915,9 @@ def _expand_all_day(event: Event, zone: tzinfo, start: datetime, end: datetime) 
     days = event.end - event.start
     dtstart = datetime.combine(event.start, time())
     rules = rruleset()
-    rules.rrule(_build_rule(event, event.recurrence.rrule, dtstart, zone))
+    rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
+    if rule is not None:
+        rules.rrule(rule)
     for rdate in event.recurrence.rdates:
         rules.rdate(
             datetime.combine(
