@@ -857,3 +857,20 @@ def test_rule_that_never_matches_its_start_is_valid_and_empty() -> None:
         "FREQ=HOURLY;INTERVAL=2;BYHOUR=1;COUNT=2",
     )
     assert _starts(odd) == [start + timedelta(hours=1), start + timedelta(days=1, hours=1)]
+
+
+def test_windows_at_the_ends_of_time_stop_quietly() -> None:
+    lo, hi = datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)
+    late = datetime(9999, 12, 30, tzinfo=UTC)
+    daily = _event(late, late + timedelta(hours=1), "FREQ=DAILY")
+    assert _starts(daily, (lo, hi)) == [late, late + timedelta(days=1)]
+    assert _starts(daily, (lo, lo)) == []
+    assert _starts(daily, (hi, hi)) == []
+    early = datetime(1, 1, 2, tzinfo=UTC)
+    yearly = _event(early, early + timedelta(hours=1), "FREQ=YEARLY;COUNT=3")
+    assert _starts(yearly, (lo, hi)) == [early.replace(year=y) for y in (1, 2, 3)]
+    # The 9999-12-31 all-day occurrence would end in year 10000: time ends first.
+    all_day = _event(date(9999, 12, 30), date(9999, 12, 31), "FREQ=DAILY")
+    assert _starts(all_day, (lo, hi)) == [date(9999, 12, 30)]
+    first = _event(date(1, 1, 1), date(1, 1, 2), "FREQ=DAILY;COUNT=2")
+    assert _starts(first, (lo, hi)) == [date(1, 1, 1), date(1, 1, 2)]

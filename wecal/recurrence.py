@@ -841,7 +841,15 @@ def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
     if event.recurrence is not None:
         # Fail here, not at the first next(), when the rule is unreadable.
         _canonical(event.recurrence.rrule.removeprefix("RRULE:"), path="$.recurrence.rrule")
-    return _expand(event, start, end)
+    return _until_time_ends(_expand(event, start, end))
+
+
+def _until_time_ends(occurrences: Iterator[Event]) -> Iterator[Event]:
+    """Stop quietly where Python's datetime does (year 9999), not with OverflowError."""
+    try:
+        yield from occurrences
+    except OverflowError:
+        return
 
 
 def _expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
@@ -887,16 +895,22 @@ def _expand_timed(
     rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
     if rule is not None:
         rules.rrule(rule)
-    for rdate in event.recurrence.rdates:
-        if isinstance(rdate, datetime):
-            rules.rdate(rdate.astimezone(dtstart.tzinfo))
-        else:
-            rules.rdate(datetime.combine(rdate, dtstart.timetz()))
+    rdates = [
+        rdate.astimezone(dtstart.tzinfo)
+        if isinstance(rdate, datetime)
+        else datetime.combine(rdate, dtstart.timetz())  # a date RDATE at the start's time
+        for rdate in event.recurrence.rdates
+    ]
+    for rdate in rdates:
+        rules.rdate(rdate)
     ex_instants = {d.astimezone(UTC) for d in event.recurrence.exdates if isinstance(d, datetime)}
     ex_days = {d for d in event.recurrence.exdates if not isinstance(d, datetime)}
     # Occurrences starting after this may overlap the window; the extra day
     # covers a start moved forward out of a DST gap.
-    after = (start - duration - timedelta(days=1)).astimezone(dtstart.tzinfo)
+    try:
+        after = (start - duration - timedelta(days=1)).astimezone(dtstart.tzinfo)
+    except OverflowError:  # a window opening near year 1: start from the first
+        after = min([dtstart, *rdates])
     for occ_start in _timed_starts(rules, after):
         if occ_start >= end:
             return
@@ -918,19 +932,22 @@ def _expand_all_day(event: Event, zone: tzinfo, start: datetime, end: datetime) 
     rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
     if rule is not None:
         rules.rrule(rule)
-    for rdate in event.recurrence.rdates:
-        rules.rdate(
-            datetime.combine(
-                rdate.astimezone(zone).date() if isinstance(rdate, datetime) else rdate, time()
-            )
-        )
+    rdates = [
+        datetime.combine(rd.astimezone(zone).date() if isinstance(rd, datetime) else rd, time())
+        for rd in event.recurrence.rdates
+    ]
+    for rdate in rdates:
+        rules.rdate(rdate)
     ex_days = {
         d.astimezone(zone).date() if isinstance(d, datetime) else d
         for d in event.recurrence.exdates
     }
-    first_day = start.astimezone(zone).date() - days - timedelta(days=1)
+    try:
+        after = datetime.combine(start.astimezone(zone).date() - days - timedelta(days=1), time())
+    except OverflowError:  # a window opening near year 1: start from the first
+        after = min([dtstart, *rdates])
     previous: date | None = None
-    for moment in rules.xafter(datetime.combine(first_day, time()), inc=True):
+    for moment in rules.xafter(after, inc=True):
         day = moment.date()
         if day == previous:  # BYHOUR and friends: one all-day occurrence per day
             continue
