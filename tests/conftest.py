@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
+# Every test of the suite checks its log records for the test secrets.
+from tests._mock import no_secret_in_logs as no_secret_in_logs
+
 # CI machines are shared and noisy: no deadline flakes, a fixed budget.
 settings.register_profile(
     "ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
@@ -21,3 +24,7 @@ settings.load_profile("ci")
 )
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+# The sandbox fixtures (`sandbox`, `sandbox_url`) for every test module.
+pytest_plugins = ["tests.sandbox_fixtures"]

@@ -8,6 +8,11 @@ behind ``async for``. Runs on asyncio and trio (anyio underneath).
 
 from ._convert import from_dict as from_dict
 from ._convert import to_dict as to_dict
+from ._ratelimit import RateLimitConfig as RateLimitConfig
+from ._retry import RetryConfig as RetryConfig
+from ._tokens import MemoryTokenStore as MemoryTokenStore
+from ._tokens import StoredToken as StoredToken
+from ._tokens import TokenStore as TokenStore
 from .errors import AuthenticationError as AuthenticationError
 from .errors import ClientClosedError as ClientClosedError
 from .errors import InvalidRequestError as InvalidRequestError
@@ -31,6 +36,11 @@ from .models import Provider as Provider
 from .models import Recurrence as Recurrence
 from .models import ResponseStatus as ResponseStatus
 from .models import SharePermission as SharePermission
+from .paging import Page as Page
+from .paging import Paginator as Paginator
+from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
+from .providers.wecom import WeComClient as WeComClient
+from .recurrence import expand as expand
 
 __version__ = "0.1.0.dev0"
 
@@ -40,25 +50,35 @@ __all__ = [
     "Calendar",
     "CalendarShare",
     "ClientClosedError",
+    "DingTalkLegacyClient",
     "Event",
     "EventStatus",
     "InvalidRequestError",
+    "MemoryTokenStore",
     "NotFoundError",
+    "Page",
+    "Paginator",
     "PermissionDeniedError",
     "Person",
     "Provider",
     "ProviderError",
     "QuotaExceededError",
+    "RateLimitConfig",
     "RateLimitError",
     "Recurrence",
     "ResponseFormatError",
     "ResponseStatus",
+    "RetryConfig",
     "SharePermission",
+    "StoredToken",
+    "TokenStore",
     "TransportError",
     "UnsupportedError",
     "ValidationError",
+    "WeComClient",
     "WecalError",
     "__version__",
+    "expand",
     "from_dict",
     "to_dict",
 ]

@@ -198,7 +198,36 @@ class PermissionDeniedError(ProviderError):
 
 
 class NotFoundError(ProviderError):
-    """The calendar, schedule or event named does not exist (or is not visible)."""
+    """
+    The calendar, schedule or event named does not exist (or is not visible).
+
+    ``missing`` lists the ids that were not found, when a call asked for many
+    (``get_events``); ``found`` holds what was found, in request order::
+
+        except wecal.NotFoundError as exc:
+            events, gone = exc.found, exc.missing
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str,
+        code: int | str | None = None,
+        request_id: str | None = None,
+        http_status: int | None = None,
+        missing: tuple[str, ...] = (),
+        found: tuple[Any, ...] = (),
+    ) -> None:
+        self.missing = missing
+        self.found = found
+        super().__init__(
+            message,
+            provider=provider,
+            code=code,
+            request_id=request_id,
+            http_status=http_status,
+        )
 
 
 class RateLimitError(ProviderError):

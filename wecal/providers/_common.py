@@ -1,0 +1,78 @@
+"""What both provider clients need around listing: argument checks and the window."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+
+from ..errors import InvalidRequestError, _describe
+from ..models import Event
+from ..recurrence import expand as expand_event
+
+__all__ = ["check_page_size", "check_window", "in_window"]
+
+# Open window ends, a day inside datetime's range so zone conversions cannot overflow.
+_FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+_FAR_FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def check_window(
+    start: datetime | None, end: datetime | None, *, expand: bool, provider: str
+) -> None:
+    """``start``/``end`` are aware datetimes with start < end; ``expand`` needs both."""
+    for name, value in (("start", start), ("end", end)):
+        if value is None:
+            continue
+        if not isinstance(value, datetime) or value.utcoffset() is None:
+            raise InvalidRequestError(
+                f"{name} must be an aware datetime, got {_describe(value)}", provider=provider
+            )
+    if start is not None and end is not None and not start < end:
+        raise InvalidRequestError(
+            f"start {start.isoformat()} must be before end {end.isoformat()}", provider=provider
+        )
+    if expand and (start is None or end is None):
+        raise InvalidRequestError(
+            "expand=True needs both start and end (a repeat rule may never end)",
+            provider=provider,
+        )
+
+
+def check_page_size(page_size: int | None, *, default: int, maximum: int, provider: str) -> int:
+    """``page_size`` or the default, checked against the provider's maximum."""
+    if page_size is None:
+        return default
+    if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
+        raise InvalidRequestError(
+            f"page_size must be a positive int, got {_describe(page_size)}", provider=provider
+        )
+    if page_size > maximum:
+        raise InvalidRequestError(
+            f"page_size {page_size} is over {provider}'s maximum of {maximum}", provider=provider
+        )
+    return page_size
+
+
+def in_window(
+    events: Iterable[Event], start: datetime | None, end: datetime | None, *, expand: bool
+) -> Iterator[Event]:
+    """
+    Client-side window (WeCom has no server-side one).
+
+    Without a window every event passes. With one, an event passes when it
+    overlaps ``[start, end)`` — a recurring master when any occurrence does;
+    with ``expand`` its occurrences inside the window pass instead. Both rules
+    are :func:`wecal.expand`'s, so listing and expansion never disagree. A
+    one-sided window is open on the other side.
+    """
+    if start is None and end is None:
+        yield from events
+        return
+    lo = start if start is not None else _FAR_PAST
+    hi = end if end is not None else _FAR_FUTURE
+    for event in events:
+        occurrences = expand_event(event, lo, hi)
+        if expand:
+            yield from occurrences
+        elif next(occurrences, None) is not None:
+            yield event

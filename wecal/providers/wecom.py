@@ -1,0 +1,458 @@
+"""
+``wecal.WeComClient``: WeCom (企业微信) schedules and calendars.
+
+Endpoints (all ``POST /cgi-bin/<path>?access_token=…``, JSON bodies; see
+``reference/wecom.md`` §1.2): ``oa/schedule/{get_by_calendar,get,add,update,
+del,add_attendees,del_attendees}`` and ``oa/calendar/{add,update,get,del}``.
+WeCom sees only calendars and schedules the calling app created.
+
+What WeCom does not do, wecal does client-side: there is no time window on
+``get_by_calendar`` (events are filtered, and expanded, here), no incremental
+update (``update_event`` reads, merges and writes back the whole schedule) and
+no recurrence id (an occurrence is addressed by ``op_start_time``).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any, Literal
+
+import anyio
+import attrs
+import httpx
+
+from .._http import BaseClient
+from .._ratelimit import RateLimitConfig
+from .._retry import RetryConfig
+from .._tokens import TokenStore
+from ..errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
+from ..models import Calendar, Event
+from ..paging import OffsetPaging, Paginator
+from ._common import check_page_size, check_window, in_window
+from ._dialects import WECOM
+from ._wecom_convert import (
+    _MIDNIGHT,
+    _seconds,
+    _zone_for_write,
+    calendar_from_wecom,
+    calendar_to_wecom,
+    event_to_schedule,
+    schedule_to_event,
+    share_failures,
+    wecom_schedule_page,
+)
+
+__all__ = ["WeComClient"]
+
+log = logging.getLogger("wecal")
+
+#: ``get_by_calendar`` ``limit`` and ``schedule/get`` / ``calendar/get`` id lists: 1..1000.
+MAX_BATCH = 1000
+_PROVIDER = "wecom"
+
+
+class WeComClient(BaseClient):
+    """
+    A WeCom app's schedules and calendars, normalized.
+
+    ``corp_id`` and ``corp_secret`` are the app's credentials (each app of a
+    corp has its own secret and its own token). Everything else is keyword-only::
+
+        async with wecal.WeComClient(corp_id, corp_secret) as wecom:
+            async for event in wecom.list_events(cal_id, start=t0, end=t1):
+                print(event.summary, event.start)
+
+    Args:
+        base_url: another host (a private deployment, ``wecal.sandbox``).
+        transport / http_client: bring your own httpx transport or client.
+        timeout: seconds per request (httpx semantics), default 10.
+        proxy: WeCom only answers trusted IPs (60020): send through this proxy.
+        retry: :class:`~wecal._retry.RetryConfig` (attempts, backoff, deadline).
+        rate_limit: ``None`` = WeCom's documented per-API limits, ``False`` = off.
+        token_store: share tokens between processes (default: in memory).
+    """
+
+    dialect = WECOM
+
+    def __init__(
+        self,
+        corp_id: str,
+        corp_secret: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        timeout: float | httpx.Timeout | None = 10.0,
+        proxy: str | httpx.Proxy | None = None,
+        retry: RetryConfig | None = None,
+        rate_limit: RateLimitConfig | Literal[False] | None = None,
+        token_store: TokenStore | None = None,
+    ) -> None:
+        super().__init__(
+            corp_id,
+            corp_secret,
+            base_url=base_url,
+            transport=transport,
+            http_client=http_client,
+            timeout=timeout,
+            proxy=proxy,
+            retry=retry,
+            rate_limit=rate_limit,
+            token_store=token_store,
+        )
+
+    async def _post(self, api: str, body: Mapping[str, Any], *, idempotent: bool = True) -> Any:
+        return await self._http.call(
+            api, "POST", f"/cgi-bin/oa/{api}", json=body, idempotent=idempotent
+        )
+
+    # -- reading ---------------------------------------------------------------
+
+    def list_events(
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        expand: bool = False,
+        page_size: int | None = None,
+    ) -> Paginator[Event]:
+        """
+        The events of a calendar this app created, page by page.
+
+        wecom/oa.schedule.get_by_calendar — ``POST /cgi-bin/oa/schedule/get_by_calendar``
+        (offset/limit; an empty ``schedule_list`` ends it; no time filter).
+
+        With ``start``/``end`` an event is kept when it overlaps ``[start, end)``
+        (a recurring one when any occurrence does); ``expand=True`` yields the
+        occurrences inside the window instead (both bounds required).
+        ``page_size`` is WeCom's ``limit``: 1 to 1000, default 1000.
+        ``user_id`` is not supported: WeCom lists by calendar.
+        """
+        if user_id is not None:
+            raise InvalidRequestError(
+                "WeCom lists schedules by calendar: pass calendar_id, not user_id",
+                provider=_PROVIDER,
+            )
+        if not isinstance(calendar_id, str) or not calendar_id:
+            raise InvalidRequestError(
+                f"calendar_id must be a WeCom cal_id, got {_describe(calendar_id)}",
+                provider=_PROVIDER,
+            )
+        check_window(start, end, expand=expand, provider=_PROVIDER)
+        limit = check_page_size(page_size, default=MAX_BATCH, maximum=MAX_BATCH, provider=_PROVIDER)
+
+        async def fetch(offset: int, size: int) -> Sequence[Mapping[str, Any]]:
+            body = await self._post(
+                "schedule/get_by_calendar", {"cal_id": calendar_id, "offset": offset, "limit": size}
+            )
+            return wecom_schedule_page(body)
+
+        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
+            events = [
+                schedule_to_event(item, path=f"$.schedule_list[{i}]") for i, item in enumerate(raw)
+            ]
+            return list(in_window(events, start, end, expand=expand))
+
+        return Paginator(
+            OffsetPaging(fetch, page_size=limit),
+            transform=transform,
+            key=lambda event: event.id,
+            query={
+                "provider": _PROVIDER,
+                "calendar_id": calendar_id,
+                "start": start,
+                "end": end,
+                "expand": expand,
+            },
+            provider=_PROVIDER,
+        )
+
+    async def get_events(
+        self, ids: Iterable[str], *, missing: Literal["raise", "skip"] = "raise"
+    ) -> list[Event]:
+        """
+        Schedules by id, in the order asked; any number of ids.
+
+        wecom/oa.schedule.get — ``POST /cgi-bin/oa/schedule/get`` (≤ 1000 ids a
+        call): batches are fetched concurrently within the client's limits.
+        Cancelled schedules are returned too (``status`` CANCELLED).
+
+        Unknown ids are reported, not dropped: with ``missing="raise"``
+        (default) a :class:`~wecal.NotFoundError` lists them in ``.missing``
+        and carries the rest in ``.found``; ``missing="skip"`` returns the
+        found ones only. WeCom refuses a whole batch for one unknown id
+        (40058), so such a batch is split in halves until the unknown ids are
+        isolated — O(k·log n) calls for k unknown ids.
+        """
+        wanted = list(dict.fromkeys(ids))
+        for i, sid in enumerate(wanted):
+            if not isinstance(sid, str) or not sid:
+                raise InvalidRequestError(
+                    f"ids[{i}] must be a schedule_id string, got {_describe(sid)}",
+                    provider=_PROVIDER,
+                )
+        found: dict[str, Event] = {}
+        unknown: list[str] = []
+
+        async def fetch(batch: list[str]) -> None:
+            try:
+                body = await self._post("schedule/get", {"schedule_id_list": batch})
+            except InvalidRequestError as exc:
+                if exc.code != 40058:
+                    raise
+                if len(batch) == 1:
+                    unknown.append(batch[0])
+                    return
+                half = len(batch) // 2
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(fetch, batch[:half])
+                    tg.start_soon(fetch, batch[half:])
+                return
+            for i, item in enumerate(wecom_schedule_page(body)):
+                event = schedule_to_event(item, path=f"$.schedule_list[{i}]")
+                found[event.id] = event
+
+        async with anyio.create_task_group() as tg:
+            for k in range(0, len(wanted), MAX_BATCH):
+                tg.start_soon(fetch, wanted[k : k + MAX_BATCH])
+        result = [found[sid] for sid in wanted if sid in found]
+        gone = tuple(sid for sid in wanted if sid not in found)
+        if gone and missing == "raise":
+            shown = ", ".join(gone[:5]) + (f" and {len(gone) - 5} more" if len(gone) > 5 else "")
+            raise NotFoundError(
+                f"{len(gone)} of {len(wanted)} schedules not found: {shown}",
+                provider=_PROVIDER,
+                missing=gone,
+                found=tuple(result),
+            )
+        return result
+
+    async def get_event(self, event_id: str) -> Event:
+        """One schedule by id; :class:`~wecal.NotFoundError` if it does not exist."""
+        (event,) = await self.get_events([event_id])
+        return event
+
+    # -- writing ---------------------------------------------------------------
+
+    async def create_event(self, event: Event, *, calendar_id: str | None = None) -> Event:
+        """
+        Create a schedule and return it as WeCom stored it (with its new id).
+
+        wecom/oa.schedule.add — ``POST /cgi-bin/oa/schedule/add``. Never
+        replayed after an ambiguous failure (WeCom has no idempotency key): a
+        :class:`~wecal.TransportError` then means "maybe created".
+        ``calendar_id`` (or ``event.calendar_id``) must be a calendar of this
+        app; without one WeCom uses the app's default calendar. What WeCom
+        cannot store raises :class:`~wecal.UnsupportedError` before sending.
+        """
+        schedule = event_to_schedule(event, calendar_id=calendar_id)
+        schedule.pop("schedule_id", None)
+        body = await self._post("schedule/add", {"schedule": schedule}, idempotent=False)
+        new_id = body.get("schedule_id")
+        if not isinstance(new_id, str) or not new_id:
+            raise ResponseFormatError(
+                f"expected the new schedule_id, got {_describe(new_id)}", path="$.schedule_id"
+            )
+        return await self.get_event(new_id)
+
+    def _op(
+        self, event: Event, occurrence: datetime | date | None, following: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """The target schedule id and the op_mode fields for an occurrence edit."""
+        target = event.id
+        if occurrence is None and event.series_id is not None:
+            target, occurrence = event.series_id, event.recurrence_id
+        if occurrence is None:
+            if following:
+                raise InvalidRequestError(
+                    "following=True needs an occurrence (or an occurrence event)",
+                    provider=_PROVIDER,
+                )
+            return target, {}
+        if isinstance(occurrence, datetime):
+            seconds = _seconds(occurrence, "op_start_time")
+        else:
+            seconds = _seconds(
+                datetime.combine(occurrence, _MIDNIGHT, _zone_for_write(event)), "op_start_time"
+            )
+        return target, {"op_mode": 2 if following else 1, "op_start_time": seconds}
+
+    async def update_event(
+        self,
+        event: Event,
+        *,
+        occurrence: datetime | date | None = None,
+        following: bool = False,
+    ) -> Event:
+        """
+        Write ``event`` over the stored schedule and return the result.
+
+        wecom/oa.schedule.update — ``POST /cgi-bin/oa/schedule/update``.
+        WeCom updates overwrite: wecal reads the stored schedule first and
+        sends a full body, so fields the model does not carry (``admins``) are
+        kept, and ``skip_attendees=1`` when the attendees did not change.
+
+        ``occurrence`` (its original start; implied for an occurrence event
+        from ``expand``) edits one occurrence (``op_mode=1``) or, with
+        ``following=True``, it and the ones after (``op_mode=2``). WeCom then
+        splits off a new schedule: its id is the returned event's id.
+        """
+        target, op = self._op(event, occurrence, following)
+        (current,) = await self.get_events([target])
+        if event.calendar_id is not None and event.calendar_id != current.calendar_id:
+            raise InvalidRequestError(
+                "WeCom cannot move a schedule to another calendar (cal_id is not updatable)",
+                provider=_PROVIDER,
+            )
+        merged = attrs.evolve(
+            event,
+            id=target,
+            series_id=None,
+            recurrence_id=None,
+            calendar_id=current.calendar_id,
+            raw={**current.raw, **event.raw},
+        )
+        schedule = event_to_schedule(merged)
+        schedule.pop("cal_id", None)  # not updatable; WeCom rejects it on update
+        body: dict[str, Any] = {"schedule": schedule, **op}
+        if {a.id for a in event.attendees} == {a.id for a in current.attendees}:
+            body["skip_attendees"] = 1
+            schedule.pop("attendees", None)
+        answer = await self._post("schedule/update", body)
+        new_id = answer.get("schedule_id") or target
+        return await self.get_event(str(new_id))
+
+    async def delete_event(
+        self,
+        event: Event | str,
+        *,
+        occurrence: datetime | date | None = None,
+        following: bool = False,
+    ) -> None:
+        """
+        Cancel a schedule, one occurrence of it, or an occurrence and the rest.
+
+        wecom/oa.schedule.del — ``POST /cgi-bin/oa/schedule/del`` (``op_mode``
+        as in :meth:`update_event`; for a plain id pass ``occurrence`` as an
+        aware datetime).
+        """
+        if isinstance(event, str):
+            if occurrence is not None and not isinstance(occurrence, datetime):
+                raise InvalidRequestError(
+                    "with a plain schedule id, occurrence must be an aware datetime",
+                    provider=_PROVIDER,
+                )
+            target = event
+            op: dict[str, Any] = {}
+            if occurrence is not None:
+                op = {
+                    "op_mode": 2 if following else 1,
+                    "op_start_time": _seconds(occurrence, "op_start_time"),
+                }
+        else:
+            target, op = self._op(event, occurrence, following)
+        await self._post("schedule/del", {"schedule_id": target, **op})
+
+    async def add_attendees(self, event: Event | str, user_ids: Iterable[str]) -> None:
+        """Invite more people (incremental; ``oa/schedule/add_attendees``)."""
+        await self._attendees("schedule/add_attendees", event, user_ids)
+
+    async def remove_attendees(self, event: Event | str, user_ids: Iterable[str]) -> None:
+        """Uninvite people (incremental; ``oa/schedule/del_attendees``)."""
+        await self._attendees("schedule/del_attendees", event, user_ids)
+
+    async def _attendees(self, api: str, event: Event | str, user_ids: Iterable[str]) -> None:
+        target = event if isinstance(event, str) else (event.series_id or event.id)
+        users = [u for u in dict.fromkeys(user_ids)]
+        if not users or not all(isinstance(u, str) and u for u in users):
+            raise InvalidRequestError(
+                "user_ids must be one or more userid strings", provider=_PROVIDER
+            )
+        await self._post(api, {"schedule_id": target, "attendees": [{"userid": u} for u in users]})
+
+    # -- calendars -------------------------------------------------------------
+
+    def _report_share_failures(self, body: Mapping[str, Any], cal_id: str, strict: bool) -> None:
+        failures = share_failures(body)
+        if not failures:
+            return
+        text = ", ".join(f"{user} ({code} {msg})" for user, code, msg in failures)
+        if strict:
+            raise InvalidRequestError(
+                f"calendar {cal_id} was saved, but sharing failed for: {text}",
+                provider=_PROVIDER,
+            )
+        log.warning("wecom calendar %s saved, sharing failed for: %s", cal_id, text)
+
+    async def create_calendar(self, calendar: Calendar, *, strict_shares: bool = False) -> Calendar:
+        """
+        Create a calendar owned by this app; returns it as stored.
+
+        wecom/oa.calendar.add. Members WeCom could not share it with
+        (``fail_result``) are logged as a warning on the ``wecal`` logger, or
+        raise :class:`~wecal.InvalidRequestError` with ``strict_shares=True``
+        (the calendar exists either way: its id is in the message).
+        """
+        body = await self._post(
+            "calendar/add", {"calendar": calendar_to_wecom(calendar)}, idempotent=False
+        )
+        cal_id = body.get("cal_id")
+        if not isinstance(cal_id, str) or not cal_id:
+            raise ResponseFormatError(
+                f"expected the new cal_id, got {_describe(cal_id)}", path="$.cal_id"
+            )
+        self._report_share_failures(body, cal_id, strict_shares)
+        (created,) = await self.get_calendars([cal_id])
+        return created
+
+    async def update_calendar(self, calendar: Calendar, *, strict_shares: bool = False) -> Calendar:
+        """
+        Overwrite a calendar's summary, color, description, admins and shares.
+
+        wecom/oa.calendar.update (overwrite-style: send the whole calendar).
+        ``is_public`` and ``is_corp_calendar`` cannot change after creation.
+        """
+        body = await self._post(
+            "calendar/update", {"calendar": calendar_to_wecom(calendar, for_update=True)}
+        )
+        self._report_share_failures(body, calendar.id, strict_shares)
+        (updated,) = await self.get_calendars([calendar.id])
+        return updated
+
+    async def get_calendars(self, ids: Iterable[str]) -> list[Calendar]:
+        """Calendars by id, in the order asked (``oa/calendar/get``, ≤ 1000 a call)."""
+        wanted = list(dict.fromkeys(ids))
+        found: dict[str, Calendar] = {}
+
+        async def fetch(batch: list[str]) -> None:
+            body = await self._post("calendar/get", {"cal_id_list": batch})
+            items = body.get("calendar_list")
+            if not isinstance(items, list):
+                raise ResponseFormatError(
+                    f"expected an array, got {_describe(items)}", path="$.calendar_list"
+                )
+            for i, item in enumerate(items):
+                cal = calendar_from_wecom(item, path=f"$.calendar_list[{i}]")
+                found[cal.id] = cal
+
+        async with anyio.create_task_group() as tg:
+            for k in range(0, len(wanted), MAX_BATCH):
+                tg.start_soon(fetch, wanted[k : k + MAX_BATCH])
+        gone = tuple(c for c in wanted if c not in found)
+        if gone:
+            raise NotFoundError(
+                f"calendars not found: {', '.join(gone[:5])}",
+                provider=_PROVIDER,
+                missing=gone,
+                found=tuple(found[c] for c in wanted if c in found),
+            )
+        return [found[c] for c in wanted]
+
+    async def delete_calendar(self, calendar: Calendar | str) -> None:
+        """Delete a calendar and its schedules (``oa/calendar/del``)."""
+        cal_id = calendar if isinstance(calendar, str) else calendar.id
+        await self._post("calendar/del", {"cal_id": cal_id})
