@@ -45,6 +45,7 @@ from types import TracebackType
 from typing import Any, ClassVar, Literal, Self
 
 import anyio
+import attrs
 import httpx
 
 from ._ratelimit import RateLimitConfig, RateLimiter
@@ -106,6 +107,27 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         return None  # an HTTP date: rare from these providers; back off instead
     return seconds if 0 <= seconds < 86_400 else None
+
+
+@attrs.define
+class CallStats:
+    """
+    Counters of what a client's send loop did, for progress displays and logs.
+
+    ``requests``: HTTP requests sent (token fetches included); ``retries``:
+    requests repeated after a transient failure; ``rate_limited``: answers that
+    were rate limits (each also counts as a retry when retried);
+    ``token_refreshes``: tokens dropped and refetched after a token-invalid answer.
+    """
+
+    requests: int = 0
+    retries: int = 0
+    rate_limited: int = 0
+    token_refreshes: int = 0
+
+    def __add__(self, other: CallStats) -> CallStats:
+        pairs = zip(attrs.astuple(self), attrs.astuple(other), strict=True)
+        return CallStats(*(a + b for a, b in pairs))
 
 
 class HttpCore:
@@ -177,6 +199,8 @@ class HttpCore:
             clock=wall_clock,
         )
         self._closed = False
+        #: What the send loop did so far (requests, retries, rate limits, refreshes).
+        self.stats = CallStats()
         # Client-wide pause (monotonic time) set by a block hint such as 45009.
         self._paused_until = 0.0
         self._pause_code: int | str | None = None
@@ -333,6 +357,7 @@ class HttpCore:
             error: httpx.HTTPError | None = None
             async with self._limiter.slot(api):
                 sent_at = self._clock()
+                self.stats.requests += 1
                 try:
                     request = self._http().build_request(
                         method, url, params=req_params, json=json, headers=req_headers
@@ -366,6 +391,7 @@ class HttpCore:
                     jitter=self._jitter(),
                 )
                 if verdict.retry:
+                    self.stats.retries += 1
                     await self._sleep(verdict.delay)
                     continue
                 raise self._transport_error(method, path, error, attempt, verdict.reason)
@@ -389,6 +415,7 @@ class HttpCore:
                     jitter=self._jitter(),
                 )
                 if verdict.retry:
+                    self.stats.retries += 1
                     await self._sleep(verdict.delay)
                     continue
                 raise ResponseFormatError(
@@ -407,6 +434,7 @@ class HttpCore:
                     # Drop only the token that failed (others may have refreshed
                     # it already), then replay once with a fresh one.
                     token_replayed = True
+                    self.stats.token_refreshes += 1
                     await self.tokens.invalidate(token)
                     attempt -= 1
                     continue
@@ -414,6 +442,8 @@ class HttpCore:
                     failure, method, path, note="token refused after a refresh"
                 )
 
+            if issubclass(rule.error, RateLimitError):
+                self.stats.rate_limited += 1
             hint = rule.block
             if hint is None and response.status_code in (429, 503):
                 hint = _retry_after(response)
@@ -432,6 +462,7 @@ class HttpCore:
                 jitter=self._jitter(),
             )
             if verdict.retry:
+                self.stats.retries += 1
                 logger.debug("%s %s api=%s retry in %.2fs", method, path, api, verdict.delay)
                 if rule.block is None:
                     await self._sleep(verdict.delay)
@@ -553,6 +584,14 @@ class BaseClient:
     def __repr__(self) -> str:
         core = self._http
         return f"{type(self).__name__}(app_id={core.app_id!r}, base_url={core.base_url!r})"
+
+    @property
+    def stats(self) -> CallStats:
+        """What this client's send loops did so far (a snapshot, summed over its APIs)."""
+        total = CallStats()
+        for core in self._cores.values():
+            total = total + core.stats
+        return total
 
     async def __aenter__(self) -> Self:
         self._http.check_open()
