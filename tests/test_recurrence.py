@@ -874,3 +874,15 @@ def test_windows_at_the_ends_of_time_stop_quietly() -> None:
     assert _starts(all_day, (lo, hi)) == [date(9999, 12, 30)]
     first = _event(date(1, 1, 1), date(1, 1, 2), "FREQ=DAILY;COUNT=2")
     assert _starts(first, (lo, hi)) == [date(1, 1, 1), date(1, 1, 2)]
+
+
+@pytest.mark.timeout(5)
+@pytest.mark.parametrize(
+    "rule", ["FREQ=MINUTELY;BYMONTH=2;BYMONTHDAY=30", "FREQ=DAILY;BYMONTH=4,6;BYMONTHDAY=31,-31"]
+)
+def test_a_rule_naming_no_real_day_is_empty_at_once(rule: str) -> None:
+    # February 30 and April/June 31 never exist; dateutil alone would search
+    # day by day up to year 9999 (seconds per event) before saying so.
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    for event in (_event(start, start, rule), _event(start.date(), start.date(), rule)):
+        assert _starts(event, (start, datetime(2034, 1, 1, tzinfo=UTC))) == []

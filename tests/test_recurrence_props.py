@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 import wecal
 from wecal.recurrence import (
     expand,
+    normalize_rrule,
+    parse_rrule,
     recurrence_from_wecom,
     recurrence_to_wecom,
     wecom_timezone,
@@ -295,3 +297,79 @@ def test_occurrences_are_in_the_window_sorted_and_unique(
     assert instants == sorted(instants)
     assert len(set(instants)) == len(instants)
     assert len({o.id for o in got}) == len(got)
+
+
+# --------------------------------------------------------------------------
+# Fuzz: nothing but a WecalError ever escapes
+# --------------------------------------------------------------------------
+
+rule_texts = st.one_of(
+    st.text(max_size=80),
+    st.lists(
+        st.sampled_from(
+            (
+                "FREQ=",
+                "DAILY",
+                "RRULE:",
+                "EXDATE",
+                "RDATE",
+                ";",
+                ",",
+                "=",
+                ":",
+                "BYDAY",
+                "MO",
+                "1",
+                "-",
+            )
+        ),
+        max_size=12,
+    ).map("".join),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**40), 2**40) | st.floats() | rule_texts,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
+
+
+@given(st.one_of(rule_texts, st.lists(rule_texts, max_size=4), json_values))
+def test_parse_rrule_raises_only_response_format_error(value: Any) -> None:
+    try:
+        recurrence = parse_rrule(value)
+    except wecal.ResponseFormatError:
+        return
+    assert isinstance(recurrence, wecal.Recurrence)
+    assert normalize_rrule(recurrence.rrule) == recurrence.rrule  # canonical is a fixed point
+
+
+wecom_keys = st.sampled_from(
+    (
+        "is_repeat",
+        "repeat_type",
+        "is_custom_repeat",
+        "repeat_interval",
+        "repeat_day_of_week",
+        "repeat_day_of_month",
+        "repeat_until",
+        "timezone",
+        "exclude_time_list",
+    )
+)
+
+
+@given(
+    st.dictionaries(wecom_keys, json_values, max_size=9).map(lambda d: {"is_repeat": 1, **d}),
+    st.booleans(),
+)
+def test_recurrence_from_wecom_raises_only_response_format_error(
+    block: dict[str, Any], whole_day: bool
+) -> None:
+    start: datetime | date = date(2024, 1, 1) if whole_day else datetime(2024, 1, 1, tzinfo=UTC)
+    try:
+        recurrence = recurrence_from_wecom(block, start=start)
+    except wecal.ResponseFormatError:
+        return
+    assert recurrence is None or isinstance(recurrence, wecal.Recurrence)

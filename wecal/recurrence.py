@@ -521,7 +521,11 @@ def recurrence_from_wecom(
     if isinstance(start, datetime) and start.utcoffset() is None:
         raise ValidationError(f"start: naive datetime {start.isoformat()}; attach a timezone")
     repeat_type = block.get("repeat_type", 0)
-    if isinstance(repeat_type, bool) or repeat_type not in _WECOM_TYPES:
+    if (
+        isinstance(repeat_type, bool)
+        or not isinstance(repeat_type, int)
+        or (repeat_type not in _WECOM_TYPES)
+    ):
         raise ResponseFormatError(
             f"unknown repeat_type {_describe(repeat_type)} (known: 0, 1, 2, 5, 7)",
             path=f"{path}.repeat_type",
@@ -737,7 +741,7 @@ def _build_rule(
 ) -> rrule | None:
     """
     A dateutil rrule for ``rule_text`` at ``dtstart`` with UNTIL made
-    compatible, or None when the rule can never match from this start.
+    compatible, or None when the rule can never match (from this start).
     """
     path = "$.recurrence.rrule"
     parts = _split_parts(normalize_rrule(rule_text), path=path)
@@ -756,6 +760,8 @@ def _build_rule(
             until = until.astimezone(zone or UTC).replace(tzinfo=None)
         elif not isinstance(until, datetime):
             until = datetime.combine(until, time())
+    if _never_matches(parts):
+        return None
     try:
         parsed = rrulestr("RRULE:" + _join_parts(parts), dtstart=dtstart)
         assert isinstance(parsed, rrule)  # one RRULE line, no forceset
@@ -768,6 +774,26 @@ def _build_rule(
             path=path,
         ) from exc
     return rule
+
+
+# The longest each month can be (February: 29).
+_MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+def _never_matches(parts: Mapping[str, str]) -> bool:
+    """
+    True for a rule whose BYMONTH/BYMONTHDAY pair names no real day
+    (``BYMONTH=2;BYMONTHDAY=30``, RFC 5545's own example of an invalid date).
+
+    dateutil would look for a match day by day up to year 9999 before giving
+    up (seconds of CPU per event; its UNTIL check only runs on matches), so
+    this common case is answered up front.
+    """
+    if "BYMONTHDAY" not in parts:
+        return False
+    months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
+    days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
+    return not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days)
 
 
 def _is_gap(moment: datetime) -> bool:
