@@ -82,7 +82,9 @@ def test_export_to_stdout_jsonl(tmp_path: Path) -> None:
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:
-    done = run_wecal("export", "--provider", "wecom", "--calendar", "c", "-o", "x.jsonl", cwd=tmp_path)
+    done = run_wecal(
+        "export", "--provider", "wecom", "--calendar", "c", "-o", "x.jsonl", cwd=tmp_path
+    )
     assert done.returncode == 2
     assert "WECAL_WECOM_SECRET" in done.stderr
     done = run_wecal("export", "--sandbox", "-o", "x.txt", cwd=tmp_path)
