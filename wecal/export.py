@@ -29,7 +29,7 @@ import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any, Protocol
 from zoneinfo import ZoneInfo
@@ -195,7 +195,12 @@ class IcsWriter:
         def moment(value: datetime | date) -> datetime | date:
             if isinstance(value, datetime):
                 tz: tzinfo | None = value.tzinfo
-                if isinstance(tz, ZoneInfo) and tz.key != "UTC":
+                if not isinstance(tz, ZoneInfo):
+                    zone = _fixed_offset_zone(value)
+                    if zone is None:
+                        return value.astimezone(UTC)
+                    value, tz = value.astimezone(zone), zone
+                if tz.key != "UTC":
                     zones.add(tz.key)
                     return value
                 return value.astimezone(UTC)
@@ -246,6 +251,24 @@ class IcsWriter:
             alarm.add("trigger", trigger)
             vevent.add_component(alarm)
         return bytes(vevent.to_ical()), zones
+
+
+def _fixed_offset_zone(value: datetime) -> ZoneInfo | None:
+    """
+    The ``Etc/GMT±N`` zone of a whole-hour fixed offset (WeCom's ``+08:00``).
+
+    Writing such times in UTC would move a repeat rule's BYDAY across
+    midnight (Monday 07:00 +08:00 is Sunday in UTC); a zone with the same
+    fixed offset keeps the wall clock. POSIX signs are inverted: +08:00 is
+    ``Etc/GMT-8``. Other offsets (+05:45) have no such zone: None.
+    """
+    offset = value.utcoffset()
+    if offset is None or not offset or offset % timedelta(hours=1):
+        return None
+    hours = int(offset / timedelta(hours=1))
+    if not -12 <= hours <= 14:
+        return None
+    return ZoneInfo(f"Etc/GMT{-hours:+d}")
 
 
 def _cal_address(event: Event, user_id: str) -> str:

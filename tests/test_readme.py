@@ -1,0 +1,104 @@
+"""The README's examples run against the sandbox, as written."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+import wecal
+from wecal.sandbox import Fault, Sandbox, generate
+
+from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, WECOM_CORP_ID, WECOM_SECRET
+
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+BLOCK = re.compile(r"<!-- example: (\w+) -->\n```python\n(.*?)```", re.S)
+EXAMPLES = dict(BLOCK.findall(README))
+
+pytestmark = pytest.mark.anyio
+
+
+def load(name: str) -> dict[str, Any]:
+    namespace: dict[str, Any] = {"__name__": f"readme_{name}"}
+    exec(compile(EXAMPLES[name], f"README.md:{name}", "exec"), namespace)
+    return namespace
+
+
+def test_examples_are_found() -> None:
+    assert set(EXAMPLES) == {"web_handler", "bulk_export", "chat_bot"}
+
+
+def _wecom(sandbox: Sandbox) -> wecal.WeComClient:
+    return wecal.WeComClient(
+        WECOM_CORP_ID,
+        WECOM_SECRET,
+        base_url="http://sandbox",
+        transport=httpx.ASGITransport(app=sandbox.app),
+        token_store=wecal.MemoryTokenStore(),
+    )
+
+
+async def test_web_handler(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=2, wecom_calendars=1, schedules_per_calendar=40)
+    upcoming = load("web_handler")["upcoming"]
+    async with _wecom(sandbox) as wecom:
+        body = await upcoming(wecom, summary.wecom_calendars[0], days=7)
+    assert json.loads(json.dumps(body)) == body
+    now = datetime.now(UTC)
+    for item in body:
+        event = wecal.from_dict(item)
+        end = event.end if isinstance(event.end, datetime) else None
+        if end is not None:
+            assert end > now - timedelta(minutes=1)
+        assert event.recurrence is None  # expanded: occurrences, not rules
+
+
+async def test_bulk_export(sandbox: Sandbox, tmp_path: Path) -> None:
+    summary = generate(sandbox, seed=3, wecom_calendars=3, schedules_per_calendar=30)
+    sandbox.faults.script("wecom.schedule.get_by_calendar", [Fault.busy(), Fault.truncated()])
+    export_calendars = load("bulk_export")["export_calendars"]
+    out = tmp_path / "events.jsonl"
+    async with _wecom(sandbox) as wecom:
+        count = await export_calendars(wecom, list(summary.wecom_calendars), out)
+    expected = {
+        s["schedule_id"] for c in summary.wecom_calendars for s in sandbox.wecom_ground_truth(c)
+    }
+    ids = [json.loads(line)["id"] for line in out.read_text().splitlines()]
+    assert count == len(ids) == len(expected)
+    assert set(ids) == expected
+    assert (tmp_path / "events.ckpt").exists()
+
+
+async def test_chat_bot_reply(sandbox: Sandbox) -> None:
+    sandbox.add_dingtalk_user("u100", "张三")
+    sandbox.add_dingtalk_event(
+        "u100",
+        {
+            "id": "e1",
+            "summary": "周会",
+            "start": {"date_time": "2024-06-03T10:00:00+0800", "time_zone": "Asia/Shanghai"},
+            "end": {"date_time": "2024-06-03T11:00:00+0800", "time_zone": "Asia/Shanghai"},
+            "status": "confirmed",
+            "organizer": {"self": True, "display_name": "张三", "userid": "u100"},
+        },
+    )
+    today_reply = load("chat_bot")["today_reply"]
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with wecal.DingTalkLegacyClient(
+        DINGTALK_APP_KEY,
+        DINGTALK_APP_SECRET,
+        base_url="http://sandbox",
+        transport=transport,
+        token_store=wecal.MemoryTokenStore(),
+        retry=wecal.RetryConfig(max_attempts=1),
+    ) as ding:
+        now = datetime(2024, 6, 3, 8, 30, tzinfo=UTC)
+        assert await today_reply(ding, "u100", now) == "10:00 周会"
+        assert await today_reply(ding, "u100", now + timedelta(days=1)) == "今天没有日程。"
+        sandbox.faults.script("*calendar*list*", [Fault.busy()])
+        assert await today_reply(ding, "u100", now) == "暂时无法读取日历，请稍后再试。"
