@@ -42,7 +42,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, ClassVar, Literal, Self, TypedDict, Unpack
 
 import anyio
 import attrs
@@ -531,6 +531,30 @@ def _snippet(response: httpx.Response, limit: int = 80) -> str:
     return f"{len(response.content)} bytes {text!r}{more}"
 
 
+class ClientSettings(TypedDict, total=False):
+    """
+    The keyword-only settings every client takes (all optional).
+
+    ``base_url``: another host (private deployment, ``wecal.sandbox``);
+    ``transport`` / ``http_client``: bring your own httpx transport or client
+    (an injected client is not closed by wecal); ``timeout``: seconds per
+    request, httpx semantics (default 10); ``proxy``: send through it (WeCom
+    answers trusted IPs only); ``retry``: :class:`~wecal.RetryConfig`;
+    ``rate_limit``: :class:`~wecal.RateLimitConfig`, ``None`` for the
+    provider's documented limits, ``False`` for none; ``token_store``: share
+    tokens between processes (default: one in-memory store per process).
+    """
+
+    base_url: str | None
+    transport: httpx.AsyncBaseTransport | None
+    http_client: httpx.AsyncClient | None
+    timeout: float | httpx.Timeout | None
+    proxy: str | httpx.Proxy | None
+    retry: RetryConfig | None
+    rate_limit: RateLimitConfig | Literal[False] | None
+    token_store: TokenStore | None
+
+
 class BaseClient:
     """
     Base of every provider client: settings, lifecycle, the HTTP core.
@@ -543,29 +567,9 @@ class BaseClient:
 
     dialect: ClassVar[Dialect]
 
-    def __init__(
-        self,
-        app_id: str,
-        secret: str,
-        *,
-        base_url: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout | None = 10.0,
-        proxy: str | httpx.Proxy | None = None,
-        retry: RetryConfig | None = None,
-        rate_limit: RateLimitConfig | Literal[False] | None = None,
-        token_store: TokenStore | None = None,
-    ) -> None:
-        self._settings: dict[str, Any] = {
-            "transport": transport,
-            "http_client": http_client,
-            "timeout": timeout,
-            "proxy": proxy,
-            "retry": retry,
-            "rate_limit": rate_limit,
-            "token_store": token_store,
-        }
+    def __init__(self, app_id: str, secret: str, **settings: Unpack[ClientSettings]) -> None:
+        base_url = settings.pop("base_url", None)
+        self._settings: dict[str, Any] = dict(settings)
         self._http = HttpCore(self.dialect, app_id, secret, base_url=base_url, **self._settings)
         self._cores: dict[str, HttpCore] = {self.dialect.name: self._http}
         self._app_secret = secret

@@ -13,15 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
-import httpx
-
-from .._http import BaseClient
-from .._ratelimit import RateLimitConfig
-from .._retry import RetryConfig
-from .._tokens import TokenStore
+from .._http import BaseClient, ClientSettings
 from ..errors import InvalidRequestError, _describe
 from ..models import Event
 from ..paging import Paginator, TokenPaging
@@ -64,32 +59,8 @@ class DingTalkLegacyClient(BaseClient):
 
     dialect = DINGTALK_LEGACY
 
-    def __init__(
-        self,
-        app_key: str,
-        app_secret: str,
-        *,
-        base_url: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout | None = 10.0,
-        proxy: str | httpx.Proxy | None = None,
-        retry: RetryConfig | None = None,
-        rate_limit: RateLimitConfig | Literal[False] | None = None,
-        token_store: TokenStore | None = None,
-    ) -> None:
-        super().__init__(
-            app_key,
-            app_secret,
-            base_url=base_url,
-            transport=transport,
-            http_client=http_client,
-            timeout=timeout,
-            proxy=proxy,
-            retry=retry,
-            rate_limit=rate_limit,
-            token_store=token_store,
-        )
+    def __init__(self, app_key: str, app_secret: str, **settings: Unpack[ClientSettings]) -> None:
+        super().__init__(app_key, app_secret, **settings)
 
     def list_events(
         self,

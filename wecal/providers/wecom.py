@@ -17,16 +17,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 import anyio
 import attrs
-import httpx
 
-from .._http import BaseClient
-from .._ratelimit import RateLimitConfig
-from .._retry import RetryConfig
-from .._tokens import TokenStore
+from .._http import BaseClient, ClientSettings
 from ..errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
 from ..models import Calendar, Event
 from ..paging import OffsetPaging, Paginator
@@ -76,32 +72,8 @@ class WeComClient(BaseClient):
 
     dialect = WECOM
 
-    def __init__(
-        self,
-        corp_id: str,
-        corp_secret: str,
-        *,
-        base_url: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        http_client: httpx.AsyncClient | None = None,
-        timeout: float | httpx.Timeout | None = 10.0,
-        proxy: str | httpx.Proxy | None = None,
-        retry: RetryConfig | None = None,
-        rate_limit: RateLimitConfig | Literal[False] | None = None,
-        token_store: TokenStore | None = None,
-    ) -> None:
-        super().__init__(
-            corp_id,
-            corp_secret,
-            base_url=base_url,
-            transport=transport,
-            http_client=http_client,
-            timeout=timeout,
-            proxy=proxy,
-            retry=retry,
-            rate_limit=rate_limit,
-            token_store=token_store,
-        )
+    def __init__(self, corp_id: str, corp_secret: str, **settings: Unpack[ClientSettings]) -> None:
+        super().__init__(corp_id, corp_secret, **settings)
 
     async def _post(self, api: str, body: Mapping[str, Any], *, idempotent: bool = True) -> Any:
         return await self._http.call(
