@@ -16,6 +16,7 @@ and are never printed.
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -188,6 +189,22 @@ def _build(
     return config
 
 
+_TARGET_OPTIONS = (
+    "sandbox",
+    "provider",
+    "corp_id",
+    "corp_secret",
+    "app_key",
+    "app_secret",
+    "base_url",
+    "calendars",
+    "users",
+    "sources_file",
+    "sandbox_seed",
+    "sandbox_size",
+)
+
+
 def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--sandbox", is_flag=True, help="Use the embedded emulator with demo data."),
@@ -220,9 +237,17 @@ def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--sandbox-size", default=120, show_default=True, help="Demo events per source."
         ),
     ]
+
+    @functools.wraps(fn)
+    def packed(**kwargs: Any) -> Any:
+        target = {name: kwargs.pop(name) for name in _TARGET_OPTIONS}
+        target["seed"], target["size"] = target.pop("sandbox_seed"), target.pop("sandbox_size")
+        return fn(target=target, **kwargs)
+
+    wrapped: Callable[..., Any] = packed
     for option in reversed(options):
-        fn = option(fn)
-    return fn
+        wrapped = option(wrapped)
+    return wrapped
 
 
 def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -266,18 +291,7 @@ def main() -> None:
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line.")
 def export_command(
     *,
-    sandbox: bool,
-    provider: str | None,
-    corp_id: str | None,
-    corp_secret: str | None,
-    app_key: str | None,
-    app_secret: str | None,
-    base_url: str | None,
-    calendars: tuple[str, ...],
-    users: tuple[str, ...],
-    sources_file: Path | None,
-    sandbox_seed: int,
-    sandbox_size: int,
+    target: dict[str, Any],
     start: datetime | None,
     end: datetime | None,
     expand: bool,
@@ -297,20 +311,7 @@ def export_command(
         raise click.UsageError("--checkpoint needs an output file, not stdout")
     if expand and (start is None or end is None):
         raise click.UsageError("--expand needs --start and --end")
-    config = _build(
-        sandbox=sandbox,
-        provider=provider,
-        corp_id=corp_id,
-        corp_secret=corp_secret,
-        app_key=app_key,
-        app_secret=app_secret,
-        base_url=base_url,
-        calendars=calendars,
-        users=users,
-        sources_file=sources_file,
-        seed=sandbox_seed,
-        size=sandbox_size,
-    )
+    config = _build(**target)
     code = anyio.run(
         _export,
         config,
@@ -473,37 +474,13 @@ def events_group() -> None:
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
 def events_list(
     *,
-    sandbox: bool,
-    provider: str | None,
-    corp_id: str | None,
-    corp_secret: str | None,
-    app_key: str | None,
-    app_secret: str | None,
-    base_url: str | None,
-    calendars: tuple[str, ...],
-    users: tuple[str, ...],
-    sources_file: Path | None,
-    sandbox_seed: int,
-    sandbox_size: int,
+    target: dict[str, Any],
     start: datetime | None,
     end: datetime | None,
     limit: int,
 ) -> None:
     """A table of the next events of one source (occurrences expanded)."""
-    config = _build(
-        sandbox=sandbox,
-        provider=provider,
-        corp_id=corp_id,
-        corp_secret=corp_secret,
-        app_key=app_key,
-        app_secret=app_secret,
-        base_url=base_url,
-        calendars=calendars,
-        users=users,
-        sources_file=sources_file,
-        seed=sandbox_seed,
-        size=sandbox_size,
-    )
+    config = _build(**target)
     start = start or datetime.now(UTC)
     end = end or start + timedelta(days=30)
     raise SystemExit(anyio.run(_list, config, start, end, limit))
