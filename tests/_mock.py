@@ -47,7 +47,14 @@ Answer = httpx.Response | Exception | Callable[[httpx.Request], Awaitable[httpx.
 
 def secrets_used() -> list[str]:
     """The literal secret strings the tests used: none may leak anywhere."""
-    return [CORP_SECRET, APP_SECRET, *ISSUED_TOKENS]
+    from tests.sandbox_fixtures import DINGTALK_APP_SECRET, WECOM_SECRET
+
+    return [CORP_SECRET, APP_SECRET, WECOM_SECRET, DINGTALK_APP_SECRET, *ISSUED_TOKENS]
+
+
+def note_sandbox_tokens(sandbox: Any) -> None:
+    """Count the tokens a ``wecal.sandbox.Sandbox`` issued among the secrets checked."""
+    ISSUED_TOKENS.extend(t for t in sandbox._tokens if t not in ISSUED_TOKENS)
 
 
 def ok(body: dict[str, Any] | None = None, status: int = 200) -> httpx.Response:

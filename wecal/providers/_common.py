@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
-from ..errors import InvalidRequestError, _describe
+import anyio
+
+from ..errors import InvalidRequestError, WecalError, _describe
 from ..models import Event
 from ..recurrence import expand as expand_event
 
-__all__ = ["check_page_size", "check_window", "in_window"]
+__all__ = ["check_page_size", "check_window", "gather", "in_window"]
 
 # Open window ends, a day inside datetime's range so zone conversions cannot overflow.
 _FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
@@ -76,3 +78,32 @@ def in_window(
             yield from occurrences
         elif next(occurrences, None) is not None:
             yield event
+
+
+async def gather(calls: Iterable[Callable[[], Awaitable[None]]]) -> None:
+    """
+    Run ``calls`` concurrently; the first :class:`~wecal.WecalError` cancels the
+    others and is raised as itself.
+
+    A bare anyio task group would wrap it in an ``ExceptionGroup``, which is
+    not a ``WecalError``: callers catching ``wecal.WecalError`` (or
+    ``NotFoundError``) would miss it. One call runs inline, without a group.
+    """
+    pending = list(calls)
+    if len(pending) == 1:
+        await pending[0]()
+        return
+    failures: list[WecalError] = []
+
+    async def guarded(call: Callable[[], Awaitable[None]], scope: anyio.CancelScope) -> None:
+        try:
+            await call()
+        except WecalError as exc:
+            failures.append(exc)
+            scope.cancel()
+
+    async with anyio.create_task_group() as tg:
+        for call in pending:
+            tg.start_soon(guarded, call, tg.cancel_scope)
+    if failures:
+        raise failures[0]
