@@ -1,0 +1,47 @@
+"""
+The benchmarks still run: ``benchmarks/run.py --quick`` end to end, at toy sizes.
+
+Not a performance check (figures at toy sizes mean nothing, and targets are
+not pass/fail): it catches benchmarks that rotted — an API they use changed,
+a server that no longer starts, a table that no longer prints.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+EXPECTED_ROWS = [
+    "1. decode+normalize WeCom",
+    "1. decode+normalize DingTalk legacy",
+    "2. export efficiency, concurrency 16",
+    "2. export speed-up, concurrency 16 vs 1",
+    "3. peak RSS, export of 5,000 events",
+    "3. RSS growth 1,000 → 5,000 events",
+    "4. send-loop overhead, sequential",
+    "4. send-loop overhead, 16 in flight",
+]
+
+
+@pytest.mark.timeout(60)
+def test_every_benchmark_runs_at_toy_size() -> None:
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "run.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("machine: "), done.stdout
+    for row in EXPECTED_ROWS:
+        matching = [line for line in lines if line.startswith(row)]
+        assert len(matching) == 1, f"{row!r} missing from:\n{done.stdout}"
+        verdict = matching[0].split()[-1]
+        assert verdict in {"met", "MISSED", "info"}, matching[0]
