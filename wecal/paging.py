@@ -22,8 +22,9 @@ Guarantees:
 - State changes only after a page succeeded: an error mid-iteration carries
   ``.cursor`` and resuming from it yields exactly the items not yet yielded.
 - A page token seen twice ends the iteration with an error instead of
-  looping; with offset paging an id already yielded in this iteration is not
-  yielded again (offsets drift when schedules are added or removed).
+  looping; with a ``key``, an id already yielded in this iteration is not
+  yielded again (offsets drift when schedules are added or removed, and
+  DingTalk's page tokens can be positions too).
 - ``max_items`` caps the total, across resumes, independently of page size.
 - Prefetch (opt-in, bounded) runs inside ``async with``, so leaving the block
   — ``break``, an error, a cancel scope — leaves no task behind.
@@ -341,7 +342,7 @@ class PageIterator(Generic[T]):
                         "the provider repeated a page token; stopping instead of looping",
                         path="$.next_page_token",
                     )
-            if p._strategy.kind == "offset" and p._key is not None:
+            if p._key is not None:
                 items = self._dedupe(items, raw)
         except WecalError as exc:
             exc.cursor = resume
@@ -365,7 +366,9 @@ class PageIterator(Generic[T]):
             if k not in self._seen_keys and k not in keys:
                 fresh.append(item)
                 keys.add(k)
-        if items and not fresh and not raw.done:
+        # Token paging has its own loop guard (a repeated token); a page of
+        # only repeats there is a drifted token listing, not a stuck one.
+        if items and not fresh and not raw.done and self._p._strategy.kind == "offset":
             self._stale += 1
             if self._stale >= _MAX_STALE_PAGES:
                 raise ResponseFormatError(
