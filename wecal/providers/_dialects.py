@@ -156,6 +156,13 @@ class Dialect:
                 rule = (rule_for_status(status) if status >= 500 else None) or _unknown(code)
             request_id = _text(body.get("request_id")) or _hint(message)
             return Failure(rule, code, message or rule.meaning, request_id, status)
+        if status >= 400 and body is not None and self.str_codes:
+            # DingTalk's gateway throttles oapi calls too with a v1.0-style
+            # 403 {"code": "Forbidden.AccessDenied.QpsLimit…"}: a rate limit,
+            # not a permission error (reference/dingtalk.md §3.3).
+            failure = self._classify_status(status, body)
+            if failure is not None and failure.code in self.str_codes:
+                return failure
         status_rule = rule_for_status(status)
         if status_rule is not None:
             return Failure(status_rule, None, status_rule.meaning, None, status)
@@ -234,6 +241,8 @@ DINGTALK_LEGACY = Dialect(
     expires_field="expires_in",
     token_query="access_token",
     int_codes=DINGTALK_LEGACY_ERRORS,
+    # Only for a gateway answer without an errcode (HTTP 4xx/5xx with a v1.0 body).
+    str_codes=DINGTALK_V1_ERRORS,
 )
 
 DINGTALK_V1 = Dialect(
