@@ -39,7 +39,11 @@ def serve(
             httpx.get(f"{base_url}/cgi-bin/gettoken", params={...})
     """
     app = sandbox.app
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    # Say IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose
+    # proto is TCP, and without it every keep-alive answer (headers and body
+    # written separately) waits ~40 ms for the client's delayed ACK.
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
