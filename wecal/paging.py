@@ -22,9 +22,11 @@ Guarantees:
 - State changes only after a page succeeded: an error mid-iteration carries
   ``.cursor`` and resuming from it yields exactly the items not yet yielded.
 - A page token seen twice ends the iteration with an error instead of
-  looping; with a ``key``, an id already yielded in this iteration is not
-  yielded again (offsets drift when schedules are added or removed, and
-  DingTalk's page tokens can be positions too).
+  looping; with a ``key``, an id yielded by one of the last three pages of
+  this iteration is not yielded again (offsets drift when schedules are added
+  or removed, and DingTalk's page tokens can be positions too). Drift moves
+  items by the number of changes between two fetches, so a repeat comes from
+  a recent page; remembering only those keeps memory flat on long listings.
 - ``max_items`` caps the total, across resumes, independently of page size.
 - Prefetch (opt-in, bounded) runs inside ``async with``, so leaving the block
   — ``break``, an error, a cancel scope — leaves no task behind.
@@ -36,6 +38,7 @@ import base64
 import binascii
 import hashlib
 import json
+from collections import deque
 from collections.abc import (
     AsyncIterator,
     Awaitable,
@@ -64,6 +67,9 @@ _CURSOR_VERSION = 1
 # Pages in a row that bring only already-yielded ids before we call the
 # listing stuck (a server ignoring ``offset`` would otherwise loop forever).
 _MAX_STALE_PAGES = 3
+# How many recent pages' ids the drift guard remembers: enough for up to two
+# pages' worth of schedules inserted between two fetches.
+_DEDUPE_PAGES = 3
 
 
 @attrs.frozen
@@ -316,7 +322,11 @@ class PageIterator(Generic[T]):
             self._position, self._count = paginator._decode(cursor)
         self._done = paginator._max_items is not None and self._count >= paginator._max_items
         self._prefetch = prefetch
-        self._seen_keys: set[Hashable] = set()
+        # Keys of the last few pages only: drift shifts items by the number
+        # of schedules added or removed between two fetches, so a repeat can
+        # only come from a recent page — and remembering every key of a
+        # million-event listing cost ~117 bytes per event (benchmarks/RESULTS.md).
+        self._recent_keys: deque[set[Hashable]] = deque(maxlen=_DEDUPE_PAGES)
         self._seen_tokens: set[str] = set()
         self._stale = 0
         self._task_group: TaskGroup | None = None
@@ -363,7 +373,7 @@ class PageIterator(Generic[T]):
         fresh, keys = [], set()
         for item in items:
             k = key(item)
-            if k not in self._seen_keys and k not in keys:
+            if k not in keys and not any(k in page for page in self._recent_keys):
                 fresh.append(item)
                 keys.add(k)
         # Token paging has its own loop guard (a repeated token); a page of
@@ -379,7 +389,7 @@ class PageIterator(Generic[T]):
         else:
             self._stale = 0
         # Remember keys only now: the page may still fail above.
-        self._seen_keys.update(keys)
+        self._recent_keys.append(keys)
         return fresh
 
     # -- async iteration ---------------------------------------------------
