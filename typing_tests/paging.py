@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, assert_type
 
+import wecal
 from wecal import Event
 from wecal.paging import OffsetPaging, Page, PageIterator, Paginator, TokenPaging
 
@@ -46,3 +47,10 @@ def transform_sets_the_item_type() -> None:
     assert_type(token, Paginator[Event])
     raw = Paginator(TokenPaging(_fetch_token))
     assert_type(raw, Paginator[dict[str, Any]])
+
+
+def _clients_are_calendar_providers(
+    wecom: wecal.WeComClient, ding: wecal.DingTalkLegacyClient
+) -> list[wecal.CalendarProvider]:
+    # Both clients satisfy the CalendarProvider protocol (checked by mypy only).
+    return [wecom, ding]

@@ -40,6 +40,7 @@ from .models import ResponseStatus as ResponseStatus
 from .models import SharePermission as SharePermission
 from .paging import Page as Page
 from .paging import Paginator as Paginator
+from .providers._common import CalendarProvider as CalendarProvider
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
 from .providers.wecom import WeComClient as WeComClient
 from .recurrence import expand as expand
@@ -50,6 +51,7 @@ __all__ = [
     "Attendee",
     "AuthenticationError",
     "Calendar",
+    "CalendarProvider",
     "CalendarShare",
     "CallStats",
     "ClientClosedError",

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 import anyio
 
 from ..errors import InvalidRequestError, WecalError, _describe
 from ..models import Event
+from ..paging import Paginator
 from ..recurrence import expand as expand_event
 
 __all__ = ["check_page_size", "check_window", "gather", "in_window"]
@@ -16,6 +18,31 @@ __all__ = ["check_page_size", "check_window", "gather", "in_window"]
 # Open window ends, a day inside datetime's range so zone conversions cannot overflow.
 _FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
 _FAR_FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+@runtime_checkable
+class CalendarProvider(Protocol):
+    """
+    What every wecal client offers: ``list_events`` returning a paginator.
+
+    Code that should work with any provider takes this type::
+
+        async def count(provider: wecal.CalendarProvider, **where: Any) -> int:
+            return sum([1 async for _ in provider.list_events(**where)])
+    """
+
+    def list_events(
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        expand: bool = False,
+        page_size: int | None = None,
+    ) -> Paginator[Event]: ...
+
+    async def aclose(self) -> None: ...
 
 
 def check_window(
