@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
 from wecal.sandbox import FakeClock, Sandbox, serve
@@ -22,9 +23,11 @@ __all__ = [
     "NOW",
     "WECOM_CORP_ID",
     "WECOM_SECRET",
+    "ding_token",
     "new_sandbox",
     "sandbox",
     "sandbox_url",
+    "wecom_token",
 ]
 
 WECOM_CORP_ID = "ww_test_corp"
@@ -54,3 +57,21 @@ def sandbox_url(sandbox: Sandbox) -> Iterator[str]:
     """Base URL of ``sandbox`` served over loopback (uvicorn, free port)."""
     with serve(sandbox) as url:
         yield url
+
+
+async def wecom_token(http: httpx.AsyncClient) -> str:
+    """A WeCom access token for the test app, fetched from the sandbox at ``http``."""
+    r = await http.get(
+        "/cgi-bin/gettoken", params={"corpid": WECOM_CORP_ID, "corpsecret": WECOM_SECRET}
+    )
+    token: str = r.json()["access_token"]
+    return token
+
+
+async def ding_token(http: httpx.AsyncClient) -> str:
+    """A DingTalk access token for the test app, fetched from the sandbox at ``http``."""
+    r = await http.get(
+        "/gettoken", params={"appkey": DINGTALK_APP_KEY, "appsecret": DINGTALK_APP_SECRET}
+    )
+    token: str = r.json()["access_token"]
+    return token

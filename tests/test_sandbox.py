@@ -12,11 +12,12 @@ import pytest
 
 from tests.sandbox_fixtures import (
     DINGTALK_APP_KEY,
-    DINGTALK_APP_SECRET,
     NOW,
     WECOM_CORP_ID,
     WECOM_SECRET,
+    ding_token,
     new_sandbox,
+    wecom_token,
 )
 from wecal.sandbox import FakeClock, Sandbox
 
@@ -55,22 +56,6 @@ class WeCom:
         assert r.status_code == 200  # WeCom answers errors with HTTP 200
         data: dict[str, Any] = r.json()
         return data
-
-
-async def wecom_token(http: httpx.AsyncClient) -> str:
-    r = await http.get(
-        "/cgi-bin/gettoken", params={"corpid": WECOM_CORP_ID, "corpsecret": WECOM_SECRET}
-    )
-    token: str = r.json()["access_token"]
-    return token
-
-
-async def ding_token(http: httpx.AsyncClient) -> str:
-    r = await http.get(
-        "/gettoken", params={"appkey": DINGTALK_APP_KEY, "appsecret": DINGTALK_APP_SECRET}
-    )
-    token: str = r.json()["access_token"]
-    return token
 
 
 @asynccontextmanager

@@ -13,11 +13,13 @@ import httpx
 import pytest
 
 from tests.sandbox_fixtures import (
-    DINGTALK_APP_KEY,
-    DINGTALK_APP_SECRET,
     WECOM_CORP_ID,
     WECOM_SECRET,
+    ding_token,
     new_sandbox,
+)
+from tests.sandbox_fixtures import (
+    wecom_token as token,
 )
 from wecal.errors import ValidationError
 from wecal.sandbox import Fault, Sandbox, generate, serve
@@ -52,22 +54,6 @@ async def http_for(sb: Sandbox, base_url: str | None = None) -> AsyncIterator[ht
     else:
         async with httpx.AsyncClient(base_url=base_url, timeout=10) as http:
             yield http
-
-
-async def token(http: httpx.AsyncClient) -> str:
-    r = await http.get(
-        "/cgi-bin/gettoken", params={"corpid": WECOM_CORP_ID, "corpsecret": WECOM_SECRET}
-    )
-    value: str = r.json()["access_token"]
-    return value
-
-
-async def ding_token(http: httpx.AsyncClient) -> str:
-    r = await http.get(
-        "/gettoken", params={"appkey": DINGTALK_APP_KEY, "appsecret": DINGTALK_APP_SECRET}
-    )
-    value: str = r.json()["access_token"]
-    return value
 
 
 def cal_id(sb: Sandbox) -> str:
