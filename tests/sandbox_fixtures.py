@@ -11,18 +11,22 @@ the test, stopped afterwards.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 
+import wecal
 from wecal.sandbox import FakeClock, Sandbox, serve
 
 __all__ = [
     "DINGTALK_APP_KEY",
     "DINGTALK_APP_SECRET",
+    "FAST_RETRY",
     "NOW",
     "WECOM_CORP_ID",
     "WECOM_SECRET",
+    "client_on",
     "ding_token",
     "new_sandbox",
     "sandbox",
@@ -75,3 +79,28 @@ async def ding_token(http: httpx.AsyncClient) -> str:
     )
     token: str = r.json()["access_token"]
     return token
+
+
+#: Retries that finish in milliseconds, for client tests against the sandbox.
+FAST_RETRY = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=5.0)
+
+C = TypeVar("C", wecal.WeComClient, wecal.DingTalkLegacyClient)
+
+
+def client_on(sb: Sandbox, cls: type[C], **settings: Any) -> C:
+    """
+    A ``cls`` client on ``sb`` in-process (ASGITransport) with the test app's
+    credentials, its own token store and fast retries; ``settings`` override.
+    """
+    defaults: dict[str, Any] = {
+        "base_url": "http://sandbox",
+        "transport": httpx.ASGITransport(app=sb.app),
+        "token_store": wecal.MemoryTokenStore(),
+        "retry": FAST_RETRY,
+    }
+    key, secret = (
+        (WECOM_CORP_ID, WECOM_SECRET)
+        if cls is wecal.WeComClient
+        else (DINGTALK_APP_KEY, DINGTALK_APP_SECRET)
+    )
+    return cls(key, secret, **{**defaults, **settings})

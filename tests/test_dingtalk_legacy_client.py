@@ -21,7 +21,7 @@ import pytest
 
 import wecal
 from tests._mock import APP_KEY, APP_SECRET, FakeProvider, note_sandbox_tokens
-from tests.sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET
+from tests.sandbox_fixtures import DINGTALK_APP_KEY, FAST_RETRY, client_on
 from wecal.providers._dialects import DINGTALK_LEGACY
 from wecal.sandbox import RecordedRequest, Sandbox, generate
 
@@ -30,20 +30,14 @@ pytestmark = pytest.mark.anyio
 DATA = Path(__file__).parent / "data" / "dingtalk_legacy"
 SH = ZoneInfo("Asia/Shanghai")
 PLUS8 = timezone(timedelta(hours=8))
-FAST = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=5.0)
+FAST = FAST_RETRY
 
 ClientFactory = Callable[..., wecal.DingTalkLegacyClient]
 
 
 def make_client(sb: Sandbox, **kw: Any) -> wecal.DingTalkLegacyClient:
-    settings: dict[str, Any] = {
-        "base_url": "http://sandbox",
-        "transport": httpx.ASGITransport(app=sb.app),
-        "token_store": wecal.MemoryTokenStore(),
-        "retry": FAST,
-    }
-    settings.update(kw)
-    return wecal.DingTalkLegacyClient(DINGTALK_APP_KEY, DINGTALK_APP_SECRET, **settings)
+    """A client on ``sb`` in-process, with its own token store and fast retries."""
+    return client_on(sb, wecal.DingTalkLegacyClient, **kw)
 
 
 @pytest.fixture

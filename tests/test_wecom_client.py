@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 import wecal
 from tests._mock import CORP_ID, CORP_SECRET, FakeProvider, note_sandbox_tokens
-from tests.sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET, new_sandbox
+from tests.sandbox_fixtures import FAST_RETRY, client_on, new_sandbox
 from wecal.providers._dialects import WECOM
 from wecal.sandbox import RecordedRequest, Sandbox, generate
 
@@ -36,21 +36,14 @@ pytestmark = pytest.mark.anyio
 
 DATA = Path(__file__).parent / "data" / "wecom"
 PLUS8 = timezone(timedelta(hours=8))
-FAST = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=5.0)
+FAST = FAST_RETRY
 
 ClientFactory = Callable[..., wecal.WeComClient]
 
 
 def make_client(sb: Sandbox, **kw: Any) -> wecal.WeComClient:
-    """A WeCom client on ``sb`` in-process, with its own token store and fast retries."""
-    settings: dict[str, Any] = {
-        "base_url": "http://sandbox",
-        "transport": httpx.ASGITransport(app=sb.app),
-        "token_store": wecal.MemoryTokenStore(),
-        "retry": FAST,
-    }
-    settings.update(kw)
-    return wecal.WeComClient(WECOM_CORP_ID, WECOM_SECRET, **settings)
+    """A client on ``sb`` in-process, with its own token store and fast retries."""
+    return client_on(sb, wecal.WeComClient, **kw)
 
 
 @pytest.fixture
