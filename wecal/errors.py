@@ -25,7 +25,7 @@ that reaches them passes through :func:`redact` first.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 __all__ = [
     "AuthenticationError",
@@ -134,6 +134,15 @@ class TransportError(WecalError):
     """
 
 
+class _Details(TypedDict, total=False):
+    """The keyword arguments of :class:`ProviderError`, for its subclasses."""
+
+    provider: Required[str]
+    code: int | str | None
+    request_id: str | None
+    http_status: int | None
+
+
 class ProviderError(WecalError):
     """
     The provider answered with an error.
@@ -212,22 +221,13 @@ class NotFoundError(ProviderError):
         self,
         message: str,
         *,
-        provider: str,
-        code: int | str | None = None,
-        request_id: str | None = None,
-        http_status: int | None = None,
         missing: tuple[str, ...] = (),
         found: tuple[Any, ...] = (),
+        **details: Unpack[_Details],
     ) -> None:
         self.missing = missing
         self.found = found
-        super().__init__(
-            message,
-            provider=provider,
-            code=code,
-            request_id=request_id,
-            http_status=http_status,
-        )
+        super().__init__(message, **details)
 
 
 class RateLimitError(ProviderError):
@@ -242,23 +242,10 @@ class RateLimitError(ProviderError):
     """
 
     def __init__(
-        self,
-        message: str,
-        *,
-        provider: str,
-        code: int | str | None = None,
-        request_id: str | None = None,
-        http_status: int | None = None,
-        retry_after: float | None = None,
+        self, message: str, *, retry_after: float | None = None, **details: Unpack[_Details]
     ) -> None:
         self.retry_after = retry_after
-        super().__init__(
-            message,
-            provider=provider,
-            code=code,
-            request_id=request_id,
-            http_status=http_status,
-        )
+        super().__init__(message, **details)
 
     def __str__(self) -> str:
         text = super().__str__()
