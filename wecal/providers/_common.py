@@ -13,7 +13,7 @@ from ..models import Event
 from ..paging import Paginator
 from ..recurrence import expand as expand_event
 
-__all__ = ["check_page_size", "check_window", "gather", "in_window"]
+__all__ = ["CalendarProvider", "check_page_size", "check_window", "gather", "in_window"]
 
 # Open window ends, a day inside datetime's range so zone conversions cannot overflow.
 _FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
