@@ -29,8 +29,8 @@ import httpx
 from _common import Result, median
 
 import wecal
-from wecal.providers._dingtalk_legacy_convert import item_to_event, page_from_response
-from wecal.providers._wecom_convert import schedule_to_event, wecom_schedule_page
+from wecal.providers.dingtalk_legacy._convert import item_to_event, page_from_response
+from wecal.providers.wecom._convert import schedule_to_event, wecom_schedule_page
 from wecal.sandbox import (
     DEFAULT_DINGTALK_APP_KEY,
     DEFAULT_DINGTALK_APP_SECRET,

@@ -10,7 +10,12 @@ from tests._mock import no_secret_in_logs as no_secret_in_logs
 
 # CI machines are shared and noisy: no deadline flakes, a fixed budget.
 settings.register_profile(
-    "ci", deadline=None, max_examples=200, suppress_health_check=[HealthCheck.too_slow]
+    "ci",
+    deadline=None,
+    max_examples=200,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.load_profile("ci")

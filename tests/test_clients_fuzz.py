@@ -31,7 +31,8 @@ from tests.sandbox_fixtures import (
     WECOM_SECRET,
     new_sandbox,
 )
-from wecal.providers._dialects import DINGTALK_LEGACY, WECOM
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
+from wecal.providers.wecom._errors import WECOM
 from wecal.sandbox import Sandbox, generate
 
 #: One attempt: a malformed answer is not made better by asking again.

@@ -22,7 +22,7 @@ import pytest
 import wecal
 from tests._mock import APP_KEY, APP_SECRET, FakeProvider, note_sandbox_tokens
 from tests.sandbox_fixtures import DINGTALK_APP_KEY, FAST_RETRY, client_on
-from wecal.providers._dialects import DINGTALK_LEGACY
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
 from wecal.sandbox import RecordedRequest, Sandbox, generate
 
 pytestmark = pytest.mark.anyio

@@ -24,7 +24,7 @@ from dateutil.rrule import rrulestr
 from hypothesis import given
 
 import wecal
-from wecal.providers._dingtalk_legacy_convert import (
+from wecal.providers.dingtalk_legacy._convert import (
     DINGTALK_LEGACY_RESPONSE_STATUS,
     item_to_event,
     page_from_response,

@@ -25,11 +25,15 @@ from tests._mock import (
     v1_error,
     wecom_error,
 )
-from wecal._http import BaseClient, HttpCore
+from wecal._client import BaseClient
+from wecal._http import HttpCore
 from wecal._ratelimit import RateLimitConfig
 from wecal._retry import RetryConfig
 from wecal._tokens import MemoryTokenStore
-from wecal.providers._dialects import DINGTALK_LEGACY, DINGTALK_V1, WECOM, Dialect
+from wecal.providers._dialects import Dialect
+from wecal.providers.dingtalk._errors import DINGTALK_V1
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
+from wecal.providers.wecom._errors import WECOM
 
 __all__ = ["no_secret_in_logs"]
 

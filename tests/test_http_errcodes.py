@@ -8,12 +8,10 @@ from pathlib import Path
 import pytest
 
 import wecal
-from wecal.providers._errors import (
-    DINGTALK_LEGACY_ERRORS,
-    DINGTALK_V1_ERRORS,
-    WECOM_ERRORS,
-    rule_for_status,
-)
+from wecal.providers._errors import rule_for_status
+from wecal.providers.dingtalk._errors import DINGTALK_V1_ERRORS
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY_ERRORS
+from wecal.providers.wecom._errors import WECOM_ERRORS
 
 # Transcribed by hand from reference/wecom.md §2.2 (code → class, retried?).
 WECOM_DOC = {

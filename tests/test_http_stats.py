@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from wecal._http import CallStats
-from wecal.providers._dialects import WECOM
+from wecal.providers.wecom._errors import WECOM
 
 from ._mock import FakeProvider, make_core, ok, wecom_error
 

@@ -14,8 +14,8 @@ import recurring_ical_events
 
 import wecal
 from wecal.export import IcsWriter
-from wecal.providers._dingtalk_legacy_convert import item_to_event
-from wecal.providers._wecom_convert import schedule_to_event
+from wecal.providers.dingtalk_legacy._convert import item_to_event
+from wecal.providers.wecom._convert import schedule_to_event
 from wecal.sandbox import Sandbox, generate
 
 WINDOW = (datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 9, 1, tzinfo=UTC))

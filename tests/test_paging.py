@@ -15,7 +15,8 @@ import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, no_secret_in_logs, wecom_error
 from wecal._http import HttpCore
 from wecal.paging import OffsetPaging, Page, Paginator, TokenPaging
-from wecal.providers._dialects import DINGTALK_LEGACY, WECOM
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
+from wecal.providers.wecom._errors import WECOM
 
 __all__ = ["no_secret_in_logs"]
 

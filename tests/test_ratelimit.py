@@ -8,7 +8,8 @@ import pytest
 import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, no_secret_in_logs
 from wecal._ratelimit import RateLimitConfig, RateLimiter
-from wecal.providers._dialects import DINGTALK_LEGACY, WECOM
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
+from wecal.providers.wecom._errors import WECOM
 
 __all__ = ["no_secret_in_logs"]
 

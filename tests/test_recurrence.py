@@ -12,15 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 
 import wecal
-from wecal.recurrence import (
-    expand,
-    normalize_rrule,
-    occurrence_id,
-    parse_rrule,
-    recurrence_from_wecom,
-    recurrence_to_wecom,
-    wecom_timezone,
-)
+from wecal.providers.wecom._repeat import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+from wecal.recurrence import expand, normalize_rrule, occurrence_id, parse_rrule
 
 DATA = Path(__file__).parent / "data" / "recurrence"
 CST = timezone(timedelta(hours=8))

@@ -12,14 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wecal
-from wecal.recurrence import (
-    expand,
-    normalize_rrule,
-    parse_rrule,
-    recurrence_from_wecom,
-    recurrence_to_wecom,
-    wecom_timezone,
-)
+from wecal.providers.wecom._repeat import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+from wecal.recurrence import expand, normalize_rrule, parse_rrule
 
 from .strategies import OFFSETS, ZONES
 

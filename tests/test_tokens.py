@@ -8,7 +8,10 @@ import pytest
 
 from tests._mock import FakeClock, FakeProvider, make_core, no_secret_in_logs
 from wecal._tokens import MemoryTokenStore, StoredToken, TokenManager, TokenStore, token_key
-from wecal.providers._dialects import DINGTALK_LEGACY, DINGTALK_V1, WECOM, Dialect
+from wecal.providers._dialects import Dialect
+from wecal.providers.dingtalk._errors import DINGTALK_V1
+from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
+from wecal.providers.wecom._errors import WECOM
 
 __all__ = ["no_secret_in_logs"]
 

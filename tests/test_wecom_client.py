@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 import wecal
 from tests._mock import CORP_ID, CORP_SECRET, FakeProvider, note_sandbox_tokens
 from tests.sandbox_fixtures import FAST_RETRY, client_on, new_sandbox
-from wecal.providers._dialects import WECOM
+from wecal.providers.wecom._errors import WECOM
 from wecal.sandbox import RecordedRequest, Sandbox, generate
 
 pytestmark = pytest.mark.anyio

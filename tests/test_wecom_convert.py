@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wecal
-from wecal.providers._wecom_convert import (
+from wecal.providers.wecom._convert import (
     WECOM_RESPONSE_STATUS,
     calendar_from_wecom,
     calendar_to_wecom,

@@ -6,10 +6,10 @@ normalized :class:`Event`; one async paginator hides offset and token paging
 behind ``async for``. Runs on asyncio and trio (anyio underneath).
 """
 
+from ._client import ClientSettings as ClientSettings
 from ._convert import from_dict as from_dict
 from ._convert import to_dict as to_dict
 from ._http import CallStats as CallStats
-from ._http import ClientSettings as ClientSettings
 from ._ratelimit import RateLimitConfig as RateLimitConfig
 from ._retry import RetryConfig as RetryConfig
 from ._tokens import MemoryTokenStore as MemoryTokenStore

@@ -20,7 +20,6 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -29,8 +28,9 @@ import cattrs
 import cattrs.v
 from cattrs.errors import ClassValidationError, ForbiddenExtraKeysError, IterableValidationError
 
+from ._zones import zone_for
 from .errors import ResponseFormatError, ValidationError, WecalError, _describe
-from .models import Event, EventStatus, Provider, ResponseStatus, _is_valid_timezone
+from .models import Event, EventStatus, Provider, ResponseStatus
 
 __all__ = ["from_dict", "to_dict"]
 
@@ -146,11 +146,9 @@ def to_dict(event: Event, *, include_raw: bool = False) -> dict[str, Any]:
     return data
 
 
-@lru_cache(maxsize=256)
 def _zone(name: str) -> ZoneInfo | None:
-    if name.startswith(("+", "-")) or not _is_valid_timezone(name):
-        return None
-    return ZoneInfo(name)
+    zone = zone_for(name)
+    return zone if isinstance(zone, ZoneInfo) else None
 
 
 def _in_zone(value: Any, zone: ZoneInfo) -> Any:

@@ -41,8 +41,7 @@ import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
-from types import TracebackType
-from typing import Any, ClassVar, Literal, Self, TypedDict, Unpack
+from typing import Any, Literal
 
 import anyio
 import attrs
@@ -63,7 +62,7 @@ from .errors import (
 )
 from .providers._dialects import Dialect, Failure
 
-__all__ = ["BaseClient", "HttpCore", "logger"]
+__all__ = ["CallStats", "HttpCore", "logger"]
 
 #: Debug lines: method, path (never the query), api, attempt, status, code, latency.
 logger = logging.getLogger("wecal")
@@ -529,87 +528,3 @@ def _snippet(response: httpx.Response, limit: int = 80) -> str:
     text = response.content[:limit].decode("utf-8", "replace")
     more = "…" if len(response.content) > limit else ""
     return f"{len(response.content)} bytes {text!r}{more}"
-
-
-class ClientSettings(TypedDict, total=False):
-    """
-    The keyword-only settings every client takes (all optional).
-
-    ``base_url``: another host (private deployment, ``wecal.sandbox``);
-    ``transport`` / ``http_client``: bring your own httpx transport or client
-    (an injected client is not closed by wecal); ``timeout``: seconds per
-    request, httpx semantics (default 10); ``proxy``: send through it (WeCom
-    answers trusted IPs only); ``retry``: :class:`~wecal.RetryConfig`;
-    ``rate_limit``: :class:`~wecal.RateLimitConfig`, ``None`` for the
-    provider's documented limits, ``False`` for none; ``token_store``: share
-    tokens between processes (default: one in-memory store per process).
-    """
-
-    base_url: str | None
-    transport: httpx.AsyncBaseTransport | None
-    http_client: httpx.AsyncClient | None
-    timeout: float | httpx.Timeout | None
-    proxy: str | httpx.Proxy | None
-    retry: RetryConfig | None
-    rate_limit: RateLimitConfig | Literal[False] | None
-    token_store: TokenStore | None
-
-
-class BaseClient:
-    """
-    Base of every provider client: settings, lifecycle, the HTTP core.
-
-    An async context manager; ``aclose()`` releases the connection pool (an
-    injected ``http_client`` is left open for its owner). Subclasses set
-    ``dialect`` and call ``self._http.call(...)``; a client that talks to a
-    second API family gets another core from :meth:`_core_for`.
-    """
-
-    dialect: ClassVar[Dialect]
-
-    def __init__(self, app_id: str, secret: str, **settings: Unpack[ClientSettings]) -> None:
-        base_url = settings.pop("base_url", None)
-        self._settings: dict[str, Any] = dict(settings)
-        self._http = HttpCore(self.dialect, app_id, secret, base_url=base_url, **self._settings)
-        self._cores: dict[str, HttpCore] = {self.dialect.name: self._http}
-        self._app_secret = secret
-
-    def _core_for(self, dialect: Dialect, *, base_url: str | None = None) -> HttpCore:
-        """The core for another API family of the same app (same settings)."""
-        core = self._cores.get(dialect.name)
-        if core is None:
-            self._http.check_open()
-            core = HttpCore(
-                dialect, self._http.app_id, self._app_secret, base_url=base_url, **self._settings
-            )
-            self._cores[dialect.name] = core
-        return core
-
-    def __repr__(self) -> str:
-        core = self._http
-        return f"{type(self).__name__}(app_id={core.app_id!r}, base_url={core.base_url!r})"
-
-    @property
-    def stats(self) -> CallStats:
-        """What this client's send loops did so far (a snapshot, summed over its APIs)."""
-        total = CallStats()
-        for core in self._cores.values():
-            total = total + core.stats
-        return total
-
-    async def __aenter__(self) -> Self:
-        self._http.check_open()
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Release the connections; the client cannot be used afterwards."""
-        for core in self._cores.values():
-            await core.aclose()

@@ -34,7 +34,8 @@ import anyio
 import httpx
 
 from . import __version__
-from ._http import BaseClient, CallStats
+from ._client import BaseClient
+from ._http import CallStats
 from ._tokens import MemoryTokenStore
 from .errors import WecalError
 from .export import PageLike, Progress, Source, export, parse_when

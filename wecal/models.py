@@ -23,16 +23,14 @@ D+1). Build them by hand for writes and tests::
 from __future__ import annotations
 
 import enum
-import re
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime, timedelta
-from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
+from ._zones import is_valid_timezone
 from .errors import ValidationError, _describe
 
 __all__ = [
@@ -83,24 +81,10 @@ class SharePermission(enum.StrEnum):
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_OFFSET_RE = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
-
-
-@lru_cache(maxsize=512)
-def _is_valid_timezone(name: str) -> bool:
-    if _OFFSET_RE.match(name):
-        return True
-    if len(name) > 64:  # the longest IANA name is ~30 characters; longer ones hit OSError
-        return False
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return True
 
 
 def _check_timezone(instance: Any, attribute: attrs.Attribute[Any], value: str | None) -> None:
-    if value is not None and not (isinstance(value, str) and _is_valid_timezone(value)):
+    if value is not None and not (isinstance(value, str) and is_valid_timezone(value)):
         raise ValidationError(
             f"{type(instance).__name__}.{attribute.name}: {_describe(value)} is neither an "
             "IANA zone name (Asia/Shanghai) nor a fixed offset (+08:00)"

@@ -6,7 +6,7 @@ core asks it three things: the token request for a set of app credentials,
 how to read the token answer, and whether an HTTP answer is an error (and
 which :class:`~wecal.providers._errors.CodeRule` applies).
 
-Three dialects exist, one per API family::
+One dialect per API family, each in its provider's folder (``_errors.py``)::
 
     WECOM            GET  /cgi-bin/gettoken?corpid=&corpsecret=   token in ?access_token=
     DINGTALK_LEGACY  GET  /gettoken?appkey=&appsecret=            token in ?access_token=
@@ -23,23 +23,9 @@ from typing import Any
 import attrs
 
 from ..errors import ProviderError, ResponseFormatError, _describe
-from ._errors import (
-    DINGTALK_LEGACY_ERRORS,
-    DINGTALK_V1_ERRORS,
-    DINGTALK_V1_PREFIXES,
-    WECOM_ERRORS,
-    CodeRule,
-    rule_for_status,
-)
+from ._errors import CodeRule, rule_for_status
 
-__all__ = [
-    "DINGTALK_LEGACY",
-    "DINGTALK_V1",
-    "WECOM",
-    "Dialect",
-    "Failure",
-    "TokenRequest",
-]
+__all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 
 #: Tokens live 7200 s on every provider; used when ``expires_in`` is missing or
 #: not positive (a DingTalk field bug once caused refresh loops).
@@ -209,55 +195,3 @@ def _hint(message: str) -> str | None:
     # WeCom puts a request id in errmsg: "... hint: [1699999999_12_abc], from ip: ..."
     match = _HINT_RE.search(message)
     return match.group(1) if match else None
-
-
-WECOM = Dialect(
-    name="wecom",
-    provider="wecom",
-    default_base_url="https://qyapi.weixin.qq.com",
-    default_rate=10_000 / 60,
-    style="errcode",
-    token_method="GET",
-    token_path="/cgi-bin/gettoken",
-    id_name="corpid",
-    secret_name="corpsecret",
-    token_field="access_token",
-    expires_field="expires_in",
-    token_query="access_token",
-    int_codes=WECOM_ERRORS,
-)
-
-DINGTALK_LEGACY = Dialect(
-    name="dingtalk-legacy",
-    provider="dingtalk",
-    default_base_url="https://oapi.dingtalk.com",
-    default_rate=20.0,
-    style="errcode",
-    token_method="GET",
-    token_path="/gettoken",
-    id_name="appkey",
-    secret_name="appsecret",
-    token_field="access_token",
-    expires_field="expires_in",
-    token_query="access_token",
-    int_codes=DINGTALK_LEGACY_ERRORS,
-    # Only for a gateway answer without an errcode (HTTP 4xx/5xx with a v1.0 body).
-    str_codes=DINGTALK_V1_ERRORS,
-)
-
-DINGTALK_V1 = Dialect(
-    name="dingtalk-v1",
-    provider="dingtalk",
-    default_base_url="https://api.dingtalk.com",
-    default_rate=20.0,
-    style="status",
-    token_method="POST",
-    token_path="/v1.0/oauth2/accessToken",
-    id_name="appKey",
-    secret_name="appSecret",
-    token_field="accessToken",
-    expires_field="expireIn",
-    token_header="x-acs-dingtalk-access-token",
-    str_codes=DINGTALK_V1_ERRORS,
-    prefixes=DINGTALK_V1_PREFIXES,
-)

@@ -16,13 +16,13 @@ from datetime import datetime
 from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
-from .._http import BaseClient, ClientSettings
-from ..errors import InvalidRequestError, _describe
-from ..models import Event
-from ..paging import Paginator, TokenPaging
-from ._common import check_page_size, check_window
-from ._dialects import DINGTALK_LEGACY
-from ._dingtalk_legacy_convert import item_to_event, page_from_response
+from ..._client import BaseClient, ClientSettings
+from ...errors import InvalidRequestError, _describe
+from ...models import Event
+from ...paging import Paginator, TokenPaging
+from .._common import check_page_size, check_window
+from ._convert import item_to_event, page_from_response
+from ._errors import DINGTALK_LEGACY
 
 __all__ = ["DingTalkLegacyClient"]
 

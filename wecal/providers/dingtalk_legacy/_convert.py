@@ -39,14 +39,14 @@ rules chosen for each quirk (``reference/dingtalk.md`` §1.1):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
-from functools import lru_cache
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import ResponseFormatError, ValidationError, _describe
-from ..models import (
+from ..._zones import zone_for
+from ...errors import ResponseFormatError, ValidationError, _describe
+from ...models import (
     Attendee,
     Event,
     EventStatus,
@@ -54,12 +54,11 @@ from ..models import (
     Provider,
     Recurrence,
     ResponseStatus,
-    _is_valid_timezone,
 )
-from ..recurrence import occurrence_id, parse_rrule
+from ...recurrence import occurrence_id, parse_rrule
 
 # The strict readers are shared with the WeCom converter (same error style).
-from ._wecom_convert import _mapping, _str, _text
+from ..wecom._convert import _mapping, _str, _text
 
 __all__ = [
     "DINGTALK_LEGACY_EVENT_STATUS",
@@ -98,22 +97,7 @@ _SHANGHAI = ZoneInfo("Asia/Shanghai")
 _MAX_MS = 253_402_214_400_000
 
 
-@lru_cache(maxsize=256)
-def _zone(name: str) -> tzinfo | None:
-    """A tzinfo for an IANA name or a ``+08:00`` offset; None when unknown (cached)."""
-    # IANA names are short; a long one would make zoneinfo raise OSError
-    # (file name too long) instead of saying "not found".
-    if len(name) > 64:
-        return None
-    try:
-        if not _is_valid_timezone(name):
-            return None
-    except OSError:
-        return None
-    if name[0] in "+-":
-        sign = -1 if name[0] == "-" else 1
-        return timezone(sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
-    return ZoneInfo(name)
+_zone = zone_for
 
 
 def _lookup(table: Mapping[str, Any], value: Any, path: str, key: str) -> Any:

@@ -22,13 +22,12 @@ from typing import Any, Literal, Unpack
 
 import attrs
 
-from .._http import BaseClient, ClientSettings
-from ..errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
-from ..models import Calendar, Event
-from ..paging import OffsetPaging, Paginator
-from ._common import check_page_size, check_window, gather, in_window
-from ._dialects import WECOM
-from ._wecom_convert import (
+from ..._client import BaseClient, ClientSettings
+from ...errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
+from ...models import Calendar, Event
+from ...paging import OffsetPaging, Paginator
+from .._common import check_page_size, check_window, gather, in_window
+from ._convert import (
     _MIDNIGHT,
     _seconds,
     _zone_for_write,
@@ -39,6 +38,7 @@ from ._wecom_convert import (
     share_failures,
     wecom_schedule_page,
 )
+from ._errors import WECOM
 
 __all__ = ["WeComClient"]
 

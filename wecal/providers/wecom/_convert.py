@@ -44,8 +44,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
-from ..models import (
+from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
+from ...models import (
     Attendee,
     Calendar,
     CalendarShare,
@@ -56,7 +56,7 @@ from ..models import (
     ResponseStatus,
     SharePermission,
 )
-from ..recurrence import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+from ._repeat import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
 
 __all__ = [
     "WECOM_EVENT_STATUS",
