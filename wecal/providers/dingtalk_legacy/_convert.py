@@ -58,7 +58,7 @@ from ...models import (
 from ...recurrence import occurrence_id, parse_rrule
 
 # The strict readers are shared with the WeCom converter (same error style).
-from ..wecom._convert import _mapping, _str, _text
+from .._readers import read_mapping, read_str, read_text
 
 __all__ = [
     "DINGTALK_LEGACY_EVENT_STATUS",
@@ -103,7 +103,7 @@ _zone = zone_for
 def _lookup(table: Mapping[str, Any], value: Any, path: str, key: str) -> Any:
     found = table.get(value) if type(value) is str else None
     if found is None:
-        text = _str(value, path, key)
+        text = read_str(value, path, key)
         found = table.get(text.replace("_", "").lower())
         if found is None:
             known = ", ".join(table)
@@ -120,13 +120,13 @@ def _zone_name(bound: Mapping[str, Any], path: str, key: str) -> str | None:
     if name is None or name == "":
         return None
     if type(name) is not str:
-        _str(name, f"{path}{key}.time_zone")
+        read_str(name, f"{path}{key}.time_zone")
     return name
 
 
 def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") -> datetime:
     if type(text) is not str:
-        _str(text, path + key)
+        read_str(text, path + key)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -148,7 +148,7 @@ def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") ->
 
 
 def _parse_date(text: Any, path: str, key: str = "") -> date:
-    text = _str(text, path, key)
+    text = read_str(text, path, key)
     try:
         return date.fromisoformat(text)
     except ValueError:
@@ -161,7 +161,7 @@ def _bound(
     data: Mapping[str, Any], key: str, path: str
 ) -> tuple[Mapping[str, Any], Any, Any, str | None]:
     """``(bound, date_time, date, time_zone)`` of ``start`` / ``end``."""
-    bound = _mapping(data.get(key), path, "." + key)
+    bound = read_mapping(data.get(key), path, "." + key)
     date_time = bound.get("date_time")
     day = bound.get("date")
     zone_name = _zone_name(bound, path, "." + key)
@@ -174,7 +174,7 @@ def _stamp(value: Any, path: str, key: str) -> datetime | None:
         return None
     if isinstance(value, str):
         return _parse_datetime(value, None, path, key)
-    bound = _mapping(value, path, key)
+    bound = read_mapping(value, path, key)
     zone_name = _zone_name(bound, path, key)
     zone = _zone(zone_name) if zone_name else None
     date_time = bound.get("date_time")
@@ -226,8 +226,8 @@ def item_to_event(
         ResponseFormatError: ``id``, ``start`` or ``end`` missing or mistyped,
             an unreadable time, rule or code; ``.path`` names it.
     """
-    data = _mapping(data, path)
-    provider_id = _str(data.get("id"), path, ".id")
+    data = read_mapping(data, path)
+    provider_id = read_str(data.get("id"), path, ".id")
 
     _, start_dt, start_day, start_zone = _bound(data, "start", path)
     _, end_dt, end_day, end_zone = _bound(data, "end", path)
@@ -271,12 +271,12 @@ def item_to_event(
     raw_organizer = data.get("organizer")
     if raw_organizer is not None:
         org_path = f"{path}.organizer"
-        raw_organizer = _mapping(raw_organizer, org_path)
+        raw_organizer = read_mapping(raw_organizer, org_path)
         is_self = raw_organizer.get("self") is True
-        org_id = _text(raw_organizer, "userid", org_path)
+        org_id = read_text(raw_organizer, "userid", org_path)
         organizer = Person(
             id=org_id or (user_id if is_self and user_id else ""),
-            display_name=_text(raw_organizer, "display_name", org_path),
+            display_name=read_text(raw_organizer, "display_name", org_path),
         )
 
     attendees: tuple[Attendee, ...] = ()
@@ -304,7 +304,7 @@ def item_to_event(
         series_id = (
             provider_id
             if unique_id is None or unique_id == ""
-            else _str(unique_id, f"{path}.unique_id")
+            else read_str(unique_id, f"{path}.unique_id")
         )
         event_id = occurrence_id(series_id, recurrence_id)
     elif _has_rule(data.get("recurrence")):
@@ -315,9 +315,9 @@ def item_to_event(
             provider=Provider.DINGTALK,
             id=event_id,
             calendar_id=calendar_id,
-            summary=_text(data, "summary", path),
-            description=_text(data, "description", path),
-            location=_text(data, "location", path),
+            summary=read_text(data, "summary", path),
+            description=read_text(data, "description", path),
+            location=read_text(data, "location", path),
             start=start,
             end=end,
             all_day=all_day,
@@ -399,9 +399,9 @@ def page_from_response(
         ResponseFormatError: ``result`` missing or not an object, ``items`` not
             an array of objects, a non-string token.
     """
-    body = _mapping(body, path)
+    body = read_mapping(body, path)
     result_path = f"{path}.result"
-    result = _mapping(body.get("result"), result_path)
+    result = read_mapping(body.get("result"), result_path)
     items: Any = result.get("items")
     if isinstance(items, Mapping) and len(items) == 1:
         # TOP's XML-to-JSON list wrapper, as around the seed's recurrence.
@@ -419,5 +419,5 @@ def page_from_response(
             )
     token = result.get("next_page_token")
     if token is not None:
-        _str(token, f"{result_path}.next_page_token")
+        read_str(token, f"{result_path}.next_page_token")
     return list(items), token or None

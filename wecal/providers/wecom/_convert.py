@@ -37,7 +37,7 @@ Decisions (WeCom leaves these open; see ``reference/wecom.md`` §5):
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
@@ -55,6 +55,16 @@ from ...models import (
     Provider,
     ResponseStatus,
     SharePermission,
+)
+from .._readers import (
+    read_code,
+    read_flag,
+    read_int,
+    read_list,
+    read_mapping,
+    read_str,
+    read_str_list,
+    read_text,
 )
 from ._repeat import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
 
@@ -114,83 +124,9 @@ _MIDNIGHT = time()
 _CN = timezone(timedelta(hours=8))
 
 
-# -- small readers: strict types, a JSON path in every error ---------------------------
-# Paths are built only when an error is raised, so the happy path stays cheap.
-
-
-def _mapping(value: Any, path: str, key: str = "") -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise ResponseFormatError(f"expected an object, got {_describe(value)}", path=path + key)
-    return value
-
-
-def _int(value: Any, path: str, key: str = "") -> int:
-    # ``type(...) is int`` rejects bool (a JSON true is not a timestamp) and is fast.
-    if type(value) is not int:
-        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=path + key)
-    return value
-
-
-def _str(value: Any, path: str, key: str = "") -> str:
-    if type(value) is not str:
-        raise ResponseFormatError(f"expected a string, got {_describe(value)}", path=path + key)
-    return value
-
-
-def _text(data: Mapping[str, Any], key: str, path: str) -> str:
-    """An optional string field: missing or null reads as ``""``."""
-    value = data.get(key)
-    if value is None:
-        return ""
-    if type(value) is not str:
-        raise ResponseFormatError(
-            f"expected a string, got {_describe(value)}", path=f"{path}.{key}"
-        )
-    return value
-
-
-def _flag(data: Mapping[str, Any], key: str, path: str) -> bool:
-    """A WeCom 0/1 flag; missing or null reads as 0."""
-    value = data.get(key)
-    if value is None or value == 0:
-        return False
-    if value == 1:
-        return True
-    raise ResponseFormatError(f"expected 0 or 1, got {_describe(value)}", path=f"{path}.{key}")
-
-
-def _list(data: Mapping[str, Any], key: str, path: str) -> Sequence[Any]:
-    """An optional array field: missing or null reads as empty."""
-    value = data.get(key)
-    if value is None:
-        return ()
-    if not isinstance(value, list | tuple):
-        raise ResponseFormatError(
-            f"expected an array, got {_describe(value)}", path=f"{path}.{key}"
-        )
-    return value
-
-
-def _str_list(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
-    items = _list(data, key, path)
-    for i, item in enumerate(items):
-        if type(item) is not str:
-            _str(item, f"{path}.{key}[{i}]")
-    return tuple(items)
-
-
-def _code(table: Mapping[int, Any], value: Any, path: str, key: str = "") -> Any:
-    found = table.get(value) if type(value) is int else None
-    if found is None:
-        _int(value, path, key)
-        known = ", ".join(str(k) for k in table)
-        raise ResponseFormatError(f"unknown code {value!r} (known: {known})", path=path + key)
-    return found
-
-
 def _moment(seconds: Any, tz: tzinfo, path: str, key: str) -> datetime:
     try:
-        return datetime.fromtimestamp(_int(seconds, path, key), tz)
+        return datetime.fromtimestamp(read_int(seconds, path, key), tz)
     except (OverflowError, OSError, ValueError):
         raise ResponseFormatError(
             f"timestamp {seconds!r} is out of range", path=path + key
@@ -220,7 +156,7 @@ def wecom_schedule_page(body: Mapping[str, Any], *, path: str = "$") -> list[Map
     >>> wecom_schedule_page({"errcode": 0, "schedule_list": []})
     []
     """
-    items = _list(_mapping(body, path), "schedule_list", path)
+    items = read_list(read_mapping(body, path), "schedule_list", path)
     for i, item in enumerate(items):
         if not isinstance(item, Mapping):
             raise ResponseFormatError(
@@ -247,11 +183,11 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
             ``end_time``) is missing or mistyped, a value is out of range, or a
             code is unknown; ``.path`` names it (``$.schedule_list[3].start_time``).
     """
-    data = _mapping(data, path)
-    schedule_id = _str(data.get("schedule_id"), path, ".schedule_id")
+    data = read_mapping(data, path)
+    schedule_id = read_str(data.get("schedule_id"), path, ".schedule_id")
     raw_reminders = data.get("reminders")
     reminders_path = f"{path}.reminders"
-    reminders = None if raw_reminders is None else _mapping(raw_reminders, reminders_path)
+    reminders = None if raw_reminders is None else read_mapping(raw_reminders, reminders_path)
     tz = wecom_timezone(reminders, path=reminders_path)
     start_dt = _moment(data.get("start_time"), tz, path, ".start_time")
     end_dt = _moment(data.get("end_time"), tz, path, ".end_time")
@@ -260,7 +196,7 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
             f"end_time {end_dt.isoformat()} is before start_time {start_dt.isoformat()}",
             path=f"{path}.end_time",
         )
-    all_day = _flag(data, "is_whole_day", path)
+    all_day = read_flag(data, "is_whole_day", path)
     start: datetime | date = start_dt
     end: datetime | date = end_dt
     if all_day:
@@ -277,17 +213,17 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
     status = (
         EventStatus.CONFIRMED
         if status_code is None
-        else _code(WECOM_EVENT_STATUS, status_code, path, ".status")
+        else read_code(WECOM_EVENT_STATUS, status_code, path, ".status")
     )
 
     attendees: list[Attendee] = []
-    for i, item in enumerate(_list(data, "attendees", path)):
+    for i, item in enumerate(read_list(data, "attendees", path)):
         # Hot loop (up to 1000 attendees per schedule): paths only on error.
         if not isinstance(item, Mapping):
-            _mapping(item, f"{path}.attendees[{i}]")
+            read_mapping(item, f"{path}.attendees[{i}]")
         userid = item.get("userid")
         if type(userid) is not str:
-            _str(userid, f"{path}.attendees[{i}].userid")
+            read_str(userid, f"{path}.attendees[{i}].userid")
         code = item.get("response_status")
         response = (
             _NEEDS_ACTION
@@ -297,27 +233,29 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
             else None
         )
         if response is None:
-            response = _code(WECOM_RESPONSE_STATUS, code, f"{path}.attendees[{i}].response_status")
+            response = read_code(
+                WECOM_RESPONSE_STATUS, code, f"{path}.attendees[{i}].response_status"
+            )
         attendees.append(Attendee(id=userid, response=response))
 
     organizer_id = data.get("organizer")
     organizer = (
         None
         if organizer_id is None or organizer_id == ""
-        else Person(id=_str(organizer_id, path, ".organizer"))
+        else Person(id=read_str(organizer_id, path, ".organizer"))
     )
     calendar_id = data.get("cal_id")
     if calendar_id is not None:
-        _str(calendar_id, path, ".cal_id")
+        read_str(calendar_id, path, ".cal_id")
 
     try:
         return Event(
             provider=Provider.WECOM,
             id=schedule_id,
             calendar_id=calendar_id or None,
-            summary=_text(data, "summary", path),
-            description=_text(data, "description", path),
-            location=_text(data, "location", path),
+            summary=read_text(data, "summary", path),
+            description=read_text(data, "description", path),
+            location=read_text(data, "location", path),
             start=start,
             end=end,
             all_day=all_day,
@@ -337,20 +275,20 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
 
 def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[timedelta, ...]:
     """``is_remind`` + ``remind_time_diffs`` (preferred) or ``remind_before_event_secs``."""
-    if reminders is None or not _flag(reminders, "is_remind", path):
+    if reminders is None or not read_flag(reminders, "is_remind", path):
         return ()
-    diffs = _list(reminders, "remind_time_diffs", path)
+    diffs = read_list(reminders, "remind_time_diffs", path)
     try:
         if diffs:
             for i, v in enumerate(diffs):
                 if type(v) is not int:
-                    _int(v, f"{path}.remind_time_diffs[{i}]")
+                    read_int(v, f"{path}.remind_time_diffs[{i}]")
             return tuple(timedelta(seconds=v) for v in diffs)
         before = reminders.get("remind_before_event_secs")
         if before is None:
             return ()
         # "seconds before the start" → an RFC 5545 trigger, negative before the start.
-        return (timedelta(seconds=-_int(before, f"{path}.remind_before_event_secs")),)
+        return (timedelta(seconds=-read_int(before, f"{path}.remind_before_event_secs")),)
     except OverflowError:
         raise ResponseFormatError("reminder offset is out of range", path=path) from None
 
@@ -536,27 +474,27 @@ def calendar_from_wecom(data: Mapping[str, Any], *, path: str = "$") -> Calendar
         ResponseFormatError: ``cal_id`` missing, a field mistyped, or an unknown
             ``permission`` code; ``.path`` names it.
     """
-    data = _mapping(data, path)
-    cal_id = _str(data.get("cal_id"), path, ".cal_id")
+    data = read_mapping(data, path)
+    cal_id = read_str(data.get("cal_id"), path, ".cal_id")
     admins_key = "admins" if "admins" in data or "adminis" not in data else "adminis"
-    admins = _str_list(data, admins_key, path)
+    admins = read_str_list(data, admins_key, path)
     organizer = data.get("organizer")
     if organizer is not None and organizer != "":
-        organizer = _str(organizer, path, ".organizer")
+        organizer = read_str(organizer, path, ".organizer")
         if organizer not in admins:
             admins = (organizer, *admins)
 
     shares: list[CalendarShare] = []
-    for i, item in enumerate(_list(data, "shares", path)):
+    for i, item in enumerate(read_list(data, "shares", path)):
         item_path = f"{path}.shares[{i}]"
-        item = _mapping(item, item_path)
+        item = read_mapping(item, item_path)
         code = item.get("permission")
         shares.append(
             CalendarShare(
-                user_id=_str(item.get("userid"), f"{item_path}.userid"),
+                user_id=read_str(item.get("userid"), f"{item_path}.userid"),
                 permission=SharePermission.VIEW
                 if code is None
-                else _code(WECOM_SHARE_PERMISSION, code, f"{item_path}.permission"),
+                else read_code(WECOM_SHARE_PERMISSION, code, f"{item_path}.permission"),
             )
         )
 
@@ -565,27 +503,27 @@ def calendar_from_wecom(data: Mapping[str, Any], *, path: str = "$") -> Calendar
     parties: tuple[int, ...] = ()
     if public_range is not None:
         range_path = f"{path}.public_range"
-        public_range = _mapping(public_range, range_path)
-        users = _str_list(public_range, "userids", range_path)
+        public_range = read_mapping(public_range, range_path)
+        users = read_str_list(public_range, "userids", range_path)
         parties = tuple(
-            _int(p, f"{range_path}.partyids[{i}]")
-            for i, p in enumerate(_list(public_range, "partyids", range_path))
+            read_int(p, f"{range_path}.partyids[{i}]")
+            for i, p in enumerate(read_list(public_range, "partyids", range_path))
         )
     color = data.get("color")
     try:
         return Calendar(
             provider=Provider.WECOM,
             id=cal_id,
-            summary=_text(data, "summary", path),
-            description=_text(data, "description", path),
-            color=None if color is None or color == "" else _str(color, path, ".color"),
+            summary=read_text(data, "summary", path),
+            description=read_text(data, "description", path),
+            color=None if color is None or color == "" else read_str(color, path, ".color"),
             admins=admins,
             shares=tuple(shares),
-            is_public=_flag(data, "is_public", path),
+            is_public=read_flag(data, "is_public", path),
             public_user_ids=users,
             public_department_ids=parties,
-            is_corp_calendar=_flag(data, "is_corp_calendar", path),
-            readonly=_flag(data, "readonly", path),
+            is_corp_calendar=read_flag(data, "is_corp_calendar", path),
+            readonly=read_flag(data, "readonly", path),
             raw=data,
         )
     except ValidationError as exc:
@@ -702,21 +640,21 @@ def share_failures(body: Mapping[str, Any], *, path: str = "$") -> list[tuple[st
     ...     {"userid": "u9", "errcode": 60111, "errmsg": "userid not found"}]}})
     [('u9', 60111, 'userid not found')]
     """
-    body = _mapping(body, path)
+    body = read_mapping(body, path)
     fail = body.get("fail_result")
     if fail is None:
         return []
     fail_path = f"{path}.fail_result"
-    fail = _mapping(fail, fail_path)
+    fail = read_mapping(fail, fail_path)
     out: list[tuple[str, int, str]] = []
-    for i, item in enumerate(_list(fail, "shares", fail_path)):
+    for i, item in enumerate(read_list(fail, "shares", fail_path)):
         item_path = f"{fail_path}.shares[{i}]"
-        item = _mapping(item, item_path)
+        item = read_mapping(item, item_path)
         out.append(
             (
-                _str(item.get("userid"), f"{item_path}.userid"),
-                _int(item.get("errcode"), f"{item_path}.errcode"),
-                _text(item, "errmsg", item_path),
+                read_str(item.get("userid"), f"{item_path}.userid"),
+                read_int(item.get("errcode"), f"{item_path}.errcode"),
+                read_text(item, "errmsg", item_path),
             )
         )
     return out

@@ -1,0 +1,94 @@
+"""
+Small JSON readers shared by the provider converters.
+
+Strict types and a JSON path in every error (:class:`~wecal.ResponseFormatError`);
+paths are built only when an error is raised, so the happy path stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..errors import ResponseFormatError, _describe
+
+__all__ = [
+    "read_code",
+    "read_flag",
+    "read_int",
+    "read_list",
+    "read_mapping",
+    "read_str",
+    "read_str_list",
+    "read_text",
+]
+
+
+def read_mapping(value: Any, path: str, key: str = "") -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ResponseFormatError(f"expected an object, got {_describe(value)}", path=path + key)
+    return value
+
+
+def read_int(value: Any, path: str, key: str = "") -> int:
+    # ``type(...) is int`` rejects bool (a JSON true is not a timestamp) and is fast.
+    if type(value) is not int:
+        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=path + key)
+    return value
+
+
+def read_str(value: Any, path: str, key: str = "") -> str:
+    if type(value) is not str:
+        raise ResponseFormatError(f"expected a string, got {_describe(value)}", path=path + key)
+    return value
+
+
+def read_text(data: Mapping[str, Any], key: str, path: str) -> str:
+    """An optional string field: missing or null reads as ``""``."""
+    value = data.get(key)
+    if value is None:
+        return ""
+    if type(value) is not str:
+        raise ResponseFormatError(
+            f"expected a string, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return value
+
+
+def read_flag(data: Mapping[str, Any], key: str, path: str) -> bool:
+    """A WeCom 0/1 flag; missing or null reads as 0."""
+    value = data.get(key)
+    if value is None or value == 0:
+        return False
+    if value == 1:
+        return True
+    raise ResponseFormatError(f"expected 0 or 1, got {_describe(value)}", path=f"{path}.{key}")
+
+
+def read_list(data: Mapping[str, Any], key: str, path: str) -> Sequence[Any]:
+    """An optional array field: missing or null reads as empty."""
+    value = data.get(key)
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise ResponseFormatError(
+            f"expected an array, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return value
+
+
+def read_str_list(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    items = read_list(data, key, path)
+    for i, item in enumerate(items):
+        if type(item) is not str:
+            read_str(item, f"{path}.{key}[{i}]")
+    return tuple(items)
+
+
+def read_code(table: Mapping[int, Any], value: Any, path: str, key: str = "") -> Any:
+    found = table.get(value) if type(value) is int else None
+    if found is None:
+        read_int(value, path, key)
+        known = ", ".join(str(k) for k in table)
+        raise ResponseFormatError(f"unknown code {value!r} (known: {known})", path=path + key)
+    return found
