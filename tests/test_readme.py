@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ def load(name: str) -> dict[str, Any]:
 
 
 def test_examples_are_found() -> None:
-    assert set(EXAMPLES) == {"web_handler", "bulk_export", "chat_bot"}
+    assert set(EXAMPLES) == {"web_handler", "bulk_export", "chat_bot", "notify_endpoint"}
 
 
 def _wecom(sandbox: Sandbox) -> wecal.WeComClient:
@@ -102,3 +103,33 @@ async def test_chat_bot_reply(sandbox: Sandbox) -> None:
         assert await today_reply(ding, "u100", now + timedelta(days=1)) == "今天没有日程。"
         sandbox.faults.script("*calendar*list*", [Fault.busy()])
         assert await today_reply(ding, "u100", now) == "暂时无法读取日历，请稍后再试。"
+
+
+async def test_notify_endpoint_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
+    try:
+        import fastapi  # noqa: F401
+    except ImportError:
+        # FastAPI is not a test dependency: its FastAPI class is a Starlette
+        # subclass whose mount() is Starlette's, so run the example on that.
+        import types
+
+        from starlette.applications import Starlette
+
+        monkeypatch.setitem(sys.modules, "fastapi", types.SimpleNamespace(FastAPI=Starlette))
+    from wecal.notifications import WeComCallback
+
+    key, token, corp = "k" * 43, "readme-token", "ww_readme"
+    example = load("notify_endpoint")
+    app = example["create_app"](token, key, corp)
+    body, query = WeComCallback(token, key, corp).seal(
+        b"<xml><MsgType>event</MsgType><Event>delete_schedule</Event>"
+        b"<CalId>cal</CalId><ScheduleId>sch</ScheduleId></xml>"
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://app") as http:
+        r = await http.post("/callbacks/wecom/", params=query, content=body)
+        assert r.status_code == 200
+        r = await http.post("/callbacks/wecom/", params={**query, "nonce": "x"}, content=body)
+        assert r.status_code == 403
+    [note] = example["received"]
+    assert (note.kind, note.calendar_id, note.event_id) == ("deleted", "cal", "sch")

@@ -1,0 +1,552 @@
+"""
+wecal.notifications: the providers' published vectors, an independent
+implementation of the scheme (encrypt with one, decrypt with the other), the
+calendar events of both providers, hostile requests, and the ASGI endpoint.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import struct
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+import wecal
+from wecal.notifications import (
+    DingTalkCallback,
+    Notification,
+    NotificationKind,
+    WeComCallback,
+    asgi_endpoint,
+)
+
+VECTORS = json.loads(
+    (Path(__file__).parent / "data" / "notify_vectors.json").read_text(encoding="utf-8")
+)
+WV, DV = VECTORS["wecom"], VECTORS["dingtalk"]
+
+# The test app's own settings (not the published ones): nothing may leak them.
+TOKEN = "notify-test-token-Zq81"
+AES_KEY = base64.b64encode(bytes(range(7, 39))).decode().rstrip("=")
+CORP_ID = "ww_notify_corp"
+APP_KEY = "dingnotifyappkey"
+NOW = 1_717_200_000.0
+
+
+def clock() -> float:
+    return NOW
+
+
+def wecom_cb(**kw: Any) -> WeComCallback:
+    return WeComCallback(TOKEN, AES_KEY, CORP_ID, clock=clock, **kw)
+
+
+def ding_cb(**kw: Any) -> DingTalkCallback:
+    return DingTalkCallback(TOKEN, AES_KEY, APP_KEY, clock=clock, **kw)
+
+
+# -- an independent implementation of the scheme, for the tests only ----------
+# CBC chained by hand over single-block AES-ECB, padding written out: nothing
+# shared with the library's CBC mode and PKCS7 padder.
+
+
+def _ecb(key: bytes, *, decrypt: bool) -> Any:
+    cipher = Cipher(algorithms.AES(key), modes.ECB())
+    return cipher.decryptor() if decrypt else cipher.encryptor()
+
+
+def ref_encrypt(key43: str, receive_id: str, message: bytes, prefix: bytes = b"R" * 16) -> str:
+    key = base64.b64decode(key43 + "=")
+    plain = prefix + len(message).to_bytes(4, "big") + message + receive_id.encode()
+    n = 32 - len(plain) % 32
+    plain += bytes([n]) * n
+    ecb, prev, out = _ecb(key, decrypt=False), key[:16], b""
+    for i in range(0, len(plain), 16):
+        block = bytes(a ^ b for a, b in zip(plain[i : i + 16], prev, strict=True))
+        prev = ecb.update(block)
+        out += prev
+    return base64.b64encode(out).decode()
+
+
+def ref_decrypt(key43: str, ciphertext: str) -> tuple[bytes, bytes]:
+    key = base64.b64decode(key43 + "=")
+    data = base64.b64decode(ciphertext)
+    ecb, prev, plain = _ecb(key, decrypt=True), key[:16], b""
+    for i in range(0, len(data), 16):
+        block = data[i : i + 16]
+        plain += bytes(a ^ b for a, b in zip(ecb.update(block), prev, strict=True))
+        prev = block
+    plain = plain[: -plain[-1]]
+    (length,) = struct.unpack(">I", plain[16:20])
+    return plain[20 : 20 + length], plain[20 + length :]
+
+
+def ref_sign(token: str, timestamp: str, nonce: str, ciphertext: str) -> str:
+    return hashlib.sha1("".join(sorted([token, timestamp, nonce, ciphertext])).encode()).hexdigest()
+
+
+def wecom_post(message: str, *, ts: str = str(int(NOW)), receive_id: str = CORP_ID) -> tuple:
+    enc = ref_encrypt(AES_KEY, receive_id, message.encode())
+    body = f"<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt></xml>"
+    return ref_sign(TOKEN, ts, "n0nce", enc), ts, "n0nce", body.encode()
+
+
+def ding_post(message: dict[str, Any], *, ts: str = str(int(NOW * 1000))) -> tuple:
+    enc = ref_encrypt(AES_KEY, APP_KEY, json.dumps(message).encode())
+    return ref_sign(TOKEN, ts, "n0nce", enc), ts, "n0nce", json.dumps({"encrypt": enc}).encode()
+
+
+# -- published vectors ---------------------------------------------------------
+
+
+def test_wecom_published_url_verification() -> None:
+    cb = WeComCallback(WV["token"], WV["encoding_aes_key"], WV["corp_id"], max_age=None)
+    v = WV["verify_url"]
+    assert cb.verify_url(v["msg_signature"], v["timestamp"], v["nonce"], v["echostr"]) == v["echo"]
+
+
+def test_wecom_published_message() -> None:
+    cb = WeComCallback(WV["token"], WV["encoding_aes_key"], WV["corp_id"], max_age=None)
+    d = WV["decrypt"]
+    message = cb.decrypt(d["msg_signature"], d["timestamp"], d["nonce"], d["body"].encode())
+    assert message.decode() == d["message"]
+    # A chat message is not a calendar event: parse says so, by name.
+    with pytest.raises(wecal.UnsupportedError) as info:
+        cb.parse(d["msg_signature"], d["timestamp"], d["nonce"], d["body"].encode())
+    assert info.value.feature == "text"
+
+
+def test_dingtalk_published_message() -> None:
+    cb = DingTalkCallback(DV["token"], DV["aes_key"], DV["app_key"], max_age=None)
+    body = json.dumps({"encrypt": DV["encrypt"]}).encode()
+    assert cb.decrypt(DV["signature"], DV["timestamp"], DV["nonce"], body) == DV["message"]
+
+
+def test_published_vectors_agree_with_the_reference_implementation() -> None:
+    v = WV["verify_url"]
+    assert ref_decrypt(WV["encoding_aes_key"], v["echostr"]) == (
+        v["echo"].encode(),
+        WV["corp_id"].encode(),
+    )
+    assert ref_sign(WV["token"], v["timestamp"], v["nonce"], v["echostr"]) == v["msg_signature"]
+    message, receive_id = ref_decrypt(DV["aes_key"], DV["encrypt"])
+    assert json.loads(message) == DV["message"]
+    assert receive_id == DV["app_key"].encode()
+
+
+# -- one implementation against the other --------------------------------------
+
+
+@given(message=st.binary(max_size=300), prefix=st.binary(min_size=16, max_size=16))
+def test_reference_encrypts_library_decrypts(message: bytes, prefix: bytes) -> None:
+    enc = ref_encrypt(AES_KEY, CORP_ID, message, prefix)
+    crypt = wecom_cb()._crypt
+    assert crypt.decrypt(enc) == message
+
+
+@given(message=st.binary(max_size=300))
+def test_library_encrypts_reference_decrypts(message: bytes) -> None:
+    crypt = ding_cb()._crypt
+    assert ref_decrypt(AES_KEY, crypt.encrypt(message)) == (message, APP_KEY.encode())
+
+
+def test_dingtalk_reply_is_the_encrypted_success() -> None:
+    reply = ding_cb().reply()
+    assert set(reply) == {"msg_signature", "timeStamp", "nonce", "encrypt"}
+    assert reply["timeStamp"] == str(int(NOW * 1000))
+    assert (
+        ref_sign(TOKEN, reply["timeStamp"], reply["nonce"], reply["encrypt"])
+        == (reply["msg_signature"])
+    )
+    assert ref_decrypt(AES_KEY, reply["encrypt"]) == (b"success", APP_KEY.encode())
+    assert ding_cb().reply()["nonce"] != reply["nonce"]
+
+
+# -- calendar events ------------------------------------------------------------
+
+WECOM_KINDS = {
+    "add_schedule": NotificationKind.CREATED,
+    "modify_schedule": NotificationKind.UPDATED,
+    "delete_schedule": NotificationKind.DELETED,
+    "respond_schedule": NotificationKind.RESPONDED,
+    "modify_calendar": NotificationKind.CALENDAR_UPDATED,
+    "delete_calendar": NotificationKind.CALENDAR_DELETED,
+}
+
+
+@pytest.mark.parametrize("event", sorted(WECOM_KINDS))
+def test_wecom_calendar_events(event: str) -> None:
+    xml = VECTORS["wecom_events"][event]
+    note = wecom_cb(max_age=None).parse(*wecom_post(xml))
+    create_time = int(xml.split("<CreateTime>")[1].split("<")[0])
+    assert note.provider is wecal.Provider.WECOM
+    assert note.kind is WECOM_KINDS[event]
+    assert note.calendar_id == "wcjgewCwAAqeJcPI1d8Pwbjt7nttzAAA"
+    expected_id = None if "calendar" in event else "17c7d2bd9f20d652840f72f59e796AAA"
+    assert note.event_id == expected_id
+    assert note.user_ids == (("zhangsan",) if event == "respond_schedule" else ())
+    assert note.occurred_at == datetime.fromtimestamp(create_time, UTC)
+    assert note.raw["Event"] == event
+
+
+def test_dingtalk_calendar_event_change() -> None:
+    payload = {k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"}
+    note = ding_cb().parse(*ding_post(payload))
+    assert note == Notification(
+        provider=wecal.Provider.DINGTALK,
+        kind=NotificationKind.UPDATED,
+        calendar_id="primary",
+        event_id=payload["calendarEventId"],
+        user_ids=tuple(payload["unionIdList"]),
+        occurred_at=datetime(2024, 6, 1, tzinfo=UTC),
+    )
+    assert note.raw["legacyCalendarEventId"] == "123456789"
+    for change, kind in [("create", "created"), ("delete", "deleted"), ("whatever", "updated")]:
+        other = ding_cb().parse(*ding_post({**payload, "changeType": change}))
+        assert other is not None
+        assert other.kind == kind
+
+
+def test_dingtalk_check_url_is_none_and_other_events_unsupported() -> None:
+    assert ding_cb().parse(*ding_post({"EventType": "check_url"})) is None
+    with pytest.raises(wecal.UnsupportedError) as info:
+        ding_cb().parse(*ding_post({"EventType": "user_add_org", "UserId": ["u1"]}))
+    assert info.value.feature == "user_add_org"
+
+
+def test_notification_is_frozen_and_raw_not_compared() -> None:
+    a = Notification(provider=wecal.Provider.WECOM, kind=NotificationKind.DELETED, raw={"a": 1})
+    b = Notification(provider=wecal.Provider.WECOM, kind=NotificationKind.DELETED, raw={"b": 2})
+    assert a == b
+    assert hash(a) == hash(b)
+    with pytest.raises(AttributeError):
+        a.kind = NotificationKind.CREATED  # type: ignore[misc]
+    with pytest.raises(TypeError):
+        a.raw["c"] = 3  # type: ignore[index]
+
+
+# -- hostile requests ------------------------------------------------------------
+
+
+def _assert_clean(exc: BaseException) -> None:
+    for text in (str(exc), repr(exc)):
+        assert TOKEN not in text
+        assert AES_KEY not in text
+
+
+def test_wrong_signature_is_authentication_error() -> None:
+    sig, ts, nonce, body = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+    with pytest.raises(wecal.AuthenticationError) as info:
+        wecom_cb().parse("0" * 40, ts, nonce, body)
+    assert info.value.code == "signature"
+    assert info.value.provider == "wecom"
+    _assert_clean(info.value)
+    other = WeComCallback("another-token", AES_KEY, CORP_ID, clock=clock)
+    with pytest.raises(wecal.AuthenticationError):
+        other.parse(sig, ts, nonce, body)
+
+
+@pytest.mark.parametrize("skew", [-301, 301, 10**6])
+def test_stale_or_future_timestamp_is_refused(skew: int) -> None:
+    sig, ts, nonce, body = wecom_post(
+        VECTORS["wecom_events"]["add_schedule"], ts=str(int(NOW) + skew)
+    )
+    with pytest.raises(wecal.AuthenticationError) as info:
+        wecom_cb().parse(sig, ts, nonce, body)
+    assert info.value.code == "timestamp"
+    # The window is configurable, and can be turned off.
+    assert wecom_cb(max_age=timedelta(seconds=abs(skew) + 1)).parse(sig, ts, nonce, body)
+    assert wecom_cb(max_age=None).parse(sig, ts, nonce, body)
+
+
+def test_dingtalk_timestamp_is_milliseconds() -> None:
+    ok = ding_post({"EventType": "check_url"}, ts=str(int(NOW * 1000) - 299_000))
+    assert ding_cb().parse(*ok) is None
+    stale = ding_post({"EventType": "check_url"}, ts=str(int(NOW * 1000) - 301_000))
+    with pytest.raises(wecal.AuthenticationError):
+        ding_cb().parse(*stale)
+
+
+def test_foreign_receive_id_is_authentication_error() -> None:
+    sig, ts, nonce, body = wecom_post(
+        VECTORS["wecom_events"]["add_schedule"], receive_id="ww_another_corp"
+    )
+    with pytest.raises(wecal.AuthenticationError) as info:
+        wecom_cb().parse(sig, ts, nonce, body)
+    assert info.value.code == "receive_id"
+    _assert_clean(info.value)
+
+
+def _signed_wecom(ciphertext: str) -> tuple:
+    ts = str(int(NOW))
+    body = f"<xml><Encrypt><![CDATA[{ciphertext}]]></Encrypt></xml>".encode()
+    return ref_sign(TOKEN, ts, "n", ciphertext), ts, "n", body
+
+
+def _raw_cbc(plain: bytes) -> str:
+    key = base64.b64decode(AES_KEY + "=")
+    enc = Cipher(algorithms.AES(key), modes.CBC(key[:16])).encryptor()
+    return base64.b64encode(enc.update(plain) + enc.finalize()).decode()
+
+
+@pytest.mark.parametrize(
+    ("ciphertext", "words"),
+    [
+        (_raw_cbc(b"x" * 31 + b"\x21"), "padding"),  # pad byte 33 > 32
+        (_raw_cbc(b"x" * 30 + b"\x01\x02"), "padding"),  # inconsistent pad bytes
+        (_raw_cbc(b"x" * 16 + b"\x00\x00\xff\xff" + b"\x0c" * 12), "claims"),  # length lies
+        (_raw_cbc(b"x" * 10 + b"\x16" * 22), "short"),
+        ("QUJD", "AES blocks"),  # 3 bytes
+        ("QUJDRA=", "base64"),  # truncated
+        ("not base64 at all!", "base64"),
+    ],
+)
+def test_malformed_ciphertext_is_response_format_error(ciphertext: str, words: str) -> None:
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        wecom_cb().parse(*_signed_wecom(ciphertext))
+    assert words in str(info.value)
+    _assert_clean(info.value)
+
+
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;">]>
+<xml><Encrypt>&lol2;</Encrypt></xml>"""
+EXTERNAL = b"""<?xml version="1.0"?>
+<!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><xml><Encrypt>&xxe;</Encrypt></xml>"""
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        BILLION_LAUGHS,
+        EXTERNAL,
+        b"<xml><Encrypt>&undefined;</Encrypt></xml>",
+        b"<xml><Encrypt>abc</Encrypt>",
+        b"",
+        b"\xff\xfe<",
+        b"<xml>" * 40 + b"</xml>" * 40,
+    ],
+)
+def test_malformed_or_unsafe_xml_is_refused(body: bytes) -> None:
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        wecom_cb().parse("0" * 40, str(int(NOW)), "n", body)
+    assert info.value.path == "body"
+
+
+def test_message_xml_inside_the_envelope_is_parsed_safely_too() -> None:
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        wecom_cb().parse(*wecom_post(BILLION_LAUGHS.decode()))
+    assert info.value.path == "message"
+    missing = VECTORS["wecom_events"]["add_schedule"].replace("ScheduleId", "Other")
+    with pytest.raises(wecal.ResponseFormatError, match="ScheduleId"):
+        wecom_cb().parse(*wecom_post(missing))
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"[]", b"{", b'{"encrypt": 5}', b'{"other": "x"}', b"\xff", b"[" * 100_000]
+)
+def test_malformed_dingtalk_body(body: bytes) -> None:
+    with pytest.raises(wecal.ResponseFormatError):
+        ding_cb().parse("0" * 40, str(int(NOW * 1000)), "n", body)
+
+
+def test_malformed_dingtalk_payload_names_the_field() -> None:
+    bad = {"EventType": "calendar_event_change", "calendarEventId": "e", "unionIdList": "u"}
+    with pytest.raises(wecal.ResponseFormatError, match="unionIdList"):
+        ding_cb().parse(*ding_post(bad))
+    with pytest.raises(wecal.ResponseFormatError, match="calendarEventUpdateTime"):
+        ding_cb().parse(*ding_post({**bad, "unionIdList": [], "calendarEventUpdateTime": "soon"}))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        (TOKEN, AES_KEY[:-1], CORP_ID),
+        (TOKEN, AES_KEY[:-1] + "=", CORP_ID),
+        (TOKEN, AES_KEY[:-1] + "!", CORP_ID),
+        ("", AES_KEY, CORP_ID),
+        (TOKEN, AES_KEY, ""),
+    ],
+)
+def test_bad_settings_are_validation_errors_without_the_secret(args: tuple) -> None:
+    with pytest.raises(wecal.ValidationError) as info:
+        WeComCallback(*args)
+    for secret in args[:2]:
+        assert not secret or secret not in str(info.value)
+    assert WeComCallback("t", "k" * 43, CORP_ID)  # any 43 base64 characters are a key
+
+
+def test_repr_holds_no_secret() -> None:
+    for cb in (wecom_cb(), ding_cb()):
+        assert TOKEN not in repr(cb)
+        assert AES_KEY not in repr(cb)
+        assert TOKEN not in repr(cb._crypt)
+        assert AES_KEY not in repr(cb._crypt)
+
+
+_text = st.text(max_size=60)
+_bodies = st.one_of(
+    st.binary(max_size=300),
+    st.builds(lambda s: f"<xml><Encrypt>{s}</Encrypt></xml>".encode(), _text),
+    st.builds(lambda s: json.dumps({"encrypt": s}).encode(), _text),
+)
+
+
+@given(sig=_text, ts=_text, nonce=_text, body=_bodies, echostr=_text)
+@example(sig="", ts="", nonce="", body=b"", echostr="")
+def test_fuzzed_requests_only_raise_wecal_errors(
+    sig: str, ts: str, nonce: str, body: bytes, echostr: str
+) -> None:
+    for call in (
+        lambda: wecom_cb().parse(sig, ts, nonce, body),
+        lambda: wecom_cb().verify_url(sig, ts, nonce, echostr),
+        lambda: ding_cb().parse(sig, ts, nonce, body),
+    ):
+        try:
+            call()
+        except wecal.WecalError as exc:
+            _assert_clean(exc)
+
+
+@given(
+    data=st.data(),
+    flips=st.lists(st.integers(min_value=0, max_value=10_000), min_size=1, max_size=4),
+)
+def test_fuzzed_signed_ciphertexts_only_raise_wecal_errors(
+    data: st.DataObject, flips: list[int]
+) -> None:
+    # Validly signed but mutated ciphertexts get past the signature: decryption
+    # and parsing must still fail cleanly.
+    message = data.draw(st.sampled_from(sorted(VECTORS["wecom_events"].values())[:-1]))
+    raw = bytearray(base64.b64decode(ref_encrypt(AES_KEY, CORP_ID, message.encode())))
+    for flip in flips:
+        raw[flip % len(raw)] ^= 1 + flip % 255
+    cut = data.draw(st.integers(min_value=0, max_value=len(raw)))
+    ciphertext = base64.b64encode(bytes(raw[:cut])).decode()
+    try:
+        wecom_cb().parse(*_signed_wecom(ciphertext))
+    except wecal.WecalError as exc:
+        _assert_clean(exc)
+
+
+# -- the ASGI endpoint -------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, fail: bool = False) -> None:
+        self.notes: list[Notification] = []
+        self.fail = fail
+
+    async def __call__(self, note: Notification) -> None:
+        if self.fail:
+            raise RuntimeError("the app's database is down")
+        self.notes.append(note)
+
+
+def _client(app: Any) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://app")
+
+
+@pytest.mark.anyio
+async def test_endpoint_wecom_handshake_and_notification() -> None:
+    seen = Recorder()
+    app = asgi_endpoint(wecom_cb(), seen)
+    echo_enc = ref_encrypt(AES_KEY, CORP_ID, b"echo-4711")
+    ts = str(int(NOW))
+    async with _client(app) as http:
+        r = await http.get(
+            "/",
+            params={
+                "msg_signature": ref_sign(TOKEN, ts, "n", echo_enc),
+                "timestamp": ts,
+                "nonce": "n",
+                "echostr": echo_enc,
+            },
+        )
+        assert (r.status_code, r.text) == (200, "echo-4711")
+        sig, ts, nonce, body = wecom_post(VECTORS["wecom_events"]["modify_schedule"])
+        query = {"msg_signature": sig, "timestamp": ts, "nonce": nonce}
+        r = await http.post("/", params=query, content=body)
+        assert r.status_code == 200
+        assert [n.kind for n in seen.notes] == [NotificationKind.UPDATED]
+        # Forged, malformed, wrong method, too large:
+        r = await http.post("/", params={**query, "msg_signature": "0" * 40}, content=body)
+        assert r.status_code == 403
+        r = await http.post("/", params=query, content=b"<xml>")
+        assert r.status_code == 400
+        assert (await http.put("/", params=query, content=body)).status_code == 405
+        assert (await http.post("/", params=query, content=b"x" * 70_000)).status_code == 413
+        # A chat message is acknowledged and ignored.
+        text = "<xml><MsgType>text</MsgType><Content>hi</Content></xml>"
+        sig, ts, nonce, body = wecom_post(text)
+        r = await http.post(
+            "/", params={"msg_signature": sig, "timestamp": ts, "nonce": nonce}, content=body
+        )
+        assert r.status_code == 200
+    assert len(seen.notes) == 1
+
+
+@pytest.mark.anyio
+async def test_endpoint_dingtalk_replies_success_and_hands_over() -> None:
+    seen = Recorder()
+    cb = ding_cb()
+    app = asgi_endpoint(cb, seen)
+    payload = {k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"}
+    async with _client(app) as http:
+        for message in ({"EventType": "check_url"}, payload, {"EventType": "org_change"}):
+            sig, ts, nonce, body = ding_post(message)
+            r = await http.post(
+                "/", params={"signature": sig, "timestamp": ts, "nonce": nonce}, content=body
+            )
+            assert r.status_code == 200
+            assert cb.open_reply(r.json()) == "success"
+    assert [n.event_id for n in seen.notes] == [payload["calendarEventId"]]
+
+
+@pytest.mark.anyio
+async def test_endpoint_handler_failure_is_500_so_the_provider_retries(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = asgi_endpoint(wecom_cb(), Recorder(fail=True))
+    sig, ts, nonce, body = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+    async with _client(app) as http:
+        r = await http.post(
+            "/", params={"msg_signature": sig, "timestamp": ts, "nonce": nonce}, content=body
+        )
+    assert r.status_code == 500
+    assert "database is down" in caplog.text
+    assert TOKEN not in caplog.text
+    assert AES_KEY not in caplog.text
+
+
+@given(
+    method=st.sampled_from(["GET", "POST", "PUT"]),
+    query=st.dictionaries(
+        st.sampled_from(["msg_signature", "signature", "timestamp", "nonce", "echostr", "x"]),
+        st.text(max_size=30),
+    ),
+    body=_bodies,
+    which=st.booleans(),
+)
+def test_fuzzed_endpoint_never_crashes(
+    method: str, query: dict[str, str], body: bytes, which: bool
+) -> None:
+    import anyio
+
+    app = asgi_endpoint(wecom_cb() if which else ding_cb(), Recorder())
+
+    async def go() -> int:
+        async with _client(app) as http:
+            r = await http.request(method, "/", params=query, content=body)
+            return r.status_code
+
+    assert anyio.run(go) in (200, 400, 403, 405)
