@@ -5,12 +5,14 @@ Loopback servers for the benchmarks, each run in its own process.
     ``wecal.sandbox`` with generated WeCom data and a latency fault on every
     ``schedule/get_by_calendar`` (the export-efficiency benchmark).
 
-``python benchmarks/_servers.py stream --per-calendar 125000``
+``python benchmarks/_servers.py stream --per-calendar 125000 [--latency 0.05]``
     A tiny purpose-built WeCom-shaped server (raw ASGI, no state): any
     ``cal_id`` has ``--per-calendar`` schedules, produced on the fly and
     deterministically from (cal_id, index), so a million events cost no server
     memory. With ``--per-calendar 0`` every page is empty: the smallest valid
-    answer, for the send-loop benchmark.
+    answer, for the send-loop benchmark. ``--latency`` holds every
+    ``get_by_calendar`` answer that many seconds (an asyncio sleep: it costs
+    the server no CPU), for the fan-out benchmark.
 
 Both bind 127.0.0.1 on a free port and print one JSON line (``{"url": ...}``)
 when they listen; they stop on SIGTERM or when their stdin closes.
@@ -19,6 +21,7 @@ when they listen; they stop on SIGTERM or when their stdin closes.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import socket
@@ -85,7 +88,9 @@ async def _read_body(receive: Receive) -> bytes:
             return b"".join(chunks)
 
 
-def stream_app(per_calendar: int) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+def stream_app(
+    per_calendar: int, latency: float = 0.0
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
     """The purpose-built WeCom-shaped ASGI app (gettoken + get_by_calendar)."""
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -96,6 +101,8 @@ def stream_app(per_calendar: int) -> Callable[[Scope, Receive, Send], Awaitable[
             body = _TOKEN_BODY
         elif path == "/cgi-bin/oa/schedule/get_by_calendar":
             request = json.loads(await _read_body(receive) or b"{}")
+            if latency > 0:
+                await asyncio.sleep(latency)
             offset, limit = int(request.get("offset", 0)), int(request.get("limit", 500))
             if offset >= per_calendar:
                 body = _EMPTY_PAGE
@@ -171,7 +178,7 @@ def main() -> int:
     if args.kind == "sandbox":
         app, hello = _sandbox_app(args)
     else:
-        app, hello = stream_app(args.per_calendar), {}
+        app, hello = stream_app(args.per_calendar, args.latency), {}
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY only on sockets that say
     # they are TCP, and without it every keep-alive answer waits ~40 ms for a
     # delayed ACK (headers and body are written separately).

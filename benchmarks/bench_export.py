@@ -11,7 +11,10 @@ Every listing request waits 20 ms, the final empty page of each calendar
 included (offset paging learns of the end from it), so the ideal time is
 ``requests ÷ concurrency × 20 ms`` with ``requests = pages + calendars``.
 Efficiency = ideal ÷ measured (target ≥ 0.9); speed-up = time at 1 ÷ time
-at 16 (target ≥ 10×).
+at 16 (target ≥ 10×). The same requests are also sent by a bare ``httpx``
+loop at concurrency 16; the export's efficiency against that loop
+(bare time ÷ export time) has its own target (≥ 0.9×, issue 11): the latency
+ideal is out of reach of any client on a machine where the client is CPU-bound.
 
 Pages are small (``PAGE_SIZE`` schedules) on purpose: the sandbox's handler
 spends ~1 ms of CPU per small page, and at concurrency 16 one 20 ms window
@@ -39,6 +42,8 @@ LATENCY = 0.020
 CALENDARS = 16
 PAGE_SIZE = 10
 TARGET_EFFICIENCY = 0.9
+#: Issue 11: the export achieves ≥ 0.9× what bare httpx does on the same requests.
+TARGET_VS_BARE = 0.9
 TARGET_SPEEDUP = 10.0
 
 
@@ -146,7 +151,19 @@ def run(quick: bool) -> list[Result]:
         f"{median(server_cpu) * 1e3:.0f} ms; bare httpx, same requests: {tbare * 1e3:.0f} ms "
         f"(efficiency {ideal / tbare:.2f})"
     )
+    vs_bare = tbare / t16
     return [
+        Result(
+            name="2. export efficiency vs bare httpx, concurrency 16",
+            value=vs_bare,
+            unit="× bare httpx",
+            target=f"≥ {TARGET_VS_BARE}×",
+            ok=vs_bare >= TARGET_VS_BARE,
+            detail=(
+                f"bare httpx {tbare * 1e3:.0f} ms ÷ export {t16 * 1e3:.0f} ms: the export "
+                f"achieves {vs_bare:.2f}× what bare httpx does on the same requests"
+            ),
+        ),
         Result(
             name="2. export efficiency, concurrency 16",
             value=efficiency,

@@ -5,7 +5,8 @@ Run wecal's benchmarks and print each figure next to its target.
     .venv/bin/python benchmarks/run.py --quick    # toy sizes (seconds): does it still run?
     .venv/bin/python benchmarks/run.py --only 1 3 # some of them
 
-1 decode + normalize, 2 export efficiency, 3 memory, 4 send-loop overhead
+1 decode + normalize, 2 export efficiency, 3 memory, 4 send-loop overhead,
+5 fan-out over many calendars at 16 in flight
 (see each ``bench_*.py`` docstring). Servers run on 127.0.0.1 in child
 processes and are stopped on exit. Not part of CI's pass/fail: the exit
 status is 0 whether targets are met or not, non-zero only if a benchmark
@@ -22,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 import bench_decode
 import bench_export
+import bench_fanout
 import bench_memory
 import bench_sendloop
 from _common import Result, machine
@@ -31,6 +33,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], list[Result]]]] = {
     "2": ("export efficiency", bench_export.run),
     "3": ("memory", bench_memory.run),
     "4": ("send-loop overhead", bench_sendloop.run),
+    "5": ("fan-out, 16 in flight", bench_fanout.run),
 }
 
 
