@@ -18,12 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
 EXPECTED_ROWS = [
     "1. decode+normalize WeCom",
     "1. decode+normalize DingTalk legacy",
+    "2. export efficiency vs bare httpx, concurrency 16",
     "2. export efficiency, concurrency 16",
     "2. export speed-up, concurrency 16 vs 1",
     "3. peak RSS, export of 5,000 events",
     "3. RSS growth 1,000 → 5,000 events",
     "4. send-loop overhead, sequential",
     "4. send-loop overhead, 16 in flight",
+    "5. fan-out 4 calendars, 16 in flight, wecal ÷ bare httpx",
+    "5. fan-out speed-up, 16 in flight vs one calendar at a time",
 ]
 
 
