@@ -48,7 +48,7 @@ import attrs
 import httpx
 
 from ._ratelimit import RateLimitConfig, RateLimiter
-from ._retry import RetryConfig, decide
+from ._retry import Decision, RetryConfig, decide
 from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
 from .errors import (
     AuthenticationError,
@@ -58,6 +58,7 @@ from .errors import (
     RateLimitError,
     ResponseFormatError,
     TransportError,
+    WecalError,
     redact,
 )
 from .providers._dialects import Dialect, Failure
@@ -106,6 +107,40 @@ def _retry_after(response: httpx.Response) -> float | None:
     except ValueError:
         return None  # an HTTP date: rare from these providers; back off instead
     return seconds if 0 <= seconds < 86_400 else None
+
+
+@attrs.frozen
+class _Request:
+    """One call as the caller asked for it: the same on every attempt."""
+
+    api: str
+    method: str
+    path: str
+    url: str
+    params: Mapping[str, Any]
+    json: Any
+    headers: Mapping[str, str]
+
+
+@attrs.frozen
+class _Outcome:
+    """
+    What one attempt came to. :meth:`HttpCore._send` alone acts on it.
+
+    ``body``: success. Otherwise ``fail(verdict, attempts)`` builds the error
+    to raise when the call stops here; ``retryable`` says whether another
+    attempt may follow, ``hint`` is a wait the provider asked for,
+    ``blocked`` that a client-wide pause was set (waited out before the next
+    attempt instead of sleeping), ``stale_token`` a token the provider refused
+    (dropped, and the call replayed once with a fresh one).
+    """
+
+    body: dict[str, Any] | None = None
+    fail: Callable[[Decision, int], WecalError] | None = None
+    retryable: bool = False
+    hint: float | None = None
+    blocked: bool = False
+    stale_token: str | None = None
 
 
 @attrs.define
@@ -337,10 +372,19 @@ class HttpCore:
         idempotent: bool,
         token_call: bool,
     ) -> dict[str, Any]:
+        """
+        The one decision site: run attempts, and after each decide whether to
+        return, replay with a fresh token, sleep and retry, or raise.
+
+        An attempt (:meth:`_attempt`) never sleeps nor retries; it reports an
+        :class:`_Outcome`. ``params``, ``json`` and ``headers`` are sent
+        unchanged on every attempt, so an idempotency key placed in them (a
+        DingTalk ``x-client-token``) is the same on every retry of a write.
+        """
         start = self._clock()
         attempt = 0
         token_replayed = False
-        url = self.base_url + path
+        request = _Request(api, method, path, self.base_url + path, params, json, headers or {})
         # Bounded: `attempt` grows on every pass but the single token replay,
         # and decide() stops at max_attempts.
         while True:
@@ -348,126 +392,150 @@ class HttpCore:
             self.check_open()
             await self._wait_pause(start)
             token = await self.tokens.get() if authenticated else None
-            req_params, req_headers = dict(params), dict(headers or {})
-            if token is not None:
-                self.dialect.place_token(token, req_params, req_headers)
-            sent_at = self._clock()
-            response: httpx.Response | None = None
-            error: httpx.HTTPError | None = None
-            async with self._limiter.slot(api):
-                sent_at = self._clock()
-                self.stats.requests += 1
-                try:
-                    request = self._http().build_request(
-                        method, url, params=req_params, json=json, headers=req_headers
-                    )
-                    response = await self._http().send(request)
-                except httpx.HTTPError as exc:
-                    error = exc
-                except httpx.InvalidURL as exc:
-                    raise InvalidRequestError(
-                        f"{method} {path}: invalid URL: {self.redact(str(exc))}",
-                        provider=self.dialect.provider,
-                    ) from None
-            latency = self._clock() - sent_at
-
-            if error is not None:
-                logger.debug(
-                    "%s %s api=%s attempt=%d error=%s latency=%.3fs",
-                    method, path, api, attempt, type(error).__name__, latency,
-                )  # fmt: skip
-                if isinstance(error, _NOT_SENT):
-                    retryable = True
-                elif isinstance(error, _MAYBE_SENT):
-                    retryable = idempotent
-                else:
-                    retryable = False
-                verdict = decide(
-                    self.retry,
-                    attempt=attempt,
-                    elapsed=self._clock() - start,
-                    retryable=retryable,
-                    jitter=self._jitter(),
-                )
-                if verdict.retry:
-                    self.stats.retries += 1
-                    await self._sleep(verdict.delay)
-                    continue
-                raise self._transport_error(method, path, error, attempt, verdict.reason)
-
-            assert response is not None
-            failure, body = self._classify(response)
-            logger.debug(
-                "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
-                method, path, api, attempt, response.status_code,
-                failure.code if failure else 0, latency,
-            )  # fmt: skip
-            if failure is None and body is not None:
-                return body
-            if failure is None:
-                # A success status with a body that is not a JSON object.
-                verdict = decide(
-                    self.retry,
-                    attempt=attempt,
-                    elapsed=self._clock() - start,
-                    retryable=idempotent,
-                    jitter=self._jitter(),
-                )
-                if verdict.retry:
-                    self.stats.retries += 1
-                    await self._sleep(verdict.delay)
-                    continue
-                raise ResponseFormatError(
-                    f"{method} {path}: HTTP {response.status_code} body is not a JSON object: "
-                    f"{self.redact(_snippet(response))}",
-                    path="$",
-                )
-
-            rule = failure.rule
-            if rule.token_invalid:
-                if token_call:
-                    raise self._provider_error(
-                        failure, method, path, cls=AuthenticationError, note="credentials refused"
-                    )
-                if token is not None and not token_replayed:
-                    # Drop only the token that failed (others may have refreshed
-                    # it already), then replay once with a fresh one.
-                    token_replayed = True
-                    self.stats.token_refreshes += 1
-                    await self.tokens.invalidate(token)
-                    attempt -= 1
-                    continue
-                raise self._provider_error(
-                    failure, method, path, note="token refused after a refresh"
-                )
-
-            if issubclass(rule.error, RateLimitError):
-                self.stats.rate_limited += 1
-            hint = rule.block
-            if hint is None and response.status_code in (429, 503):
-                hint = _retry_after(response)
-            if rule.block is not None:
-                # A provider block applies to the app, not to this task: pause
-                # every task of this client.
-                self._paused_until = max(self._paused_until, self._clock() + rule.block)
-                self._pause_code = failure.code
-            retryable = rule.retry and (idempotent or not rule.ambiguous)
+            outcome = await self._attempt(
+                request, token, attempt=attempt, idempotent=idempotent, token_call=token_call
+            )
+            if outcome.body is not None:
+                return outcome.body
+            if outcome.stale_token is not None and not token_replayed:
+                # Drop only the token that failed (others may have refreshed
+                # it already), then replay once with a fresh one.
+                token_replayed = True
+                self.stats.token_refreshes += 1
+                await self.tokens.invalidate(outcome.stale_token)
+                attempt -= 1
+                continue
             verdict = decide(
                 self.retry,
                 attempt=attempt,
                 elapsed=self._clock() - start,
-                retryable=retryable,
-                hint=hint,
+                retryable=outcome.retryable,
+                hint=outcome.hint,
                 jitter=self._jitter(),
             )
             if verdict.retry:
                 self.stats.retries += 1
                 logger.debug("%s %s api=%s retry in %.2fs", method, path, api, verdict.delay)
-                if rule.block is None:
+                if not outcome.blocked:
                     await self._sleep(verdict.delay)
                 continue  # a block is waited out by _wait_pause
-            retry_after = hint if verdict.reason == "deadline" or rule.block is not None else None
-            raise self._provider_error(failure, method, path, retry_after=retry_after)
+            assert outcome.fail is not None
+            raise outcome.fail(verdict, attempt)
+
+    async def _attempt(
+        self,
+        request: _Request,
+        token: str | None,
+        *,
+        attempt: int,
+        idempotent: bool,
+        token_call: bool,
+    ) -> _Outcome:
+        """Send ``request`` once and classify what came back; never sleeps, never retries."""
+        method, path, api = request.method, request.path, request.api
+        params, headers = dict(request.params), dict(request.headers)
+        if token is not None:
+            self.dialect.place_token(token, params, headers)
+        response: httpx.Response | None = None
+        error: httpx.HTTPError | None = None
+        async with self._limiter.slot(api):
+            sent_at = self._clock()
+            self.stats.requests += 1
+            try:
+                built = self._http().build_request(
+                    method, request.url, params=params, json=request.json, headers=headers
+                )
+                response = await self._http().send(built)
+            except httpx.HTTPError as exc:
+                error = exc
+            except httpx.InvalidURL as exc:
+                raise InvalidRequestError(
+                    f"{method} {path}: invalid URL: {self.redact(str(exc))}",
+                    provider=self.dialect.provider,
+                ) from None
+        latency = self._clock() - sent_at
+
+        if error is not None:
+            logger.debug(
+                "%s %s api=%s attempt=%d error=%s latency=%.3fs",
+                method, path, api, attempt, type(error).__name__, latency,
+            )  # fmt: skip
+            failed = error
+            return _Outcome(
+                retryable=isinstance(error, _NOT_SENT)
+                or (idempotent and isinstance(error, _MAYBE_SENT)),
+                fail=lambda verdict, attempts: self._transport_error(
+                    method, path, failed, attempts, verdict.reason
+                ),
+            )
+
+        assert response is not None
+        failure, body = self._classify(response)
+        logger.debug(
+            "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
+            method, path, api, attempt, response.status_code,
+            failure.code if failure else 0, latency,
+        )  # fmt: skip
+        if failure is None and body is not None:
+            return _Outcome(body=body)
+        if failure is None:
+            # A success status with a body that is not a JSON object.
+            message = (
+                f"{method} {path}: HTTP {response.status_code} body is not a JSON object: "
+                f"{self.redact(_snippet(response))}"
+            )
+            return _Outcome(
+                retryable=idempotent,
+                fail=lambda verdict, attempts: ResponseFormatError(message, path="$"),
+            )
+        return self._failure_outcome(request, failure, response, token, idempotent, token_call)
+
+    def _failure_outcome(
+        self,
+        request: _Request,
+        failure: Failure,
+        response: httpx.Response,
+        token: str | None,
+        idempotent: bool,
+        token_call: bool,
+    ) -> _Outcome:
+        """The outcome of an answer the dialect classified as an error."""
+        method, path = request.method, request.path
+        rule = failure.rule
+        if rule.token_invalid:
+            if token_call:
+                error = self._provider_error(
+                    failure, method, path, cls=AuthenticationError, note="credentials refused"
+                )
+                return _Outcome(fail=lambda verdict, attempts: error)
+            refused = self._provider_error(
+                failure, method, path, note="token refused after a refresh"
+            )
+            return _Outcome(stale_token=token, fail=lambda verdict, attempts: refused)
+
+        if issubclass(rule.error, RateLimitError):
+            self.stats.rate_limited += 1
+        hint = rule.block
+        if hint is None and response.status_code in (429, 503):
+            hint = _retry_after(response)
+        if rule.block is not None:
+            # A provider block applies to the app, not to this task: pause
+            # every task of this client.
+            self._paused_until = max(self._paused_until, self._clock() + rule.block)
+            self._pause_code = failure.code
+
+        def fail(verdict: Decision, attempts: int) -> WecalError:
+            blocked = verdict.reason == "deadline" or rule.block is not None
+            return self._provider_error(
+                failure, method, path, retry_after=hint if blocked else None
+            )
+
+        return _Outcome(
+            retryable=rule.retry and (idempotent or not rule.ambiguous),
+            hint=hint,
+            blocked=rule.block is not None,
+            fail=fail,
+        )
 
     def _classify(self, response: httpx.Response) -> tuple[Failure | None, dict[str, Any] | None]:
         body: dict[str, Any] | None = None
