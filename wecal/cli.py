@@ -40,8 +40,8 @@ from ._tokens import MemoryTokenStore
 from .errors import WecalError
 from .export import PageLike, Progress, Source, export, parse_when
 from .paging import Paginator
-from .providers.dingtalk_legacy import DingTalkLegacyClient
-from .providers.wecom import WeComClient
+from .providers._common import CalendarProvider
+from .providers._registry import PROVIDERS, Credential, ProviderEntry
 
 __all__ = ["main"]
 
@@ -49,17 +49,28 @@ _FORMATS = {".ics": "ics", ".ical": "ics", ".jsonl": "jsonl", ".ndjson": "jsonl"
 
 
 class _Config:
-    """What an export or listing talks to: clients and the sources they serve."""
+    """What an export or listing talks to: one client per provider, and their sources."""
 
     def __init__(self) -> None:
-        self.wecom: WeComClient | None = None
-        self.dingtalk: DingTalkLegacyClient | None = None
-        self.sources: list[Source] = []
+        self.clients: dict[str, CalendarProvider] = {}
+        self.owner: dict[Source, ProviderEntry] = {}
         self.label = ""
 
     @property
-    def clients(self) -> list[BaseClient]:
-        return [c for c in (self.wecom, self.dingtalk) if c is not None]
+    def sources(self) -> list[Source]:
+        return list(self.owner)
+
+    def add(self, provider: ProviderEntry, client: CalendarProvider, ids: Sequence[str]) -> None:
+        self.clients[provider.name] = client
+        for ident in ids:
+            self.owner.setdefault(Source(provider.source_kind, ident), provider)
+
+    @property
+    def stats(self) -> CallStats:
+        return sum(
+            (c.stats for c in self.clients.values() if isinstance(c, BaseClient)),
+            start=CallStats(),
+        )
 
     def paginator(
         self,
@@ -70,40 +81,47 @@ class _Config:
         expand: bool,
         page_size: int | None = None,
     ) -> Paginator[Any]:
-        if source.kind == "calendar" and self.wecom is not None:
-            return self.wecom.list_events(
-                source.id, start=start, end=end, expand=expand, page_size=page_size
-            )
-        if source.kind == "user" and self.dingtalk is not None:
-            return self.dingtalk.list_events(
-                user_id=source.id, start=start, end=end, expand=expand, page_size=page_size
-            )
-        raise click.UsageError(f"no client for source {source.key}")
+        provider = self.owner.get(source)
+        if provider is None:
+            raise click.UsageError(f"no client for source {source.key}")
+        return provider.list_source(
+            self.clients[provider.name],
+            source.id,
+            start=start,
+            end=end,
+            expand=expand,
+            page_size=page_size,
+        )
 
     async def aclose(self) -> None:
-        for client in self.clients:
+        for client in self.clients.values():
             await client.aclose()
 
 
+_KINDS = ("calendar", "user")
+
+
 def _parse_sources(
-    provider: str | None, calendars: Sequence[str], users: Sequence[str], sources_file: Path | None
+    provider: ProviderEntry,
+    calendars: Sequence[str],
+    users: Sequence[str],
+    sources_file: Path | None,
 ) -> list[Source]:
     items = [Source("calendar", c) for c in calendars] + [Source("user", u) for u in users]
     if sources_file is not None:
-        default_kind = "user" if provider == "dingtalk-legacy" else "calendar"
         for n, line in enumerate(sources_file.read_text(encoding="utf-8").splitlines(), 1):
             text = line.strip()
             if not text or text.startswith("#"):
                 continue
             kind, sep, ident = text.partition(":")
-            if sep and kind in ("calendar", "user"):
+            if sep and kind in _KINDS:
                 items.append(Source(kind, ident.strip()))
-            elif sep and kind not in ("calendar", "user") and " " not in kind:
+            elif sep and kind not in _KINDS and " " not in kind:
                 raise click.BadParameter(
                     f"line {n}: use 'calendar:ID', 'user:ID' or a bare ID", param_hint="--sources"
                 )
             else:
-                items.append(Source(default_kind, text))
+                items.append(Source(provider.source_kind, text))
     return list(dict.fromkeys(items))
 
 
@@ -111,10 +129,7 @@ def _build(
     *,
     sandbox: bool,
     provider: str | None,
-    corp_id: str | None,
-    corp_secret: str | None,
-    app_key: str | None,
-    app_secret: str | None,
+    credentials: dict[str, str | None],
     base_url: str | None,
     calendars: Sequence[str],
     users: Sequence[str],
@@ -125,78 +140,58 @@ def _build(
     config = _Config()
     if sandbox:
         try:
-            from .sandbox import (
-                DEFAULT_DINGTALK_APP_KEY,
-                DEFAULT_DINGTALK_APP_SECRET,
-                DEFAULT_WECOM_CORP_ID,
-                DEFAULT_WECOM_SECRET,
-                Sandbox,
-                generate,
-            )
+            from .sandbox import Sandbox
+            from .sandbox._demo import demo, sandbox_clients
         except ImportError as exc:  # pragma: no cover - the cli extra pulls the sandbox in
             raise click.UsageError(f"--sandbox needs the sandbox extra ({exc})") from None
         emulator = Sandbox(seed=seed)
-        summary = generate(
-            emulator,
-            seed=seed,
-            wecom_calendars=3,
-            schedules_per_calendar=size,
-            dingtalk_users=3,
-            events_per_user=size,
-        )
+        demo_sources = demo(emulator, seed=seed, sources=3, size=size)
         transport = httpx.ASGITransport(app=emulator.app)
-        common: dict[str, Any] = {
-            "base_url": "http://sandbox",
-            "transport": transport,
-            "token_store": MemoryTokenStore(),
-        }
-        config.wecom = WeComClient(DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET, **common)
-        config.dingtalk = DingTalkLegacyClient(
-            DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET, **common
-        )
-        config.sources = [Source("calendar", c) for c in summary.wecom_calendars] + [
-            Source("user", u) for u in summary.dingtalk_users
-        ]
+        for name, client in sandbox_clients(
+            base_url="http://sandbox", transport=transport, token_store=MemoryTokenStore()
+        ).items():
+            config.add(PROVIDERS[name], client, demo_sources.get(name, ()))
         config.label = f"sandbox (seed {seed})"
         return config
 
     if provider is None:
-        raise click.UsageError("choose --sandbox or --provider wecom|dingtalk-legacy")
-    config.sources = _parse_sources(provider, calendars, users, sources_file)
-    if not config.sources:
+        raise click.UsageError(f"choose --sandbox or --provider {'|'.join(PROVIDERS)}")
+    entry = PROVIDERS[provider]
+    sources = _parse_sources(entry, calendars, users, sources_file)
+    if not sources:
         raise click.UsageError("name at least one source: --calendar, --user or --sources FILE")
-    if provider == "wecom":
-        if not corp_id or not corp_secret:
-            raise click.UsageError(
-                "WeCom needs --corp-id and --corp-secret "
-                "(or WECAL_WECOM_CORP_ID / WECAL_WECOM_SECRET)"
-            )
-        wrong = [s.key for s in config.sources if s.kind != "calendar"]
-        config.wecom = WeComClient(corp_id, corp_secret, base_url=base_url)
-    else:
-        if not app_key or not app_secret:
-            raise click.UsageError(
-                "DingTalk needs --app-key and --app-secret "
-                "(or WECAL_DINGTALK_APP_KEY / WECAL_DINGTALK_APP_SECRET)"
-            )
-        wrong = [s.key for s in config.sources if s.kind != "user"]
-        config.dingtalk = DingTalkLegacyClient(app_key, app_secret, base_url=base_url)
+    app_id = credentials.get(_param(entry.app_id))
+    secret = credentials.get(_param(entry.secret))
+    if not app_id or not secret:
+        raise click.UsageError(
+            f"{entry.title} needs {entry.app_id.option} and {entry.secret.option} "
+            f"(or {entry.app_id.env} / {entry.secret.env})"
+        )
+    wrong = [s.key for s in sources if s.kind != entry.source_kind]
     if wrong:
         raise click.UsageError(
             f"{provider} cannot export {', '.join(wrong)} "
-            f"(WeCom lists calendars, DingTalk lists users)"
+            f"({entry.title} lists by {entry.source_kind}: use --{entry.source_kind})"
         )
+    config.add(entry, entry.client(app_id, secret, base_url=base_url), [s.id for s in sources])
     config.label = provider
     return config
+
+
+def _param(credential: Credential) -> str:
+    """The click parameter name of a credential option (``--corp-id`` → ``corp_id``)."""
+    return credential.option.lstrip("-").replace("-", "_")
+
+
+def _credentials() -> list[Credential]:
+    """Every credential option of every provider, once (DingTalk's APIs share theirs)."""
+    found = {c.option: c for e in PROVIDERS.values() for c in (e.app_id, e.secret)}
+    return list(found.values())
 
 
 _TARGET_OPTIONS = (
     "sandbox",
     "provider",
-    "corp_id",
-    "corp_secret",
-    "app_key",
-    "app_secret",
     "base_url",
     "calendars",
     "users",
@@ -206,27 +201,22 @@ _TARGET_OPTIONS = (
 )
 
 
+def _source_help(kind: str) -> str:
+    names = ", ".join(e.source_help for e in PROVIDERS.values() if e.source_kind == kind)
+    return f"{names} (repeatable)."
+
+
 def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--sandbox", is_flag=True, help="Use the embedded emulator with demo data."),
-        click.option(
-            "--provider", type=click.Choice(["wecom", "dingtalk-legacy"]), help="Real provider."
-        ),
-        click.option("--corp-id", envvar="WECAL_WECOM_CORP_ID", help="WeCom corp id."),
-        click.option(
-            "--corp-secret",
-            envvar="WECAL_WECOM_SECRET",
-            help="WeCom app secret (better: WECAL_WECOM_SECRET).",
-        ),
-        click.option("--app-key", envvar="WECAL_DINGTALK_APP_KEY", help="DingTalk app key."),
-        click.option(
-            "--app-secret",
-            envvar="WECAL_DINGTALK_APP_SECRET",
-            help="DingTalk app secret (better: WECAL_DINGTALK_APP_SECRET).",
+        click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Real provider."),
+        *(
+            click.option(c.option, envvar=c.env, help=c.help, show_envvar=False)
+            for c in _credentials()
         ),
         click.option("--base-url", help="Another API host (private deployment, sandbox)."),
-        click.option("--calendar", "calendars", multiple=True, help="WeCom cal_id (repeatable)."),
-        click.option("--user", "users", multiple=True, help="DingTalk userid (repeatable)."),
+        click.option("--calendar", "calendars", multiple=True, help=_source_help("calendar")),
+        click.option("--user", "users", multiple=True, help=_source_help("user")),
         click.option(
             "--sources",
             "sources_file",
@@ -242,6 +232,7 @@ def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def packed(**kwargs: Any) -> Any:
         target = {name: kwargs.pop(name) for name in _TARGET_OPTIONS}
+        target["credentials"] = {_param(c): kwargs.pop(_param(c)) for c in _credentials()}
         target["seed"], target["size"] = target.pop("sandbox_seed"), target.pop("sandbox_size")
         return fn(target=target, **kwargs)
 
@@ -372,7 +363,7 @@ async def _export(
         status.write(f"wecal: error: {exc}\n")
         return 2
     finally:
-        stats = sum((c.stats for c in config.clients), start=CallStats())
+        stats = config.stats
         await config.aclose()
 
     if result.already_done:
@@ -419,7 +410,7 @@ def _display(
     started = time.monotonic()
 
     def counters() -> str:
-        stats = sum((c.stats for c in config.clients), start=CallStats())
+        stats = config.stats
         done = progress.done_sources + progress.failed_sources
         elapsed = time.monotonic() - started
         line = (
@@ -536,11 +527,12 @@ def _show(moment: Any) -> str:
 @click.option("--size", default=50, show_default=True, help="Events per calendar and per user.")
 def sandbox_command(port: int, host: str, seed: int, size: int) -> None:
     """Serve the WeCom + DingTalk emulator with demo data (Ctrl-C stops it)."""
-    from .sandbox import DEFAULT_DINGTALK_APP_KEY, DEFAULT_WECOM_CORP_ID, run
+    from .sandbox import run
+    from .sandbox._demo import credentials
 
+    apps = ", ".join(f"{name} app {app_id}" for name, (app_id, _) in credentials().items())
     click.echo(
-        f"wecal sandbox on http://{host}:{port} — WeCom corp {DEFAULT_WECOM_CORP_ID}, "
-        f"DingTalk app {DEFAULT_DINGTALK_APP_KEY} (secrets: wecal.sandbox.DEFAULT_*)",
+        f"wecal sandbox on http://{host}:{port} — {apps} (secrets: wecal.sandbox.DEFAULT_*)",
         err=True,
     )
     run(

@@ -24,6 +24,7 @@ that reaches them passes through :func:`redact` first.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Required, TypedDict, Unpack
 
@@ -44,26 +45,33 @@ __all__ = [
     "redact",
 ]
 
-# Query parameters, headers and JSON keys whose values are secrets. The value
-# ends at the first character that cannot be part of a token or secret.
+# Query parameters, headers and JSON keys whose values are secrets, besides the
+# ones each provider declares in the registry. A value ends at the first
+# character that cannot be part of a token or secret.
 _SECRET_KEYS = (
     "access_token",
     "accesstoken",
-    "corpsecret",
-    "appsecret",
-    "app_secret",
     "appSecret",
-    "corp_secret",
     "client_secret",
     "suite_secret",
     "x-acs-dingtalk-access-token",
 )
-_SECRET_RE = re.compile(
-    r"(?P<key>(?:" + "|".join(re.escape(k) for k in _SECRET_KEYS) + r"))"
-    r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
-    r"(?P<value>[^&\s\"',;}\]]+)",
-    re.IGNORECASE,
-)
+
+
+@functools.cache
+def _secret_re() -> re.Pattern[str]:
+    # Imported late: the registry imports the clients, which import this module.
+    from .providers._registry import secret_names
+
+    keys = dict.fromkeys((*_SECRET_KEYS, *secret_names()))
+    return re.compile(
+        r"(?P<key>(?:" + "|".join(re.escape(k) for k in keys) + r"))"
+        r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
+        r"(?P<value>[^&\s\"',;}\]]+)",
+        re.IGNORECASE,
+    )
+
+
 REDACTED = "***"
 
 
@@ -81,7 +89,7 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     for secret in secrets:
         if secret:
             text = text.replace(secret, REDACTED)
-    return _SECRET_RE.sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
+    return _secret_re().sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
 
 
 class WecalError(Exception):

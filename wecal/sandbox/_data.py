@@ -149,6 +149,11 @@ class GenerateSummary:
     dingtalk_events: tuple[str, ...]
     anchor: datetime
 
+    @property
+    def sources(self) -> dict[str, tuple[str, ...]]:
+        """Export sources per provider registry name: calendars or users."""
+        return {"wecom": self.wecom_calendars, "dingtalk-legacy": self.dingtalk_users}
+
 
 def generate(
     sandbox: Sandbox,

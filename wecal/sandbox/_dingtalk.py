@@ -27,12 +27,16 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from ._data import DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET
 from ._recur import ding_expand, ding_moment
 
 if TYPE_CHECKING:
     from ._state import Sandbox
 
-__all__ = ["gettoken", "handle", "list_items", "render_recurrence"]
+__all__ = ["CREDENTIALS", "gettoken", "handle", "list_items", "render_recurrence"]
+
+#: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
+CREDENTIALS = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
 
 MESSAGES = {
     -1: "系统繁忙",

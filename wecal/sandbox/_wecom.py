@@ -23,12 +23,16 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ._data import DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET
 from ._recur import wecom_is_occurrence, wecom_previous_occurrence
 
 if TYPE_CHECKING:
     from ._state import Sandbox
 
-__all__ = ["ApiError", "gettoken", "handle"]
+__all__ = ["CREDENTIALS", "ApiError", "gettoken", "handle"]
+
+#: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
+CREDENTIALS = (DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
 
 MESSAGES = {
     -1: "system busy",

@@ -1,0 +1,153 @@
+"""
+The provider registry: everything provider-shaped that the rest of wecal iterates.
+
+One :class:`ProviderEntry` per provider API says which client class serves it,
+which credentials it takes (CLI option, environment variable), what a *source*
+of an export is (a calendar id or a user id), which wire names carry secrets
+(for redaction), and which sandbox module emulates it. The CLI, the sandbox
+app and the redaction code read this table; nothing outside a provider's own
+folder branches on a provider's name. Adding a provider is one folder plus one
+entry here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from types import MappingProxyType
+from typing import Literal, Protocol, Unpack
+
+import attrs
+
+from .._client import ClientSettings
+from ..errors import ValidationError
+from ..models import Event
+from ..paging import Paginator
+from ._common import CalendarProvider
+from .dingtalk_legacy import DingTalkLegacyClient
+from .wecom import WeComClient
+
+__all__ = ["PROVIDERS", "ClientFactory", "Credential", "ProviderEntry", "entry", "secret_names"]
+
+
+class ClientFactory(Protocol):
+    """A client class: app id and secret, then the keyword settings every client takes."""
+
+    def __call__(
+        self, app_id: str, secret: str, /, **settings: Unpack[ClientSettings]
+    ) -> CalendarProvider: ...
+
+
+@attrs.frozen
+class Credential:
+    """One credential a client takes: its CLI option and environment variable."""
+
+    option: str
+    env: str
+    help: str
+    secret: bool = False
+
+
+@attrs.frozen
+class ProviderEntry:
+    """
+    What wecal knows of one provider API outside its folder.
+
+    ``source_kind`` is what one export source of this provider is: a calendar
+    (``list_events(calendar_id)``) or a user (``list_events(user_id=...)``).
+    ``sandbox`` names the module of :mod:`wecal.sandbox` that emulates it.
+    """
+
+    name: str
+    title: str
+    client: ClientFactory
+    app_id: Credential
+    secret: Credential
+    source_kind: Literal["calendar", "user"]
+    source_help: str
+    secret_names: tuple[str, ...]
+    sandbox: str
+    max_page_size: int
+
+    def list_source(
+        self,
+        client: CalendarProvider,
+        source_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        expand: bool = False,
+        page_size: int | None = None,
+    ) -> Paginator[Event]:
+        """List one source of this provider (a calendar or a user) on ``client``."""
+        if self.source_kind == "calendar":
+            return client.list_events(
+                source_id, start=start, end=end, expand=expand, page_size=page_size
+            )
+        return client.list_events(
+            user_id=source_id, start=start, end=end, expand=expand, page_size=page_size
+        )
+
+
+_DINGTALK_APP_KEY = Credential(
+    "--app-key", "WECAL_DINGTALK_APP_KEY", "DingTalk app key (or WECAL_DINGTALK_APP_KEY)."
+)
+_DINGTALK_APP_SECRET = Credential(
+    "--app-secret",
+    "WECAL_DINGTALK_APP_SECRET",
+    "DingTalk app secret (better: WECAL_DINGTALK_APP_SECRET).",
+    secret=True,
+)
+
+PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
+    {
+        e.name: e
+        for e in (
+            ProviderEntry(
+                name="wecom",
+                title="WeCom",
+                client=WeComClient,
+                app_id=Credential(
+                    "--corp-id", "WECAL_WECOM_CORP_ID", "WeCom corp id (or WECAL_WECOM_CORP_ID)."
+                ),
+                secret=Credential(
+                    "--corp-secret",
+                    "WECAL_WECOM_SECRET",
+                    "WeCom app secret (better: WECAL_WECOM_SECRET).",
+                    secret=True,
+                ),
+                source_kind="calendar",
+                source_help="WeCom cal_id",
+                secret_names=("corpsecret", "corp_secret", "access_token"),
+                sandbox="wecal.sandbox._wecom",
+                max_page_size=1000,
+            ),
+            ProviderEntry(
+                name="dingtalk-legacy",
+                title="DingTalk (legacy topapi)",
+                client=DingTalkLegacyClient,
+                app_id=_DINGTALK_APP_KEY,
+                secret=_DINGTALK_APP_SECRET,
+                source_kind="user",
+                source_help="DingTalk staff userid",
+                secret_names=("appsecret", "app_secret", "access_token"),
+                sandbox="wecal.sandbox._dingtalk",
+                max_page_size=2500,
+            ),
+        )
+    }
+)
+
+
+def entry(name: str) -> ProviderEntry:
+    """The entry of provider ``name``; :class:`~wecal.ValidationError` for an unknown one."""
+    found = PROVIDERS.get(name)
+    if found is None:
+        known = ", ".join(PROVIDERS)
+        raise ValidationError(f"unknown provider {name!r} (known: {known})")
+    return found
+
+
+def secret_names() -> tuple[str, ...]:
+    """Every wire name (query, header, JSON key) whose value is a secret, of all providers."""
+    return tuple(dict.fromkeys(n for e in PROVIDERS.values() for n in e.secret_names))
