@@ -169,7 +169,11 @@ class Dialect:
         if rule is None:
             rule = rule_for_status(status) or _unknown(code)
         assert rule is not None
-        return Failure(rule, code, message or rule.meaning, request_id, status)
+        message = message or rule.meaning
+        scopes = _required_scopes(body)
+        if scopes:
+            message += f" (required scope: {', '.join(scopes)})"
+        return Failure(rule, code, message, request_id, status)
 
 
 def _unknown(code: object) -> CodeRule:
@@ -189,6 +193,15 @@ def _int_code(value: Any) -> int:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def _required_scopes(body: Mapping[str, Any]) -> list[str]:
+    """DingTalk's ``accessdenieddetail.requiredScopes``: the scope a 403 asks for."""
+    detail = body.get("accessdenieddetail")
+    scopes = detail.get("requiredScopes") if isinstance(detail, Mapping) else None
+    if not isinstance(scopes, list):
+        return []
+    return [scope for scope in scopes if isinstance(scope, str)]
 
 
 def _hint(message: str) -> str | None:

@@ -30,9 +30,10 @@ range ``endDate``             ``UNTIL`` (an instant; a bare date is that whole d
 
 Semantics chosen (the reference is silent on them):
 
-- Occurrences are those of the RRULE read by dateutil: the first one is the
-  first matching day on or after the start (Graph's rule too), and COUNT
-  counts matching occurrences. ``dayOfMonth`` 31 skips shorter months.
+- The conversion is of the rule alone; what happens to a start that does
+  not match it is the expansion's business (DESIGN.md: DTSTART is the first
+  occurrence), the same for both sides. ``dayOfMonth`` 31 skips shorter
+  months (RFC 5545), as the sandbox does.
 - ``firstDayOfWeek`` defaults to Sunday (DingTalk) while ``WKST`` defaults to
   Monday (RFC 5545): a weekly pattern always states it, and a rule read back
   carries ``WKST`` when it changes anything (weekly, interval > 1).

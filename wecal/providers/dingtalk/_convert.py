@@ -1,0 +1,597 @@
+"""
+DingTalk v1.0 event JSON ↔ :class:`~wecal.Event`: pure functions, no I/O.
+
+Reading (``reference/dingtalk.md`` §2.4), with the rule chosen for each quirk:
+
+- ``start`` / ``end`` are ``{dateTime, timeZone}`` (timed) or ``{date}``
+  (all-day, end exclusive). The official create example sends ``date`` and
+  ``dateTime`` together: ``isAllDay`` decides when given, else a ``dateTime``
+  on both bounds makes the event timed. An all-day end on or before its start
+  means one day.
+- All-day events are in UTC ("全天日程时区固定为UTC"): ``Event.timezone`` is
+  ``"UTC"``; timed ones take ``start.timeZone`` (a ``dateTime`` without an
+  offset is read in it; times are shown in it).
+- An instance (``seriesMasterId`` set) is an occurrence: ``series_id`` is the
+  master's id, ``recurrence_id`` its ``originStart.dateTime`` (UTC; a date for
+  all-day events; the start when DingTalk leaves ``originStart`` out), and its
+  ``id`` follows DESIGN.md (``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"``),
+  so ``expand=True`` and :func:`wecal.expand` name an occurrence alike.
+  DingTalk's own id of the instance stays in ``raw["id"]``.
+- ``recurrence`` (Graph ``pattern``/``range``) becomes an RRULE
+  (:mod:`._pattern`); on an instance it stays in ``raw``.
+- ``reminders[].minutes`` is a string in answers (``"15"``), an int in
+  requests; a reminder N minutes before is ``timedelta(minutes=-N)``.
+- ``location.displayName`` → ``location``; ``onlineMeetingInfo.url`` →
+  ``meeting_url``; ``createTime``/``updateTime`` → ``created``/``updated``.
+
+Writing: :func:`event_to_dingtalk` builds a create/patch body and checks
+DingTalk's limits first (:class:`~wecal.ValidationError`); what DingTalk cannot
+store (EXDATEs, reminders after the start, rules the pattern model cannot say)
+raises :class:`~wecal.UnsupportedError`. Nothing is sent by this module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from ..._zones import zone_for
+from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
+from ...models import Attendee, Event, EventStatus, Person, Provider, Recurrence, ResponseStatus
+from ...recurrence import occurrence_id
+from ..wecom._convert import _mapping, _str, _text
+from ._pattern import pattern_to_rrule, rrule_to_pattern
+
+__all__ = [
+    "MAX_ATTENDEES_PER_CALL",
+    "MAX_DESCRIPTION",
+    "MAX_SUMMARY",
+    "RESPONSE_WIRE",
+    "BusySlot",
+    "attendees_to_dingtalk",
+    "busy_from_response",
+    "event_from_dingtalk",
+    "event_to_dingtalk",
+    "page_from_response",
+    "wire_time",
+]
+
+#: DingTalk's create/patch limits (``0250``).
+MAX_SUMMARY = 2048
+MAX_DESCRIPTION = 5000
+MAX_ATTENDEES_PER_CALL = 500
+
+#: ``responseStatus`` → answer (``0250``, ``0258``, ``0259``).
+RESPONSE_STATUS: Mapping[str, ResponseStatus] = MappingProxyType(
+    {
+        "needsAction": ResponseStatus.NEEDS_ACTION,
+        "accepted": ResponseStatus.ACCEPTED,
+        "tentative": ResponseStatus.TENTATIVE,
+        "declined": ResponseStatus.DECLINED,
+    }
+)
+#: answer → ``responseStatus`` (``respond_event``).
+RESPONSE_WIRE: Mapping[ResponseStatus, str] = MappingProxyType(
+    {answer: wire for wire, answer in RESPONSE_STATUS.items()}
+)
+_EVENT_STATUS: Mapping[str, EventStatus] = MappingProxyType(
+    {
+        "confirmed": EventStatus.CONFIRMED,
+        "tentative": EventStatus.TENTATIVE,
+        "cancelled": EventStatus.CANCELLED,
+        "canceled": EventStatus.CANCELLED,
+    }
+)
+_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def wire_time(moment: datetime) -> str:
+    """A query-string time: UTC with milliseconds (``2024-06-01T00:00:00.000Z``)."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _lookup(table: Mapping[str, Any], value: Any, path: str) -> Any:
+    text = _str(value, path)
+    found = table.get(text)
+    if found is None:
+        found = {k.lower(): v for k, v in table.items()}.get(text.replace("_", "").lower())
+    if found is None:
+        raise ResponseFormatError(f"unknown value {text!r} (known: {', '.join(table)})", path=path)
+    return found
+
+
+def _parse_datetime(value: Any, zone: tzinfo | None, path: str) -> datetime:
+    text = _str(value, path)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected an ISO 8601 time, got {_describe(text)}", path=path
+        ) from None
+    if moment.utcoffset() is None:
+        if zone is None:
+            raise ResponseFormatError(f"{text!r} has no UTC offset and no timeZone", path=path)
+        return moment.replace(tzinfo=zone)
+    if zone is not None:
+        try:
+            return moment.astimezone(zone)
+        except OverflowError:
+            pass  # at the edge of datetime's range: keep the offset it came with
+    return moment
+
+
+def _parse_date(value: Any, path: str) -> date:
+    text = _str(value, path)
+    try:
+        return date.fromisoformat(text[:10] if len(text) > 10 and text[10] == "T" else text)
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected 'yyyy-MM-dd', got {_describe(text)}", path=path
+        ) from None
+
+
+def _present(bound: Mapping[str, Any], key: str) -> Any:
+    value = bound.get(key)
+    return None if value == "" else value
+
+
+def _zone_name(bound: Mapping[str, Any], path: str) -> str | None:
+    name = _present(bound, "timeZone")
+    if name is None:
+        return None
+    return _str(name, f"{path}.timeZone")
+
+
+def _stamp(value: Any, path: str) -> datetime | None:
+    """``createTime`` / ``updateTime``: ISO 8601 text (epoch milliseconds tolerated)."""
+    if value is None or value == "":
+        return None
+    if type(value) is int:
+        try:
+            return _EPOCH + timedelta(milliseconds=value)
+        except OverflowError:
+            raise ResponseFormatError(f"{value} is out of range", path=path) from None
+    return _parse_datetime(value, UTC, path)
+
+
+def _reminders(value: Any, path: str) -> tuple[timedelta, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise ResponseFormatError(f"expected an array, got {_describe(value)}", path=path)
+    out = []
+    for i, item in enumerate(value):
+        item_path = f"{path}[{i}]"
+        minutes = _mapping(item, item_path).get("minutes")
+        if isinstance(minutes, str) and minutes.strip().isdigit():
+            number = int(minutes)
+        elif type(minutes) is int and minutes >= 0:
+            number = minutes
+        else:
+            raise ResponseFormatError(
+                f"expected minutes before the start, got {_describe(minutes)}",
+                path=f"{item_path}.minutes",
+            )
+        out.append(timedelta(minutes=-number))
+    return tuple(out)
+
+
+def _person(data: Any, path: str) -> tuple[str, str, ResponseStatus, bool]:
+    """``(id, displayName, response, isOptional)`` of an attendee or organizer."""
+    data = _mapping(data, path)
+    person_id = _text(data, "id", path)
+    response = _present(data, "responseStatus")
+    answer = (
+        ResponseStatus.NEEDS_ACTION
+        if response is None
+        else _lookup(RESPONSE_STATUS, response, f"{path}.responseStatus")
+    )
+    optional = data.get("isOptional")
+    if optional is not None and type(optional) is not bool:
+        raise ResponseFormatError(
+            f"expected true or false, got {_describe(optional)}", path=f"{path}.isOptional"
+        )
+    return person_id, _text(data, "displayName", path), answer, bool(optional)
+
+
+def _bounds(
+    data: Mapping[str, Any], path: str
+) -> tuple[datetime | date, datetime | date, str | None]:
+    """``(start, end, timezone)``; see the module docstring for the rules."""
+    start_bound = _mapping(data.get("start"), f"{path}.start")
+    end_value = data.get("end")
+    end_bound = start_bound if end_value is None else _mapping(end_value, f"{path}.end")
+    all_day_flag = data.get("isAllDay")
+    if all_day_flag is not None and type(all_day_flag) is not bool:
+        raise ResponseFormatError(
+            f"expected true or false, got {_describe(all_day_flag)}", path=f"{path}.isAllDay"
+        )
+    start_dt, end_dt = _present(start_bound, "dateTime"), _present(end_bound, "dateTime")
+    start_day, end_day = _present(start_bound, "date"), _present(end_bound, "date")
+    if all_day_flag is True or (start_dt is None and end_dt is None):
+        # All-day: the dates (or, failing them, the dates of the dateTimes).
+        first = _parse_date(start_day if start_day is not None else start_dt, f"{path}.start")
+        last = _parse_date(end_day if end_day is not None else end_dt, f"{path}.end")
+        if start_day is None and start_dt is None:
+            raise ResponseFormatError("neither date nor dateTime given", path=f"{path}.start")
+        if end_value is None or last <= first:
+            # No end, or an inclusive / zero-length one: one day.
+            try:
+                last = first + _DAY
+            except OverflowError:
+                raise ResponseFormatError("date out of range", path=f"{path}.end") from None
+        return first, last, "UTC"
+    if start_dt is None or end_dt is None:
+        which = "start" if start_dt is None else "end"
+        raise ResponseFormatError(
+            "a timed event needs dateTime on both start and end", path=f"{path}.{which}.dateTime"
+        )
+    start_zone = _zone_name(start_bound, f"{path}.start")
+    end_zone = _zone_name(end_bound, f"{path}.end") or start_zone
+    zone = zone_for(start_zone) if start_zone else None
+    end_tz = zone_for(end_zone) if end_zone else None
+    start = _parse_datetime(start_dt, zone, f"{path}.start.dateTime")
+    end = _parse_datetime(end_dt, end_tz or zone, f"{path}.end.dateTime")
+    if end < start:
+        raise ResponseFormatError(
+            f"end {end.isoformat()} is before start {start.isoformat()}",
+            path=f"{path}.end.dateTime",
+        )
+    return start, end, start_zone if zone is not None else None
+
+
+def event_from_dingtalk(
+    data: Mapping[str, Any], *, path: str = "$", calendar_id: str | None = "primary"
+) -> Event:
+    """
+    One DingTalk v1.0 event (a ``GET …/events/{id}`` answer, or an item of
+    ``events`` in a list or eventsview answer) → :class:`~wecal.Event`.
+
+    >>> ev = event_from_dingtalk({"id": "e1", "summary": "周会",
+    ...     "start": {"dateTime": "2024-06-03T10:00:00+08:00", "timeZone": "Asia/Shanghai"},
+    ...     "end": {"dateTime": "2024-06-03T11:00:00+08:00", "timeZone": "Asia/Shanghai"}})
+    >>> ev.start.isoformat(), ev.timezone
+    ('2024-06-03T10:00:00+08:00', 'Asia/Shanghai')
+
+    Raises:
+        ResponseFormatError: ``id``, ``start`` or ``end`` missing or mistyped,
+            an unreadable time, status or pattern; ``.path`` names it.
+    """
+    data = _mapping(data, path)
+    provider_id = _str(data.get("id"), f"{path}.id")
+    start, end, zone_name = _bounds(data, path)
+    all_day = not isinstance(start, datetime)
+    zone = zone_for(zone_name) if zone_name else None
+
+    organizer = None
+    raw_organizer = data.get("organizer")
+    if raw_organizer is not None:
+        org_id, org_name, _, _ = _person(raw_organizer, f"{path}.organizer")
+        organizer = Person(id=org_id, display_name=org_name)
+
+    attendees: list[Attendee] = []
+    raw_attendees = data.get("attendees")
+    if raw_attendees is not None:
+        if not isinstance(raw_attendees, list):
+            raise ResponseFormatError(
+                f"expected an array, got {_describe(raw_attendees)}", path=f"{path}.attendees"
+            )
+        for i, item in enumerate(raw_attendees):
+            person_id, name, answer, optional = _person(item, f"{path}.attendees[{i}]")
+            attendees.append(
+                Attendee(id=person_id, display_name=name, response=answer, optional=optional)
+            )
+
+    status_value = _present(data, "status")
+    status = (
+        EventStatus.CONFIRMED
+        if status_value is None
+        else _lookup(_EVENT_STATUS, status_value, f"{path}.status")
+    )
+
+    location = data.get("location")
+    if isinstance(location, Mapping):
+        location_text = _text(location, "displayName", f"{path}.location")
+    elif location is None or isinstance(location, str):
+        location_text = location or ""
+    else:
+        raise ResponseFormatError(
+            f"expected an object, got {_describe(location)}", path=f"{path}.location"
+        )
+
+    meeting_url = None
+    meeting = data.get("onlineMeetingInfo")
+    if meeting is not None:
+        meeting_url = (
+            _text(
+                _mapping(meeting, f"{path}.onlineMeetingInfo"), "url", f"{path}.onlineMeetingInfo"
+            )
+            or None
+        )
+
+    event_id = provider_id
+    series_id: str | None = None
+    recurrence_id: datetime | date | None = None
+    recurrence = None
+    master = _present(data, "seriesMasterId")
+    if master is not None:
+        series_id = _str(master, f"{path}.seriesMasterId")
+        origin = data.get("originStart")
+        origin_value = (
+            _present(_mapping(origin, f"{path}.originStart"), "dateTime")
+            if origin is not None
+            else None
+        )
+        if origin_value is None:
+            recurrence_id = start  # an unmoved occurrence starts where it was planned
+        elif all_day:
+            recurrence_id = (
+                _parse_datetime(origin_value, UTC, f"{path}.originStart.dateTime")
+                .astimezone(UTC)
+                .date()
+            )
+        else:
+            recurrence_id = _parse_datetime(
+                origin_value, zone or UTC, f"{path}.originStart.dateTime"
+            )
+        event_id = occurrence_id(series_id, recurrence_id)
+    elif data.get("recurrence") is not None:
+        rule = pattern_to_rrule(
+            data["recurrence"], start=start, zone=zone, path=f"{path}.recurrence"
+        )
+        recurrence = Recurrence(rrule=rule)
+
+    try:
+        return Event(
+            provider=Provider.DINGTALK,
+            id=event_id,
+            calendar_id=calendar_id,
+            summary=_text(data, "summary", path),
+            description=_text(data, "description", path),
+            location=location_text,
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=zone_name,
+            recurrence=recurrence,
+            series_id=series_id,
+            recurrence_id=recurrence_id,
+            status=status,
+            organizer=organizer,
+            attendees=tuple(attendees),
+            reminders=_reminders(data.get("reminders"), f"{path}.reminders"),
+            meeting_url=meeting_url,
+            created=_stamp(data.get("createTime"), f"{path}.createTime"),
+            updated=_stamp(data.get("updateTime"), f"{path}.updateTime"),
+            raw=data,
+        )
+    except ValidationError as exc:
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+def page_from_response(
+    body: Mapping[str, Any], *, path: str = "$"
+) -> tuple[list[Mapping[str, Any]], str | None]:
+    """
+    ``(events, nextToken)`` of a ``/events`` or ``/eventsview`` answer.
+
+    A missing, null or empty ``nextToken`` is None (the last page); a missing
+    or null ``events`` is an empty page.
+
+    >>> page_from_response({"events": [], "nextToken": ""})
+    ([], None)
+    """
+    body = _mapping(body, path)
+    items = body.get("events")
+    if items is None:
+        items = []
+    elif not isinstance(items, list):
+        raise ResponseFormatError(
+            f"expected an array, got {_describe(items)}", path=f"{path}.events"
+        )
+    for i, item in enumerate(items):
+        _mapping(item, f"{path}.events[{i}]")
+    token = body.get("nextToken")
+    if token is not None:
+        _str(token, f"{path}.nextToken")
+    return list(items), token or None
+
+
+# --------------------------------------------------------------------------
+# Free/busy
+# --------------------------------------------------------------------------
+
+
+@attrs.frozen
+class BusySlot:
+    """
+    A stretch of time someone is not free (``querySchedule``'s ``scheduleItems``).
+
+    ``tentative`` is True for DingTalk's ``TENTATIVE`` (not answered or maybe),
+    False for ``BUSY``. All-day items span their days' UTC midnights.
+    """
+
+    start: datetime
+    end: datetime
+    tentative: bool = False
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether ``moment`` (aware) falls inside ``[start, end)``."""
+        return self.start <= moment < self.end
+
+
+def _slot_time(value: Any, path: str) -> datetime:
+    if isinstance(value, str):
+        return _parse_datetime(value, UTC, path)
+    bound = _mapping(value, path)
+    moment = _present(bound, "dateTime")
+    if moment is None:
+        return datetime.combine(_parse_date(bound.get("date"), f"{path}.date"), time(), UTC)
+    zone_name = _zone_name(bound, path)
+    return _parse_datetime(moment, zone_for(zone_name) if zone_name else UTC, f"{path}.dateTime")
+
+
+def busy_from_response(
+    body: Mapping[str, Any], *, path: str = "$"
+) -> tuple[dict[str, list[BusySlot]], dict[str, str]]:
+    """
+    ``({unionId: busy slots}, {unionId: error})`` of a ``querySchedule`` answer.
+
+    Raises:
+        ResponseFormatError: a missing or mistyped field; ``.path`` names it.
+    """
+    body = _mapping(body, path)
+    info_path = f"{path}.scheduleInformation"
+    info = body.get("scheduleInformation")
+    if info is None:
+        info = []
+    if not isinstance(info, list):
+        raise ResponseFormatError(f"expected an array, got {_describe(info)}", path=info_path)
+    busy: dict[str, list[BusySlot]] = {}
+    errors: dict[str, str] = {}
+    for i, entry in enumerate(info):
+        entry_path = f"{info_path}[{i}]"
+        entry = _mapping(entry, entry_path)
+        user = _str(entry.get("userId"), f"{entry_path}.userId")
+        error = _text(entry, "error", entry_path)
+        if error:
+            errors[user] = error
+            continue
+        items = entry.get("scheduleItems") or []
+        if not isinstance(items, list):
+            raise ResponseFormatError(
+                f"expected an array, got {_describe(items)}", path=f"{entry_path}.scheduleItems"
+            )
+        slots = busy.setdefault(user, [])
+        for k, item in enumerate(items):
+            item_path = f"{entry_path}.scheduleItems[{k}]"
+            item = _mapping(item, item_path)
+            status = _text(item, "status", item_path).upper() or "BUSY"
+            if status not in ("BUSY", "TENTATIVE"):
+                raise ResponseFormatError(
+                    f"unknown value {status!r} (known: BUSY, TENTATIVE)", path=f"{item_path}.status"
+                )
+            slots.append(
+                BusySlot(
+                    start=_slot_time(item.get("start"), f"{item_path}.start"),
+                    end=_slot_time(item.get("end"), f"{item_path}.end"),
+                    tentative=status == "TENTATIVE",
+                )
+            )
+    return busy, errors
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def _write_zone(event: Event) -> tuple[tzinfo, str]:
+    """The zone a timed event is written in: an IANA name DingTalk accepts."""
+    if event.timezone and not event.timezone.startswith(("+", "-")):
+        return ZoneInfo(event.timezone), event.timezone
+    assert isinstance(event.start, datetime)
+    tz = event.start.tzinfo
+    if isinstance(tz, ZoneInfo):
+        return tz, tz.key
+    offset = event.start.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    if minutes % 60 == 0 and -12 * 60 <= minutes <= 14 * 60:
+        # POSIX-style Etc zones have the sign reversed: Etc/GMT-8 is +08:00.
+        name = "UTC" if minutes == 0 else f"Etc/GMT{-minutes // 60:+d}"
+        return ZoneInfo(name), name
+    if event.recurrence is not None:
+        raise UnsupportedError(
+            f"DingTalk needs an IANA time zone; {event.start.isoformat()} has a fixed offset "
+            "that no IANA zone matches, and a series needs its wall clock",
+            feature="timezone",
+        )
+    return UTC, "UTC"
+
+
+def _check_length(name: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ValidationError(
+            f"Event.{name}: {len(text)} characters, over DingTalk's limit of {limit}"
+        )
+
+
+def attendees_to_dingtalk(attendees: Sequence[Attendee]) -> list[dict[str, Any]]:
+    """``[{id, isOptional}]``, checked against DingTalk's 500 per call."""
+    if len(attendees) > MAX_ATTENDEES_PER_CALL:
+        raise ValidationError(
+            f"Event.attendees: {len(attendees)} attendees, over DingTalk's limit of "
+            f"{MAX_ATTENDEES_PER_CALL} per call (add the rest with add_attendees)"
+        )
+    return [{"id": a.id, "isOptional": a.optional} for a in attendees]
+
+
+def event_to_dingtalk(event: Event, *, include_id: bool = False) -> dict[str, Any]:
+    """
+    A create (or, with ``include_id``, patch) body for ``event``.
+
+    Raises:
+        ValidationError: over a DingTalk limit (summary 2048, description 5000
+            characters, 500 attendees a call, interval 365, 99 occurrences).
+        UnsupportedError: EXDATE/RDATE, a reminder at or after the start or not
+            in whole minutes, a rule the pattern model cannot say.
+    """
+    if not isinstance(event, Event):
+        raise ValidationError(f"expected a wecal.Event, got {_describe(event)}")
+    _check_length("summary", event.summary, MAX_SUMMARY)
+    _check_length("description", event.description, MAX_DESCRIPTION)
+    body: dict[str, Any] = {}
+    if include_id:
+        body["id"] = event.raw.get("id", event.id) if event.series_id else event.id
+    body["summary"] = event.summary
+    if event.all_day:
+        assert isinstance(event.start, date)
+        assert isinstance(event.end, date)
+        body["start"] = {"date": event.start.isoformat()}
+        body["end"] = {"date": max(event.end, event.start + _DAY).isoformat()}
+        body["isAllDay"] = True
+        zone: tzinfo = UTC
+    else:
+        assert isinstance(event.start, datetime)
+        assert isinstance(event.end, datetime)
+        zone, name = _write_zone(event)
+        body["start"] = {
+            "dateTime": event.start.astimezone(zone).isoformat(timespec="seconds"),
+            "timeZone": name,
+        }
+        body["end"] = {
+            "dateTime": event.end.astimezone(zone).isoformat(timespec="seconds"),
+            "timeZone": name,
+        }
+        body["isAllDay"] = False
+    body["description"] = event.description
+    body["location"] = {"displayName": event.location}
+    if event.recurrence is not None:
+        if event.recurrence.exdates or event.recurrence.rdates:
+            part = "EXDATE" if event.recurrence.exdates else "RDATE"
+            raise UnsupportedError(
+                f"DingTalk cannot create a series with {part}s: its recurrence is a pattern "
+                "and a range (delete the occurrences after creating it)",
+                feature=part,
+            )
+        body["recurrence"] = rrule_to_pattern(event.recurrence.rrule, start=event.start, zone=zone)
+    body["attendees"] = attendees_to_dingtalk(event.attendees)
+    reminders = []
+    for i, reminder in enumerate(event.reminders):
+        seconds = -reminder.total_seconds()
+        if seconds < 0 or seconds % 60:
+            raise UnsupportedError(
+                f"Event.reminders[{i}]: DingTalk reminds whole minutes before the start, "
+                f"not {reminder}",
+                feature="reminders",
+            )
+        reminders.append({"method": "dingtalk", "minutes": int(seconds // 60)})
+    body["reminders"] = reminders
+    return body
