@@ -44,7 +44,7 @@ from ..._zones import zone_for
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
 from ...models import Attendee, Event, EventStatus, Person, Provider, Recurrence, ResponseStatus
 from ...recurrence import occurrence_id
-from ..wecom._convert import _mapping, _str, _text
+from .._readers import read_mapping, read_str, read_text
 from ._pattern import pattern_to_rrule, rrule_to_pattern
 
 __all__ = [
@@ -97,7 +97,7 @@ def wire_time(moment: datetime) -> str:
 
 
 def _lookup(table: Mapping[str, Any], value: Any, path: str) -> Any:
-    text = _str(value, path)
+    text = read_str(value, path)
     found = table.get(text)
     if found is None:
         found = {k.lower(): v for k, v in table.items()}.get(text.replace("_", "").lower())
@@ -107,7 +107,7 @@ def _lookup(table: Mapping[str, Any], value: Any, path: str) -> Any:
 
 
 def _parse_datetime(value: Any, zone: tzinfo | None, path: str) -> datetime:
-    text = _str(value, path)
+    text = read_str(value, path)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
@@ -127,7 +127,7 @@ def _parse_datetime(value: Any, zone: tzinfo | None, path: str) -> datetime:
 
 
 def _parse_date(value: Any, path: str) -> date:
-    text = _str(value, path)
+    text = read_str(value, path)
     try:
         return date.fromisoformat(text[:10] if len(text) > 10 and text[10] == "T" else text)
     except ValueError:
@@ -143,9 +143,7 @@ def _present(bound: Mapping[str, Any], key: str) -> Any:
 
 def _zone_name(bound: Mapping[str, Any], path: str) -> str | None:
     name = _present(bound, "timeZone")
-    if name is None:
-        return None
-    return _str(name, f"{path}.timeZone")
+    return None if name is None else read_str(name, f"{path}.timeZone")
 
 
 def _stamp(value: Any, path: str) -> datetime | None:
@@ -168,7 +166,7 @@ def _reminders(value: Any, path: str) -> tuple[timedelta, ...]:
     out = []
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
-        minutes = _mapping(item, item_path).get("minutes")
+        minutes = read_mapping(item, item_path).get("minutes")
         if isinstance(minutes, str) and minutes.strip().isdigit():
             number = int(minutes)
         elif type(minutes) is int and minutes >= 0:
@@ -184,8 +182,8 @@ def _reminders(value: Any, path: str) -> tuple[timedelta, ...]:
 
 def _person(data: Any, path: str) -> tuple[str, str, ResponseStatus, bool]:
     """``(id, displayName, response, isOptional)`` of an attendee or organizer."""
-    data = _mapping(data, path)
-    person_id = _text(data, "id", path)
+    data = read_mapping(data, path)
+    person_id = read_text(data, "id", path)
     response = _present(data, "responseStatus")
     answer = (
         ResponseStatus.NEEDS_ACTION
@@ -197,16 +195,16 @@ def _person(data: Any, path: str) -> tuple[str, str, ResponseStatus, bool]:
         raise ResponseFormatError(
             f"expected true or false, got {_describe(optional)}", path=f"{path}.isOptional"
         )
-    return person_id, _text(data, "displayName", path), answer, bool(optional)
+    return person_id, read_text(data, "displayName", path), answer, bool(optional)
 
 
 def _bounds(
     data: Mapping[str, Any], path: str
 ) -> tuple[datetime | date, datetime | date, str | None]:
     """``(start, end, timezone)``; see the module docstring for the rules."""
-    start_bound = _mapping(data.get("start"), f"{path}.start")
+    start_bound = read_mapping(data.get("start"), f"{path}.start")
     end_value = data.get("end")
-    end_bound = start_bound if end_value is None else _mapping(end_value, f"{path}.end")
+    end_bound = start_bound if end_value is None else read_mapping(end_value, f"{path}.end")
     all_day_flag = data.get("isAllDay")
     if all_day_flag is not None and type(all_day_flag) is not bool:
         raise ResponseFormatError(
@@ -263,8 +261,8 @@ def event_from_dingtalk(
         ResponseFormatError: ``id``, ``start`` or ``end`` missing or mistyped,
             an unreadable time, status or pattern; ``.path`` names it.
     """
-    data = _mapping(data, path)
-    provider_id = _str(data.get("id"), f"{path}.id")
+    data = read_mapping(data, path)
+    provider_id = read_str(data.get("id"), f"{path}.id")
     start, end, zone_name = _bounds(data, path)
     all_day = not isinstance(start, datetime)
     zone = zone_for(zone_name) if zone_name else None
@@ -297,7 +295,7 @@ def event_from_dingtalk(
 
     location = data.get("location")
     if isinstance(location, Mapping):
-        location_text = _text(location, "displayName", f"{path}.location")
+        location_text = read_text(location, "displayName", f"{path}.location")
     elif location is None or isinstance(location, str):
         location_text = location or ""
     else:
@@ -308,12 +306,8 @@ def event_from_dingtalk(
     meeting_url = None
     meeting = data.get("onlineMeetingInfo")
     if meeting is not None:
-        meeting_url = (
-            _text(
-                _mapping(meeting, f"{path}.onlineMeetingInfo"), "url", f"{path}.onlineMeetingInfo"
-            )
-            or None
-        )
+        meeting_path = f"{path}.onlineMeetingInfo"
+        meeting_url = read_text(read_mapping(meeting, meeting_path), "url", meeting_path) or None
 
     event_id = provider_id
     series_id: str | None = None
@@ -321,10 +315,10 @@ def event_from_dingtalk(
     recurrence = None
     master = _present(data, "seriesMasterId")
     if master is not None:
-        series_id = _str(master, f"{path}.seriesMasterId")
+        series_id = read_str(master, f"{path}.seriesMasterId")
         origin = data.get("originStart")
         origin_value = (
-            _present(_mapping(origin, f"{path}.originStart"), "dateTime")
+            _present(read_mapping(origin, f"{path}.originStart"), "dateTime")
             if origin is not None
             else None
         )
@@ -352,8 +346,8 @@ def event_from_dingtalk(
             provider=Provider.DINGTALK,
             id=event_id,
             calendar_id=calendar_id,
-            summary=_text(data, "summary", path),
-            description=_text(data, "description", path),
+            summary=read_text(data, "summary", path),
+            description=read_text(data, "description", path),
             location=location_text,
             start=start,
             end=end,
@@ -387,7 +381,7 @@ def page_from_response(
     >>> page_from_response({"events": [], "nextToken": ""})
     ([], None)
     """
-    body = _mapping(body, path)
+    body = read_mapping(body, path)
     items = body.get("events")
     if items is None:
         items = []
@@ -396,10 +390,10 @@ def page_from_response(
             f"expected an array, got {_describe(items)}", path=f"{path}.events"
         )
     for i, item in enumerate(items):
-        _mapping(item, f"{path}.events[{i}]")
+        read_mapping(item, f"{path}.events[{i}]")
     token = body.get("nextToken")
     if token is not None:
-        _str(token, f"{path}.nextToken")
+        read_str(token, f"{path}.nextToken")
     return list(items), token or None
 
 
@@ -429,7 +423,7 @@ class BusySlot:
 def _slot_time(value: Any, path: str) -> datetime:
     if isinstance(value, str):
         return _parse_datetime(value, UTC, path)
-    bound = _mapping(value, path)
+    bound = read_mapping(value, path)
     moment = _present(bound, "dateTime")
     if moment is None:
         return datetime.combine(_parse_date(bound.get("date"), f"{path}.date"), time(), UTC)
@@ -446,7 +440,7 @@ def busy_from_response(
     Raises:
         ResponseFormatError: a missing or mistyped field; ``.path`` names it.
     """
-    body = _mapping(body, path)
+    body = read_mapping(body, path)
     info_path = f"{path}.scheduleInformation"
     info = body.get("scheduleInformation")
     if info is None:
@@ -457,9 +451,9 @@ def busy_from_response(
     errors: dict[str, str] = {}
     for i, entry in enumerate(info):
         entry_path = f"{info_path}[{i}]"
-        entry = _mapping(entry, entry_path)
-        user = _str(entry.get("userId"), f"{entry_path}.userId")
-        error = _text(entry, "error", entry_path)
+        entry = read_mapping(entry, entry_path)
+        user = read_str(entry.get("userId"), f"{entry_path}.userId")
+        error = read_text(entry, "error", entry_path)
         if error:
             errors[user] = error
             continue
@@ -471,8 +465,8 @@ def busy_from_response(
         slots = busy.setdefault(user, [])
         for k, item in enumerate(items):
             item_path = f"{entry_path}.scheduleItems[{k}]"
-            item = _mapping(item, item_path)
-            status = _text(item, "status", item_path).upper() or "BUSY"
+            item = read_mapping(item, item_path)
+            status = read_text(item, "status", item_path).upper() or "BUSY"
             if status not in ("BUSY", "TENTATIVE"):
                 raise ResponseFormatError(
                     f"unknown value {status!r} (known: BUSY, TENTATIVE)", path=f"{item_path}.status"
