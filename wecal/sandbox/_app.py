@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -15,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from . import _dingtalk, _wecom
+from ..providers._registry import PROVIDERS
 from ._faults import Fault, FaultKind
 from ._state import RecordedRequest
 
@@ -32,19 +34,21 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SECRET_PARAMS = ("access_token", "corpsecret", "appsecret")
 
-_WECOM_OPS = {f"/cgi-bin/oa/{op.replace('.', '/')}": op for op in _wecom.HANDLERS}
+
+def _emulators() -> tuple[ModuleType, ...]:
+    """The emulator module of every registered provider (each serves its own paths)."""
+    modules = (importlib.import_module(e.sandbox) for e in PROVIDERS.values())
+    return tuple(dict.fromkeys(modules))
 
 
-def api_name(method: str, path: str) -> tuple[str, str] | None:
-    """(provider, api name) of a provider path, e.g. ("wecom", "wecom.schedule.get")."""
-    if path == "/cgi-bin/gettoken":
-        return "wecom", "wecom.gettoken"
-    if path in _WECOM_OPS:
-        return "wecom", f"wecom.{_WECOM_OPS[path]}"
-    if path == "/gettoken":
-        return "dingtalk", "dingtalk.gettoken"
-    if path == "/topapi/calendar/list":
-        return "dingtalk", "dingtalk.calendar.list"
+_EMULATORS = _emulators()
+
+
+def _emulator_for(path: str) -> tuple[ModuleType, str] | None:
+    for module in _EMULATORS:
+        api = module.api_name(path)
+        if api is not None:
+            return module, api
     return None
 
 
@@ -67,11 +71,12 @@ class _FaultLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        named = api_name(scope["method"], scope["path"])
-        if named is None:
+        found = _emulator_for(scope["path"])
+        if found is None:
             await self.app(scope, receive, send)
             return
-        provider, api = named
+        emulator, api = found
+        provider = emulator.PROVIDER
         sandbox = self.sandbox
         body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
@@ -140,10 +145,9 @@ class _FaultLayer:
             ):
                 code = fault.errcode
                 if kind is FaultKind.RATE_LIMITED:
-                    code = 45009 if provider == "wecom" else 90018
+                    code = emulator.RATE_LIMIT_CODE
                 assert code is not None  # set by every constructor of these kinds
-                module = _wecom if provider == "wecom" else _dingtalk
-                err = module.error_body(sandbox, code)
+                err = emulator.error_body(sandbox, code)
                 if fault.errmsg is not None:
                     err["errmsg"] = fault.errmsg
                 outcome["errcode"] = code
@@ -259,32 +263,6 @@ def create_app(sandbox: Sandbox) -> Starlette:
         except ValueError:
             return None
 
-    async def wecom_gettoken(request: Request) -> Response:
-        with sandbox._lock:
-            return finish(request, _wecom.gettoken(sandbox, request.query_params))
-
-    async def wecom_api(request: Request) -> Response:
-        op = _WECOM_OPS[request.url.path]
-        body = await read_json(request)
-        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
-        with sandbox._lock:
-            token = request.query_params.get("access_token")
-            data = _wecom.handle(
-                sandbox, op, token, body, drift_first=drift and op == "schedule.get_by_calendar"
-            )
-            return finish(request, data)
-
-    async def dingtalk_gettoken(request: Request) -> Response:
-        with sandbox._lock:
-            return finish(request, _dingtalk.gettoken(sandbox, request.query_params))
-
-    async def dingtalk_list(request: Request) -> Response:
-        body = await read_json(request)
-        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
-        with sandbox._lock:
-            token = request.query_params.get("access_token")
-            return finish(request, _dingtalk.handle(sandbox, token, body, drift_first=drift))
-
     async def requests_log(request: Request) -> Response:
         with sandbox._lock:
             rows = [
@@ -305,10 +283,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         return JSONResponse(rows)
 
     routes = [
-        Route("/cgi-bin/gettoken", wecom_gettoken, methods=["GET"]),
-        *(Route(path, wecom_api, methods=["POST"]) for path in _WECOM_OPS),
-        Route("/gettoken", dingtalk_gettoken, methods=["GET"]),
-        Route("/topapi/calendar/list", dingtalk_list, methods=["POST"]),
+        *(route for module in _EMULATORS for route in module.routes(sandbox, finish, read_json)),
         Route("/_sandbox/requests", requests_log, methods=["GET"]),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_FaultLayer, sandbox=sandbox)])

@@ -22,10 +22,14 @@ import copy
 import hashlib
 import json
 import zlib
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ._data import DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET
 from ._recur import ding_expand, ding_moment
@@ -33,7 +37,17 @@ from ._recur import ding_expand, ding_moment
 if TYPE_CHECKING:
     from ._state import Sandbox
 
-__all__ = ["CREDENTIALS", "gettoken", "handle", "list_items", "render_recurrence"]
+__all__ = [
+    "CREDENTIALS",
+    "PROVIDER",
+    "RATE_LIMIT_CODE",
+    "api_name",
+    "gettoken",
+    "handle",
+    "list_items",
+    "render_recurrence",
+    "routes",
+]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
 CREDENTIALS = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
@@ -311,3 +325,44 @@ def handle(
         return _list(sandbox, body)
     except _ArgError as exc:
         return error_body(sandbox, exc.errcode, exc.name)
+
+
+# --------------------------------------------------------------------------
+# What the sandbox app asks of an emulator module (see wecal/sandbox/_app.py)
+# --------------------------------------------------------------------------
+
+#: The provider label of recorded requests and tokens.
+PROVIDER = "dingtalk"
+#: The errcode of a "rate limited" fault.
+RATE_LIMIT_CODE = 90018
+
+_APIS = {"/gettoken": "dingtalk.gettoken", "/topapi/calendar/list": "dingtalk.calendar.list"}
+
+
+def api_name(path: str) -> str | None:
+    """The api name of a DingTalk legacy path, None for other paths."""
+    return _APIS.get(path)
+
+
+def routes(
+    sandbox: Sandbox,
+    finish: Callable[[Request, dict[str, Any]], Response],
+    read_json: Callable[[Request], Awaitable[Any]],
+) -> list[Route]:
+    """The Starlette routes of the DingTalk legacy emulator."""
+
+    async def token(request: Request) -> Response:
+        with sandbox._lock:
+            return finish(request, gettoken(sandbox, request.query_params))
+
+    async def calendar_list(request: Request) -> Response:
+        body = await read_json(request)
+        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
+        with sandbox._lock:
+            access_token = request.query_params.get("access_token")
+            return finish(request, handle(sandbox, access_token, body, drift_first=drift))
+
+    return [
+        Route("/gettoken", token, methods=["GET"]),
+        Route("/topapi/calendar/list", calendar_list, methods=["POST"]),
+    ]

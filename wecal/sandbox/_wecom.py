@@ -20,8 +20,12 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from ._data import DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET
 from ._recur import wecom_is_occurrence, wecom_previous_occurrence
@@ -29,7 +33,16 @@ from ._recur import wecom_is_occurrence, wecom_previous_occurrence
 if TYPE_CHECKING:
     from ._state import Sandbox
 
-__all__ = ["CREDENTIALS", "ApiError", "gettoken", "handle"]
+__all__ = [
+    "CREDENTIALS",
+    "PROVIDER",
+    "RATE_LIMIT_CODE",
+    "ApiError",
+    "api_name",
+    "gettoken",
+    "handle",
+    "routes",
+]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
 CREDENTIALS = (DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
@@ -555,3 +568,55 @@ def handle(
         return HANDLERS[op](sandbox, app_id, body)
     except ApiError as exc:
         return error_body(sandbox, exc.errcode, exc.detail)
+
+
+# --------------------------------------------------------------------------
+# What the sandbox app asks of an emulator module (see wecal/sandbox/_app.py)
+# --------------------------------------------------------------------------
+
+#: The provider label of recorded requests and tokens.
+PROVIDER = "wecom"
+#: The errcode of a "rate limited" fault.
+RATE_LIMIT_CODE = 45009
+
+_OPS = {f"/cgi-bin/oa/{op.replace('.', '/')}": op for op in HANDLERS}
+
+
+def api_name(path: str) -> str | None:
+    """The api name of a WeCom path (``wecom.schedule.get``), None for other paths."""
+    if path == "/cgi-bin/gettoken":
+        return "wecom.gettoken"
+    op = _OPS.get(path)
+    return None if op is None else f"wecom.{op}"
+
+
+def routes(
+    sandbox: Sandbox,
+    finish: Callable[[Request, dict[str, Any]], Response],
+    read_json: Callable[[Request], Awaitable[Any]],
+) -> list[Route]:
+    """The Starlette routes of the WeCom emulator."""
+
+    async def token(request: Request) -> Response:
+        with sandbox._lock:
+            return finish(request, gettoken(sandbox, request.query_params))
+
+    async def api(request: Request) -> Response:
+        op = _OPS[request.url.path]
+        body = await read_json(request)
+        drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
+        with sandbox._lock:
+            access_token = request.query_params.get("access_token")
+            data = handle(
+                sandbox,
+                op,
+                access_token,
+                body,
+                drift_first=drift and op == "schedule.get_by_calendar",
+            )
+            return finish(request, data)
+
+    return [
+        Route("/cgi-bin/gettoken", token, methods=["GET"]),
+        *(Route(path, api, methods=["POST"]) for path in _OPS),
+    ]
