@@ -277,8 +277,10 @@ def main() -> None:
 @click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
 @click.option(
     "--page-size",
-    type=click.IntRange(1, 2500),
-    help="Events per request (default: the provider's; WeCom ≤ 1000, DingTalk ≤ 2500).",
+    type=click.IntRange(1, max(e.max_page_size for e in PROVIDERS.values())),
+    help="Events per request (default: the provider's; "
+    + ", ".join(f"{e.name} ≤ {e.max_page_size}" for e in PROVIDERS.values())
+    + ").",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line.")
 def export_command(
