@@ -50,7 +50,7 @@ def transform_sets_the_item_type() -> None:
 
 
 def _clients_are_calendar_providers(
-    wecom: wecal.WeComClient, ding: wecal.DingTalkLegacyClient
+    wecom: wecal.WeComClient, ding: wecal.DingTalkLegacyClient, v1: wecal.DingTalkClient
 ) -> list[wecal.CalendarProvider]:
-    # Both clients satisfy the CalendarProvider protocol (checked by mypy only).
-    return [wecom, ding]
+    # The three clients satisfy the CalendarProvider protocol (checked by mypy only).
+    return [wecom, ding, v1]

@@ -41,6 +41,8 @@ from .models import SharePermission as SharePermission
 from .paging import Page as Page
 from .paging import Paginator as Paginator
 from .providers._common import CalendarProvider as CalendarProvider
+from .providers.dingtalk import BusySlot as BusySlot
+from .providers.dingtalk import DingTalkClient as DingTalkClient
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
 from .providers.wecom import WeComClient as WeComClient
 from .recurrence import expand as expand
@@ -50,12 +52,14 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "Attendee",
     "AuthenticationError",
+    "BusySlot",
     "Calendar",
     "CalendarProvider",
     "CalendarShare",
     "CallStats",
     "ClientClosedError",
     "ClientSettings",
+    "DingTalkClient",
     "DingTalkLegacyClient",
     "Event",
     "EventStatus",
