@@ -23,10 +23,10 @@ D+1). Build them by hand for writes and tests::
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import attrs
 
@@ -314,3 +314,58 @@ class Calendar:
     raw: Mapping[str, Any] = attrs.field(
         default=_EMPTY, converter=_freeze_raw, eq=False, hash=False, repr=False
     )
+
+
+# -- trusted construction (converters only) ---------------------------------------
+
+_M = TypeVar("_M")
+_FACTORY: type = cast(type, attrs.Factory)  # a class at run time, typed as a function
+
+
+def _trusted_constructor(cls: type[_M]) -> Callable[..., _M]:
+    """
+    A keyword-only constructor of ``cls`` that stores each field as given:
+    no converter, no validator, no ``__attrs_post_init__``.
+
+    Only for the provider converters, which have already read every field
+    with a strict reader (right type, aware times, end after start, a known
+    zone) and raise ResponseFormatError with a JSON path when one is wrong:
+    running attrs' checks again cost a sixth of the decode time (issue 11).
+    Models built by users always go through the validating ``__init__``, and
+    ``tests/test_models_trusted.py`` checks that every converter-built event
+    equals its validated copy. A field whose default is a factory
+    (``Event.all_day``) is required here.
+
+    attrs offers no per-call way to skip its checks
+    (``attrs.validators.set_disabled`` is process-wide and skips neither
+    converters nor ``__attrs_post_init__``), so the function is generated the
+    way attrs generates ``__init__``: one slot store per field.
+    """
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    params: list[str] = []
+    lines: list[str] = []
+    for field in attrs.fields(cast(Any, cls)):
+        name = field.name
+        # The slot's own descriptor: storing through it skips the frozen __setattr__.
+        namespace[f"_set_{name}"] = cls.__dict__[name].__set__
+        if field.default is attrs.NOTHING or isinstance(field.default, _FACTORY):
+            params.append(name)
+        else:
+            namespace[f"_default_{name}"] = field.default
+            params.append(f"{name}=_default_{name}")
+        lines.append(f"    _set_{name}(self, {name})")
+    header = f"def trusted(*, {', '.join(params)}):"
+    source = "\n".join([header, "    self = _new(_cls)", *lines, "    return self"])
+    exec(source, namespace)  # the source is built from attrs.fields only, as attrs does
+    trusted: Callable[..., _M] = namespace["trusted"]
+    trusted.__qualname__ = trusted.__name__ = f"_trusted_{cls.__name__}"
+    trusted.__doc__ = f"Build a {cls.__name__} from checked fields (converters only)."
+    return trusted
+
+
+#: ``Event(...)`` without re-validation, for converters (see ``_trusted_constructor``).
+_trusted_event = _trusted_constructor(Event)
+#: ``Attendee(...)`` without re-validation; ``response`` must be a ResponseStatus.
+_trusted_attendee = _trusted_constructor(Attendee)
+#: ``Person(...)`` without re-validation.
+_trusted_person = _trusted_constructor(Person)

@@ -50,10 +50,12 @@ from ...models import (
     Attendee,
     Event,
     EventStatus,
-    Person,
     Provider,
     Recurrence,
     ResponseStatus,
+    _trusted_attendee,
+    _trusted_event,
+    _trusted_person,
 )
 from ...recurrence import occurrence_id, parse_rrule
 
@@ -274,7 +276,7 @@ def item_to_event(
         raw_organizer = read_mapping(raw_organizer, org_path)
         is_self = raw_organizer.get("self") is True
         org_id = read_text(raw_organizer, "userid", org_path)
-        organizer = Person(
+        organizer = _trusted_person(
             id=org_id or (user_id if is_self and user_id else ""),
             display_name=read_text(raw_organizer, "display_name", org_path),
         )
@@ -284,7 +286,7 @@ def item_to_event(
     if response is not None and response != "":
         answer = _lookup(DINGTALK_LEGACY_RESPONSE_STATUS, response, path, ".response_status")
         if user_id and not is_self:
-            attendees = (Attendee(id=user_id, response=answer),)
+            attendees = (_trusted_attendee(id=user_id, response=answer),)
 
     status_value = data.get("status")
     status = (
@@ -311,7 +313,8 @@ def item_to_event(
         recurrence = _parse_rule(data["recurrence"], f"{path}.recurrence")
 
     try:
-        return Event(
+        # Every field was checked above: build without re-validation.
+        return _trusted_event(
             provider=Provider.DINGTALK,
             id=event_id,
             calendar_id=calendar_id,

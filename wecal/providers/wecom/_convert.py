@@ -55,6 +55,9 @@ from ...models import (
     Provider,
     ResponseStatus,
     SharePermission,
+    _trusted_attendee,
+    _trusted_event,
+    _trusted_person,
 )
 from .._readers import (
     read_code,
@@ -218,38 +221,34 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
 
     attendees: list[Attendee] = []
     for i, item in enumerate(read_list(data, "attendees", path)):
-        # Hot loop (up to 1000 attendees per schedule): paths only on error.
-        if not isinstance(item, Mapping):
-            read_mapping(item, f"{path}.attendees[{i}]")
-        userid = item.get("userid")
-        if type(userid) is not str:
-            read_str(userid, f"{path}.attendees[{i}].userid")
-        code = item.get("response_status")
-        response = (
-            _NEEDS_ACTION
-            if code is None
-            else WECOM_RESPONSE_STATUS.get(code)
-            if type(code) is int
-            else None
-        )
-        if response is None:
-            response = read_code(
-                WECOM_RESPONSE_STATUS, code, f"{path}.attendees[{i}].response_status"
+        # Hot loop (up to 1000 attendees per schedule): the fast path checks
+        # exact types and hits the attendee cache; paths only on error.
+        if type(item) is dict or isinstance(item, Mapping):
+            userid = item.get("userid")
+            code = item.get("response_status", 0)
+            if code is None:
+                code = 0  # absent or null: 未处理, NEEDS_ACTION
+            attendee = (
+                _attendee(userid, code) if type(userid) is str and type(code) is int else None
             )
-        attendees.append(Attendee(id=userid, response=response))
+            if attendee is not None:
+                attendees.append(attendee)
+                continue
+        attendees.append(_attendee_slow(item, f"{path}.attendees[{i}]"))
 
     organizer_id = data.get("organizer")
     organizer = (
         None
         if organizer_id is None or organizer_id == ""
-        else Person(id=read_str(organizer_id, path, ".organizer"))
+        else _person(read_str(organizer_id, path, ".organizer"))
     )
     calendar_id = data.get("cal_id")
     if calendar_id is not None:
         read_str(calendar_id, path, ".cal_id")
 
     try:
-        return Event(
+        # Every field was checked above: build without re-validation.
+        return _trusted_event(
             provider=Provider.WECOM,
             id=schedule_id,
             calendar_id=calendar_id or None,
@@ -268,9 +267,36 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
             raw=data,
         )
     except ValidationError as exc:
-        # The readers above check every field; this is a last line of defence
-        # so a model rule never escapes as a bare ValidationError from a page.
+        # The readers above check every field (the repeat rule builds its own,
+        # validated Recurrence); a last line of defence so a model rule never
+        # escapes as a bare ValidationError from a page.
         raise ResponseFormatError(exc.message, path=path) from exc
+
+
+# A corp's people come back on every page, and a frozen Attendee can be
+# shared: one per (userid, code), bounded. Unknown codes give None.
+@lru_cache(maxsize=8192)
+def _attendee(userid: str, code: int) -> Attendee | None:
+    response = WECOM_RESPONSE_STATUS.get(code)
+    return None if response is None else _trusted_attendee(id=userid, response=response)
+
+
+def _attendee_slow(item: Any, path: str) -> Attendee:
+    """An attendee the fast path refused: raise naming what is wrong (or build it)."""
+    item = read_mapping(item, path)
+    userid = read_str(item.get("userid"), path, ".userid")
+    code = item.get("response_status")
+    response = (
+        _NEEDS_ACTION
+        if code is None
+        else read_code(WECOM_RESPONSE_STATUS, code, path, ".response_status")
+    )
+    return _trusted_attendee(id=userid, response=response)
+
+
+@lru_cache(maxsize=1024)
+def _person(userid: str) -> Person:
+    return _trusted_person(id=userid)
 
 
 def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[timedelta, ...]:
