@@ -25,7 +25,9 @@ __all__ = [
 
 
 def read_mapping(value: Any, path: str, key: str = "") -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
+    # ``type(...) is dict`` first: what json.loads gives, and much cheaper than
+    # the ABC check (converters call this several times per item).
+    if type(value) is not dict and not isinstance(value, Mapping):
         raise ResponseFormatError(f"expected an object, got {_describe(value)}", path=path + key)
     return value
 

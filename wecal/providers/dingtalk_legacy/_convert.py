@@ -174,6 +174,11 @@ def _stamp(value: Any, path: str, key: str) -> datetime | None:
     """``created`` / ``updated``: a ``{date_time | date, time_zone}`` object or a string."""
     if value is None or value == "":
         return None
+    if type(value) is dict:
+        # Fast path, the usual shape: {"date_time": "…+0800", "time_zone": "Asia/Shanghai"}.
+        text, zone_name = value.get("date_time"), value.get("time_zone")
+        if type(text) is str and text and type(zone_name) is str and zone_name:
+            return _parse_datetime(text, _zone(zone_name), path, key + ".date_time")
     if isinstance(value, str):
         return _parse_datetime(value, None, path, key)
     bound = read_mapping(value, path, key)

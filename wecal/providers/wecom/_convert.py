@@ -37,7 +37,7 @@ Decisions (WeCom leaves these open; see ``reference/wecom.md`` §5):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from types import MappingProxyType
@@ -219,22 +219,7 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
         else read_code(WECOM_EVENT_STATUS, status_code, path, ".status")
     )
 
-    attendees: list[Attendee] = []
-    for i, item in enumerate(read_list(data, "attendees", path)):
-        # Hot loop (up to 1000 attendees per schedule): the fast path checks
-        # exact types and hits the attendee cache; paths only on error.
-        if type(item) is dict or isinstance(item, Mapping):
-            userid = item.get("userid")
-            code = item.get("response_status", 0)
-            if code is None:
-                code = 0  # absent or null: 未处理, NEEDS_ACTION
-            attendee = (
-                _attendee(userid, code) if type(userid) is str and type(code) is int else None
-            )
-            if attendee is not None:
-                attendees.append(attendee)
-                continue
-        attendees.append(_attendee_slow(item, f"{path}.attendees[{i}]"))
+    attendees = _read_attendees(read_list(data, "attendees", path), path)
 
     organizer_id = data.get("organizer")
     organizer = (
@@ -262,7 +247,7 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
             recurrence=recurrence_from_wecom(reminders, start=start, path=reminders_path),
             status=status,
             organizer=organizer,
-            attendees=tuple(attendees),
+            attendees=attendees,
             reminders=_read_reminders(reminders, reminders_path),
             raw=data,
         )
@@ -273,25 +258,41 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
         raise ResponseFormatError(exc.message, path=path) from exc
 
 
+class _NotFast(Exception):
+    """An attendee the fast path does not take (the slow path says why)."""
+
+
 # A corp's people come back on every page, and a frozen Attendee can be
-# shared: one per (userid, code), bounded. Unknown codes give None.
-@lru_cache(maxsize=8192)
-def _attendee(userid: str, code: int) -> Attendee | None:
-    response = WECOM_RESPONSE_STATUS.get(code)
-    return None if response is None else _trusted_attendee(id=userid, response=response)
-
-
-def _attendee_slow(item: Any, path: str) -> Attendee:
-    """An attendee the fast path refused: raise naming what is wrong (or build it)."""
-    item = read_mapping(item, path)
-    userid = read_str(item.get("userid"), path, ".userid")
-    code = item.get("response_status")
-    response = (
-        _NEEDS_ACTION
-        if code is None
-        else read_code(WECOM_RESPONSE_STATUS, code, path, ".response_status")
-    )
+# shared: one per (userid, code), bounded. ``typed``: True is not the code 1.
+@lru_cache(maxsize=8192, typed=True)
+def _attendee(userid: Any, code: Any) -> Attendee:
+    if code is None:
+        code = 0  # null: 未处理, NEEDS_ACTION
+    response = WECOM_RESPONSE_STATUS.get(code) if type(code) is int else None
+    if response is None or type(userid) is not str:
+        raise _NotFast
     return _trusted_attendee(id=userid, response=response)
+
+
+def _read_attendees(items: Sequence[Any], path: str) -> tuple[Attendee, ...]:
+    """``attendees``: the hot loop (up to 1000 a schedule), one cached call per item."""
+    try:
+        return tuple([_attendee(a["userid"], a.get("response_status")) for a in items])
+    except (LookupError, TypeError, AttributeError, _NotFast):
+        pass  # something is off: find it and name its path
+    out = []
+    for i, item in enumerate(items):
+        item_path = f"{path}.attendees[{i}]"
+        item = read_mapping(item, item_path)
+        userid = read_str(item.get("userid"), item_path, ".userid")
+        code = item.get("response_status")
+        response = (
+            _NEEDS_ACTION
+            if code is None
+            else read_code(WECOM_RESPONSE_STATUS, code, item_path, ".response_status")
+        )
+        out.append(_trusted_attendee(id=userid, response=response))
+    return tuple(out)
 
 
 @lru_cache(maxsize=1024)
