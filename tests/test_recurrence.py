@@ -530,13 +530,15 @@ def test_dingtalk_seed_rule_expands_as_written() -> None:
     start = datetime.fromisoformat(item["start"]["date_time"]).astimezone(SHANGHAI)
     event = _event(start, start + timedelta(hours=1), recurrence.rrule, timezone="Asia/Shanghai")
     got = _starts(event, (start, datetime(2024, 1, 1, tzinfo=UTC)))
-    # Every other year from 2019 (2019's January is before the start, so
-    # 2021 is the first), each January Sunday at 08 and 09 o'clock with the
-    # start's minutes and seconds: typed in from a 2021/2023 calendar.
+    # The start itself (off the rule, yet always the first instance: RFC 5545
+    # §3.8.5.3), then every other year from 2019 (2019's January is before
+    # the start, so 2021 is the first), each January Sunday at 08 and 09
+    # o'clock with the start's minutes and seconds: typed in from a 2021/2023
+    # calendar.
     sundays = [date(2021, 1, d) for d in (3, 10, 17, 24, 31)] + [
         date(2023, 1, d) for d in (1, 8, 15, 22, 29)
     ]
-    expected = [
+    expected = [datetime(2019, 3, 1, 23, 8, 53, tzinfo=SHANGHAI)] + [
         datetime(d.year, d.month, d.day, hour, 8, 53, tzinfo=SHANGHAI)
         for d in sundays
         for hour in (8, 9)
@@ -545,7 +547,7 @@ def test_dingtalk_seed_rule_expands_as_written() -> None:
     # As an all-day event the BYHOUR pair collapses to one occurrence a day.
     all_day = _event(date(2018, 8, 8), date(2018, 8, 9), recurrence.rrule)
     days = _starts(all_day, (datetime(2018, 1, 1, tzinfo=UTC), datetime(2021, 1, 1, tzinfo=UTC)))
-    assert days == [date(2020, 1, d) for d in (5, 12, 19, 26)]
+    assert days == [date(2018, 8, 8)] + [date(2020, 1, d) for d in (5, 12, 19, 26)]
 
 
 # --------------------------------------------------------------------------
@@ -839,11 +841,11 @@ def test_unreadable_rule_fails_at_the_call() -> None:
 
 def test_rule_that_never_matches_its_start_is_valid_and_empty() -> None:
     # dateutil itself raises for this (an even-hour start never reaches hour 1
-    # in steps of two); it is a valid rule with no occurrences.
+    # in steps of two); it is a valid rule whose only instance is the start.
     assert normalize_rrule("FREQ=HOURLY;INTERVAL=2;BYHOUR=1") == "FREQ=HOURLY;INTERVAL=2;BYHOUR=1"
     start = datetime(2024, 1, 1, 0, tzinfo=UTC)
     event = _event(start, start, "FREQ=HOURLY;INTERVAL=2;BYHOUR=1")
-    assert _starts(event) == []
+    assert _starts(event) == [start]
     odd = _event(
         start + timedelta(hours=1),
         start + timedelta(hours=1),
@@ -877,5 +879,7 @@ def test_a_rule_naming_no_real_day_is_empty_at_once(rule: str) -> None:
     # February 30 and April/June 31 never exist; dateutil alone would search
     # day by day up to year 9999 (seconds per event) before saying so.
     start = datetime(2024, 1, 1, tzinfo=UTC)
-    for event in (_event(start, start, rule), _event(start.date(), start.date(), rule)):
-        assert _starts(event, (start, datetime(2034, 1, 1, tzinfo=UTC))) == []
+    window = (start, datetime(2034, 1, 1, tzinfo=UTC))
+    # The start is the only instance (DTSTART always is one).
+    assert _starts(_event(start, start, rule), window) == [start]
+    assert _starts(_event(start.date(), start.date(), rule), window) == [start.date()]

@@ -20,8 +20,13 @@ Semantics decided here (and tested in ``tests/test_recurrence*.py``):
 
 - WeCom's repeat codes live with the WeCom provider
   (:mod:`wecal.providers.wecom._repeat`).
-- A start that does not match its rule is not an occurrence (dateutil's
-  behaviour; RFC 5545 leaves it undefined).
+- The start is always the first occurrence and counts toward COUNT, even
+  when the rule does not match it (RFC 5545 §3.3.10, §3.8.5.3; dateutil
+  alone would leave it out), so ``expand`` and any RFC 5545 reader of the
+  .ics export agree.
+- A rule is parsed once per distinct text (a bounded cache); it is never
+  silently shortened: what cannot be read is a ``ResponseFormatError``
+  naming the rule and the part.
 - A local time that does not exist (inside a DST gap) is moved forward by the
   gap, as RFC 5545 §3.3.5 says for any DATE-TIME; an ambiguous one (DST end)
   is the first of the two. Wall-clock time is otherwise kept across DST in
@@ -34,11 +39,31 @@ import heapq
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from itertools import count
+from types import MappingProxyType
 from typing import Any
 
 import attrs
-from dateutil.rrule import rrule, rruleset, rrulestr
+from dateutil.rrule import (
+    DAILY,
+    FR,
+    HOURLY,
+    MINUTELY,
+    MO,
+    MONTHLY,
+    SA,
+    SECONDLY,
+    SU,
+    TH,
+    TU,
+    WE,
+    WEEKLY,
+    YEARLY,
+    rrule,
+    rruleset,
+    weekday,
+)
 
 from .._zones import zone_for
 from ..errors import ResponseFormatError, ValidationError, _describe
@@ -202,34 +227,163 @@ def _join_parts(parts: Mapping[str, str]) -> str:
     return ";".join(f"{name}={parts[name]}" for name in _PART_ORDER if name in parts)
 
 
-def _canonical(value: str, *, path: str) -> str:
-    """One rule (without ``RRULE:``) → canonical value, checked by dateutil."""
+# Prose a provider pasted after a rule may start like this (the DingTalk
+# seed's "…BYHOUR=8,9(RFC5545 see link …)", a Chinese note); anything else
+# after the rule characters is part of the rule that cannot be read.
+_PROSE_START_RE = re.compile(r"^\s*[(（\[【]|^\s+[^\x00-\x7f]")
+# A rule part inside what would be dropped as prose: dropping it would
+# silently expand another series.
+_PART_IN_PROSE_RE = re.compile(
+    r"(?:^|[;\s(])((?:FREQ|INTERVAL|COUNT|UNTIL|WKST|BY[A-Z]+|X-[A-Z0-9-]+)\s*=)", re.IGNORECASE
+)
+_SEPARATOR_SPACE_RE = re.compile(r"\s*([;=,])\s*")
+_FREQ_CONSTANTS = dict(
+    zip(_FREQS, (SECONDLY, MINUTELY, HOURLY, DAILY, WEEKLY, MONTHLY, YEARLY), strict=True)
+)
+_INT_PARTS = (
+    ("BYMONTH", "bymonth"),
+    ("BYWEEKNO", "byweekno"),
+    ("BYYEARDAY", "byyearday"),
+    ("BYMONTHDAY", "bymonthday"),
+    ("BYHOUR", "byhour"),
+    ("BYMINUTE", "byminute"),
+    ("BYSECOND", "bysecond"),
+    ("BYSETPOS", "bysetpos"),
+)
+
+
+@attrs.frozen
+class _Rule:
+    """
+    One rule, read once: its canonical text, dateutil's keyword arguments
+    (without ``dtstart``/``until``/``count``), UNTIL and COUNT.
+    """
+
+    text: str
+    kwargs: Mapping[str, Any]
+    until: datetime | date | None
+    count: int | None
+    #: BYMONTH/BYMONTHDAY name no real day: no instance from any start.
+    never: bool
+
+
+def _clean(value: str) -> str:
+    """
+    The rule characters of ``value``, after the documented normalizations:
+
+    - an ``RRULE:`` prefix is dropped;
+    - ``\\;`` and ``\\,`` (the rule escaped as TEXT by some writer) are unescaped;
+    - white space around ``;``, ``=`` and ``,`` is removed
+      (``FREQ=WEEKLY; BYDAY=MO, WE``);
+    - prose after the rule is dropped when it starts like prose (a bracket,
+      or white space and a non-ASCII character) and names no rule part.
+
+    Anything else after the rule characters (``BYDAY=MO WE``, ``X-NAME=a b;COUNT=3``)
+    is an error naming the part: dropping it would expand another series.
+    """
     text = value.strip()
+    if text[:6].upper() == "RRULE:":
+        text = text[6:]
+    text = text.replace("\\;", ";").replace("\\,", ",")
+    text = _SEPARATOR_SPACE_RE.sub(r"\1", text).strip()
     prefix = _RULE_CHARS_RE.match(text)
     rule = prefix.group(0) if prefix else ""
+    rest = text[len(rule) :]
+    if rest:
+        part = _PART_IN_PROSE_RE.search(rest)
+        if part is not None or not _PROSE_START_RE.match(rest):
+            # The part where reading stopped, as written.
+            unread = (rule.rsplit(";", 1)[-1] + rest).split(";", 1)[0].strip()
+            raise ResponseFormatError(
+                f"recurrence rule {_describe(value)}: cannot read the part at "
+                f"{_describe(unread)} (a shorter rule would be another series)"
+            )
+    return rule
+
+
+def _weekday_of(item: str) -> weekday:
+    match = _BYDAY_RE.match(item)
+    assert match is not None  # checked by _check_parts
+    day = (MO, TU, WE, TH, FR, SA, SU)[_DAYS.index(match.group(2))]
+    return day(int(match.group(1))) if match.group(1) else day
+
+
+def _rule_kwargs(parts: Mapping[str, str]) -> dict[str, Any]:
+    """dateutil ``rrule`` keyword arguments for checked parts (no UNTIL, COUNT)."""
+    kwargs: dict[str, Any] = {"freq": _FREQ_CONSTANTS[parts["FREQ"]]}
+    if "INTERVAL" in parts:
+        kwargs["interval"] = int(parts["INTERVAL"])
+    for name, key in _INT_PARTS:
+        if name in parts:
+            kwargs[key] = tuple(int(v) for v in parts[name].split(","))
+    if "BYDAY" in parts:
+        kwargs["byweekday"] = tuple(_weekday_of(v) for v in parts["BYDAY"].split(","))
+    if "WKST" in parts:
+        kwargs["wkst"] = _DAYS.index(parts["WKST"])
+    return kwargs
+
+
+def _parse_rule(value: str) -> _Rule:
+    """Read one rule; raises ResponseFormatError without a path."""
+    rule = _clean(value)
     head = rule.split(";", 1)[0].strip().upper()
     if head in _FREQS:  # DingTalk's bare "YEARLY;INTERVAL=2;…"
         rule = "FREQ=" + rule
     if not rule.strip(";"):
-        raise ResponseFormatError(f"not a recurrence rule: {_describe(value)}", path=path)
-    parts = _split_parts(rule, path=path, shown=value)
-    _check_parts(parts, value, path=path)
+        raise ResponseFormatError(f"not a recurrence rule: {_describe(value)}")
+    parts = _split_parts(rule, path="", shown=value)
+    _check_parts(parts, value, path="")
     canonical = _join_parts(parts)
     until = _until_value(parts["UNTIL"]) if "UNTIL" in parts else None
+    count = int(parts["COUNT"]) if "COUNT" in parts else None
+    kwargs = _rule_kwargs(parts)
     dtstart = datetime(
         2000, 1, 1, tzinfo=UTC if isinstance(until, datetime) and until.tzinfo else None
     )
+    if isinstance(until, date) and not isinstance(until, datetime):
+        until = datetime.combine(until, time())
     try:
-        # dateutil is the judge of what it can expand (and its parser gives the
-        # same reading expand() will use).
-        rrulestr("RRULE:" + canonical, dtstart=dtstart)
+        # dateutil is the judge of what it can expand.
+        rrule(dtstart=dtstart, until=until, count=count, **kwargs)
     except (ValueError, TypeError, KeyError, IndexError, OverflowError) as exc:
-        if _is_empty_set(exc):
-            return canonical  # valid; whether it matches depends on the real start
-        raise ResponseFormatError(
-            f"recurrence rule {_describe(value)} rejected: {exc}", path=path
-        ) from exc
-    return canonical
+        if not _is_empty_set(exc):  # else valid: a match depends on the real start
+            raise ResponseFormatError(
+                f"recurrence rule {_describe(value)} rejected: {exc}"
+            ) from exc
+    return _Rule(
+        text=canonical,
+        kwargs=MappingProxyType(kwargs),
+        until=_until_value(parts["UNTIL"]) if "UNTIL" in parts else None,
+        count=count,
+        never=_never_matches(parts),
+    )
+
+
+@lru_cache(maxsize=2048)
+def _read_rule(value: str) -> _Rule | str:
+    """
+    :func:`_parse_rule`, cached by the rule's text: a listing shares a few
+    rules among many events. A failure is cached as its message.
+    """
+    try:
+        return _parse_rule(value)
+    except ResponseFormatError as exc:
+        return exc.message
+
+
+def _rule(value: str, *, path: str) -> _Rule:
+    """The parsed rule of ``value`` (cached); ResponseFormatError at ``path``."""
+    read = (
+        _read_rule(value) if isinstance(value, str) else f"expected a rule, got {_describe(value)}"
+    )
+    if isinstance(read, str):
+        raise ResponseFormatError(read, path=path)
+    return read
+
+
+def _canonical(value: str, *, path: str) -> str:
+    """One rule (with or without ``RRULE:``) → canonical value, checked by dateutil."""
+    return _rule(value, path=path).text
 
 
 def normalize_rrule(value: str) -> str:
@@ -238,7 +392,15 @@ def normalize_rrule(value: str) -> str:
 
     Accepts ``RRULE:FREQ=…``, ``FREQ=…`` and a bare ``DAILY;…``; drops trailing
     prose and ``X-`` parts; upper-cases; orders the parts
-    ``FREQ;INTERVAL;BY…;WKST;COUNT;UNTIL``. Validated with dateutil.
+    ``FREQ;INTERVAL;BY…;WKST;COUNT;UNTIL``. Validated with dateutil. Parsed
+    once per distinct text (a bounded cache).
+
+    Normalizations (never a shorter rule): white space around ``;``, ``=``
+    and ``,`` is dropped, and TEXT-escaped separators (``\\;``, ``\\,``) are
+    unescaped. Prose after the rule is dropped only when it starts with a
+    bracket (or white space and a non-ASCII character) and names no rule
+    part; anything else
+    that cannot be read is an error naming the part.
 
     >>> normalize_rrule("rrule:byday=mo,we;freq=weekly;interval=2")
     'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE'
@@ -250,10 +412,7 @@ def normalize_rrule(value: str) -> str:
         raise ResponseFormatError(
             f"expected a recurrence rule string, got {_describe(value)}", path="$.recurrence"
         )
-    text = value.strip()
-    if text[:6].upper() == "RRULE:":
-        text = text[6:]
-    return _canonical(text, path="$.recurrence")
+    return _canonical(value, path="$.recurrence")
 
 
 def _lines(value: str | Sequence[str] | Mapping[str, Any], path: str) -> list[str]:
@@ -449,15 +608,14 @@ def _day_bounds(event: Event, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 def _build_rule(
-    event: Event, rule_text: str, dtstart: datetime, zone: tzinfo | None
+    event: Event, parsed: _Rule, dtstart: datetime, zone: tzinfo | None, *, count: int | None
 ) -> rrule | None:
     """
-    A dateutil rrule for ``rule_text`` at ``dtstart`` with UNTIL made
-    compatible, or None when the rule can never match (from this start).
+    A dateutil rrule for ``parsed`` at ``dtstart`` with UNTIL made compatible
+    and ``count`` instances at most, or None when it can never match (from
+    this start).
     """
-    path = "$.recurrence.rrule"
-    parts = _split_parts(normalize_rrule(rule_text), path=path)
-    until = _until_value(parts.pop("UNTIL")) if "UNTIL" in parts else None
+    until = parsed.until
     if until is not None:
         if dtstart.tzinfo is not None:
             # dateutil wants an aware UNTIL for an aware dtstart. A date UNTIL
@@ -472,20 +630,46 @@ def _build_rule(
             until = until.astimezone(zone or UTC).replace(tzinfo=None)
         elif not isinstance(until, datetime):
             until = datetime.combine(until, time())
-    if _never_matches(parts):
+    if parsed.never:
         return None
     try:
-        parsed = rrulestr("RRULE:" + _join_parts(parts), dtstart=dtstart)
-        assert isinstance(parsed, rrule)  # one RRULE line, no forceset
-        rule = parsed.replace(until=until) if until is not None else parsed
+        return rrule(dtstart=dtstart, until=until, count=count, **parsed.kwargs)
     except (ValueError, TypeError, OverflowError) as exc:
         if _is_empty_set(exc):
             return None
         raise ResponseFormatError(
-            f"cannot expand rule {_describe(rule_text)} of event {_describe(event.id)}: {exc}",
-            path=path,
+            f"cannot expand rule {_describe(parsed.text)} of event {_describe(event.id)}: {exc}",
+            path="$.recurrence.rrule",
         ) from exc
-    return rule
+
+
+def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bool) -> rruleset:
+    """
+    The recurrence set of ``event`` from ``dtstart``, RDATEs included,
+    EXDATEs not (the callers match them by instant or day).
+
+    DTSTART is always the first instance and counts toward COUNT, whether or
+    not the rule matches it (RFC 5545 §3.3.10, §3.8.5.3): dateutil leaves an
+    off-rule start out, so it is added here and the rule gets one fewer.
+    """
+    assert event.recurrence is not None
+    parsed = _rule(event.recurrence.rrule, path="$.recurrence.rrule")
+    rules = rruleset()
+    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
+    first = next(iter(rule), None) if rule is not None else None
+    if first is not None and (first.date() == dtstart.date() if all_day else first == dtstart):
+        rules.rrule(rule)  # type: ignore[arg-type]
+        return rules
+    rules.rdate(dtstart)
+    if rule is not None and parsed.count is not None:
+        rule = (
+            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1)
+            if parsed.count > 1
+            else None
+        )
+    if rule is not None:
+        rules.rrule(rule)
+    return rules
 
 
 # The longest each month can be (February: 29).
@@ -578,7 +762,7 @@ def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
     _check_window(start, end)
     if event.recurrence is not None:
         # Fail here, not at the first next(), when the rule is unreadable.
-        _canonical(event.recurrence.rrule.removeprefix("RRULE:"), path="$.recurrence.rrule")
+        _rule(event.recurrence.rrule, path="$.recurrence.rrule")
     return _until_time_ends(_expand(event, start, end))
 
 
@@ -625,14 +809,12 @@ def _expand_timed(
     assert isinstance(event.end, datetime)
     assert event.recurrence is not None
     dtstart = event.start.astimezone(zone) if zone is not None else event.start
+    dtstart = dtstart.replace(microsecond=0)  # RFC 5545 times are whole seconds; so are dateutil's
     # Python's own arithmetic: wall-clock within one zone, elapsed across zones,
     # so ``occ.end - occ.start == master.end - master.start`` always holds and
     # the end never compares before the start (a DST fold would do that).
     duration = event.end - event.start
-    rules = rruleset()
-    rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
-    if rule is not None:
-        rules.rrule(rule)
+    rules = _series(event, dtstart, zone, all_day=False)
     rdates = [
         rdate.astimezone(dtstart.tzinfo)
         if isinstance(rdate, datetime)
@@ -666,10 +848,7 @@ def _expand_all_day(event: Event, zone: tzinfo, start: datetime, end: datetime) 
     assert event.recurrence is not None
     days = event.end - event.start
     dtstart = datetime.combine(event.start, time())
-    rules = rruleset()
-    rule = _build_rule(event, event.recurrence.rrule, dtstart, zone)
-    if rule is not None:
-        rules.rrule(rule)
+    rules = _series(event, dtstart, zone, all_day=True)
     rdates = [
         datetime.combine(rd.astimezone(zone).date() if isinstance(rd, datetime) else rd, time())
         for rd in event.recurrence.rdates
