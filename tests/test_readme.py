@@ -31,7 +31,14 @@ def load(name: str) -> dict[str, Any]:
 
 
 def test_examples_are_found() -> None:
-    assert set(EXAMPLES) == {"web_handler", "bulk_export", "chat_bot", "notify_endpoint"}
+    assert set(EXAMPLES) == {
+        "web_handler",
+        "bulk_export",
+        "chat_bot",
+        "notify_endpoint",
+        "sync_loop",
+        "meeting_moved",
+    }
 
 
 def _wecom(sandbox: Sandbox) -> wecal.WeComClient:
@@ -133,3 +140,51 @@ async def test_notify_endpoint_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
         assert r.status_code == 403
     [note] = example["received"]
     assert (note.kind, note.calendar_id, note.event_id) == ("deleted", "cal", "sch")
+
+
+async def test_sync_loop(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=4, wecom_calendars=1, schedules_per_calendar=20)
+    cal = summary.wecom_calendars[0]
+    sync_calendar = load("sync_loop")["sync_calendar"]
+    local: dict[str, wecal.Event] = {}
+    async with _wecom(sandbox) as wecom:
+        state = await sync_calendar(wecom, cal, local, None)
+        gone, edited = sorted(local)[:2]
+        del sandbox.wecom_schedules[gone]
+        sandbox.wecom_schedules[edited]["summary"] = "新标题"
+        state = await sync_calendar(wecom, cal, local, state)
+        assert local == {e.id: e async for e in wecom.list_events(cal)}
+        assert gone not in local
+        assert local[edited].summary == "新标题"
+        assert await sync_calendar(wecom, cal, local, state) == state
+
+
+async def test_meeting_moved(sandbox: Sandbox) -> None:
+    from wecal.notifications import Notification, NotificationKind
+
+    summary = generate(sandbox, seed=9, wecom_calendars=1, schedules_per_calendar=5)
+    cal = summary.wecom_calendars[0]
+    timed = next(s for s in sandbox.wecom_ground_truth(cal) if not s["is_whole_day"])
+    sid, start = timed["schedule_id"], timed["start_time"]
+    watcher_cls = load("meeting_moved")["MeetingWatcher"]
+
+    def note(kind: NotificationKind) -> Notification:
+        return Notification(provider=wecal.Provider.WECOM, kind=kind, calendar_id=cal, event_id=sid)
+
+    async with _wecom(sandbox) as wecom:
+        watcher = watcher_cls(wecom, cal)
+        assert await watcher.on_notification(note(NotificationKind.UPDATED)) == []  # first copy
+        duration = timed["end_time"] - start
+        moved = {"start_time": start + 7200, "end_time": start + 7200 + duration}
+        sandbox.wecom_schedules[sid].update(moved)
+        shanghai = timedelta(hours=8)
+        old = datetime.fromtimestamp(start, UTC) + shanghai
+        new = old + timedelta(hours=2)
+        expected = f"会议改期：{timed['summary']} {old:%m月%d日 %H:%M} → {new:%m月%d日 %H:%M}"
+        assert await watcher.on_notification(note(NotificationKind.UPDATED)) == [expected]
+        # A duplicated notification: nothing new to say.
+        assert await watcher.on_notification(note(NotificationKind.UPDATED)) == []
+        del sandbox.wecom_schedules[sid]
+        assert await watcher.on_notification(note(NotificationKind.DELETED)) == [
+            f"会议取消：{timed['summary']}"
+        ]

@@ -46,6 +46,9 @@ from .providers.dingtalk import DingTalkClient as DingTalkClient
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
 from .providers.wecom import WeComClient as WeComClient
 from .recurrence import expand as expand
+from .sync import Change as Change
+from .sync import ChangeKind as ChangeKind
+from .sync import SyncStream as SyncStream
 
 __version__ = "0.1.0.dev0"
 
@@ -57,6 +60,8 @@ __all__ = [
     "CalendarProvider",
     "CalendarShare",
     "CallStats",
+    "Change",
+    "ChangeKind",
     "ClientClosedError",
     "ClientSettings",
     "DingTalkClient",
@@ -81,6 +86,7 @@ __all__ = [
     "RetryConfig",
     "SharePermission",
     "StoredToken",
+    "SyncStream",
     "TokenStore",
     "TransportError",
     "UnsupportedError",

@@ -47,6 +47,11 @@ Behaviours the provider docs leave open, and what the sandbox does, are listed
 in the docstrings of ``wecal.sandbox._wecom`` (errcodes), ``._dingtalk``
 (errcodes, quirky recurrence forms, paging) and ``._data`` (whole-day
 convention). Requires the ``sandbox`` extra (starlette, uvicorn).
+
+Change notifications: ``sandbox.notifications.subscribe_wecom(url, token, key)``
+(or ``subscribe_dingtalk``) makes every write POST a signed, encrypted
+callback to ``url``, with scripted faults (``NotifyFault``: duplicate,
+reorder, fail-then-retry); see ``wecal.sandbox._notify``.
 """
 
 from ._app import create_app
@@ -59,6 +64,7 @@ from ._data import (
     generate,
 )
 from ._faults import Fault, FaultKind, Faults
+from ._notify import Delivery, NotifyFault, SandboxNotifications
 from ._serve import main, run, serve
 from ._state import FakeClock, RecordedRequest, Sandbox
 
@@ -67,13 +73,16 @@ __all__ = [
     "DEFAULT_DINGTALK_APP_SECRET",
     "DEFAULT_WECOM_CORP_ID",
     "DEFAULT_WECOM_SECRET",
+    "Delivery",
     "FakeClock",
     "Fault",
     "FaultKind",
     "Faults",
     "GenerateSummary",
+    "NotifyFault",
     "RecordedRequest",
     "Sandbox",
+    "SandboxNotifications",
     "create_app",
     "generate",
     "main",

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from ..errors import TransportError
 from ._data import (
@@ -26,7 +27,11 @@ __all__ = ["main", "run", "serve"]
 
 @contextlib.contextmanager
 def serve(
-    sandbox: Sandbox, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0
+    sandbox: Sandbox | ASGIApp,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    startup_timeout: float = 10.0,
 ) -> Iterator[str]:
     """
     Serve ``sandbox`` with uvicorn in a background thread; yields the base URL.
@@ -38,7 +43,8 @@ def serve(
         with serve(sandbox) as base_url:
             httpx.get(f"{base_url}/cgi-bin/gettoken", params={...})
     """
-    app = sandbox.app
+    # Any ASGI app can be served the same way (tests serve a callback endpoint).
+    app = sandbox.app if isinstance(sandbox, Sandbox) else sandbox
     # Say IPPROTO_TCP: asyncio only sets TCP_NODELAY on accepted sockets whose
     # proto is TCP, and without it every keep-alive answer (headers and body
     # written separately) waits ~40 ms for the client's delayed ACK.

@@ -15,6 +15,7 @@ import attrs
 
 from ..errors import ValidationError, WecalError
 from ._faults import Faults
+from ._notify import SandboxNotifications
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -134,6 +135,8 @@ class Sandbox:
         self._next_sequence = 1
         self._request_counter = 0
         self._app: Starlette | None = None
+        #: Signed, encrypted change callbacks to subscribed URLs (``_notify``).
+        self.notifications = SandboxNotifications(self)
 
     def __repr__(self) -> str:
         return (

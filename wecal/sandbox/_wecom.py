@@ -565,7 +565,9 @@ def handle(
     try:
         if drift_first:
             drift(sandbox, app_id, body)
-        return HANDLERS[op](sandbox, app_id, body)
+        result = HANDLERS[op](sandbox, app_id, body)
+        sandbox.notifications.after_wecom(op, body, result)
+        return result
     except ApiError as exc:
         return error_body(sandbox, exc.errcode, exc.detail)
 

@@ -20,6 +20,7 @@ from ..._client import BaseClient, ClientSettings
 from ...errors import InvalidRequestError, _describe
 from ...models import Event
 from ...paging import Paginator, TokenPaging
+from ...sync import SyncStream, snapshot_sync
 from .._common import check_page_size, check_window
 from ._convert import item_to_event, page_from_response
 from ._errors import DINGTALK_LEGACY
@@ -142,3 +143,33 @@ class DingTalkLegacyClient(BaseClient):
             },
             provider=_PROVIDER,
         )
+
+    def sync_events(
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        state: str | None = None,
+        page_size: int | None = None,
+    ) -> SyncStream:
+        """
+        What changed in a staff member's calendar (within ``start``/``end``)
+        since the sync that gave ``state``.
+
+        The legacy API has no sync token: the events are listed and compared
+        with the per-event fingerprints ``state`` holds (see :mod:`wecal.sync`);
+        an event that moved out of the window is reported as DELETED.
+        """
+        listing = self.list_events(
+            calendar_id, user_id=user_id, start=start, end=end, page_size=page_size
+        )
+        scope = {
+            "provider": "dingtalk-legacy",
+            "user_id": user_id,
+            "calendar_id": calendar_id,
+            "start": start.isoformat() if start else None,
+            "end": end.isoformat() if end else None,
+        }
+        return snapshot_sync(listing, scope=scope, state=state)

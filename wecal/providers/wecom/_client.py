@@ -26,6 +26,7 @@ from ..._client import BaseClient, ClientSettings
 from ...errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
 from ...models import Calendar, Event
 from ...paging import OffsetPaging, Paginator
+from ...sync import SyncStream, snapshot_sync
 from .._common import check_page_size, check_window, gather, in_window
 from ._convert import (
     _MIDNIGHT,
@@ -141,6 +142,24 @@ class WeComClient(BaseClient):
                 "expand": expand,
             },
             provider=_PROVIDER,
+        )
+
+    def sync_events(
+        self, calendar_id: str, *, state: str | None = None, page_size: int | None = None
+    ) -> SyncStream:
+        """
+        What changed in a calendar since the sync that gave ``state``.
+
+        WeCom has no sync API: the whole calendar is listed and compared with
+        the per-event fingerprints ``state`` holds (see :mod:`wecal.sync`).
+        Without ``state`` the sync starts with a RESET and reports every
+        schedule as CREATED. Save ``stream.state`` once the stream is consumed.
+        """
+        listing = self.list_events(calendar_id, page_size=page_size)
+        return snapshot_sync(
+            listing,
+            scope={"provider": _PROVIDER, "calendar_id": calendar_id},
+            state=state,
         )
 
     async def get_events(

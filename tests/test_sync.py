@@ -1,0 +1,210 @@
+"""
+Incremental sync by snapshot diff (WeCom, DingTalk legacy) against the sandbox:
+created / updated / deleted found, the state advanced only after the changes
+were consumed, foreign and corrupt states refused, and the state's size.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import wecal
+from wecal.sandbox import Sandbox, generate
+from wecal.sync import ChangeKind, decode_snapshot, encode_snapshot
+
+from .sandbox_fixtures import client_on
+
+pytestmark = pytest.mark.anyio
+
+T0 = datetime(2024, 6, 3, 2, tzinfo=UTC)
+
+
+async def consume(sync: wecal.SyncStream, local: dict[str, wecal.Event]) -> list[wecal.Change]:
+    """Apply a sync to ``local`` the way the docs say; return the changes."""
+    changes = []
+    async for change in sync:
+        changes.append(change)
+        if change.kind is ChangeKind.RESET:
+            local.clear()
+        elif change.kind is ChangeKind.DELETED:
+            local.pop(change.event_id, None)
+        else:
+            assert change.event is not None
+            local[change.event_id] = change.event
+    return changes
+
+
+def kinds(changes: list[wecal.Change]) -> dict[str, set[str]]:
+    out: dict[str, set[str]] = {}
+    for c in changes:
+        out.setdefault(str(c.kind), set()).add(c.event_id)
+    return out
+
+
+async def test_wecom_snapshot_sync(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=5, wecom_calendars=2, schedules_per_calendar=30)
+    cal, other_cal = summary.wecom_calendars[:2]
+    local: dict[str, wecal.Event] = {}
+    async with client_on(sandbox, wecal.WeComClient) as wecom:
+        sync = wecom.sync_events(cal, page_size=7)
+        first = await consume(sync, local)
+        truth = {s["schedule_id"] for s in sandbox.wecom_ground_truth(cal)}
+        assert first[0].kind is ChangeKind.RESET
+        assert sync.resynced
+        assert kinds(first[1:]) == {"created": truth}
+        state = sync.state
+
+        # Nothing changed: nothing reported, the same state.
+        again = wecom.sync_events(cal, state=state)
+        assert [c async for c in again] == []
+        assert not again.resynced
+        assert decode_snapshot(again.state, _scope(cal)) == decode_snapshot(state, _scope(cal))
+
+        # Writes through the API, a write "by a user", a schedule that vanished.
+        made = await wecom.create_event(
+            wecal.Event(
+                provider=wecal.Provider.WECOM,
+                id="",
+                calendar_id=cal,
+                start=T0,
+                end=T0 + timedelta(hours=1),
+                summary="新会议",
+            )
+        )
+        # Timed, not yet cancelled schedules (the generated data has others).
+        ids = sorted(
+            s["schedule_id"]
+            for s in sandbox.wecom_ground_truth(cal)
+            if s.get("status") != 1 and not s.get("is_whole_day")
+        )
+        moved = local[ids[0]]
+        await wecom.update_event(
+            attrs.evolve(
+                moved, start=moved.start + timedelta(hours=2), end=moved.end + timedelta(hours=2)
+            )
+        )
+        await wecom.delete_event(ids[1])  # WeCom keeps it, cancelled: an update
+        sandbox.wecom_schedules[ids[2]]["summary"] = "edited in the app"
+        del sandbox.wecom_schedules[ids[3]]
+        await wecom.create_event(
+            wecal.Event(
+                provider=wecal.Provider.WECOM,
+                id="",
+                calendar_id=other_cal,
+                start=T0,
+                end=T0 + timedelta(hours=1),
+            )
+        )
+
+        sync = wecom.sync_events(cal, state=state)
+        changes = await consume(sync, local)
+        assert kinds(changes) == {
+            "created": {made.id},
+            "updated": {ids[0], ids[1], ids[2]},
+            "deleted": {ids[3]},
+        }
+        assert local[ids[1]].status is wecal.EventStatus.CANCELLED
+        assert local[ids[2]].summary == "edited in the app"
+        # The local copy is the calendar as the provider has it now.
+        assert local == {e.id: e async for e in wecom.list_events(cal)}
+
+
+def _scope(cal: str) -> dict[str, Any]:
+    return {"provider": "wecom", "calendar_id": cal}
+
+
+async def test_state_advances_only_after_every_change_was_consumed(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=6, wecom_calendars=1, schedules_per_calendar=12)
+    cal = summary.wecom_calendars[0]
+    async with client_on(sandbox, wecal.WeComClient) as wecom:
+        sync = wecom.sync_events(cal)
+        local: dict[str, wecal.Event] = {}
+        await consume(sync, local)
+        state = sync.state
+        for sid in list(sandbox.wecom_schedules)[:3]:
+            sandbox.wecom_schedules[sid]["description"] = "changed"
+
+        async with wecom.sync_events(cal, state=state) as crashed:
+            async for change in crashed:
+                assert change.kind is ChangeKind.UPDATED
+                break  # the app crashes after one change
+        with pytest.raises(wecal.ValidationError, match="consumed"):
+            _ = crashed.state
+        with pytest.raises(wecal.ValidationError, match="once"):
+            crashed.__aiter__()
+
+        # The next sync, from the saved (old) state, repeats all three.
+        retry = wecom.sync_events(cal, state=state)
+        assert len(await consume(retry, local)) == 3
+        assert [c async for c in wecom.sync_events(cal, state=retry.state)] == []
+
+
+async def test_foreign_or_corrupt_state_is_refused(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=7, wecom_calendars=2, schedules_per_calendar=3)
+    a, b = summary.wecom_calendars[:2]
+    async with client_on(sandbox, wecal.WeComClient) as wecom:
+        sync = wecom.sync_events(a)
+        await consume(sync, {})
+        with pytest.raises(wecal.ValidationError, match="another calendar"):
+            wecom.sync_events(b, state=sync.state)
+        for bad in ["", "s1.", "s1.!!!!", "x" + sync.state, sync.state[:-9], "t1.e30"]:
+            with pytest.raises(wecal.ValidationError):
+                wecom.sync_events(a, state=bad)
+
+
+async def test_dingtalk_legacy_snapshot_sync(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=8, wecom_calendars=0, dingtalk_users=1, events_per_user=25)
+    user = summary.dingtalk_users[0]
+    window = {"start": datetime(2024, 1, 1, tzinfo=UTC), "end": datetime(2025, 1, 1, tzinfo=UTC)}
+    local: dict[str, wecal.Event] = {}
+    async with client_on(sandbox, wecal.DingTalkLegacyClient) as ding:
+        sync = ding.sync_events(user_id=user, **window, page_size=10)
+        first = await consume(sync, local)
+        listed = {e.id async for e in ding.list_events(user_id=user, **window)}
+        assert kinds(first[1:]) == {"created": listed}
+        events = sandbox.dingtalk_events[user]
+        changed, gone = sorted(listed)[:2]
+        events[changed]["summary"] = "改了"
+        del events[gone]
+        new_id = sandbox.add_dingtalk_event(
+            user,
+            {
+                "summary": "new",
+                "start": {"date_time": "2024-06-03T10:00:00+0800", "time_zone": "Asia/Shanghai"},
+                "end": {"date_time": "2024-06-03T11:00:00+0800", "time_zone": "Asia/Shanghai"},
+                "status": "confirmed",
+            },
+        )
+        sync2 = ding.sync_events(user_id=user, **window, state=sync.state)
+        changes = await consume(sync2, local)
+        assert kinds(changes) == {"created": {new_id}, "updated": {changed}, "deleted": {gone}}
+        assert local == {e.id: e async for e in ding.list_events(user_id=user, **window)}
+        # Another window is another query.
+        with pytest.raises(wecal.ValidationError):
+            ding.sync_events(user_id=user, start=window["start"], state=sync2.state)
+
+
+def test_snapshot_state_size() -> None:
+    # 10 000 WeCom schedule ids (29 random hex digits + "AAA", as WeCom's).
+    prints = {secrets.token_hex(15)[:29] + "AAA": secrets.token_bytes(8) for _ in range(10_000)}
+    state = encode_snapshot({"calendar_id": "c"}, prints)
+    print(f"snapshot state for 10k events: {len(state)} bytes")
+    assert decode_snapshot(state, {"calendar_id": "c"}) == prints
+    assert len(state) < 360_000  # 34 bytes an event (wecal/sync.py says 340 KB)
+
+
+@given(st.text(max_size=80) | st.builds(lambda b: "s1." + b, st.text(max_size=80)))
+def test_fuzzed_states_are_validation_errors(state: str) -> None:
+    outcome: object
+    try:
+        outcome = decode_snapshot(state, {"calendar_id": "c"})
+    except wecal.ValidationError as exc:
+        outcome = str(exc)
+    assert isinstance(outcome, dict) or str(outcome).startswith("sync state ")
