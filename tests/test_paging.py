@@ -14,7 +14,7 @@ import pytest
 import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, no_secret_in_logs, wecom_error
 from wecal._http import HttpCore
-from wecal.paging import OffsetPaging, Page, Paginator, TokenPaging
+from wecal.paging import NO_PROGRESS_PAGES, OffsetPaging, Page, Paginator, TokenPaging
 from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
 from wecal.providers.wecom._errors import WECOM
 
@@ -260,7 +260,8 @@ async def test_server_ignoring_offset_ends_with_error() -> None:
     with pytest.raises(wecal.ResponseFormatError, match="ignores the offset"):
         async for _ in wecom_paginator(make_core(fake)):
             pass
-    assert len(listing.offsets) == 4  # one real page, then three stale ones
+    # One real page, then NO_PROGRESS_PAGES stale ones.
+    assert len(listing.offsets) == 1 + NO_PROGRESS_PAGES
 
 
 async def test_token_revoked_mid_pagination_refreshes_once_without_loss() -> None:

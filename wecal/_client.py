@@ -27,7 +27,9 @@ class ClientSettings(TypedDict, total=False):
     answers trusted IPs only); ``retry``: :class:`~wecal.RetryConfig`;
     ``rate_limit``: :class:`~wecal.RateLimitConfig`, ``None`` for the
     provider's documented limits, ``False`` for none; ``token_store``: share
-    tokens between processes (default: one in-memory store per process).
+    tokens between processes (default: one in-memory store per process);
+    ``max_response_bytes``: the largest response body read (default 64 MiB;
+    a larger one ends the call with :class:`~wecal.ResponseFormatError`).
     """
 
     base_url: str | None
@@ -38,6 +40,7 @@ class ClientSettings(TypedDict, total=False):
     retry: RetryConfig | None
     rate_limit: RateLimitConfig | Literal[False] | None
     token_store: TokenStore | None
+    max_response_bytes: int
 
 
 class BaseClient:

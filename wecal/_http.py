@@ -44,6 +44,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import anyio
+import anyio.lowlevel
 import attrs
 import httpx
 
@@ -59,11 +60,18 @@ from .errors import (
     ResponseFormatError,
     TransportError,
     WecalError,
+    _register_secret,
     redact,
 )
 from .providers._dialects import Dialect, Failure
 
-__all__ = ["CallStats", "HttpCore", "logger"]
+__all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
+    "FILTERED_LOGGERS",
+    "CallStats",
+    "HttpCore",
+    "logger",
+]
 
 #: Debug lines: method, path (never the query), api, attempt, status, code, latency.
 logger = logging.getLogger("wecal")
@@ -72,10 +80,53 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 _MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 # Bound the pause loop: a pause extended more often than this is a bug upstream.
 _MAX_PAUSE_ROUNDS = 64
+#: Default ``max_response_bytes``: far above any real page (a full WeCom page
+#: of 1000 schedules is a few MB), far below what would hurt a process.
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class _TooLarge(Exception):
+    """A response body passed ``max_response_bytes`` (internal to the send loop)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+def _check_base_url(base_url: str, provider: str) -> str:
+    """``base_url`` without a trailing slash; credentials in it are refused (masked)."""
+    if not isinstance(base_url, str):
+        raise InvalidRequestError(
+            f"base_url must be a string, got {type(base_url).__name__}", provider=provider
+        )
+    url = base_url.rstrip("/")
+    if not url.startswith(("http://", "https://")):
+        raise InvalidRequestError(
+            f"base_url must start with http:// or https://, got {_mask_userinfo(url)!r}",
+            provider=provider,
+        )
+    if "@" in url.split("://", 1)[1].split("/", 1)[0]:
+        raise InvalidRequestError(
+            f"base_url must not carry credentials (user:password@): {_mask_userinfo(url)!r}; "
+            "wecal authenticates with the app's id and secret",
+            provider=provider,
+        )
+    return url
+
+
+def _mask_userinfo(url: str) -> str:
+    scheme, sep, rest = url.partition("://")
+    host, slash, tail = rest.partition("/")
+    if "@" in host:
+        host = "***@" + host.rpartition("@")[2]
+    return redact(scheme + sep + host + slash + tail)
 
 
 class _RedactFilter(logging.Filter):
-    """Masks tokens and secrets in records of httpx's logger (its URL line)."""
+    """
+    Masks tokens and secrets in log records (httpx's URL line, httpcore's
+    response headers at DEBUG). It rewrites a record only when it held one.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -88,8 +139,28 @@ class _RedactFilter(logging.Filter):
         return True
 
 
+#: The loggers the redaction filter is added to. A filter on a logger applies
+#: to records logged *on that logger* only, not to its children's records, so
+#: every logger that httpx, httpcore and the HTTP/2 stack log through is named.
+#: Nothing else changes: no handler, no level, no global record factory.
+FILTERED_LOGGERS = (
+    "wecal",
+    "httpx",
+    "httpcore",
+    "httpcore.connection",
+    "httpcore.http11",
+    "httpcore.http2",
+    "httpcore.proxy",
+    "httpcore.socks",
+    "hpack",
+    "hpack.hpack",
+    "hpack.table",
+    "h2",
+)
+
+
 def _install_log_filter() -> None:
-    for name in ("httpx", "httpcore"):
+    for name in FILTERED_LOGGERS:
         target = logging.getLogger(name)
         if not any(isinstance(f, _RedactFilter) for f in target.filters):
             target.addFilter(_RedactFilter())
@@ -194,6 +265,7 @@ class HttpCore:
         retry: RetryConfig | None = None,
         rate_limit: RateLimitConfig | Literal[False] | None = None,
         token_store: TokenStore | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
@@ -203,15 +275,22 @@ class HttpCore:
             raise InvalidRequestError("app id must be a non-empty string", provider=dialect.name)
         if not isinstance(secret, str) or not secret:
             raise InvalidRequestError("secret must be a non-empty string", provider=dialect.name)
+        if (
+            isinstance(max_response_bytes, bool)
+            or not isinstance(max_response_bytes, int)
+            or max_response_bytes < 1
+        ):
+            raise InvalidRequestError(
+                f"max_response_bytes must be a positive int, got {max_response_bytes!r}",
+                provider=dialect.provider,
+            )
         self.dialect = dialect
         self.app_id = app_id
         self._secret = secret
-        self.base_url = (base_url or dialect.default_base_url).rstrip("/")
-        if not self.base_url.startswith(("http://", "https://")):
-            raise InvalidRequestError(
-                f"base_url must start with http:// or https://, got {redact(self.base_url)!r}",
-                provider=dialect.provider,
-            )
+        _register_secret(secret)
+        self.base_url = _check_base_url(base_url or dialect.default_base_url, dialect.provider)
+        #: Largest response body read (decoded bytes); a longer one is a ResponseFormatError.
+        self.max_response_bytes = max_response_bytes
         self._transport = transport
         self._client = http_client
         self._owns_client = http_client is None
@@ -233,6 +312,11 @@ class HttpCore:
             clock=wall_clock,
         )
         self._closed = False
+        # Scopes of the calls in flight: aclose() cancels them.
+        self._calls: set[anyio.CancelScope] = set()
+        # The event loop this core was first used in (its httpx client and
+        # locks belong to it).
+        self._loop: anyio.lowlevel.EventLoopToken | None = None
         #: What the send loop did so far (requests, retries, rate limits, refreshes).
         self.stats = CallStats()
         # Client-wide pause (monotonic time) set by a block hint such as 45009.
@@ -259,7 +343,24 @@ class HttpCore:
                 "(or use it inside its `async with` block)"
             )
 
+    def _check_loop(self) -> None:
+        """Raise a clear WecalError when called from another event loop than the first one."""
+        try:
+            current = anyio.lowlevel.current_token()
+        except Exception:  # no anyio-supported loop: httpx will say so itself
+            return
+        if self._loop is None:
+            self._loop = current
+        elif current != self._loop:
+            raise WecalError(
+                f"this {self.dialect.provider} client was first used in another event loop "
+                "(each asyncio.run() / trio.run() has its own); create one client per event "
+                "loop, inside it"
+            )
+
     def _http(self) -> httpx.AsyncClient:
+        # Never create a client behind the user's back once closed.
+        self.check_open()
         if self._client is None:
             # Created lazily so that building a client needs no event loop.
             self._client = httpx.AsyncClient(
@@ -268,8 +369,13 @@ class HttpCore:
         return self._client
 
     async def aclose(self) -> None:
-        """Close the httpx client if this core created it (an injected one stays open)."""
+        """
+        Close the httpx client if this core created it (an injected one stays
+        open). Calls in flight end with :class:`~wecal.ClientClosedError`.
+        """
         self._closed = True
+        for scope in list(self._calls):
+            scope.cancel()
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             await client.aclose()
@@ -296,6 +402,7 @@ class HttpCore:
             token_call=True,
         )
         token, lifetime = self.dialect.parse_token(body)
+        _register_secret(token)
         self._recent_tokens.append(token)
         return token, lifetime
 
@@ -324,6 +431,7 @@ class HttpCore:
         :class:`~wecal.ResponseFormatError` for a body that is not a JSON object.
         """
         self.check_open()
+        self._check_loop()
         return await self._send(
             api,
             method,
@@ -385,42 +493,59 @@ class HttpCore:
         attempt = 0
         token_replayed = False
         request = _Request(api, method, path, self.base_url + path, params, json, headers or {})
-        # Bounded: `attempt` grows on every pass but the single token replay,
-        # and decide() stops at max_attempts.
-        while True:
-            attempt += 1
-            self.check_open()
-            await self._wait_pause(start)
-            token = await self.tokens.get() if authenticated else None
-            outcome = await self._attempt(
-                request, token, attempt=attempt, idempotent=idempotent, token_call=token_call
-            )
-            if outcome.body is not None:
-                return outcome.body
-            if outcome.stale_token is not None and not token_replayed:
-                # Drop only the token that failed (others may have refreshed
-                # it already), then replay once with a fresh one.
-                token_replayed = True
-                self.stats.token_refreshes += 1
-                await self.tokens.invalidate(outcome.stale_token)
-                attempt -= 1
-                continue
-            verdict = decide(
-                self.retry,
-                attempt=attempt,
-                elapsed=self._clock() - start,
-                retryable=outcome.retryable,
-                hint=outcome.hint,
-                jitter=self._jitter(),
-            )
-            if verdict.retry:
-                self.stats.retries += 1
-                logger.debug("%s %s api=%s retry in %.2fs", method, path, api, verdict.delay)
-                if not outcome.blocked:
-                    await self._sleep(verdict.delay)
-                continue  # a block is waited out by _wait_pause
-            assert outcome.fail is not None
-            raise outcome.fail(verdict, attempt)
+        # aclose() cancels this scope: the call then ends with ClientClosedError.
+        with anyio.CancelScope() as call_scope:
+            self._calls.add(call_scope)
+            try:
+                # Bounded: `attempt` grows on every pass but the single token
+                # replay, and decide() stops at max_attempts.
+                while True:
+                    attempt += 1
+                    self.check_open()
+                    await self._wait_pause(start)
+                    token = await self.tokens.get() if authenticated else None
+                    outcome = await self._attempt(
+                        request,
+                        token,
+                        attempt=attempt,
+                        start=start,
+                        idempotent=idempotent,
+                        token_call=token_call,
+                    )
+                    if outcome.body is not None:
+                        return outcome.body
+                    self.check_open()  # closed meanwhile: say so, not what it broke
+                    if outcome.stale_token is not None and not token_replayed:
+                        # Drop only the token that failed (others may have
+                        # refreshed it already), then replay once with a fresh one.
+                        token_replayed = True
+                        self.stats.token_refreshes += 1
+                        await self.tokens.invalidate(outcome.stale_token)
+                        attempt -= 1
+                        continue
+                    verdict = decide(
+                        self.retry,
+                        attempt=attempt,
+                        elapsed=self._clock() - start,
+                        retryable=outcome.retryable,
+                        hint=outcome.hint,
+                        jitter=self._jitter(),
+                    )
+                    if verdict.retry:
+                        self.stats.retries += 1
+                        logger.debug(
+                            "%s %s api=%s retry in %.2fs", method, path, api, verdict.delay
+                        )
+                        if not outcome.blocked:
+                            await self._sleep(verdict.delay)
+                        continue  # a block is waited out by _wait_pause
+                    assert outcome.fail is not None
+                    raise outcome.fail(verdict, attempt)
+            finally:
+                self._calls.discard(call_scope)
+        # Only aclose() cancels call_scope.
+        self.check_open()
+        raise ClientClosedError(f"{method} {path}: cancelled")  # pragma: no cover
 
     async def _attempt(
         self,
@@ -428,33 +553,66 @@ class HttpCore:
         token: str | None,
         *,
         attempt: int,
+        start: float,
         idempotent: bool,
         token_call: bool,
     ) -> _Outcome:
-        """Send ``request`` once and classify what came back; never sleeps, never retries."""
+        """
+        Send ``request`` once and classify what came back; never sleeps, never
+        retries. The whole exchange — pool slot, connect, send, every byte of
+        the body — must end within what is left of the retry deadline.
+        """
         method, path, api = request.method, request.path, request.api
         params, headers = dict(request.params), dict(request.headers)
         if token is not None:
             self.dialect.place_token(token, params, headers)
+        deadline = self.retry.deadline
+        left = None if deadline is None else max(0.0, deadline - (self._clock() - start))
         response: httpx.Response | None = None
+        content = b""
         error: httpx.HTTPError | None = None
-        async with self._limiter.slot(api):
-            sent_at = self._clock()
-            self.stats.requests += 1
-            try:
-                built = self._http().build_request(
-                    method, request.url, params=params, json=request.json, headers=headers
-                )
-                response = await self._http().send(built)
-            except httpx.HTTPError as exc:
-                error = exc
-            except httpx.InvalidURL as exc:
-                raise InvalidRequestError(
-                    f"{method} {path}: invalid URL: {self.redact(str(exc))}",
-                    provider=self.dialect.provider,
-                ) from None
+        too_large: int | None = None
+        sent_at = self._clock()
+        with anyio.move_on_after(left) as deadline_scope:
+            async with self._limiter.slot(api):
+                sent_at = self._clock()
+                self.stats.requests += 1
+                try:
+                    built = self._http().build_request(
+                        method, request.url, params=params, json=request.json, headers=headers
+                    )
+                    response, content = await self._exchange(built)
+                except _TooLarge as exc:
+                    too_large = exc.size
+                except httpx.HTTPError as exc:
+                    error = exc
+                except httpx.InvalidURL as exc:
+                    raise InvalidRequestError(
+                        f"{method} {path}: invalid URL: {self.redact(str(exc))}",
+                        provider=self.dialect.provider,
+                    ) from None
         latency = self._clock() - sent_at
 
+        if deadline_scope.cancelled_caught:
+            logger.debug(
+                "%s %s api=%s attempt=%d deadline latency=%.3fs",
+                method,
+                path,
+                api,
+                attempt,
+                latency,
+            )
+            message = (
+                f"{method} {path}: the retry deadline ({deadline:g}s) passed before the "
+                f"answer was complete ({attempt} attempt{'s' if attempt > 1 else ''})"
+            )
+            return _Outcome(fail=lambda verdict, attempts: TransportError(message))
+        if too_large is not None:
+            message = (
+                f"{method} {path}: response body exceeds max_response_bytes="
+                f"{self.max_response_bytes} (read {too_large} bytes, then stopped)"
+            )
+            return _Outcome(fail=lambda verdict, attempts: ResponseFormatError(message, path="$"))
         if error is not None:
             logger.debug(
                 "%s %s api=%s attempt=%d error=%s latency=%.3fs",
@@ -470,7 +628,7 @@ class HttpCore:
             )
 
         assert response is not None
-        failure, body = self._classify(response)
+        failure, body = self._classify(response.status_code, content)
         logger.debug(
             "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
             method, path, api, attempt, response.status_code,
@@ -482,13 +640,46 @@ class HttpCore:
             # A success status with a body that is not a JSON object.
             message = (
                 f"{method} {path}: HTTP {response.status_code} body is not a JSON object: "
-                f"{self.redact(_snippet(response))}"
+                f"{self.redact(_snippet(content))}"
             )
             return _Outcome(
                 retryable=idempotent,
                 fail=lambda verdict, attempts: ResponseFormatError(message, path="$"),
             )
         return self._failure_outcome(request, failure, response, token, idempotent, token_call)
+
+    async def _exchange(self, request: httpx.Request) -> tuple[httpx.Response, bytes]:
+        """
+        Send ``request`` and read its body as a stream, at most
+        ``max_response_bytes`` of it (decoded): a longer one raises
+        :class:`_TooLarge` as soon as the limit is passed, and the connection
+        is dropped instead of drained.
+        """
+        limit = self.max_response_bytes
+        response = await self._http().send(request, stream=True)
+        chunks: list[bytes] = []
+        try:
+            # A plain body declared too large is not read at all.
+            declared = response.headers.get("content-length", "")
+            if (
+                "content-encoding" not in response.headers
+                and declared.isascii()
+                and declared.isdecimal()
+                and int(declared[:20]) > limit
+            ):
+                raise _TooLarge(0)
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise _TooLarge(size)
+                chunks.append(chunk)
+        finally:
+            # Shielded: a close cut short by a cancellation would leave the
+            # connection counted as busy in httpcore's pool.
+            with anyio.CancelScope(shield=True):
+                await response.aclose()
+        return response, b"".join(chunks)
 
     def _failure_outcome(
         self,
@@ -537,15 +728,22 @@ class HttpCore:
             fail=fail,
         )
 
-    def _classify(self, response: httpx.Response) -> tuple[Failure | None, dict[str, Any] | None]:
+    def _classify(
+        self, status: int, content: bytes
+    ) -> tuple[Failure | None, dict[str, Any] | None]:
         body: dict[str, Any] | None = None
         try:
-            decoded = jsonlib.loads(response.content) if response.content else None
-        except ValueError:  # not JSON, or truncated JSON (UnicodeDecodeError is one too)
+            decoded = jsonlib.loads(content) if content else None
+        except (ValueError, RecursionError):
+            # Not JSON, truncated JSON (UnicodeDecodeError is a ValueError), an
+            # integer of more than 4300 digits, or nesting deeper than Python's stack.
             decoded = None
         if isinstance(decoded, dict):
             body = decoded
-        return self.dialect.classify(response.status_code, body), body
+        try:
+            return self.dialect.classify(status, body), body
+        except RecursionError:  # str() of a deeply nested errmsg
+            raise ResponseFormatError("error body nested too deeply", path="$") from None
 
     def _provider_error(
         self,
@@ -592,7 +790,7 @@ class HttpCore:
         return exc
 
 
-def _snippet(response: httpx.Response, limit: int = 80) -> str:
-    text = response.content[:limit].decode("utf-8", "replace")
-    more = "…" if len(response.content) > limit else ""
-    return f"{len(response.content)} bytes {text!r}{more}"
+def _snippet(content: bytes, limit: int = 80) -> str:
+    text = content[:limit].decode("utf-8", "replace")
+    more = "…" if len(content) > limit else ""
+    return f"{len(content)} bytes {text!r}{more}"

@@ -12,7 +12,15 @@ Rules (``DESIGN.md``, "Reliability rules"):
   it is still the cached one, so 100 calls that failed with the same dead
   token cause one refresh, not 100.
 - A failed fetch is shared too: tasks that queued behind it get its error
-  instead of hammering ``gettoken`` (WeCom throttles erroneous token calls).
+  instead of hammering ``gettoken`` (WeCom throttles erroneous token calls) —
+  each task a fresh copy, so one paginator's ``.cursor`` is not another's.
+  A fetch that was *cancelled* failed nobody: a waiter fetches again.
+- A token that cannot be used (not a string, empty, longer than
+  :data:`MAX_TOKEN_LENGTH`, not printable ASCII) is not cached: the fetch
+  fails with :class:`~wecal.ResponseFormatError`.
+- A store that raises, answers something other than a :class:`StoredToken`
+  or does not answer within ``store_timeout`` seconds fails the call with a
+  :class:`~wecal.WecalError`; its own exception never escapes.
 
 Stores are pluggable (:class:`TokenStore`) so several processes can share
 tokens, e.g. through Redis; expiry times are wall-clock (``time.time``) for
@@ -24,15 +32,31 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Awaitable, Callable
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
 
-__all__ = ["MemoryTokenStore", "StoredToken", "TokenManager", "TokenStore", "token_key"]
+from .errors import ResponseFormatError, WecalError, redact
+
+__all__ = [
+    "MAX_TOKEN_LENGTH",
+    "STORE_TIMEOUT",
+    "MemoryTokenStore",
+    "StoredToken",
+    "TokenManager",
+    "TokenStore",
+    "token_key",
+]
 
 #: Refresh this long before expiry (capped at half the token's lifetime).
 REFRESH_MARGIN = 300.0
+#: Seconds one token store operation may take before the call fails.
+STORE_TIMEOUT = 10.0
+#: Longest token accepted. Real ones: WeCom ~200 characters, DingTalk 32.
+MAX_TOKEN_LENGTH = 4096
+# Longest lifetime believed: a day (providers say 7200 s).
+_MAX_LIFETIME = 86_400.0
 
 
 @attrs.frozen
@@ -117,24 +141,51 @@ class TokenManager:
         store: TokenStore,
         clock: Callable[[], float] = time.time,
         margin: float = REFRESH_MARGIN,
+        store_timeout: float = STORE_TIMEOUT,
     ) -> None:
         self._key = key
         self._fetch = fetch
         self._store = store
         self._clock = clock
         self._margin = margin
+        #: Seconds a store operation may take before the call fails.
+        self.store_timeout = store_timeout
         self._lock: anyio.Lock | None = None
         self._generation = 0
-        self._last_error: BaseException | None = None
+        self._last_error: WecalError | None = None
         #: How many fetches ran (for tests and metrics).
         self.fetches = 0
 
     def __repr__(self) -> str:
         return f"TokenManager(key={self._key!r}, fetches={self.fetches})"
 
+    async def _ask_store(self, operation: str, *args: Any) -> Any:
+        """Run one store operation, bounded in time; its failures become WecalErrors."""
+        name = f"token store {type(self._store).__name__}.{operation}()"
+        try:
+            with anyio.fail_after(self.store_timeout):
+                return await getattr(self._store, operation)(self._key, *args)
+        except TimeoutError:
+            raise WecalError(f"{name} did not answer within {self.store_timeout:g}s") from None
+        except WecalError:
+            raise
+        except Exception as exc:
+            raise WecalError(f"{name} failed: {type(exc).__name__}: {redact(str(exc))}") from None
+
     async def _usable(self, stale: str | None) -> str | None:
-        stored = await self._store.get(self._key)
-        if stored is None or stored.value == stale or self._clock() >= stored.refresh_at:
+        stored = await self._ask_store("get")
+        if stored is None:
+            return None
+        if (
+            not isinstance(stored, StoredToken)
+            or not isinstance(stored.value, str)
+            or not isinstance(stored.refresh_at, int | float)
+        ):
+            raise WecalError(
+                f"token store {type(self._store).__name__}.get() returned "
+                f"{type(stored).__name__}, not a StoredToken or None"
+            )
+        if stored.value == stale or self._clock() >= stored.refresh_at:
             return None
         return stored.value
 
@@ -154,23 +205,41 @@ class TokenManager:
             if token is not None:
                 return token
             if self._generation != generation and self._last_error is not None:
-                # A fetch failed while we queued: share its verdict.
-                raise self._last_error
+                # A fetch failed while we queued: share its verdict — a copy
+                # of it, so that each caller's error is its own.
+                raise self._last_error._fresh()
             self._generation += 1
             self.fetches += 1
+            # Cleared first: a fetch that is cancelled leaves no verdict, and
+            # the next waiter fetches again.
+            self._last_error = None
             try:
                 value, lifetime = await self._fetch()
-            except Exception as exc:
-                self._last_error = exc
+                _check_token(value)
+            except WecalError as exc:
+                self._last_error = exc._fresh()
                 raise
-            self._last_error = None
             now = self._clock()
+            # NaN is not > 0: it counts as the providers' usual 7200 s.
+            lifetime = min(lifetime, _MAX_LIFETIME) if lifetime > 0 else 7200.0
             margin = min(self._margin, lifetime / 2)
-            await self._store.set(
-                self._key, StoredToken(value, now + lifetime, now + lifetime - margin)
+            await self._ask_store(
+                "set", StoredToken(value, now + lifetime, now + lifetime - margin)
             )
             return value
 
     async def invalidate(self, value: str) -> None:
         """Drop ``value`` if it is still the cached token (compare, then drop)."""
-        await self._store.discard(self._key, value)
+        await self._ask_store("discard", value)
+
+
+def _check_token(value: object) -> None:
+    """Raise ResponseFormatError for a token that cannot be sent (never cached)."""
+    if not isinstance(value, str) or not value:
+        raise ResponseFormatError(f"the access token is not a string ({type(value).__name__})")
+    if len(value) > MAX_TOKEN_LENGTH:
+        raise ResponseFormatError(
+            f"the access token is {len(value)} characters long (at most {MAX_TOKEN_LENGTH})"
+        )
+    if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
+        raise ResponseFormatError("the access token holds characters a token cannot have")

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import Any, Required, TypedDict, Unpack
+import threading
+from typing import Any, Required, Self, TypedDict, Unpack
 
 __all__ = [
     "AuthenticationError",
@@ -73,6 +74,26 @@ def _secret_re() -> re.Pattern[str]:
 
 
 REDACTED = "***"
+# Secrets and tokens this process handles (app secrets, recent access tokens),
+# masked literally by every redact() call: an echo of a token in a header, a
+# request id or a body is masked even where no pattern names it. Bounded:
+# the oldest entries (long-expired tokens) are forgotten first.
+_KNOWN_SECRETS: dict[str, None] = {}
+_KNOWN_LOCK = threading.Lock()
+_MAX_KNOWN_SECRETS = 64
+# Shorter values are not masked literally (they would mask ordinary words).
+_MIN_SECRET_LENGTH = 6
+
+
+def _register_secret(value: str) -> None:
+    """Mask ``value`` in every string :func:`redact` sees from now on."""
+    if not isinstance(value, str) or len(value) < _MIN_SECRET_LENGTH:
+        return
+    with _KNOWN_LOCK:
+        _KNOWN_SECRETS.pop(value, None)
+        _KNOWN_SECRETS[value] = None
+        while len(_KNOWN_SECRETS) > _MAX_KNOWN_SECRETS:
+            del _KNOWN_SECRETS[next(iter(_KNOWN_SECRETS))]
 
 
 def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
@@ -81,13 +102,14 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
 
     Values of well-known secret parameters (``access_token=…``,
     ``corpsecret=…``, ``"appSecret": "…"``, the DingTalk token header) are
-    masked by pattern; ``secrets`` masks literal values wherever they stand.
+    masked by pattern; ``secrets``, and the app secrets and tokens of this
+    process's clients, are masked literally wherever they stand.
 
     >>> redact("GET /cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t")
     'GET /cgi-bin/gettoken?corpid=ww1&corpsecret=***'
     """
-    for secret in secrets:
-        if secret:
+    for secret in (*secrets, *tuple(_KNOWN_SECRETS)):
+        if secret and secret in text:
             text = text.replace(secret, REDACTED)
     return _secret_re().sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
 
@@ -114,10 +136,23 @@ class WecalError(Exception):
         super().__init__(self.message)
 
     def __str__(self) -> str:
-        return self.message
+        return redact(self.message)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.message!r})"
+        return redact(f"{type(self).__name__}({self.message!r})")
+
+    def _fresh(self) -> Self:
+        """
+        A copy of this error for another caller: same class, message and
+        details, its own ``cursor`` (unset) and traceback. Used where one
+        failure answers several tasks (a shared token fetch).
+        """
+        new = type(self).__new__(type(self), *self.args)
+        new.__dict__.update(self.__dict__)
+        new.__dict__.pop("cursor", None)
+        new.__cause__ = self.__cause__
+        new.__suppress_context__ = True
+        return new
 
 
 class ValidationError(WecalError, ValueError):
@@ -175,8 +210,10 @@ class ProviderError(WecalError):
         http_status: int | None = None,
     ) -> None:
         self.provider = provider
-        self.code = code
-        self.request_id = request_id
+        # Whatever the server sent back is redacted: a server that echoes the
+        # request puts its URL (and the token) in request ids and codes.
+        self.code = redact(code) if isinstance(code, str) else code
+        self.request_id = redact(request_id) if isinstance(request_id, str) else request_id
         self.http_status = http_status
         super().__init__(message)
 
@@ -190,10 +227,10 @@ class ProviderError(WecalError):
         if self.request_id:
             details.append(f"request_id={self.request_id}")
         tail = f" ({', '.join(details)})" if details else ""
-        return f"{head}: {self.message}{tail}"
+        return redact(f"{head}: {self.message}{tail}")
 
     def __repr__(self) -> str:
-        return (
+        return redact(
             f"{type(self).__name__}(provider={self.provider!r}, code={self.code!r}, "
             f"message={self.message!r}, request_id={self.request_id!r}, "
             f"http_status={self.http_status!r})"
@@ -307,5 +344,8 @@ class UnsupportedError(WecalError):
 
 def _describe(value: Any, limit: int = 60) -> str:
     """A short, redacted ``repr`` of a value for error messages."""
-    text = redact(repr(value))
+    try:
+        text = redact(repr(value))
+    except RecursionError:  # a hostile payload nested deeper than the stack
+        return f"<{type(value).__name__} nested too deeply>"
     return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -22,7 +22,15 @@ Guarantees:
 - State changes only after a page succeeded: an error mid-iteration carries
   ``.cursor`` and resuming from it yields exactly the items not yet yielded.
 - A page token seen twice ends the iteration with an error instead of
-  looping; with a ``key``, an id yielded by one of the last three pages of
+  looping. Progress is counted on the *raw* pages, by request, not on the
+  items that survive ``transform``: a page makes progress when more than
+  half of its raw items are new (not on the last three pages, nor earlier on
+  the page); an empty page that is not the last makes none. After
+  :data:`NO_PROGRESS_PAGES` (10) pages in a row without progress the
+  iteration ends with :class:`~wecal.ResponseFormatError` carrying
+  ``.cursor`` — a server that ignores ``offset``, or hands out a fresh page
+  token with every empty or repeated page, costs 11 requests, not a loop.
+  With a ``key``, an id yielded by one of the last three pages of
   this iteration is not yielded again (offsets drift when schedules are added
   or removed, and DingTalk's page tokens can be positions too). Drift moves
   items by the number of changes between two fetches, so a repeat comes from
@@ -30,6 +38,9 @@ Guarantees:
 - ``max_items`` caps the total, across resumes, independently of page size.
 - Prefetch (opt-in, bounded) runs inside ``async with``, so leaving the block
   — ``break``, an error, a cancel scope — leaves no task behind.
+- ``async for`` over a paginator uses a plain iterator object, not an async
+  generator: leaving the loop early leaves nothing to finalize (no
+  ``ResourceWarning`` on trio).
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from collections.abc import (
     Callable,
     Hashable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
@@ -58,15 +70,26 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 
 from .errors import InvalidRequestError, ResponseFormatError, WecalError, _describe
 
-__all__ = ["OffsetPaging", "Page", "Paginator", "RawPage", "TokenPaging"]
+__all__ = [
+    "NO_PROGRESS_PAGES",
+    "OffsetPaging",
+    "Page",
+    "Paginator",
+    "RawPage",
+    "TokenPaging",
+    "raw_id",
+]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 _CURSOR_VERSION = 1
-# Pages in a row that bring only already-yielded ids before we call the
-# listing stuck (a server ignoring ``offset`` would otherwise loop forever).
-_MAX_STALE_PAGES = 3
+#: Pages in a row without progress (at most half of their raw items new, or
+#: empty but not the last) before a listing is called stuck: a server that
+#: ignores ``offset`` or hands out endless page tokens would loop forever. Ten:
+#: legitimate drift repeats more than half a page only when more than half a
+#: page of items was inserted between two fetches — ten times in a row.
+NO_PROGRESS_PAGES = 10
 # How many recent pages' ids the drift guard remembers: enough for up to two
 # pages' worth of schedules inserted between two fetches.
 _DEDUPE_PAGES = 3
@@ -180,7 +203,9 @@ class Paginator(Generic[T]):
     An async iterable of items, fetched page by page on demand.
 
     ``transform`` maps one raw page to items (default: the raw items);
-    ``key`` gives an item's id for the offset de-duplication guard;
+    ``key`` gives an item's id for the de-duplication guard; ``raw_key`` a
+    raw item's id for the progress guard (default: ``key`` when there is no
+    transform, else the item's content);
     ``query`` is what the listing asks for (calendar, window…) — it
     fingerprints cursors; ``max_items`` caps the total; ``prefetch`` fetches
     up to that many pages ahead inside ``async with paginator.by_page()``::
@@ -197,6 +222,7 @@ class Paginator(Generic[T]):
         *,
         transform: None = None,
         key: Callable[[R], Hashable] | None = None,
+        raw_key: Callable[[R], Hashable] | None = None,
         query: Mapping[str, Any] | None = None,
         max_items: int | None = None,
         prefetch: int = 0,
@@ -210,6 +236,7 @@ class Paginator(Generic[T]):
         *,
         transform: Callable[[Sequence[R]], Iterable[T]],
         key: Callable[[T], Hashable] | None = None,
+        raw_key: Callable[[R], Hashable] | None = None,
         query: Mapping[str, Any] | None = None,
         max_items: int | None = None,
         prefetch: int = 0,
@@ -222,6 +249,7 @@ class Paginator(Generic[T]):
         *,
         transform: Callable[[Sequence[Any]], Iterable[Any]] | None = None,
         key: Callable[[Any], Hashable] | None = None,
+        raw_key: Callable[[Any], Hashable] | None = None,
         query: Mapping[str, Any] | None = None,
         max_items: int | None = None,
         prefetch: int = 0,
@@ -237,6 +265,9 @@ class Paginator(Generic[T]):
         self._strategy = strategy
         self._transform = transform
         self._key = key
+        if raw_key is None:
+            raw_key = key if transform is None and key is not None else _content_key
+        self._raw_key = raw_key
         self._max_items = max_items
         self._prefetch = prefetch
         self._provider = provider
@@ -246,15 +277,10 @@ class Paginator(Generic[T]):
         return f"Paginator({self._strategy.kind}, max_items={self._max_items})"
 
     def __aiter__(self) -> AsyncIterator[T]:
-        return self._items()
-
-    async def _items(self) -> AsyncIterator[T]:
-        # Page by page, no prefetch: an async generator cannot safely own a
-        # task group across its yields.
-        pages = PageIterator(self, None, prefetch=0)
-        async for page in pages:
-            for item in page.items:
-                yield item
+        # Page by page, no prefetch (an iterator cannot own a task group
+        # across its steps); an object, not an async generator, so that
+        # leaving the loop early leaves nothing for the event loop to finalize.
+        return _ItemIterator(PageIterator(self, None, prefetch=0))
 
     def by_page(self, cursor: str | None = None, *, prefetch: int | None = None) -> PageIterator[T]:
         """
@@ -305,6 +331,53 @@ class Paginator(Generic[T]):
         return position, count
 
 
+def _content_key(item: Any) -> Hashable:
+    """A raw item's identity when no ``raw_key`` was given: itself, or its repr."""
+    try:
+        hash(item)
+    except TypeError:
+        return repr(item)
+    return item  # type: ignore[no-any-return]
+
+
+def raw_id(field: str) -> Callable[[Any], Hashable]:
+    """
+    A ``raw_key`` that reads ``field`` of a raw JSON object (its content when
+    the item is not an object or the field is not a string or int)::
+
+        Paginator(strategy, transform=convert, raw_key=raw_id("schedule_id"))
+    """
+
+    def key(item: Any) -> Hashable:
+        value = item.get(field) if isinstance(item, Mapping) else None
+        return value if isinstance(value, str | int) else _content_key(item)
+
+    return key
+
+
+class _ItemIterator(Generic[T]):
+    """``async for item in paginator``: the items of the pages, one by one."""
+
+    def __init__(self, pages: PageIterator[T]) -> None:
+        self._pages = pages
+        self._items: Iterator[T] = iter(())
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> T:
+        while True:
+            for item in self._items:
+                return item
+            page = await self._pages.__anext__()
+            self._items = iter(page.items)
+
+    async def aclose(self) -> None:
+        """Stop: the iterator yields nothing more."""
+        self._items = iter(())
+        await self._pages.aclose()
+
+
 class PageIterator(Generic[T]):
     """
     Iterates the pages of a :class:`Paginator`. Also an async context manager,
@@ -327,6 +400,7 @@ class PageIterator(Generic[T]):
         # only come from a recent page — and remembering every key of a
         # million-event listing cost ~117 bytes per event (benchmarks/RESULTS.md).
         self._recent_keys: deque[set[Hashable]] = deque(maxlen=_DEDUPE_PAGES)
+        self._recent_raw: deque[set[Hashable]] = deque(maxlen=_DEDUPE_PAGES)
         self._seen_tokens: set[str] = set()
         self._stale = 0
         self._task_group: TaskGroup | None = None
@@ -342,8 +416,11 @@ class PageIterator(Generic[T]):
         p = self._p
         resume = p._encode(self._position, self._count)
         try:
-            raw = await p._strategy.fetch(self._position)
-            items = list(p._transform(raw.items) if p._transform else raw.items)
+            try:
+                raw = await p._strategy.fetch(self._position)
+                items = list(p._transform(raw.items) if p._transform else raw.items)
+            except RecursionError:  # a hostile payload nested deeper than the stack
+                raise ResponseFormatError("the page is nested too deeply", path="$") from None
             if p._strategy.kind == "token" and not raw.done:
                 token = raw.next_position
                 assert isinstance(token, str)
@@ -352,11 +429,14 @@ class PageIterator(Generic[T]):
                         "the provider repeated a page token; stopping instead of looping",
                         path="$.next_page_token",
                     )
+            raw_keys = self._check_progress(raw)
             if p._key is not None:
-                items = self._dedupe(items, raw)
+                items = self._dedupe(items)
         except WecalError as exc:
             exc.cursor = resume
             raise
+        # Remember raw ids only now: the page may still have failed above.
+        self._recent_raw.append(raw_keys)
         # Success: commit the new state.
         if isinstance(self._position, str):
             self._seen_tokens.add(self._position)
@@ -367,7 +447,34 @@ class PageIterator(Generic[T]):
         self._done = raw.done or (p._max_items is not None and self._count >= p._max_items)
         return Page(tuple(items), None if self._done else p._encode(self._position, self._count))
 
-    def _dedupe(self, items: list[T], raw: RawPage[Any]) -> list[T]:
+    def _check_progress(self, raw: RawPage[Any]) -> set[Hashable]:
+        """
+        Count a page without progress (see the module docstring); raise after
+        :data:`NO_PROGRESS_PAGES` in a row. Returns the page's raw ids.
+        """
+        raw_key = self._p._raw_key
+        keys: set[Hashable] = set()
+        new = 0
+        for item in raw.items:
+            k = raw_key(item)
+            if k not in keys and not any(k in page for page in self._recent_raw):
+                new += 1
+            keys.add(k)
+        if raw.done or new * 2 > len(raw.items):
+            self._stale = 0
+            return keys
+        self._stale += 1
+        if self._stale >= NO_PROGRESS_PAGES:
+            what = "the offset" if self._p._strategy.kind == "offset" else "its page tokens"
+            raise ResponseFormatError(
+                f"no progress over {NO_PROGRESS_PAGES} pages in a row (empty pages, or "
+                f"pages of items already listed): the provider ignores {what}; "
+                "stopping instead of looping",
+                path="$",
+            )
+        return keys
+
+    def _dedupe(self, items: list[T]) -> list[T]:
         key = self._p._key
         assert key is not None
         fresh, keys = [], set()
@@ -376,19 +483,6 @@ class PageIterator(Generic[T]):
             if k not in keys and not any(k in page for page in self._recent_keys):
                 fresh.append(item)
                 keys.add(k)
-        # Token paging has its own loop guard (a repeated token); a page of
-        # only repeats there is a drifted token listing, not a stuck one.
-        if items and not fresh and not raw.done and self._p._strategy.kind == "offset":
-            self._stale += 1
-            if self._stale >= _MAX_STALE_PAGES:
-                raise ResponseFormatError(
-                    f"{_MAX_STALE_PAGES} pages in a row repeated items already listed; "
-                    "the provider ignores the offset",
-                    path="$",
-                )
-        else:
-            self._stale = 0
-        # Remember keys only now: the page may still fail above.
         self._recent_keys.append(keys)
         return fresh
 

@@ -184,10 +184,14 @@ def _int_code(value: Any) -> int:
     # Some gateways send "errcode": "0"; accept an integer in a string too.
     if isinstance(value, bool):
         raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
-    if isinstance(value, int):
+    if isinstance(value, str):
+        digits = value.strip()
+        # ASCII digits only ("²".isdigit() is true, int("²") is not), and no
+        # more than an int64 has: int() of thousands of digits is refused.
+        if digits.removeprefix("-").isdecimal() and digits.isascii() and len(digits) <= 20:
+            value = int(digits)
+    if isinstance(value, int) and -(2**63) <= value < 2**63:
         return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        return int(value)
     raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
 
 

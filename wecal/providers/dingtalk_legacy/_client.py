@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 from ..._client import BaseClient, ClientSettings
 from ...errors import InvalidRequestError, _describe
 from ...models import Event
-from ...paging import Paginator, TokenPaging
+from ...paging import Paginator, TokenPaging, raw_id
 from ...sync import SyncStream, snapshot_sync
 from .._common import check_page_size, check_window
 from ._convert import item_to_event, page_from_response
@@ -133,6 +133,7 @@ class DingTalkLegacyClient(BaseClient):
             TokenPaging(fetch),
             transform=transform,
             key=lambda event: event.id,
+            raw_key=raw_id("id"),
             query={
                 "provider": "dingtalk-legacy",
                 "user_id": user_id,

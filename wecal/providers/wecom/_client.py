@@ -25,7 +25,7 @@ import attrs
 from ..._client import BaseClient, ClientSettings
 from ...errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
 from ...models import Calendar, Event
-from ...paging import OffsetPaging, Paginator
+from ...paging import OffsetPaging, Paginator, raw_id
 from ...sync import SyncStream, snapshot_sync
 from .._common import check_page_size, check_window, gather, in_window
 from ._convert import (
@@ -134,6 +134,7 @@ class WeComClient(BaseClient):
             OffsetPaging(fetch, page_size=limit),
             transform=transform,
             key=lambda event: event.id,
+            raw_key=raw_id("schedule_id"),
             query={
                 "provider": _PROVIDER,
                 "calendar_id": calendar_id,
