@@ -38,7 +38,7 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
-from ...paging import Paginator, TokenPaging
+from ...paging import Paginator, TokenPaging, raw_id
 from .._common import check_page_size, check_window, gather, in_window
 from .._readers import read_mapping, read_str, read_text
 from ..dingtalk_legacy._errors import DINGTALK_LEGACY
@@ -204,6 +204,7 @@ class DingTalkClient(BaseClient):
             TokenPaging(fetch),
             transform=transform,
             key=lambda event: event.id,
+            raw_key=raw_id("id"),
             query={
                 "provider": "dingtalk-v1",
                 "user_id": user_id,
