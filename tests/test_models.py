@@ -44,6 +44,28 @@ def test_defaults() -> None:
     assert dict(ev.raw) == {}
 
 
+def test_start_datetime_is_typed_and_keeps_timed_starts() -> None:
+    ev = _event()
+    assert ev.start_datetime is ev.start
+    assert ev.end_datetime is ev.end
+
+
+@pytest.mark.parametrize(
+    ("zone", "utc_hour_before"),
+    [(None, 0), ("Asia/Shanghai", 8), ("+05:30", 5.5), ("America/New_York", -4)],
+)
+def test_start_datetime_of_all_day_is_midnight_in_its_zone(
+    zone: str | None, utc_hour_before: float
+) -> None:
+    """All-day on D: D 00:00 in the event's zone (UTC without one); end is D+1 00:00."""
+    ev = _event(start=date(2024, 6, 3), end=date(2024, 6, 4), timezone=zone)
+    # Midnight local is ``utc_hour_before`` hours before (after, if negative) UTC midnight.
+    expected = datetime(2024, 6, 3, tzinfo=UTC) - timedelta(hours=utc_hour_before)
+    assert ev.start_datetime == expected
+    assert ev.start_datetime.utcoffset() == timedelta(hours=utc_hour_before)
+    assert ev.end_datetime - ev.start_datetime == timedelta(days=1)
+
+
 def test_all_day_is_derived_from_dates() -> None:
     ev = _event(start=date(2024, 6, 3), end=date(2024, 6, 4))
     assert ev.all_day is True

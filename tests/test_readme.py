@@ -188,3 +188,38 @@ async def test_meeting_moved(sandbox: Sandbox) -> None:
         assert await watcher.on_notification(note(NotificationKind.DELETED)) == [
             f"会议取消：{timed['summary']}"
         ]
+
+
+def test_examples_type_check_under_mypy_strict(tmp_path: Path) -> None:
+    """Every example, as a user pastes it, passes ``mypy --strict`` (no error, no note)."""
+    from mypy import api
+
+    files = []
+    for name, code in EXAMPLES.items():
+        path = tmp_path / f"readme_{name}.py"
+        path.write_text(code, encoding="utf-8")
+        files.append(str(path))
+    stubs = tmp_path / "stubs"
+    try:
+        import fastapi  # noqa: F401
+    except ImportError:
+        # FastAPI is not a test dependency; its FastAPI class is a Starlette.
+        (stubs / "fastapi").mkdir(parents=True)
+        (stubs / "fastapi" / "__init__.pyi").write_text(
+            "from starlette.applications import Starlette\n\nclass FastAPI(Starlette): ...\n"
+        )
+    root = Path(__file__).parents[1]
+    config = tmp_path / "mypy.ini"
+    config.write_text(f"[mypy]\nmypy_path = {stubs}\n")
+    out, err, status = api.run(
+        [
+            "--strict",
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(root / ".mypy_cache"),
+            "--no-error-summary",
+            *files,
+        ]
+    )
+    assert (status, out, err) == (0, "", "")

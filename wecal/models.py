@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterable, Mapping
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
 from typing import Any, TypeVar, cast
 
 import attrs
 
-from ._zones import is_valid_timezone
+from ._zones import is_valid_timezone, zone_for
 from .errors import ValidationError, _describe
 
 __all__ = [
@@ -171,6 +171,14 @@ def _default_all_day(self: Event) -> bool:
     return not isinstance(self.start, datetime)
 
 
+def _as_datetime(moment: datetime | date, zone: str | None) -> datetime:
+    """A datetime as is; a date at 00:00 in ``zone`` (UTC when None or unknown)."""
+    if isinstance(moment, datetime):
+        return moment
+    tz = (zone_for(zone) if zone else None) or UTC
+    return datetime(moment.year, moment.month, moment.day, tzinfo=tz)
+
+
 @attrs.frozen(kw_only=True)
 class Event:
     """
@@ -257,6 +265,23 @@ class Event:
                 raise ValidationError(
                     f"Event.reminders[{i}]: expected a timedelta, got {_describe(reminder)}"
                 )
+
+    @property
+    def start_datetime(self) -> datetime:
+        """
+        ``start`` as an aware datetime, typed as one (``start`` is ``datetime | date``).
+
+        A timed event's ``start`` as is; an all-day event's day at 00:00 in the
+        event's ``timezone`` (UTC when it has none), the instant its day begins::
+
+            when = f"{event.start_datetime.astimezone(tz):%H:%M}"
+        """
+        return _as_datetime(self.start, self.timezone)
+
+    @property
+    def end_datetime(self) -> datetime:
+        """``end`` as an aware datetime (exclusive; an all-day event's last day + 1 at 00:00)."""
+        return _as_datetime(self.end, self.timezone)
 
     @property
     def is_recurring(self) -> bool:
