@@ -366,7 +366,7 @@ def test_unsupported_parts_are_named(rule: str, feature: str) -> None:
     [
         ("FREQ=DAILY;COUNT=100", "COUNT=100"),
         ("FREQ=WEEKLY;INTERVAL=366", "INTERVAL=366"),
-        ("not a rule", "not a recurrence rule"),
+        ("not a rule", "'not a rule'"),
     ],
 )
 def test_limits_are_validation_errors(rule: str, name: str) -> None:
