@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import wecal
 from wecal.sandbox import Sandbox, generate
-from wecal.sync import ChangeKind, decode_snapshot, encode_snapshot
+from wecal.sync import ChangeKind, TokenPage, TokenSync, decode_snapshot, encode_snapshot
 
 from .sandbox_fixtures import client_on
 
@@ -208,3 +208,80 @@ def test_fuzzed_states_are_validation_errors(state: str) -> None:
     except wecal.ValidationError as exc:
         outcome = str(exc)
     assert isinstance(outcome, dict) or str(outcome).startswith("sync state ")
+
+
+# -- the sync-token engine (DingTalk v1.0), driven by a scripted provider -----------
+
+
+def _ev(eid: str, *, cancelled: bool = False) -> wecal.Event:
+    return wecal.Event(
+        provider=wecal.Provider.DINGTALK,
+        id=eid,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        status=wecal.EventStatus.CANCELLED if cancelled else wecal.EventStatus.CONFIRMED,
+    )
+
+
+class ScriptedProvider:
+    """Answers like /events: pages per sync token; refuses tokens in ``expired``."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str | None, list[TokenPage]] = {}
+        self.expired: set[str] = set()
+        self.calls: list[tuple[str | None, str | None]] = []
+
+    async def fetch(self, sync_token: str | None, next_token: str | None) -> TokenPage:
+        self.calls.append((sync_token, next_token))
+        if sync_token in self.expired:
+            raise wecal.InvalidRequestError("syncToken expired", provider="dingtalk", code="x")
+        pages = self.pages[sync_token]
+        return pages[int(next_token or 0)]
+
+    def engine(self, scope: str = "u1") -> TokenSync:
+        return TokenSync(
+            self.fetch,
+            scope={"user_id": scope},
+            rejected=lambda exc: isinstance(exc, wecal.InvalidRequestError),
+            is_deleted=lambda e: e.status is wecal.EventStatus.CANCELLED,
+        )
+
+
+async def test_token_sync_full_then_incremental_then_expired() -> None:
+    p = ScriptedProvider()
+    p.pages[None] = [
+        ([_ev("a"), _ev("b")], "1", None),
+        ([_ev("c"), _ev("gone", cancelled=True)], None, "tok1"),
+    ]
+    p.pages["tok1"] = [([_ev("a"), _ev("b", cancelled=True)], None, "tok2")]
+    local: dict[str, wecal.Event] = {}
+    first = p.engine().stream(None)
+    assert kinds(await consume(first, local)) == {"reset": {""}, "created": {"a", "b", "c"}}
+    second = p.engine().stream(first.state)
+    assert kinds(await consume(second, local)) == {"updated": {"a"}, "deleted": {"b"}}
+    assert set(local) == {"a", "c"}
+    assert not second.resynced
+    # The provider forgets tok2: a full resync, reported, not raised.
+    p.expired.add("tok2")
+    third = p.engine().stream(second.state)
+    resync = await consume(third, local)
+    assert resync[0].kind is ChangeKind.RESET
+    assert third.resynced
+    assert set(local) == {"a", "b", "c"}  # the full listing (page tokens kept per sync)
+    assert p.calls[-3:] == [("tok2", None), (None, None), (None, "1")]
+    with pytest.raises(wecal.ValidationError, match="another calendar"):
+        p.engine(scope="u2").stream(third.state)
+
+
+async def test_token_sync_other_errors_and_a_missing_token_are_raised() -> None:
+    p = ScriptedProvider()
+    p.pages[None] = [([_ev("a")], None, None)]  # no syncToken at the end
+    with pytest.raises(wecal.ResponseFormatError, match="syncToken"):
+        await consume(p.engine().stream(None), {})
+
+    async def down(_s: str | None, _n: str | None) -> TokenPage:
+        raise wecal.TransportError("connection refused")
+
+    engine = TokenSync(down, scope={}, rejected=lambda e: True, is_deleted=lambda e: False)
+    with pytest.raises(wecal.TransportError):
+        await consume(engine.stream(engine.encode("tok")), {})

@@ -63,6 +63,7 @@ __all__ = [
     "Change",
     "ChangeKind",
     "SyncStream",
+    "TokenPage",
     "TokenSync",
     "decode_snapshot",
     "encode_snapshot",

@@ -39,6 +39,7 @@ from ...errors import (
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
 from ...paging import Paginator, TokenPaging, raw_id
+from ...sync import SyncStream
 from .._common import check_page_size, check_window, gather, in_window
 from .._readers import read_mapping, read_str, read_text
 from ..dingtalk_legacy._errors import DINGTALK_LEGACY
@@ -54,6 +55,7 @@ from ._convert import (
     wire_time,
 )
 from ._errors import DINGTALK_V1
+from ._sync import sync_events
 
 __all__ = ["DingTalkClient"]
 
@@ -214,6 +216,31 @@ class DingTalkClient(BaseClient):
                 "expand": expand,
             },
             provider=_PROVIDER,
+        )
+
+    def sync_events(
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        state: str | None = None,
+        page_size: int | None = None,
+    ) -> SyncStream:
+        """
+        What changed in a user's calendar since the sync that gave ``state``.
+
+        dingtalk/v1.0 ListEvents with ``syncToken`` and ``showDeleted`` (see
+        :mod:`wecal.sync`): deleted and cancelled events come as DELETED; an
+        expired or refused sync token starts over with a full listing,
+        reported as a RESET change (``stream.resynced``), not as an error.
+        """
+        return sync_events(
+            self,
+            calendar_id,
+            user_id=user_id,
+            state=state,
+            page_size=page_size,
+            max_page_size=MAX_PAGE_SIZE,
         )
 
     async def get_event(self, event_id: str, *, user_id: str) -> Event:
