@@ -1,0 +1,1567 @@
+"""
+DingTalk calendar API v1.0 (``/v1.0/...``) on sandbox state, plus the legacy-host
+user lookups (``/topapi/v2/user/get``, ``/topapi/user/getbyunionid``).
+
+Routes (the same sandbox base URL serves them all)::
+
+    POST   /v1.0/oauth2/accessToken                      {appKey, appSecret}
+    GET    /v1.0/calendar/users/{unionId}/calendars
+    GET    /v1.0/calendar/users/{unionId}/calendars/primary/events      (list)
+    POST   /v1.0/calendar/users/{unionId}/calendars/primary/events      (create)
+    GET    /v1.0/calendar/users/{unionId}/calendars/primary/eventsview  (occurrences)
+    GET    .../events/{eventId}       PUT (partial patch)       DELETE
+    POST   .../events/{eventId}/respond                     {responseStatus}
+    GET    .../events/{eventId}/attendees                    (maxResults, nextToken)
+    POST   .../events/{eventId}/attendees                   {attendeesToAdd}
+    POST   .../events/{eventId}/attendees/batchRemove       {attendeesToRemove}
+    POST   /v1.0/calendar/users/{unionId}/querySchedule     {userIds, startTime, endTime}
+           (also at ``/getSchedule``, the path of the doc's own HTTP example)
+    POST   /topapi/v2/user/get?access_token=                {userid}  → result.unionid
+    POST   /topapi/user/getbyunionid?access_token=          {unionid} → result.userid
+
+Auth is the ``x-acs-dingtalk-access-token`` header. Tokens come from the v1.0
+token endpoint or the legacy ``/gettoken`` (the two are interchangeable for an
+internal app, as the official tutorial implies); ``expireIn`` is the sandbox's
+``token_ttl`` (``token_quirk`` can answer it as ``0`` or leave it out, the
+field bug of the reference §3.1).
+
+Errors are HTTP status + ``{code, message, requestid}`` (reference §2.1, §3):
+
+=====  ==================================================  ==========================
+HTTP   code                                                when
+=====  ==================================================  ==========================
+400    ``invalidClientIdOrSecret``                         bad appKey/appSecret
+401    ``Unauthorized``                                    no token header; a token
+                                                           revoked with errcode 42001
+400    ``InvalidAuthentication``                           unknown, expired or revoked
+                                                           token
+403    ``Forbidden.AccessDenied.AccessTokenPermissionDenied``  a scope the app lacks
+                                                           (``accessdenieddetail``
+                                                           names it)
+403    ``Forbidden.AccessDenied.QpsLimitForAppkeyAndApi``  the ``rate_limited`` and
+                                                           ``qps_403`` faults
+403    ``Forbidden.AccessDenied.ApiCountLimitForOrg``      ``monthly_quota`` spent
+400    ``flowLimit``                                       > ``daily_create_limit``
+                                                           creates per user per day
+429    ``system.busy``                                     the ``busy`` fault
+400    ``invalidParameter``                                a field, limit or cursor
+                                                           is wrong (message says which)
+400    ``InvalidParameter.ParsedISO8601TimestampError``    a time that is not ISO 8601
+                                                           with an offset (a raw ``+``
+                                                           in a query decodes to a space)
+404    ``itemNotFound``                                    unknown event, user or
+                                                           calendar
+400    ``instanceNotExist``                                an event deleted for this user
+400    ``permissionDeny``                                  a patch by a non-organizer
+400    ``idempotencyProcessing``                           same ``x-client-token`` while
+                                                           the first write is in flight
+400    ``IdempotentParameterMismatch``                     same token, different request
+=====  ==================================================  ==========================
+
+Behaviours the docs leave open, and what the sandbox does:
+
+* ``/events`` returns series **masters** (with ``recurrence``), not the docs'
+  "past materialised instances"; ``timeMin``/``timeMax`` bound the **start**
+  (a master is listed when one of its occurrences starts in the window), and
+  ``timeMax`` is exclusive. ``/eventsview`` expands series across the window
+  with the documented overlap (``end >= timeMin`` and ``start < timeMax``).
+* Recurrence follows RFC 5545 at the edges (as DESIGN.md's "Occurrences and
+  identity"): the event start is always the first occurrence and counts toward
+  ``numberOfOccurrences``; ``absoluteMonthly`` on the 31st skips shorter months;
+  ``absoluteYearly`` repeats on the start's month and day; ``range.type`` decides
+  between ``endDate`` and ``numberOfOccurrences`` when both are sent (the docs'
+  own example sends both); an ``endDate`` date includes that whole day.
+* All-day events have no zone (the docs: "全天日程时区固定为UTC"): windows and
+  free/busy compare their dates as UTC midnights.
+* An occurrence (``/eventsview``) has ``seriesMasterId``, ``originStart``
+  (``{"dateTime": "...Z"}``, UTC) and an opaque id; GET, DELETE (that occurrence
+  only) and respond accept it. Patching one occurrence is refused
+  (``invalidParameter``): the sandbox has no exceptions.
+* Paging is keyset: ``nextToken`` remembers the last (start, id) served, so a
+  page never repeats or skips an item, whatever changes between pages. A token
+  only fits the query that made it (else ``invalidParameter``).
+* ``syncToken``: after the last ``/events`` page when no ``timeMax`` was sent.
+  A request with it lists what changed since (deletions as ``status:
+  "cancelled"`` tombstones whatever ``showDeleted`` says), ignoring the window.
+* Deleting as the organizer cancels the event for everyone: gone from the
+  organizer's calendar (a tombstone with ``showDeleted=true``), shown as
+  ``cancelled`` to attendees. Deleting as an attendee removes it from that
+  attendee's calendar only.
+* ``x-client-token`` (create, patch, delete, attendee changes): remembered for a
+  day of sandbox time. The same token with the same method, path and body
+  answers the first answer again without applying anything; with anything else,
+  ``IdempotentParameterMismatch``; while the first is still being applied
+  (``apply_delay`` > 0), ``idempotencyProcessing``.
+* Free/busy: accepted or organised events are ``BUSY``; tentative and
+  needs-action ones ``TENTATIVE``; declined and cancelled ones are left out.
+  An unknown user gets ``error: "用户不存在"`` and no items.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import hashlib
+import json
+import re
+import string
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import anyio
+import attrs
+from dateutil import rrule
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from ..errors import ValidationError, WecalError
+
+if TYPE_CHECKING:
+    from ._state import Sandbox
+
+__all__ = [
+    "DingTalkV1",
+    "V1Error",
+    "api_name",
+    "expand_occurrences",
+    "routes",
+    "v1",
+]
+
+#: Limits of the reference §2.3/§2.4.
+MAX_RESULTS = 100
+MAX_ATTENDEES_LIST = 100
+MAX_ATTENDEES_GET = 500
+MAX_ATTENDEES_PER_CALL = 500
+MAX_ATTENDEES_PER_EVENT = 5000
+MAX_SUMMARY = 2048
+MAX_DESCRIPTION = 5000
+MAX_FREE_BUSY_USERS = 20
+MAX_WINDOW = timedelta(days=366)
+IDEMPOTENCY_TTL = 86_400.0
+#: Occurrences expanded per series at most, and the look-ahead of an open window.
+MAX_OCCURRENCES = 5_000
+OPEN_HORIZON = timedelta(days=366)
+
+SCOPE_READ = "Calendar.Event.Read"
+SCOPE_WRITE = "Calendar.Event.Write"
+SCOPE_SCHEDULE = "Calendar.EventSchedule.Read"
+SCOPE_CALENDAR = "Calendar.Calendar.Read"
+
+_ALNUM = string.ascii_letters + string.digits
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RRULE_DAYS = (rrule.MO, rrule.TU, rrule.WE, rrule.TH, rrule.FR, rrule.SA, rrule.SU)
+_INDEX = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}
+_PATTERNS = ("daily", "weekly", "absoluteMonthly", "relativeMonthly", "absoluteYearly")
+_RANGES = ("noEnd", "endDate", "numbered")
+_RESPONSES = ("needsAction", "accepted", "declined", "tentative")
+DEFAULT_ZONE = "Asia/Shanghai"
+
+
+class V1Error(Exception):
+    """Internal: an error answer (never leaves the app)."""
+
+    def __init__(
+        self, status: int, code: str, message: str, *, detail: dict[str, Any] | None = None
+    ) -> None:
+        self.status, self.code, self.message, self.detail = status, code, message, detail
+        super().__init__(status, code, message)
+
+
+def _invalid(message: str) -> V1Error:
+    return V1Error(400, "invalidParameter", message)
+
+
+def _not_found(what: str) -> V1Error:
+    return V1Error(404, "itemNotFound", f"{what} not found")
+
+
+# ------------------------------------------------------------------ state
+
+
+@attrs.define
+class _Entry:
+    """One event in one user's calendar."""
+
+    seq: int
+    removed: bool = False
+
+
+@attrs.define
+class _Stored:
+    """An event as stored: the canonical wire dict plus what the API does not show."""
+
+    event: dict[str, Any]
+    seq: int
+    #: originStart instants (UTC) of deleted occurrences.
+    exdates: set[datetime] = attrs.field(factory=set)
+    #: Deleted by its organizer (cancelled for everyone).
+    deleted: bool = False
+
+
+@attrs.define
+class _Idem:
+    fingerprint: str
+    at: float
+    answer: tuple[int, Any] | None = None  # None while being applied
+
+
+class DingTalkV1:
+    """
+    The v1.0 emulator's state, one per :class:`~wecal.sandbox.Sandbox`
+    (``v1(sandbox)``). Ground truth is public: ``users`` (unionId → ``{"userid",
+    "name"}``), ``events`` (event id → stored wire dict, as the API shows it to
+    its organizer, without ``self`` flags) and ``calendars`` (unionId → the
+    event ids in that user's calendar). Knobs tests may set:
+
+    ``apply_delay``
+        seconds a write with an ``x-client-token`` stays "processing" before it
+        is applied (a duplicate meanwhile gets ``idempotencyProcessing``);
+    ``daily_create_limit``
+        creates per organizer per day (Asia/Shanghai, sandbox clock) before
+        ``flowLimit`` (default 100, the documented limit);
+    ``monthly_quota``
+        calendar API calls the org may make before
+        ``Forbidden.AccessDenied.ApiCountLimitForOrg`` (None: unlimited);
+    ``token_quirk``
+        ``"zero"`` / ``"missing"``: the token answer's ``expireIn`` is 0 / absent.
+    """
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.sandbox = sandbox
+        self.users: dict[str, dict[str, str]] = {}
+        self.events: dict[str, dict[str, Any]] = {}
+        self.calendars: dict[str, dict[str, _Entry]] = {}
+        self.apply_delay = 0.0
+        self.daily_create_limit = 100
+        self.monthly_quota: int | None = None
+        self.token_quirk: Literal["zero", "missing"] | None = None
+        self._stored: dict[str, _Stored] = {}
+        self._by_userid: dict[str, str] = {}
+        self._seq = 0
+        self._idem: dict[str, _Idem] = {}
+        self._creates: dict[tuple[str, date], int] = {}
+        self._calls = 0
+        self._denied_scopes: set[str] = set()
+
+    # -------------------------------------------------------------- setup
+
+    def add_user(self, name: str, *, userid: str | None = None, union_id: str | None = None) -> str:
+        """Add a user (``userid``/``unionId`` made up when not given); returns the unionId."""
+        with self.sandbox._lock:
+            union = union_id or self._new_union_id()
+            if union in self.users:
+                raise ValidationError(f"DingTalkV1.add_user: unionId {union!r} exists")
+            staff = userid or self._new_userid()
+            if staff in self._by_userid:
+                raise ValidationError(f"DingTalkV1.add_user: userid {staff!r} exists")
+            self.users[union] = {"userid": staff, "name": name}
+            self._by_userid[staff] = union
+            self.calendars.setdefault(union, {})
+            return union
+
+    def union_id_of(self, userid: str) -> str | None:
+        """The unionId of a staff userid, or None."""
+        return self._by_userid.get(userid)
+
+    def deny_scope(self, scope: str) -> None:
+        """Take a permission scope (``"Calendar.Event.Write"``, …) away from every app."""
+        with self.sandbox._lock:
+            self._denied_scopes.add(scope)
+
+    def grant_all_scopes(self) -> None:
+        """Give back every scope taken with :meth:`deny_scope`."""
+        with self.sandbox._lock:
+            self._denied_scopes.clear()
+
+    def add_event(self, organizer: str, event: Mapping[str, Any]) -> str:
+        """
+        Store an event (a v1.0 create body, validated as the API does) for
+        ``organizer``; its attendees who are sandbox users get it in their
+        calendars. ``status``, ``createTime``/``updateTime`` and attendees'
+        ``responseStatus`` may be given (seeding). Returns the event id.
+        """
+        with self.sandbox._lock:
+            if organizer not in self.users:
+                raise ValidationError(f"DingTalkV1.add_event: unknown user {organizer!r}")
+            try:
+                stored = self._create(organizer, dict(event), seeding=True)
+            except V1Error as exc:
+                raise ValidationError(f"DingTalkV1.add_event: {exc.message}") from None
+            return str(stored["id"])
+
+    def event_for(self, union_id: str, event_id: str) -> dict[str, Any] | None:
+        """The event as ``GET`` shows it to ``union_id`` (None when absent or deleted for them)."""
+        with self.sandbox._lock:
+            try:
+                return self._get(union_id, event_id, max_attendees=MAX_ATTENDEES_PER_EVENT)
+            except V1Error:
+                return None
+
+    def ground_truth(
+        self,
+        union_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        view: bool = False,
+    ) -> list[dict[str, Any]]:
+        """
+        Every item ``/events`` (``view=False``) or ``/eventsview`` (``view=True``)
+        returns for ``union_id`` over all pages, in order, for the window.
+        """
+        with self.sandbox._lock:
+            rows = (
+                self._view_rows(union_id, start, end)
+                if view
+                else self._list_rows(union_id, start, end, show_deleted=False)
+            )
+            return [row[2] for row in rows]
+
+    # -------------------------------------------------------------- ids
+
+    def _new_union_id(self) -> str:
+        for _ in range(1000):  # bounded: a collision in 24 random chars is ~never
+            new = "iiiP" + self.sandbox._random(_ALNUM, 20) + "iEiE"
+            if new not in self.users:
+                return new
+        raise WecalError("Sandbox: could not find a free unionId")  # pragma: no cover
+
+    def _new_userid(self) -> str:
+        for _ in range(1000):
+            new = self.sandbox._random(string.digits, 1) + self.sandbox._random(string.digits, 14)
+            new = "0" + new[1:] if new[0] != "0" else new
+            if new not in self._by_userid:
+                return new
+        raise WecalError("Sandbox: could not find a free userid")  # pragma: no cover
+
+    def _new_event_id(self) -> str:
+        for _ in range(1000):
+            new = self.sandbox._random(_ALNUM, 28) + "QT09"
+            if new not in self._stored:
+                return new
+        raise WecalError("Sandbox: could not find a free event id")  # pragma: no cover
+
+    def _bump(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _now(self) -> datetime:
+        return datetime.fromtimestamp(self.sandbox.clock(), UTC)
+
+    def _stamp(self) -> str:
+        return self._now().astimezone(ZoneInfo(DEFAULT_ZONE)).isoformat(timespec="seconds")
+
+    # -------------------------------------------------------------- auth
+
+    def authorize(self, token: str | None, scope: str | None) -> str:
+        """The app id of a usable token, else the v1.0 auth error."""
+        code, app_id = self.sandbox._check_token("dingtalk", token)
+        if app_id is None:
+            if code == 41001:
+                raise V1Error(401, "Unauthorized", "access_token is missing")
+            if code == 42001 and self.sandbox._tokens.get(token or "") is not None:
+                rec = self.sandbox._tokens[token or ""]
+                if rec.dead == 42001:
+                    raise V1Error(401, "Unauthorized", "access_token is invalid")
+            message = (
+                "access_token过期或者不存在，需要重新获取"
+                if code == 42001
+                else "不合法的access_token"
+            )
+            raise V1Error(400, "InvalidAuthentication", message)
+        if scope is not None and scope in self._denied_scopes:
+            raise V1Error(
+                403,
+                "Forbidden.AccessDenied.AccessTokenPermissionDenied",
+                f"没有调用该接口的权限，接口权限申请参考: {scope}",
+                detail={"requiredScopes": [scope]},
+            )
+        if scope is not None and self.monthly_quota is not None:
+            if self._calls >= self.monthly_quota:
+                raise V1Error(
+                    403,
+                    "Forbidden.AccessDenied.ApiCountLimitForOrg",
+                    "企业调用接口的次数超过了本月的限制",
+                )
+            self._calls += 1
+        return app_id
+
+    def access_token(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """``POST /v1.0/oauth2/accessToken``."""
+        if not isinstance(body, dict):
+            raise _invalid("body must be a JSON object")
+        key, secret = body.get("appKey"), body.get("appSecret")
+        if not isinstance(key, str) or not isinstance(secret, str):
+            raise V1Error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
+        _known, app_id = self.sandbox._find_app("dingtalk", key, secret)
+        if app_id is None:
+            raise V1Error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
+        token = self.sandbox._issue_token("dingtalk", app_id)
+        answer: dict[str, Any] = {"accessToken": token, "expireIn": self.sandbox.token_ttl}
+        if self.token_quirk == "zero":
+            answer["expireIn"] = 0
+        elif self.token_quirk == "missing":
+            del answer["expireIn"]
+        return 200, answer
+
+    # -------------------------------------------------------------- users
+
+    def _user(self, union_id: str) -> dict[str, str]:
+        user = self.users.get(union_id)
+        if user is None:
+            raise _not_found(f"user {union_id}")
+        return user
+
+    def _person(self, union_id: str, response: str = "needsAction") -> dict[str, Any]:
+        user = self.users.get(union_id)
+        return {
+            "id": union_id,
+            "displayName": user["name"] if user else union_id[-6:],
+            "responseStatus": response,
+        }
+
+    # -------------------------------------------------------------- validation
+
+    def _zone(self, name: Any, where: str) -> ZoneInfo:
+        if not isinstance(name, str) or not name:
+            raise _invalid(f"{where}.timeZone is required for an event that is not all-day")
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise _invalid(f"{where}.timeZone {name!r} is not a time zone") from None
+
+    def _moment(self, obj: Any, where: str, all_day: bool | None) -> dict[str, Any]:
+        """A start/end object → its canonical wire form (``dateTime`` in its zone, or ``date``)."""
+        if not isinstance(obj, dict):
+            raise _invalid(f"Event {where} time not set.")
+        use_date = all_day if all_day is not None else ("dateTime" not in obj and "date" in obj)
+        if use_date:
+            raw = obj.get("date")
+            if not isinstance(raw, str):
+                raise _invalid(f"{where}.date is required for an all-day event")
+            try:
+                return {"date": date.fromisoformat(raw).isoformat()}
+            except ValueError:
+                raise _invalid(f"{where}.date {raw!r} is not yyyy-MM-dd") from None
+        raw = obj.get("dateTime")
+        if not isinstance(raw, str):
+            raise _invalid(f"{where}.dateTime is required for an event that is not all-day")
+        zone = self._zone(obj.get("timeZone"), where)
+        when = parse_time(raw, f"{where}.dateTime", naive_zone=zone)
+        return {"dateTime": when.astimezone(zone).isoformat(), "timeZone": zone.key}
+
+    def _text(self, body: Mapping[str, Any], key: str, limit: int, *, required: bool) -> None:
+        value = body.get(key)
+        if value is None:
+            if required:
+                raise _invalid(f"Event {key} cannot be blank")
+            return
+        if not isinstance(value, str) or (required and not value.strip()):
+            raise _invalid(f"Event {key} cannot be blank")
+        if len(value) > limit:
+            raise _invalid(f"Event {key} is longer than {limit} characters")
+
+    def _attendee_list(self, value: Any, key: str) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            raise _invalid(f"{key} must be an array")
+        if len(value) > MAX_ATTENDEES_PER_CALL:
+            raise V1Error(
+                400,
+                "exceedMaxReceiverSize",
+                f"日程人数超过上限: at most {MAX_ATTENDEES_PER_CALL} {key} a call",
+            )
+        out: list[dict[str, Any]] = []
+        for n, item in enumerate(value):
+            if not isinstance(item, dict) or not isinstance(item.get("id"), str) or not item["id"]:
+                raise _invalid(f"{key}[{n}].id must be a unionId")
+            optional = item.get("isOptional", False)
+            if not isinstance(optional, bool):
+                raise _invalid(f"{key}[{n}].isOptional must be a boolean")
+            out.append({"id": item["id"], "isOptional": optional})
+        return out
+
+    def _recurrence(self, value: Any) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise _invalid("recurrence must be an object")
+        pattern, rng = value.get("pattern"), value.get("range")
+        if not isinstance(pattern, dict):
+            raise _invalid("recurrence.pattern is required")
+        kind = pattern.get("type")
+        if kind not in _PATTERNS:
+            raise _invalid(f"recurrence.pattern.type must be one of {', '.join(_PATTERNS)}")
+        interval = pattern.get("interval", 1)
+        if isinstance(interval, bool) or not isinstance(interval, int):
+            raise _invalid("recurrence.pattern.interval must be an integer")
+        if not 1 <= interval <= 365:
+            raise _invalid("Recurrence interval must between [1, 365]")
+        out_pattern = dict(pattern)
+        out_pattern["interval"] = interval
+        if kind in ("weekly", "relativeMonthly"):
+            _days(pattern.get("daysOfWeek"), "recurrence.pattern.daysOfWeek")
+        if kind == "absoluteMonthly":
+            dom = pattern.get("dayOfMonth")
+            if isinstance(dom, bool) or not isinstance(dom, int) or not 1 <= dom <= 31:
+                raise _invalid("recurrence.pattern.dayOfMonth must be within [1, 31]")
+        if kind == "relativeMonthly" and pattern.get("index") not in _INDEX:
+            raise _invalid(f"recurrence.pattern.index must be one of {', '.join(_INDEX)}")
+        first = pattern.get("firstDayOfWeek", "sunday")
+        if first not in _WEEKDAYS:
+            raise _invalid("recurrence.pattern.firstDayOfWeek must be a weekday name")
+        if rng is None:
+            rng = {"type": "noEnd"}
+        if not isinstance(rng, dict) or rng.get("type") not in _RANGES:
+            raise _invalid(f"recurrence.range.type must be one of {', '.join(_RANGES)}")
+        out_range = dict(rng)
+        if rng["type"] == "numbered":
+            count = rng.get("numberOfOccurrences")
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 99:
+                raise _invalid("Recurrence range numberOfOccurrences must between [1, 99]")
+        elif rng["type"] == "endDate":
+            end = rng.get("endDate")
+            if not isinstance(end, str):
+                raise _invalid("recurrence.range.endDate is required for type endDate")
+            _range_end(end)
+        elif "numberOfOccurrences" in rng:
+            count = rng["numberOfOccurrences"]
+            if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= 99:
+                raise _invalid("Recurrence range numberOfOccurrences must between [1, 99]")
+        return {"pattern": out_pattern, "range": out_range}
+
+    def _reminders(self, value: Any) -> list[dict[str, Any]]:
+        if not isinstance(value, list):
+            raise _invalid("reminders must be an array")
+        out = []
+        for n, item in enumerate(value):
+            minutes = item.get("minutes") if isinstance(item, dict) else None
+            if isinstance(minutes, bool) or not isinstance(minutes, int) or minutes < 0:
+                raise _invalid(f"reminders[{n}].minutes must be a non-negative integer")
+            # Requests send an int; responses answer a string (reference §2.4).
+            out.append({"method": str(item.get("method") or "dingtalk"), "minutes": str(minutes)})
+        return out
+
+    def _times(
+        self, body: Mapping[str, Any], old: Mapping[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any], bool]:
+        all_day_flag = body.get("isAllDay")
+        if all_day_flag is not None and not isinstance(all_day_flag, bool):
+            raise _invalid("isAllDay must be a boolean")
+        raw_start = body.get("start", old["start"] if old else None)
+        raw_end = body.get("end", old["end"] if old else None)
+        if raw_start is None:
+            raise _invalid("Event start time not set.")
+        if raw_end is None:
+            raise _invalid("Event end time not set.")
+        if all_day_flag is None and old is not None and "start" not in body:
+            all_day_flag = bool(old.get("isAllDay"))
+        start = self._moment(raw_start, "start", all_day_flag)
+        all_day = "date" in start
+        end = self._moment(raw_end, "end", all_day)
+        if all_day:
+            if date.fromisoformat(end["date"]) <= date.fromisoformat(start["date"]):
+                raise _invalid(
+                    "end.date must be after start.date (an all-day end is exclusive: T+1)"
+                )
+        else:
+            if end["timeZone"] != start["timeZone"]:
+                raise _invalid("end.timeZone must equal start.timeZone")
+            if datetime.fromisoformat(end["dateTime"]) < datetime.fromisoformat(start["dateTime"]):
+                raise _invalid("end.dateTime must not be before start.dateTime")
+        return start, end, all_day
+
+    # -------------------------------------------------------------- writes
+
+    def _create(self, organizer: str, body: Any, *, seeding: bool = False) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise _invalid("Event must be provided.")
+        self._text(body, "summary", MAX_SUMMARY, required=True)
+        self._text(body, "description", MAX_DESCRIPTION, required=False)
+        start, end, all_day = self._times(body, None)
+        event: dict[str, Any] = {
+            "id": self._new_event_id(),
+            "summary": body["summary"],
+            "description": body.get("description", ""),
+            "start": start,
+            "end": end,
+            "isAllDay": all_day,
+        }
+        if body.get("recurrence") is not None:
+            event["recurrence"] = self._recurrence(body["recurrence"])
+        attendees = self._attendee_list(body.get("attendees", []), "attendees")
+        people: dict[str, dict[str, Any]] = {}
+        given = {a["id"]: a for a in body.get("attendees", []) if isinstance(a, dict)}
+        for a in attendees:
+            person = {**self._person(a["id"]), "isOptional": a["isOptional"]}
+            if seeding:
+                seen = given[a["id"]]
+                if seen.get("responseStatus") in _RESPONSES:
+                    person["responseStatus"] = seen["responseStatus"]
+                if isinstance(seen.get("displayName"), str):
+                    person["displayName"] = seen["displayName"]
+            people[a["id"]] = person
+        self._check_event_size(len(people))
+        event["attendees"] = list(people.values())
+        event["organizer"] = self._person(organizer, "accepted")
+        location = body.get("location")
+        if location is not None:
+            if not isinstance(location, dict):
+                raise _invalid("location must be an object")
+            event["location"] = {"displayName": str(location.get("displayName") or "")}
+        event["reminders"] = (
+            self._reminders(body["reminders"])
+            if body.get("reminders") is not None
+            else [{"method": "dingtalk", "minutes": "15" if not all_day else "900"}]
+        )
+        if isinstance(body.get("onlineMeetingInfo"), dict):
+            event["onlineMeetingInfo"] = self._meeting()
+        for key in ("uiConfigs", "richTextDescription", "categories", "extendedProperties"):
+            if body.get(key) is not None:
+                event[key] = copy.deepcopy(body[key])
+        status = body.get("status", "confirmed") if seeding else "confirmed"
+        event["status"] = (
+            status if status in ("confirmed", "cancelled", "tentative") else "confirmed"
+        )
+        now = self._stamp()
+        event["createTime"] = body.get("createTime", now) if seeding else now
+        event["updateTime"] = body.get("updateTime", event["createTime"]) if seeding else now
+        if not seeding:
+            self._count_create(organizer)
+        seq = self._bump()
+        self._stored[event["id"]] = _Stored(event, seq)
+        self.events[event["id"]] = event
+        for union_id in {p["id"] for p in event["attendees"]} | {organizer}:
+            if union_id in self.users:
+                self.calendars.setdefault(union_id, {})[event["id"]] = _Entry(seq)
+        return event
+
+    def _meeting(self) -> dict[str, Any]:
+        conf = self.sandbox._random("0123456789abcdef", 32)
+        return {
+            "type": "dingtalk",
+            "conferenceId": conf,
+            "url": f"dingtalk://dingtalkclient/page/videoConfFromCalendar?confId={conf}",
+            "extraInfo": {},
+        }
+
+    def _count_create(self, organizer: str) -> None:
+        day = self._now().astimezone(ZoneInfo(DEFAULT_ZONE)).date()
+        n = self._creates.get((organizer, day), 0)
+        if n >= self.daily_create_limit:
+            raise V1Error(400, "flowLimit", "current user can not create events exceed 100 per day")
+        self._creates[(organizer, day)] = n + 1
+
+    def _master(self, union_id: str, event_id: str) -> tuple[_Stored, datetime | None]:
+        """(the stored series/event, the occurrence's originStart for an instance id)."""
+        self._user(union_id)
+        master_id, _, suffix = event_id.partition("_")
+        stored = self._stored.get(master_id)
+        entry = self.calendars.get(union_id, {}).get(master_id)
+        if stored is None or entry is None:
+            raise _not_found(f"event {event_id}")
+        if entry.removed:
+            raise V1Error(400, "instanceNotExist", f"event {event_id} does not exist")
+        if not suffix:
+            return stored, None
+        if not suffix.isdigit() or "recurrence" not in stored.event:
+            raise _not_found(f"event {event_id}")
+        origin = datetime.fromtimestamp(int(suffix) / 1000, UTC)
+        if origin in stored.exdates or not _is_occurrence(stored.event, origin):
+            raise V1Error(400, "instanceNotExist", f"event {event_id} does not exist")
+        return stored, origin
+
+    def _get(self, union_id: str, event_id: str, *, max_attendees: int) -> dict[str, Any]:
+        stored, origin = self._master(union_id, event_id)
+        if origin is None:
+            return self._render(stored.event, union_id, max_attendees)
+        occ = _occurrence(stored.event, origin)
+        return self._render(occ, union_id, max_attendees)
+
+    def _patch(self, union_id: str, event_id: str, body: Any) -> dict[str, Any]:
+        stored, origin = self._master(union_id, event_id)
+        if not isinstance(body, dict):
+            raise _invalid("Event must be provided.")
+        if body.get("id") != event_id:
+            raise _invalid("id in the body must repeat the event id of the path")
+        if origin is not None:
+            raise _invalid("the sandbox cannot modify a single occurrence of a series")
+        event = stored.event
+        if event["organizer"]["id"] != union_id:
+            raise V1Error(400, "permissionDeny", "only the organizer can modify the event")
+        if stored.deleted:
+            raise V1Error(400, "instanceNotExist", f"event {event_id} does not exist")
+        new = copy.deepcopy(event)
+        if "summary" in body:
+            self._text(body, "summary", MAX_SUMMARY, required=True)
+            new["summary"] = body["summary"]
+        if "description" in body:
+            self._text(body, "description", MAX_DESCRIPTION, required=False)
+            new["description"] = body["description"] or ""
+        if any(k in body for k in ("start", "end", "isAllDay")):
+            new["start"], new["end"], new["isAllDay"] = self._times(body, event)
+        if "recurrence" in body:
+            if body["recurrence"] is None:
+                new.pop("recurrence", None)
+                stored.exdates.clear()
+            else:
+                new["recurrence"] = self._recurrence(body["recurrence"])
+        if "location" in body:
+            loc = body["location"]
+            if loc is not None and not isinstance(loc, dict):
+                raise _invalid("location must be an object")
+            new["location"] = {"displayName": str((loc or {}).get("displayName") or "")}
+        if "reminders" in body:
+            new["reminders"] = self._reminders(body["reminders"] or [])
+        if isinstance(body.get("onlineMeetingInfo"), dict):
+            new["onlineMeetingInfo"] = self._meeting()  # a new meeting replaces the old
+        if "attendees" in body:
+            wanted = self._attendee_list(body["attendees"], "attendees")
+            old = {a["id"]: a for a in event["attendees"]}
+            people = [
+                {**(old.get(a["id"]) or self._person(a["id"])), "isOptional": a["isOptional"]}
+                for a in wanted
+            ]
+            self._check_event_size(len(people))
+            new["attendees"] = people
+        for key in ("uiConfigs", "richTextDescription", "categories", "extendedProperties"):
+            if key in body:
+                new[key] = copy.deepcopy(body[key])
+        new["updateTime"] = self._stamp()
+        self._replace(stored, new)
+        return self._render(new, union_id, MAX_ATTENDEES_GET)
+
+    def _check_event_size(self, n: int) -> None:
+        if n > MAX_ATTENDEES_PER_EVENT:
+            raise V1Error(400, "exceedMaxReceiverSize", "日程人数超过上限")
+
+    def _replace(self, stored: _Stored, new: dict[str, Any]) -> None:
+        """Store a new version of an event: bump its seq, sync attendees' calendars."""
+        seq = self._bump()
+        stored.event = new
+        stored.seq = seq
+        self.events[new["id"]] = new
+        members = {p["id"] for p in new["attendees"]} | {new["organizer"]["id"]}
+        for union_id in members:
+            if union_id in self.users:
+                cal = self.calendars.setdefault(union_id, {})
+                entry = cal.get(new["id"])
+                if entry is None:
+                    cal[new["id"]] = _Entry(seq)
+                elif not entry.removed:
+                    entry.seq = seq
+        for union_id, cal in self.calendars.items():
+            entry = cal.get(new["id"])
+            if entry is not None and union_id not in members and not entry.removed:
+                entry.removed = True
+                entry.seq = seq
+
+    def _delete(self, union_id: str, event_id: str) -> None:
+        stored, origin = self._master(union_id, event_id)
+        if origin is not None:
+            stored.exdates.add(origin)
+            new = copy.deepcopy(stored.event)
+            new["updateTime"] = self._stamp()
+            self._replace(stored, new)
+            return
+        entry = self.calendars[union_id][stored.event["id"]]
+        seq = self._bump()
+        if stored.event["organizer"]["id"] == union_id:
+            stored.deleted = True
+            new = copy.deepcopy(stored.event)
+            new["status"] = "cancelled"
+            new["updateTime"] = self._stamp()
+            stored.event = new
+            stored.seq = seq
+            self.events[new["id"]] = new
+            for cal in self.calendars.values():
+                other = cal.get(new["id"])
+                if other is not None:
+                    other.seq = seq
+        entry.removed = True
+        entry.seq = seq
+
+    def _respond(self, union_id: str, event_id: str, body: Any) -> None:
+        stored, _origin = self._master(union_id, event_id)
+        status = body.get("responseStatus") if isinstance(body, dict) else None
+        if status not in _RESPONSES:
+            raise _invalid(f"responseStatus must be one of {', '.join(_RESPONSES)}")
+        new = copy.deepcopy(stored.event)
+        found = new["organizer"]["id"] == union_id
+        if found:
+            new["organizer"]["responseStatus"] = status
+        for person in new["attendees"]:
+            if person["id"] == union_id:
+                person["responseStatus"] = status
+                found = True
+        if not found:
+            raise V1Error(400, "permissionDeny", "only an attendee can respond to the event")
+        new["updateTime"] = self._stamp()
+        self._replace(stored, new)
+
+    def _add_attendees(self, union_id: str, event_id: str, body: Any) -> None:
+        stored, origin = self._master(union_id, event_id)
+        if origin is not None:
+            raise _invalid("attendees are changed on the series, not on one occurrence")
+        if not isinstance(body, dict):
+            raise _invalid("body must be a JSON object")
+        wanted = self._attendee_list(body.get("attendeesToAdd"), "attendeesToAdd")
+        new = copy.deepcopy(stored.event)
+        have = {p["id"] for p in new["attendees"]}
+        for a in wanted:
+            if a["id"] not in have:
+                new["attendees"].append({**self._person(a["id"]), "isOptional": a["isOptional"]})
+                have.add(a["id"])
+        self._check_event_size(len(new["attendees"]))
+        new["updateTime"] = self._stamp()
+        self._replace(stored, new)
+
+    def _remove_attendees(self, union_id: str, event_id: str, body: Any) -> None:
+        stored, origin = self._master(union_id, event_id)
+        if origin is not None:
+            raise _invalid("attendees are changed on the series, not on one occurrence")
+        if not isinstance(body, dict):
+            raise _invalid("body must be a JSON object")
+        gone = {a["id"] for a in self._attendee_list(body.get("attendeesToRemove"),
+                                                      "attendeesToRemove")}  # fmt: skip
+        new = copy.deepcopy(stored.event)
+        new["attendees"] = [p for p in new["attendees"] if p["id"] not in gone]
+        new["updateTime"] = self._stamp()
+        self._replace(stored, new)
+
+    # -------------------------------------------------------------- rendering
+
+    def _render(self, event: Mapping[str, Any], viewer: str, max_attendees: int) -> dict[str, Any]:
+        out = copy.deepcopy(dict(event))
+        out["attendees"] = [
+            {**p, "self": p["id"] == viewer} for p in out.get("attendees", [])[:max_attendees]
+        ]
+        out["organizer"] = {**out["organizer"], "self": out["organizer"]["id"] == viewer}
+        return out
+
+    # -------------------------------------------------------------- listing
+
+    def _visible(self, union_id: str, *, show_deleted: bool) -> Iterator[tuple[_Stored, _Entry]]:
+        for event_id, entry in self.calendars.get(union_id, {}).items():
+            if entry.removed and not show_deleted:
+                continue
+            yield self._stored[event_id], entry
+
+    def _list_rows(
+        self,
+        union_id: str,
+        lo: datetime | None,
+        hi: datetime | None,
+        *,
+        show_deleted: bool,
+        since: int | None = None,
+        series: str | None = None,
+        max_attendees: int = MAX_ATTENDEES_LIST,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        rows: list[tuple[int, str, dict[str, Any]]] = []
+        for stored, entry in self._visible(
+            union_id, show_deleted=show_deleted or since is not None
+        ):
+            event = stored.event
+            if series is not None and event["id"] != series:
+                continue
+            if since is not None:
+                if entry.seq <= since:
+                    continue
+            elif not _starts_within(event, stored.exdates, lo, hi):
+                continue
+            item = self._render(event, union_id, max_attendees)
+            if entry.removed:
+                item["status"] = "cancelled"
+            rows.append((_ms(_instant(event["start"])), event["id"], item))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return rows
+
+    def _view_rows(
+        self,
+        union_id: str,
+        lo: datetime | None,
+        hi: datetime | None,
+        max_attendees: int = MAX_ATTENDEES_LIST,
+    ) -> list[tuple[int, str, dict[str, Any]]]:
+        rows: list[tuple[int, str, dict[str, Any]]] = []
+        horizon = hi or (lo or self._now()) + OPEN_HORIZON
+        for stored, _entry in self._visible(union_id, show_deleted=False):
+            event = stored.event
+            if "recurrence" not in event:
+                s, e = _instant(event["start"]), _instant(event["end"])
+                if (lo is None or e >= lo) and (hi is None or s < hi):
+                    rows.append((_ms(s), event["id"], self._render(event, union_id, max_attendees)))
+                continue
+            for s, e in expand_occurrences(event, stored.exdates, lo, horizon):
+                if lo is not None and e < lo:
+                    continue
+                occ = _occurrence(event, s)
+                rows.append((_ms(s), occ["id"], self._render(occ, union_id, max_attendees)))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        return rows
+
+    def list_events(self, union_id: str, query: Mapping[str, str], *, view: bool) -> dict[str, Any]:
+        """``GET …/events`` (``view=False``) or ``…/eventsview``: one page."""
+        self._user(union_id)
+        lo = parse_time(query["timeMin"], "timeMin") if query.get("timeMin") else None
+        hi = parse_time(query["timeMax"], "timeMax") if query.get("timeMax") else None
+        if lo is not None and hi is not None:
+            if hi < lo:
+                raise _invalid("timeMax must not be before timeMin")
+            if hi - lo > MAX_WINDOW:
+                raise _invalid("timeMin and timeMax may span at most one year")
+        max_results = _int_param(query, "maxResults", MAX_RESULTS, 1, MAX_RESULTS)
+        max_attendees = _int_param(query, "maxAttendees", MAX_ATTENDEES_LIST, 1, MAX_ATTENDEES_LIST)
+        show_deleted = _bool_param(query, "showDeleted") if not view else False
+        series = query.get("seriesMasterId") or None if not view else None
+        since: int | None = None
+        if not view and query.get("syncToken"):
+            since = _decode(query["syncToken"], "syncToken", union_id)["s"]
+        key = _query_key(union_id, view, query)
+        if query.get("nextToken"):
+            cursor = _decode(query["nextToken"], "nextToken", key)
+            issued = int(cursor["i"])
+            after: tuple[int, str] | None = (int(cursor["t"]), str(cursor["d"]))
+        else:
+            issued, after = self._seq, None
+        if view:
+            rows = self._view_rows(union_id, lo, hi, max_attendees)
+        else:
+            rows = self._list_rows(
+                union_id, lo, hi, show_deleted=show_deleted, since=since, series=series,
+                max_attendees=max_attendees,
+            )  # fmt: skip
+        if after is not None:
+            rows = [r for r in rows if (r[0], r[1]) > after]
+        page = rows[:max_results]
+        answer: dict[str, Any] = {"events": [r[2] for r in page]}
+        if len(rows) > max_results:
+            last = page[-1]
+            answer["nextToken"] = _encode({"k": key, "t": last[0], "d": last[1], "i": issued})
+        elif not view and hi is None:
+            answer["syncToken"] = _encode({"k": union_id, "s": issued})
+        return answer
+
+    def list_attendees(
+        self, union_id: str, event_id: str, query: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """``GET …/events/{eventId}/attendees``: attendees in pages of ≤ 500."""
+        stored, _origin = self._master(union_id, event_id)
+        max_results = _int_param(query, "maxResults", 100, 1, 500)
+        key = f"attendees:{union_id}:{stored.event['id']}"
+        offset = (
+            int(_decode(query["nextToken"], "nextToken", key)["o"]) if query.get("nextToken") else 0
+        )
+        people = self._render(stored.event, union_id, MAX_ATTENDEES_PER_EVENT)["attendees"]
+        answer: dict[str, Any] = {"attendees": people[offset : offset + max_results]}
+        if offset + max_results < len(people):
+            answer["nextToken"] = _encode({"k": key, "o": offset + max_results})
+        return answer
+
+    def calendars_of(self, union_id: str) -> dict[str, Any]:
+        """``GET /v1.0/calendar/users/{unionId}/calendars``."""
+        user = self._user(union_id)
+        etag = hashlib.sha256(f"{union_id}:{self._seq}".encode()).hexdigest()[:16]
+        return {
+            "response": {
+                "calendars": [
+                    {
+                        "id": "primary",
+                        "summary": f"{user['name']}的日历",
+                        "description": "",
+                        "timeZone": DEFAULT_ZONE,
+                        "eTag": etag,
+                        "type": "primary",
+                        "privilege": "owner",
+                    }
+                ]
+            }
+        }
+
+    def query_schedule(self, union_id: str, body: Any) -> dict[str, Any]:
+        """``POST …/querySchedule``: free/busy of ≤ 20 users."""
+        self._user(union_id)
+        if not isinstance(body, dict):
+            raise V1Error(400, "paramIllegal", "PARAM ILLEGAL: body must be a JSON object")
+        users = body.get("userIds")
+        if not isinstance(users, list) or not users or not all(isinstance(u, str) for u in users):
+            raise V1Error(400, "paramIllegal", "PARAM ILLEGAL: userIds must be unionIds")
+        if len(users) > MAX_FREE_BUSY_USERS:
+            raise V1Error(
+                400, "paramIllegal", f"PARAM ILLEGAL: at most {MAX_FREE_BUSY_USERS} userIds"
+            )
+        for key in ("startTime", "endTime"):
+            if not isinstance(body.get(key), str):
+                raise V1Error(400, "paramIllegal", f"PARAM ILLEGAL: {key} is required")
+        lo = parse_time(body["startTime"], "startTime")
+        hi = parse_time(body["endTime"], "endTime")
+        if hi < lo:
+            raise V1Error(400, "paramIllegal", "PARAM ILLEGAL: endTime before startTime")
+        if hi - lo > MAX_WINDOW:
+            raise V1Error(400, "paramIllegal", "PARAM ILLEGAL: the window may span at most a year")
+        info = []
+        for user in users:
+            if user not in self.users:
+                info.append({"userId": user, "error": "用户不存在", "scheduleItems": []})
+                continue
+            items = []
+            for _t, _id, ev in self._view_rows(user, lo, hi, MAX_ATTENDEES_PER_EVENT):
+                s, e = _instant(ev["start"]), _instant(ev["end"])
+                if not (s < hi and e > lo) or ev.get("status") == "cancelled":
+                    continue
+                me = next((p for p in ev["attendees"] if p["id"] == user), None)
+                answer = "accepted" if ev["organizer"]["id"] == user else (
+                    me["responseStatus"] if me else "accepted"
+                )  # fmt: skip
+                if answer == "declined":
+                    continue
+                status = "BUSY" if answer == "accepted" else "TENTATIVE"
+                items.append({"status": status, "start": ev["start"], "end": ev["end"]})
+            info.append({"userId": user, "scheduleItems": items})
+        return {"scheduleInformation": info}
+
+    # -------------------------------------------------------------- idempotency
+
+    def idem_begin(self, token: str, fingerprint: str) -> tuple[int, Any] | None:
+        """
+        Register a write's ``x-client-token``. Returns the stored answer to
+        replay, or None when this write should be applied (then call
+        :meth:`idem_end`). Raises the idempotency errors.
+        """
+        now = self.sandbox.clock()
+        for key in [k for k, v in self._idem.items() if now - v.at > IDEMPOTENCY_TTL]:
+            del self._idem[key]
+        rec = self._idem.get(token)
+        if rec is None:
+            self._idem[token] = _Idem(fingerprint, now)
+            return None
+        if rec.fingerprint != fingerprint:
+            raise V1Error(
+                400,
+                "IdempotentParameterMismatch",
+                "Request parameters do not match the request that first used this x-client-token",
+            )
+        if rec.answer is None:
+            raise V1Error(400, "idempotencyProcessing", "Idempotency processing")
+        return rec.answer
+
+    def idem_end(self, token: str, answer: tuple[int, Any] | None) -> None:
+        """Store the answer of a write (None: it failed, so the token is free again)."""
+        if answer is None or answer[0] >= 500:
+            self._idem.pop(token, None)
+            return
+        rec = self._idem.get(token)
+        if rec is not None:
+            rec.answer = answer
+
+    # -------------------------------------------------------------- legacy host
+
+    def user_get(self, body: Any) -> dict[str, Any]:
+        """``POST /topapi/v2/user/get {userid}`` (legacy envelope)."""
+        userid = body.get("userid") if isinstance(body, dict) else None
+        if not isinstance(userid, str) or not userid:
+            return self._legacy_error(40, "Missing required arguments:userid")
+        union = self._by_userid.get(userid)
+        if union is None:
+            return self._legacy_error(60121, "找不到该用户")
+        user = self.users[union]
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"userid": userid, "unionid": union, "name": user["name"], "active": True},
+            "request_id": self.sandbox._hint(),
+        }
+
+    def user_by_union_id(self, body: Any) -> dict[str, Any]:
+        """``POST /topapi/user/getbyunionid {unionid}`` (legacy envelope)."""
+        union = body.get("unionid") if isinstance(body, dict) else None
+        if not isinstance(union, str) or not union:
+            return self._legacy_error(40, "Missing required arguments:unionid")
+        user = self.users.get(union)
+        if user is None:
+            return self._legacy_error(60121, "找不到该用户")
+        return {
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"contact_type": 0, "userid": user["userid"]},
+            "request_id": self.sandbox._hint(),
+        }
+
+    def _legacy_error(self, errcode: int, errmsg: str) -> dict[str, Any]:
+        return {"errcode": errcode, "errmsg": errmsg, "request_id": self.sandbox._hint()}
+
+    # -------------------------------------------------------------- dispatch
+
+    def error_body(self, exc: V1Error) -> dict[str, Any]:
+        """The v1.0 error JSON of ``exc``."""
+        body: dict[str, Any] = {
+            "code": exc.code,
+            "message": exc.message,
+            "requestid": self.sandbox._hint(),
+        }
+        if exc.detail is not None:
+            body["accessdenieddetail"] = exc.detail
+        return body
+
+
+def v1(sandbox: Sandbox) -> DingTalkV1:
+    """The v1.0 emulator state of ``sandbox`` (created on first use)."""
+    with sandbox._lock:
+        state = sandbox.__dict__.get("_dingtalk_v1")
+        if state is None:
+            state = DingTalkV1(sandbox)
+            sandbox.__dict__["_dingtalk_v1"] = state
+        assert isinstance(state, DingTalkV1)
+        return state
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def parse_time(raw: str, where: str, *, naive_zone: tzinfo | None = None) -> datetime:
+    """
+    An ISO 8601 date-time with an offset (``Z`` or ``±hh:mm``; milliseconds
+    optional). A naive one is read in ``naive_zone`` when given, else refused.
+    """
+    try:
+        value = datetime.fromisoformat(raw)
+    except (TypeError, ValueError):
+        value = None
+    if value is None or (value.tzinfo is None and naive_zone is None):
+        raise V1Error(
+            400,
+            "InvalidParameter.ParsedISO8601TimestampError",
+            f"{where}: {raw!r} is not an ISO 8601 date-time with an offset",
+        )
+    return value if value.tzinfo is not None else value.replace(tzinfo=naive_zone)
+
+
+def _int_param(query: Mapping[str, str], key: str, default: int, lo: int, hi: int) -> int:
+    raw = query.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(f"{key} must be an integer") from None
+    if not lo <= value <= hi:
+        raise _invalid(f"{key} must be within [{lo}, {hi}]")
+    return value
+
+
+def _bool_param(query: Mapping[str, str], key: str) -> bool:
+    raw = query.get(key, "false").lower()
+    if raw not in ("true", "false"):
+        raise _invalid(f"{key} must be true or false")
+    return raw == "true"
+
+
+def _query_key(union_id: str, view: bool, query: Mapping[str, str]) -> str:
+    fields = {k: query.get(k) for k in ("timeMin", "timeMax", "showDeleted", "syncToken",
+                                         "seriesMasterId", "maxAttendees")}  # fmt: skip
+    raw = json.dumps([union_id, view, fields], sort_keys=True).encode()
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _encode(data: Mapping[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(token: str, name: str, key: str) -> dict[str, Any]:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        ok = isinstance(data, dict) and data.get("k") == key
+    except (ValueError, TypeError):
+        ok = False
+    if not ok:
+        raise _invalid(f"{name} is invalid for this query")
+    assert isinstance(data, dict)
+    return data
+
+
+def _ms(when: datetime) -> int:
+    return int(when.timestamp() * 1000)
+
+
+def _instant(obj: Mapping[str, Any]) -> datetime:
+    """A stored start/end → an aware instant (all-day dates: UTC midnight)."""
+    if "dateTime" in obj:
+        return datetime.fromisoformat(obj["dateTime"])
+    return datetime.combine(date.fromisoformat(obj["date"]), time(0), UTC)
+
+
+def _days(raw: Any, where: str) -> list[int]:
+    if not isinstance(raw, str) or not raw.strip():
+        raise _invalid(f"{where} is required (comma-separated lower-case weekday names)")
+    names = [d.strip() for d in raw.split(",")]
+    if not all(n in _WEEKDAYS for n in names):
+        raise _invalid(f"{where} {raw!r} has a name that is not a weekday")
+    return [_WEEKDAYS.index(n) for n in names]
+
+
+def _range_end(raw: str) -> date | datetime:
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        pass
+    return parse_time(raw, "recurrence.range.endDate")
+
+
+def _rule_set(event: Mapping[str, Any]) -> tuple[rrule.rruleset, datetime, bool]:
+    """
+    The dateutil rule set of a stored series and its start. Timed series run
+    in the event's zone (wall-clock stable across DST); all-day ones in naive
+    dates. Hand-written because no library reads the Graph pattern/range model.
+    """
+    rec = event["recurrence"]
+    pattern, rng = rec["pattern"], rec["range"]
+    all_day = "date" in event["start"]
+    if all_day:
+        dtstart = datetime.combine(date.fromisoformat(event["start"]["date"]), time(0))
+    else:
+        zone = ZoneInfo(event["start"]["timeZone"])
+        dtstart = datetime.fromisoformat(event["start"]["dateTime"]).astimezone(zone)
+    kind = pattern["type"]
+    kwargs: dict[str, Any] = {
+        "dtstart": dtstart,
+        "interval": int(pattern.get("interval", 1)),
+        "wkst": _WEEKDAYS.index(pattern.get("firstDayOfWeek", "sunday")),
+    }
+    freq: Literal[0, 1, 2, 3] = rrule.DAILY
+    if kind == "weekly":
+        freq = rrule.WEEKLY
+        kwargs["byweekday"] = _days(pattern["daysOfWeek"], "daysOfWeek")
+    elif kind == "absoluteMonthly":
+        freq = rrule.MONTHLY
+        kwargs["bymonthday"] = int(pattern["dayOfMonth"])
+    elif kind == "relativeMonthly":
+        freq = rrule.MONTHLY
+        kwargs["byweekday"] = _days(pattern["daysOfWeek"], "daysOfWeek")
+        kwargs["bysetpos"] = _INDEX[pattern["index"]]
+    elif kind == "absoluteYearly":
+        freq = rrule.YEARLY
+        kwargs["bymonth"] = dtstart.month
+        kwargs["bymonthday"] = dtstart.day
+    count: int | None = None
+    if rng["type"] == "numbered":
+        count = int(rng["numberOfOccurrences"])
+    elif rng["type"] == "endDate":
+        end = _range_end(rng["endDate"])
+        if all_day:
+            end_day = end if not isinstance(end, datetime) else end.date()
+            kwargs["until"] = datetime.combine(end_day, time(0))
+        elif isinstance(end, datetime):
+            kwargs["until"] = end
+        else:
+            kwargs["until"] = datetime.combine(end, time(23, 59, 59), dtstart.tzinfo)
+    base = rrule.rrule(freq, **kwargs)
+    # RFC 5545: the start is the first occurrence and counts toward COUNT even
+    # when it does not match the pattern (dateutil leaves such a start out).
+    matches = base.after(dtstart, inc=True) == dtstart
+    rules = rrule.rruleset()
+    if count is not None:
+        if matches:
+            rules.rrule(base.replace(count=count))
+        else:
+            rules.rdate(dtstart)
+            if count > 1:
+                rules.rrule(base.replace(count=count - 1))
+    else:
+        rules.rrule(base)
+        if not matches:
+            rules.rdate(dtstart)
+    return rules, dtstart, all_day
+
+
+def expand_occurrences(
+    event: Mapping[str, Any],
+    exdates: set[datetime] | frozenset[datetime],
+    lo: datetime | None,
+    hi: datetime | None,
+) -> Iterator[tuple[datetime, datetime]]:
+    """
+    (start, end) instants of a stored series' occurrences, in order, without
+    the deleted ones: those that end at or after ``lo`` and start before ``hi``
+    (all-day ones at UTC midnights). At most ``MAX_OCCURRENCES``.
+    """
+    rules, dtstart, all_day = _rule_set(event)
+    first, last = _instant(event["start"]), _instant(event["end"])
+    duration = last - first
+    occurrences: Iterator[datetime] = iter(rules)
+    if lo is not None and lo - duration > first:
+        # Skip ahead rather than walk from the series start.
+        bound = lo - duration
+        bound = (
+            bound.astimezone(UTC).replace(tzinfo=None)
+            if all_day
+            else bound.astimezone(dtstart.tzinfo)
+        )
+        occurrences = rules.xafter(bound, inc=True)
+    for n, occ in enumerate(occurrences):
+        if n >= MAX_OCCURRENCES:
+            return
+        start = occ.replace(tzinfo=UTC) if all_day else occ
+        if hi is not None and start >= hi:
+            return
+        end = start + duration
+        if start.astimezone(UTC) in exdates:
+            continue
+        if lo is None or end >= lo:
+            yield start, end
+
+
+def _starts_within(
+    event: Mapping[str, Any], exdates: set[datetime], lo: datetime | None, hi: datetime | None
+) -> bool:
+    """Whether the event (or one occurrence of the series) starts in ``[lo, hi)``."""
+    if "recurrence" not in event:
+        start = _instant(event["start"])
+        return (lo is None or start >= lo) and (hi is None or start < hi)
+    for start, _end in expand_occurrences(event, exdates, lo, hi):
+        if lo is None or start >= lo:
+            return True
+    return False
+
+
+def _is_occurrence(event: Mapping[str, Any], origin: datetime) -> bool:
+    for start, _end in expand_occurrences(
+        event, frozenset(), origin, origin + timedelta(seconds=1)
+    ):
+        if start == origin:
+            return True
+    return False
+
+
+def _occurrence(event: Mapping[str, Any], start: datetime) -> dict[str, Any]:
+    """The ``/eventsview`` item of the occurrence of ``event`` starting at ``start``."""
+    occ = {k: copy.deepcopy(v) for k, v in event.items() if k != "recurrence"}
+    duration = _instant(event["end"]) - _instant(event["start"])
+    origin = start.astimezone(UTC)
+    occ["id"] = f"{event['id']}_{_ms(origin)}"
+    occ["seriesMasterId"] = event["id"]
+    occ["originStart"] = {"dateTime": origin.strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if "date" in event["start"]:
+        occ["start"] = {"date": origin.date().isoformat()}
+        occ["end"] = {"date": (origin + duration).date().isoformat()}
+    else:
+        zone = ZoneInfo(event["start"]["timeZone"])
+        occ["start"] = {"dateTime": start.astimezone(zone).isoformat(), "timeZone": zone.key}
+        occ["end"] = {
+            "dateTime": (start + duration).astimezone(zone).isoformat(),
+            "timeZone": zone.key,
+        }
+    return occ
+
+
+# ------------------------------------------------------------------ HTTP
+
+_USER = r"/v1\.0/calendar/users/(?P<user>[^/]+)"
+_EVENTS = _USER + r"/calendars/(?P<cal>[^/]+)/events"
+_PATHS: list[tuple[str, re.Pattern[str], str]] = [
+    ("POST", re.compile(r"/v1\.0/oauth2/accessToken"), "dingtalk.v1.oauth2.accessToken"),
+    ("GET", re.compile(_USER + r"/calendars"), "dingtalk.v1.calendars.list"),
+    ("GET", re.compile(_EVENTS), "dingtalk.v1.events.list"),
+    ("POST", re.compile(_EVENTS), "dingtalk.v1.events.create"),
+    ("GET", re.compile(_USER + r"/calendars/(?P<cal>[^/]+)/eventsview"), "dingtalk.v1.events.view"),
+    ("GET", re.compile(_EVENTS + r"/(?P<event>[^/]+)"), "dingtalk.v1.events.get"),
+    ("PUT", re.compile(_EVENTS + r"/(?P<event>[^/]+)"), "dingtalk.v1.events.patch"),
+    ("DELETE", re.compile(_EVENTS + r"/(?P<event>[^/]+)"), "dingtalk.v1.events.delete"),
+    ("POST", re.compile(_EVENTS + r"/(?P<event>[^/]+)/respond"), "dingtalk.v1.events.respond"),
+    ("GET", re.compile(_EVENTS + r"/(?P<event>[^/]+)/attendees"), "dingtalk.v1.attendees.list"),
+    ("POST", re.compile(_EVENTS + r"/(?P<event>[^/]+)/attendees"), "dingtalk.v1.attendees.add"),
+    (
+        "POST",
+        re.compile(_EVENTS + r"/(?P<event>[^/]+)/attendees/batchRemove"),
+        "dingtalk.v1.attendees.remove",
+    ),
+    ("POST", re.compile(_USER + r"/(?:querySchedule|getSchedule)"), "dingtalk.v1.schedule.query"),
+    ("POST", re.compile(r"/topapi/v2/user/get"), "dingtalk.user.get"),
+    ("POST", re.compile(r"/topapi/user/getbyunionid"), "dingtalk.user.getbyunionid"),
+]
+#: Writes: they take ``x-client-token``.
+WRITES = frozenset({
+    "dingtalk.v1.events.create",
+    "dingtalk.v1.events.patch",
+    "dingtalk.v1.events.delete",
+    "dingtalk.v1.attendees.add",
+    "dingtalk.v1.attendees.remove",
+})  # fmt: skip
+_SCOPES = {
+    "dingtalk.v1.calendars.list": SCOPE_CALENDAR,
+    "dingtalk.v1.events.list": SCOPE_READ,
+    "dingtalk.v1.events.view": SCOPE_READ,
+    "dingtalk.v1.events.get": SCOPE_READ,
+    "dingtalk.v1.attendees.list": SCOPE_READ,
+    "dingtalk.v1.events.respond": SCOPE_WRITE,
+    "dingtalk.v1.schedule.query": SCOPE_SCHEDULE,
+    **{name: SCOPE_WRITE for name in WRITES},
+}
+
+
+def _match(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    for verb, pattern, name in _PATHS:
+        m = pattern.fullmatch(path)
+        if m is not None and verb == method:
+            return name, m.groupdict()
+    return None
+
+
+def api_name(method: str, path: str) -> str | None:
+    """The API name of a v1.0 (or user-lookup) request, e.g. ``"dingtalk.v1.events.list"``."""
+    hit = _match(method, path)
+    return None if hit is None else hit[0]
+
+
+def paths() -> list[str]:
+    """The route templates this module serves (for the app's routing table)."""
+    return [
+        "/v1.0/oauth2/accessToken",
+        "/v1.0/calendar/users/{user}/calendars",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/events",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/eventsview",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/events/{event}",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/events/{event}/respond",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/events/{event}/attendees",
+        "/v1.0/calendar/users/{user}/calendars/{cal}/events/{event}/attendees/batchRemove",
+        "/v1.0/calendar/users/{user}/querySchedule",
+        "/v1.0/calendar/users/{user}/getSchedule",
+        "/topapi/v2/user/get",
+        "/topapi/user/getbyunionid",
+    ]
+
+
+def _serve(
+    state: DingTalkV1, name: str, params: Mapping[str, str], query: Mapping[str, str], body: Any
+) -> tuple[int, Any]:
+    """Apply one API call (the caller holds the lock and has checked the token)."""
+    user = params.get("user", "")
+    if "cal" in params and params["cal"] != "primary":
+        state._user(user)
+        raise _not_found(f"calendar {params['cal']}")
+    event = params.get("event", "")
+    if name == "dingtalk.v1.calendars.list":
+        return 200, state.calendars_of(user)
+    if name in ("dingtalk.v1.events.list", "dingtalk.v1.events.view"):
+        return 200, state.list_events(user, query, view=name.endswith("view"))
+    if name == "dingtalk.v1.events.get":
+        limit = _int_param(query, "maxAttendees", MAX_ATTENDEES_LIST, 1, MAX_ATTENDEES_GET)
+        return 200, state._get(user, event, max_attendees=limit)
+    if name == "dingtalk.v1.events.create":
+        state._user(user)
+        created = state._create(user, body)
+        return 200, state._render(created, user, MAX_ATTENDEES_GET)
+    if name == "dingtalk.v1.events.patch":
+        return 200, state._patch(user, event, body)
+    if name == "dingtalk.v1.events.delete":
+        state._delete(user, event)
+        return 200, None
+    if name == "dingtalk.v1.events.respond":
+        state._respond(user, event, body)
+        return 200, {"result": True}
+    if name == "dingtalk.v1.attendees.list":
+        return 200, state.list_attendees(user, event, query)
+    if name == "dingtalk.v1.attendees.add":
+        state._add_attendees(user, event, body)
+        return 200, None
+    if name == "dingtalk.v1.attendees.remove":
+        state._remove_attendees(user, event, body)
+        return 200, None
+    if name == "dingtalk.v1.schedule.query":
+        return 200, state.query_schedule(user, body)
+    raise _not_found(name)  # pragma: no cover - every routed name is handled above
+
+
+async def handle(
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    query: Mapping[str, str],
+    headers: Mapping[str, str],
+    raw_body: bytes,
+) -> tuple[int, Any]:
+    """Serve one request: (HTTP status, JSON body or None for an empty body)."""
+    state = v1(sandbox)
+    hit = _match(method, path)
+    if hit is None:
+        return 404, {"code": "NotFound", "message": f"{method} {path} is not an API"}
+    name, params = hit
+    try:
+        body: Any = (
+            json.loads(raw_body) if raw_body else ({} if method in ("GET", "DELETE") else None)
+        )
+    except ValueError:
+        body = None
+    if name.startswith("dingtalk.user."):
+        with sandbox._lock:
+            code, app_id = sandbox._check_token("dingtalk", query.get("access_token"))
+            if app_id is None:
+                return 200, state._legacy_error(
+                    40014 if code == 41001 else code,
+                    "不合法的access_token" if code != 42001 else "access_token超时",
+                )
+            if name == "dingtalk.user.get":
+                return 200, state.user_get(body)
+            return 200, state.user_by_union_id(body)
+    client_token = headers.get("x-client-token") if name in WRITES else None
+    fingerprint = hashlib.sha256(
+        json.dumps([method, path, body], sort_keys=True, ensure_ascii=False).encode()
+    ).hexdigest()
+    try:
+        with sandbox._lock:
+            if name == "dingtalk.v1.oauth2.accessToken":
+                return state.access_token(body)
+            state.authorize(headers.get("x-acs-dingtalk-access-token"), _SCOPES.get(name))
+            if method in ("POST", "PUT") and body is None:
+                raise _invalid("the body must be JSON")
+            if client_token:
+                replay = state.idem_begin(client_token, fingerprint)
+                if replay is not None:
+                    return replay
+        if client_token and state.apply_delay > 0:
+            await anyio.sleep(state.apply_delay)
+        with sandbox._lock:
+            try:
+                answer = _serve(state, name, params, query, body)
+            except BaseException:
+                if client_token:
+                    state.idem_end(client_token, None)
+                raise
+            if client_token:
+                state.idem_end(client_token, answer)
+            return answer
+    except V1Error as exc:
+        with sandbox._lock:
+            return exc.status, state.error_body(exc)
+
+
+class _JSON(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        # Chinese as UTF-8, not \\u escapes, as the provider sends it.
+        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def routes(sandbox: Sandbox) -> list[Route]:
+    """Starlette routes serving the v1.0 API (and the user lookups) of ``sandbox``."""
+
+    async def endpoint(request: Request) -> Response:
+        raw = await request.body()
+        status, data = await handle(
+            sandbox,
+            request.method,
+            request.url.path,
+            dict(request.query_params),
+            {k.lower(): v for k, v in request.headers.items()},
+            raw,
+        )
+        outcome = request.scope.get("state", {}).get("sandbox_outcome")
+        if outcome is not None and isinstance(data, dict):
+            outcome["errcode"] = data.get("errcode", data.get("code"))
+        if data is None:
+            return Response(status_code=status)
+        return _JSON(data, status_code=status)
+
+    methods = ["GET", "POST", "PUT", "DELETE"]
+    return [Route(p, endpoint, methods=methods) for p in paths()]
