@@ -21,6 +21,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
+from wecal.providers._registry import PROVIDERS
 from wecal.sandbox import Fault, Sandbox, generate
 
 from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET
@@ -62,10 +63,11 @@ def test_readme_main_job_command(tmp_path: Path) -> None:
         wecom_calendars=3,
         schedules_per_calendar=120,
         dingtalk_users=3,
+        dingtalk_v1_users=3,
         events_per_user=120,
     )
     expected = {f"wecom:{sid}" for sid in summary.wecom_schedules} | {
-        f"dingtalk:{eid}" for eid in summary.dingtalk_events
+        f"dingtalk:{eid}" for eid in (*summary.dingtalk_events, *summary.dingtalk_v1_events)
     }
     cal = icalendar.Calendar.from_ical((tmp_path / "demo.ics").read_bytes())
     uids = [str(c["UID"]) for c in cal.walk("VEVENT")]
@@ -77,7 +79,8 @@ def test_export_to_stdout_jsonl(tmp_path: Path) -> None:
     done = run_wecal("export", "--sandbox", "--sandbox-size", "5", "-o", "-", "-q", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 30
+    # 3 sources × 5 events for each registered provider.
+    assert len(lines) == 3 * 5 * len(PROVIDERS)
     assert all(json.loads(line)["provider"] in ("wecom", "dingtalk") for line in lines)
 
 

@@ -24,6 +24,7 @@ from ..errors import ValidationError
 from ..models import Event
 from ..paging import Paginator
 from ._common import CalendarProvider
+from .dingtalk import DingTalkClient
 from .dingtalk_legacy import DingTalkLegacyClient
 from .wecom import WeComClient
 
@@ -133,6 +134,18 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret_names=("appsecret", "app_secret", "access_token"),
                 sandbox="wecal.sandbox._dingtalk",
                 max_page_size=2500,
+            ),
+            ProviderEntry(
+                name="dingtalk",
+                title="DingTalk (v1.0)",
+                client=DingTalkClient,
+                app_id=_DINGTALK_APP_KEY,
+                secret=_DINGTALK_APP_SECRET,
+                source_kind="user",
+                source_help="DingTalk unionId",
+                secret_names=("appSecret", "accessToken", "x-acs-dingtalk-access-token"),
+                sandbox="wecal.sandbox._dingtalk_v1",
+                max_page_size=100,
             ),
         )
     }

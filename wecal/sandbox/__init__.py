@@ -1,11 +1,16 @@
 """
-wecal.sandbox: an embedded WeCom + DingTalk (legacy) provider emulator.
+wecal.sandbox: an embedded WeCom + DingTalk (legacy and v1.0) provider emulator.
 
-One Starlette app serves both providers at their real paths, so a client only
+One Starlette app serves every provider at its real paths, so a client only
 needs ``base_url`` pointed at it: WeCom ``/cgi-bin/gettoken``,
 ``/cgi-bin/oa/calendar/{add,update,get,del}`` and
 ``/cgi-bin/oa/schedule/{add,update,get,del,get_by_calendar,add_attendees,del_attendees}``;
-DingTalk ``/gettoken`` and ``/topapi/calendar/list``. State is kept (create,
+DingTalk ``/gettoken`` and ``/topapi/calendar/list``; DingTalk v1.0
+``/v1.0/oauth2/accessToken`` and ``/v1.0/calendar/users/{unionId}/...``
+(events, eventsview, respond, attendees, querySchedule, calendars) with
+``/topapi/v2/user/get`` for userid → unionId — state in
+``sandbox.dingtalk_v1``, routes and behaviours in ``wecal.sandbox._dingtalk_v1``.
+State is kept (create,
 read back, overwrite-style update, ``op_mode`` splits), tokens expire by the
 sandbox clock, errors carry the providers' errcodes, and data can be
 generated from a seed. Faults (latency, 5xx, busy, rate limits, token
@@ -65,7 +70,7 @@ from ._data import (
 )
 from ._faults import Fault, FaultKind, Faults
 from ._notify import Delivery, NotifyFault, SandboxNotifications
-from ._serve import main, run, serve
+from ._serve import describe, main, run, serve
 from ._state import FakeClock, RecordedRequest, Sandbox
 
 __all__ = [
@@ -84,6 +89,7 @@ __all__ = [
     "Sandbox",
     "SandboxNotifications",
     "create_app",
+    "describe",
     "generate",
     "main",
     "run",

@@ -33,6 +33,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _SECRET_PARAMS = ("access_token", "corpsecret", "appsecret")
+#: Top-level JSON body keys holding secrets (the DingTalk v1.0 token request).
+_SECRET_FIELDS = ("appSecret",)
+#: Headers that may carry the access token (DingTalk v1.0).
+_TOKEN_HEADERS = (b"x-acs-dingtalk-access-token",)
 
 
 def _emulators() -> tuple[ModuleType, ...]:
@@ -44,9 +48,9 @@ def _emulators() -> tuple[ModuleType, ...]:
 _EMULATORS = _emulators()
 
 
-def _emulator_for(path: str) -> tuple[ModuleType, str] | None:
+def _emulator_for(path: str, method: str) -> tuple[ModuleType, str] | None:
     for module in _EMULATORS:
-        api = module.api_name(path)
+        api = module.api_name(path, method)
         if api is not None:
             return module, api
     return None
@@ -71,7 +75,7 @@ class _FaultLayer:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        found = _emulator_for(scope["path"])
+        found = _emulator_for(scope["path"], scope["method"])
         if found is None:
             await self.app(scope, receive, send)
             return
@@ -80,13 +84,15 @@ class _FaultLayer:
         sandbox = self.sandbox
         body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-        outcome: dict[str, Any] = {"status": None, "errcode": None}
+        outcome: dict[str, Any] = {"status": None, "errcode": None, "code": None}
 
         def record(fault: Fault | None) -> None:
             try:
                 payload: Any = json.loads(body) if body else None
             except ValueError:
                 payload = body.decode("utf-8", "replace")
+            if isinstance(payload, dict):
+                payload = {k: "REDACTED" if k in _SECRET_FIELDS else v for k, v in payload.items()}
             sandbox._record(
                 RecordedRequest(
                     method=scope["method"],
@@ -99,6 +105,7 @@ class _FaultLayer:
                     errcode=outcome["errcode"],
                     fault=None if fault is None else fault.kind.value,
                     at=sandbox.clock(),
+                    code=outcome["code"],
                 )
             )
 
@@ -116,7 +123,7 @@ class _FaultLayer:
             )
             await send({"type": "http.response.body", "body": data})
 
-        if not api.endswith("gettoken"):
+        if not api.endswith(("gettoken", "accessToken")):
             revoke_code = sandbox.faults._count_call()
             if revoke_code is not None:
                 sandbox.revoke_tokens(revoke_code)
@@ -136,13 +143,16 @@ class _FaultLayer:
                     "message": "调用该接口触发了限流",
                     "requestid": sandbox._hint(),
                 }
+                outcome["code"] = data["code"]
                 await answer(403, _json_bytes(data), "application/json")
                 return
-            elif fault is not None and kind in (
-                FaultKind.BUSY,
-                FaultKind.RATE_LIMITED,
-                FaultKind.ERROR,
-            ):
+            elif fault is not None and kind in _ERROR_KINDS and hasattr(emulator, "fault_answer"):
+                # An emulator with its own error shape (HTTP status + string code).
+                status, data = emulator.fault_answer(sandbox, fault)
+                outcome["code"] = data.get("code")
+                await answer(status, _json_bytes(data), "application/json")
+                return
+            elif fault is not None and kind in _ERROR_KINDS:
                 code = fault.errcode
                 if kind is FaultKind.RATE_LIMITED:
                     code = emulator.RATE_LIMIT_CODE
@@ -156,13 +166,15 @@ class _FaultLayer:
             elif fault is not None and kind is FaultKind.DROPPED:
                 await _drop(send)
             elif fault is not None and kind is FaultKind.REVOKE_TOKEN:
-                token = query.get("access_token")
+                token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
                 if token:
                     sandbox._revoke_token(token, fault.errcode or 40014)
             scope.setdefault("state", {})
             scope["state"]["sandbox_drift"] = kind is FaultKind.OFFSET_DRIFT
             scope["state"]["sandbox_outcome"] = outcome
             inner_send = _truncating(send) if kind is FaultKind.TRUNCATED else send
+            if fault is not None and kind is FaultKind.APPLIED_ERROR:
+                inner_send = _replacing(send, fault.status)
 
             async def tracking_send(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -172,6 +184,16 @@ class _FaultLayer:
             await self.app(scope, _replay(body), tracking_send)
         finally:
             record(fault)
+
+
+_ERROR_KINDS = (FaultKind.BUSY, FaultKind.RATE_LIMITED, FaultKind.ERROR)
+
+
+def _header(scope: Scope, names: tuple[bytes, ...]) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() in names:
+            return str(value.decode("latin-1"))
+    return None
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -243,10 +265,25 @@ def _truncating(send: Send) -> Send:
     return truncating_send
 
 
+def _replacing(send: Send, status: int) -> Send:
+    """Let the request be handled (a write is applied), then answer HTTP ``status`` instead."""
+
+    async def replacing_send(message: Message) -> None:
+        if message["type"] == "http.response.start" or message.get("more_body", False):
+            return
+        html = f"<html><body><h1>{status} Server Error</h1></body></html>".encode()
+        headers = [(b"content-type", b"text/html"), (b"content-length", str(len(html)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": html})
+
+    return replacing_send
+
+
 def create_app(sandbox: Sandbox) -> Starlette:
     """
-    The ASGI app serving ``sandbox``: WeCom under ``/cgi-bin/...``, DingTalk
-    legacy at ``/gettoken`` and ``/topapi/calendar/list``, and
+    The ASGI app serving ``sandbox``: every registered provider's emulator at
+    its real paths (WeCom under ``/cgi-bin/...``, DingTalk legacy at
+    ``/gettoken`` and ``/topapi/...``, DingTalk v1.0 under ``/v1.0/...``), and
     ``GET /_sandbox/requests`` (the request log as JSON).
     """
 
@@ -277,6 +314,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
                     "errcode": r.errcode,
                     "fault": r.fault,
                     "at": r.at,
+                    "code": r.code,
                 }
                 for r in sandbox.requests
             ]

@@ -16,6 +16,7 @@ Whole-day convention (the WeCom docs leave it open): ``start_time`` is local
 from __future__ import annotations
 
 import random
+import string
 import zlib
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
@@ -148,11 +149,18 @@ class GenerateSummary:
     dingtalk_users: tuple[str, ...]
     dingtalk_events: tuple[str, ...]
     anchor: datetime
+    #: DingTalk v1.0 users (unionIds) and the events they organise.
+    dingtalk_v1_users: tuple[str, ...] = ()
+    dingtalk_v1_events: tuple[str, ...] = ()
 
     @property
     def sources(self) -> dict[str, tuple[str, ...]]:
         """Export sources per provider registry name: calendars or users."""
-        return {"wecom": self.wecom_calendars, "dingtalk-legacy": self.dingtalk_users}
+        return {
+            "wecom": self.wecom_calendars,
+            "dingtalk-legacy": self.dingtalk_users,
+            "dingtalk": self.dingtalk_v1_users,
+        }
 
 
 def generate(
@@ -164,6 +172,7 @@ def generate(
     dingtalk_users: int = 2,
     events_per_user: int = 50,
     max_attendees: int = 300,
+    dingtalk_v1_users: int = 2,
     anchor: datetime | None = None,
     wecom_app_id: str | None = None,
 ) -> GenerateSummary:
@@ -212,6 +221,9 @@ def generate(
             for i in range(events_per_user):
                 item = gen.ding_event(i, user_id, name)
                 event_ids.append(sandbox.add_dingtalk_event(user_id, item))
+        # v1.0 last, from its own generator, so the data above stays as it was.
+        v1_gen = _Gen(random.Random(f"generate-v1:{seed}"), anchor, max(0, max_attendees))
+        v1_users, v1_events = v1_gen.ding_v1(sandbox, dingtalk_v1_users, events_per_user)
         return GenerateSummary(
             wecom_app_id=wecom_app_id,
             wecom_calendars=tuple(cal_ids),
@@ -219,6 +231,8 @@ def generate(
             dingtalk_users=tuple(user_ids),
             dingtalk_events=tuple(event_ids),
             anchor=anchor,
+            dingtalk_v1_users=tuple(v1_users),
+            dingtalk_v1_events=tuple(v1_events),
         )
 
 
@@ -273,6 +287,15 @@ _FORMS = {
     "weekly_exdate": 1,
     "new_york": 0,
 }
+
+
+# Every v1.0 shape the first events of each user walk through.
+_V1_COVERAGE = [
+    "single", "all_day", "daily", "weekly", "absoluteMonthly", "relativeMonthly",
+    "absoluteYearly", "cancelled", "crowd", "new_york", "multi_day",
+    "last_friday", "meeting",
+]  # fmt: skip
+_V1_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
 class _Gen:
@@ -502,6 +525,110 @@ class _Gen:
             if form is not None:
                 item["id"] = self._id_with_form(form)
         return item
+
+    # ---------------------------------------------------------------- DingTalk v1.0
+
+    def ding_v1(self, sandbox: Sandbox, users: int, per_user: int) -> tuple[list[str], list[str]]:
+        """v1.0 users (unionIds, staff userids) and the events each organises."""
+        state = sandbox.dingtalk_v1
+        unions: list[str] = []
+        for u in range(users):
+            name = _NAMES_ZH[(u + 5) % len(_NAMES_ZH)] + ("" if u < len(_NAMES_ZH) else str(u))
+            userid = f"{self.rng.randint(10**14, 10**15 - 1):015d}"
+            while state.union_id_of(userid) is not None:
+                userid = f"{int(userid) + 1:015d}"
+            unions.append(state.add_user(name, userid=userid))
+        # People outside the sandbox's users: attendees of the crowded events.
+        outsiders = [
+            ("iiiP" + "".join(self.rng.choice(string.ascii_letters) for _ in range(20)) + "iEiE",
+             _NAMES_ZH[n % len(_NAMES_ZH)] + str(n))
+            for n in range(max(self.max_attendees, 10))
+        ]  # fmt: skip
+        events: list[str] = []
+        for organizer in unions:
+            for i in range(per_user):
+                events.append(state.add_event(organizer, self.ding_v1_event(i, outsiders)))
+        return unions, events
+
+    def ding_v1_event(self, index: int, outsiders: list[tuple[str, str]]) -> dict[str, Any]:
+        """
+        One event body. Attendees are people outside the sandbox's users, so
+        each event is in its organizer's calendar only and an export of every
+        user lists it once.
+        """
+        rng = self.rng
+        if index < len(_V1_COVERAGE):
+            kind = _V1_COVERAGE[index]
+        else:
+            kind = rng.choice(("single", "single", "single", "all_day", "weekly", "cancelled",
+                               "absoluteMonthly", "meeting"))  # fmt: skip
+        zone = "America/New_York" if kind == "new_york" else "Asia/Shanghai"
+        day = self.anchor.date() + timedelta(days=rng.randint(-60, 120))
+        first = day.replace(day=1)
+        if kind == "relativeMonthly":  # the second of its weekday in the month
+            day = first + timedelta(days=(day.weekday() - first.weekday()) % 7 + 7)
+        if kind == "last_friday":
+            last = (first + timedelta(days=32)).replace(day=1) - timedelta(days=1)
+            day = last - timedelta(days=(last.weekday() - 4) % 7)
+        start = datetime.combine(day, time(rng.randint(8, 19), rng.choice((0, 30))), ZoneInfo(zone))
+        end = start + timedelta(minutes=rng.choice((30, 60, 90)))
+        body: dict[str, Any] = {
+            "summary": rng.choice([s for s in _SUMMARIES if s]),
+            "description": rng.choice(_DESCRIPTIONS),
+            "location": {"displayName": rng.choice(_LOCATIONS)},
+            "start": {"dateTime": start.isoformat(), "timeZone": zone},
+            "end": {"dateTime": end.isoformat(), "timeZone": zone},
+            "createTime": (start - timedelta(days=rng.randint(1, 30))).isoformat(),
+        }
+        if kind in ("all_day", "multi_day", "absoluteYearly"):
+            span = 3 if kind == "multi_day" else 1
+            body["start"] = {"date": day.isoformat()}
+            body["end"] = {"date": (day + timedelta(days=span)).isoformat()}
+            body["isAllDay"] = True
+        weekday = _V1_DAYS[day.weekday()]
+        until = (start + timedelta(days=rng.randint(30, 120))).astimezone(UTC)
+        patterns: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+            "daily": ({"type": "daily", "interval": 2},
+                      {"type": "numbered", "numberOfOccurrences": 10}),
+            "weekly": (
+                {"type": "weekly", "interval": 1, "daysOfWeek": f"{weekday},friday"
+                 if weekday != "friday" else "monday,friday", "firstDayOfWeek": "monday"},
+                {"type": "endDate", "endDate": until.strftime("%Y-%m-%dT%H:%M:%SZ")},
+            ),
+            "absoluteMonthly": ({"type": "absoluteMonthly", "interval": 1, "dayOfMonth": day.day},
+                                {"type": "noEnd"}),
+            "relativeMonthly": (
+                {"type": "relativeMonthly", "interval": 1, "index": "second",
+                 "daysOfWeek": weekday},
+                {"type": "numbered", "numberOfOccurrences": 6},
+            ),
+            "last_friday": (
+                {"type": "relativeMonthly", "interval": 2, "index": "last", "daysOfWeek": "friday"},
+                {"type": "noEnd"},
+            ),
+            "absoluteYearly": ({"type": "absoluteYearly", "interval": 1}, {"type": "noEnd"}),
+            "new_york": ({"type": "weekly", "interval": 1, "daysOfWeek": weekday},
+                         {"type": "numbered", "numberOfOccurrences": 20}),
+        }  # fmt: skip
+        if kind in patterns:
+            pattern, rng_range = patterns[kind]
+            body["recurrence"] = {"pattern": pattern, "range": rng_range}
+        crowd = kind == "crowd"
+        n = self.max_attendees if crowd else rng.choice((0, 1, 2, 3, 5, 8))
+        picked = rng.sample(outsiders, min(n, len(outsiders)))
+        attendees = [
+            {"id": uid, "displayName": name, "isOptional": rng.random() < 0.1,
+             "responseStatus": rng.choice(("needsAction", "accepted", "declined", "tentative"))}
+            for uid, name in picked
+        ]  # fmt: skip
+        body["attendees"] = attendees
+        if kind == "meeting" or rng.random() < 0.2:
+            body["onlineMeetingInfo"] = {"type": "dingtalk"}
+        if kind == "cancelled":
+            body["status"] = "cancelled"
+        if rng.random() < 0.3:
+            body["reminders"] = [{"method": "dingtalk", "minutes": rng.choice((0, 5, 15, 60))}]
+        return body
 
     def _id_with_form(self, form: int) -> str:
         for _ in range(200):  # bounded: a quarter of all ids match

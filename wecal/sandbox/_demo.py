@@ -25,6 +25,7 @@ def demo(
         wecom_calendars=sources,
         schedules_per_calendar=size,
         dingtalk_users=sources,
+        dingtalk_v1_users=sources,
         events_per_user=size,
     )
     return summary.sources

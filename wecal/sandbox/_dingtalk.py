@@ -339,7 +339,7 @@ RATE_LIMIT_CODE = 90018
 _APIS = {"/gettoken": "dingtalk.gettoken", "/topapi/calendar/list": "dingtalk.calendar.list"}
 
 
-def api_name(path: str) -> str | None:
+def api_name(path: str, method: str = "POST") -> str | None:
     """The api name of a DingTalk legacy path, None for other paths."""
     return _APIS.get(path)
 

@@ -65,9 +65,10 @@ Behaviours the docs leave open, and what the sandbox does:
   (a master is listed when one of its occurrences starts in the window), and
   ``timeMax`` is exclusive. ``/eventsview`` expands series across the window
   with the documented overlap (``end >= timeMin`` and ``start < timeMax``).
-* Recurrence follows RFC 5545 at the edges (as DESIGN.md's "Occurrences and
-  identity"): the event start is always the first occurrence and counts toward
-  ``numberOfOccurrences``; ``absoluteMonthly`` on the 31st skips shorter months;
+* Recurrence follows RFC 5545 at the edges (DESIGN.md "Occurrences and
+  identity", as ``wecal.expand``): the event start is always the first
+  occurrence and counts toward ``numberOfOccurrences``, even when it does not
+  fit the pattern; ``absoluteMonthly`` on the 31st skips shorter months;
   ``absoluteYearly`` repeats on the start's month and day; ``range.type`` decides
   between ``endDate`` and ``numberOfOccurrences`` when both are sent (the docs'
   own example sends both); an ``endDate`` date includes that whole day.
@@ -118,18 +119,33 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..errors import ValidationError, WecalError
+from ._data import DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET
+from ._faults import Fault, FaultKind
 
 if TYPE_CHECKING:
     from ._state import Sandbox
 
 __all__ = [
+    "CREDENTIALS",
+    "PROVIDER",
+    "RATE_LIMIT_CODE",
     "DingTalkV1",
     "V1Error",
     "api_name",
+    "error_body",
     "expand_occurrences",
+    "fault_answer",
     "routes",
     "v1",
 ]
+
+# What the sandbox app asks of an emulator module (see wecal/sandbox/_app.py).
+#: The provider label of recorded requests.
+PROVIDER = "dingtalk_v1"
+#: Legacy errcode of a "rate limited" fault (v1.0 answers it by ``fault_answer``).
+RATE_LIMIT_CODE = 90018
+#: The demo app: v1.0 and legacy share DingTalk's app key and secret.
+CREDENTIALS = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
 
 #: Limits of the reference §2.3/§2.4.
 MAX_RESULTS = 100
@@ -246,6 +262,9 @@ class DingTalkV1:
         self._creates: dict[tuple[str, date], int] = {}
         self._calls = 0
         self._denied_scopes: set[str] = set()
+        self._rows_cache: tuple[tuple[str, int], list[tuple[int, str, dict[str, Any]]]] | None = (
+            None
+        )
 
     # -------------------------------------------------------------- setup
 
@@ -737,7 +756,11 @@ class DingTalkV1:
             raise V1Error(400, "exceedMaxReceiverSize", "日程人数超过上限")
 
     def _replace(self, stored: _Stored, new: dict[str, Any]) -> None:
-        """Store a new version of an event: bump its seq, sync attendees' calendars."""
+        """
+        Store a new version of an event: bump its seq, sync attendees'
+        calendars (a person newly invited gets it back even after deleting it).
+        """
+        before = {p["id"] for p in stored.event["attendees"]}
         seq = self._bump()
         stored.event = new
         stored.seq = seq
@@ -747,7 +770,7 @@ class DingTalkV1:
             if union_id in self.users:
                 cal = self.calendars.setdefault(union_id, {})
                 entry = cal.get(new["id"])
-                if entry is None:
+                if entry is None or (entry.removed and union_id not in before):
                     cal[new["id"]] = _Entry(seq)
                 elif not entry.removed:
                     entry.seq = seq
@@ -902,6 +925,34 @@ class DingTalkV1:
         rows.sort(key=lambda r: (r[0], r[1]))
         return rows
 
+    def drift(self, union_id: str, query: Mapping[str, str], *, view: bool) -> None:
+        """The ``offset_drift`` fault: a new event ahead of everything this listing shows."""
+        if union_id not in self.users:
+            return
+        try:
+            lo = parse_time(query["timeMin"], "timeMin") if query.get("timeMin") else None
+            hi = parse_time(query["timeMax"], "timeMax") if query.get("timeMax") else None
+        except V1Error:
+            return
+        rows = (
+            self._view_rows(union_id, lo, hi)
+            if view
+            else self._list_rows(union_id, lo, hi, show_deleted=False)
+        )
+        start = (
+            datetime.fromtimestamp(rows[0][0] / 1000, UTC) - timedelta(minutes=1)
+            if rows
+            else (lo or self._now())
+        )
+        zone = ZoneInfo(DEFAULT_ZONE)
+        moment = {"dateTime": start.astimezone(zone).isoformat(), "timeZone": DEFAULT_ZONE}
+        end = {
+            "dateTime": (start + timedelta(minutes=30)).astimezone(zone).isoformat(),
+            "timeZone": DEFAULT_ZONE,
+        }
+        self._create(union_id, {"summary": "插队日程 drift ⏩", "start": moment, "end": end},
+                     seeding=True)  # fmt: skip
+
     def list_events(self, union_id: str, query: Mapping[str, str], *, view: bool) -> dict[str, Any]:
         """``GET …/events`` (``view=False``) or ``…/eventsview``: one page."""
         self._user(union_id)
@@ -926,13 +977,18 @@ class DingTalkV1:
             after: tuple[int, str] | None = (int(cursor["t"]), str(cursor["d"]))
         else:
             issued, after = self._seq, None
-        if view:
+        cache_key = (key, self._seq)
+        if self._rows_cache is not None and self._rows_cache[0] == cache_key:
+            rows = self._rows_cache[1]
+        elif view:
             rows = self._view_rows(union_id, lo, hi, max_attendees)
         else:
             rows = self._list_rows(
                 union_id, lo, hi, show_deleted=show_deleted, since=since, series=series,
                 max_attendees=max_attendees,
             )  # fmt: skip
+        # Pages of an unchanged calendar reuse one listing (paging is O(n), not O(n²)).
+        self._rows_cache = (cache_key, rows)
         if after is not None:
             rows = [r for r in rows if (r[0], r[1]) > after]
         page = rows[:max_results]
@@ -1109,12 +1165,29 @@ class DingTalkV1:
 def v1(sandbox: Sandbox) -> DingTalkV1:
     """The v1.0 emulator state of ``sandbox`` (created on first use)."""
     with sandbox._lock:
-        state = sandbox.__dict__.get("_dingtalk_v1")
-        if state is None:
-            state = DingTalkV1(sandbox)
-            sandbox.__dict__["_dingtalk_v1"] = state
-        assert isinstance(state, DingTalkV1)
-        return state
+        if sandbox._dingtalk_v1 is None:
+            sandbox._dingtalk_v1 = DingTalkV1(sandbox)
+        return sandbox._dingtalk_v1
+
+
+def error_body(sandbox: Sandbox, errcode: int) -> dict[str, Any]:
+    """A v1.0 error body for a legacy-style errcode (``systemError``, the errcode named)."""
+    with sandbox._lock:
+        return v1(sandbox).error_body(V1Error(500, "systemError", f"errcode {errcode}"))
+
+
+def fault_answer(sandbox: Sandbox, fault: Fault) -> tuple[int, dict[str, Any]]:
+    """The v1.0 answer of a ``busy``, ``rate_limited`` or ``error`` fault."""
+    if fault.kind is FaultKind.BUSY:
+        exc = V1Error(429, "system.busy", "系统繁忙，请稍后重试")
+    elif fault.kind is FaultKind.RATE_LIMITED:
+        exc = V1Error(403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi", "调用该接口触发了限流")
+    elif fault.code is not None:
+        exc = V1Error(fault.status, fault.code, fault.errmsg or fault.code)
+    else:
+        exc = V1Error(500, "systemError", fault.errmsg or f"errcode {fault.errcode}")
+    with sandbox._lock:
+        return exc.status, v1(sandbox).error_body(exc)
 
 
 # ------------------------------------------------------------------ helpers
@@ -1258,21 +1331,19 @@ def _rule_set(event: Mapping[str, Any]) -> tuple[rrule.rruleset, datetime, bool]
         else:
             kwargs["until"] = datetime.combine(end, time(23, 59, 59), dtstart.tzinfo)
     base = rrule.rrule(freq, **kwargs)
-    # RFC 5545: the start is the first occurrence and counts toward COUNT even
-    # when it does not match the pattern (dateutil leaves such a start out).
-    matches = base.after(dtstart, inc=True) == dtstart
+    # RFC 5545 §3.8.5.3 (DESIGN.md "Occurrences and identity", as wecal.expand):
+    # the start is the first occurrence and counts toward the count even when
+    # it does not fit the pattern; dateutil would leave such a start out.
+    fits = base.after(dtstart, inc=True) == dtstart
     rules = rrule.rruleset()
-    if count is not None:
-        if matches:
-            rules.rrule(base.replace(count=count))
-        else:
-            rules.rdate(dtstart)
-            if count > 1:
-                rules.rrule(base.replace(count=count - 1))
-    else:
+    if count is None:
         rules.rrule(base)
-        if not matches:
-            rules.rdate(dtstart)
+    elif fits:
+        rules.rrule(base.replace(count=count))
+    elif count > 1:
+        rules.rrule(base.replace(count=count - 1))
+    if not fits:
+        rules.rdate(dtstart)
     return rules, dtstart, all_day
 
 
@@ -1409,7 +1480,7 @@ def _match(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def api_name(method: str, path: str) -> str | None:
+def api_name(path: str, method: str = "GET") -> str | None:
     """The API name of a v1.0 (or user-lookup) request, e.g. ``"dingtalk.v1.events.list"``."""
     hit = _match(method, path)
     return None if hit is None else hit[0]
@@ -1481,6 +1552,8 @@ async def handle(
     query: Mapping[str, str],
     headers: Mapping[str, str],
     raw_body: bytes,
+    *,
+    drift: bool = False,
 ) -> tuple[int, Any]:
     """Serve one request: (HTTP status, JSON body or None for an empty body)."""
     state = v1(sandbox)
@@ -1520,6 +1593,8 @@ async def handle(
                 replay = state.idem_begin(client_token, fingerprint)
                 if replay is not None:
                     return replay
+            if drift and name in ("dingtalk.v1.events.list", "dingtalk.v1.events.view"):
+                state.drift(params["user"], query, view=name.endswith("view"))
         if client_token and state.apply_delay > 0:
             await anyio.sleep(state.apply_delay)
         with sandbox._lock:
@@ -1543,8 +1618,11 @@ class _JSON(JSONResponse):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def routes(sandbox: Sandbox) -> list[Route]:
-    """Starlette routes serving the v1.0 API (and the user lookups) of ``sandbox``."""
+def routes(sandbox: Sandbox, *_app_helpers: Any) -> list[Route]:
+    """
+    Starlette routes serving the v1.0 API (and the user lookups) of ``sandbox``.
+    The app's JSON helpers are not needed: answers carry their own status.
+    """
 
     async def endpoint(request: Request) -> Response:
         raw = await request.body()
@@ -1555,10 +1633,12 @@ def routes(sandbox: Sandbox) -> list[Route]:
             dict(request.query_params),
             {k.lower(): v for k, v in request.headers.items()},
             raw,
+            drift=bool(request.scope.get("state", {}).get("sandbox_drift")),
         )
         outcome = request.scope.get("state", {}).get("sandbox_outcome")
         if outcome is not None and isinstance(data, dict):
-            outcome["errcode"] = data.get("errcode", data.get("code"))
+            outcome["errcode"] = data.get("errcode")
+            outcome["code"] = data.get("code")
         if data is None:
             return Response(status_code=status)
         return _JSON(data, status_code=status)

@@ -16,11 +16,14 @@ loopback (uvicorn):
 =================  ===========================================================
 ``latency``        the normal answer, ``seconds`` late (``anyio.sleep``)
 ``server_error``   HTTP ``status`` (5xx) with a small HTML body, like a gateway
-``busy``           HTTP 200, errcode -1 (WeCom "system busy", DingTalk 系统繁忙)
-``rate_limited``   HTTP 200, errcode 45009 (WeCom) or 90018 (DingTalk)
+``busy``           HTTP 200, errcode -1 (WeCom "system busy", DingTalk 系统繁忙);
+                   DingTalk v1.0: HTTP 429 ``system.busy``
+``rate_limited``   HTTP 200, errcode 45009 (WeCom) or 90018 (DingTalk); v1.0:
+                   HTTP 403 ``Forbidden.AccessDenied.QpsLimitForAppkeyAndApi``
 ``qps_403``        HTTP 403 ``{"code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi"}``
                    — the v1.0-style DingTalk throttle
-``error``          HTTP 200 with any ``errcode`` / ``errmsg`` you name
+``error``          HTTP 200 with any ``errcode`` / ``errmsg`` you name; v1.0:
+                   ``Fault.error_code(status, code)`` answers that status and code
 ``revoke_token``   the token used is revoked now; this and later calls with it
                    get 40014 (``errcode=42001`` to look expired instead)
 ``dropped``        headers are sent, then the connection is closed before any
@@ -28,6 +31,8 @@ loopback (uvicorn):
                    the app raises it; over uvicorn the socket is closed)
 ``truncated``      the request is handled (side effects happen), then the JSON
                    body is cut in half with a matching Content-Length
+``applied_error``  the request is handled (a write is applied), then HTTP
+                   ``status`` (503) with an HTML body replaces its answer
 ``offset_drift``   before a listing is served, a new schedule (DingTalk: event)
                    is inserted ahead of every listed one, so offset paging
                    repeats the last item of the previous page
@@ -62,6 +67,7 @@ class FaultKind(enum.StrEnum):
     REVOKE_TOKEN = "revoke_token"
     DROPPED = "dropped"
     TRUNCATED = "truncated"
+    APPLIED_ERROR = "applied_error"
     OFFSET_DRIFT = "offset_drift"
 
 
@@ -73,7 +79,7 @@ class Fault:
         Fault.latency(0.2), Fault.server_error(502), Fault.busy(),
         Fault.rate_limited(), Fault.qps_403(), Fault.error(45033),
         Fault.revoke_token(), Fault.dropped(), Fault.truncated(),
-        Fault.offset_drift()
+        Fault.offset_drift(), Fault.applied_error(503), Fault.error_code(403, "...")
     """
 
     kind: FaultKind
@@ -81,6 +87,8 @@ class Fault:
     status: int = 200
     errcode: int | None = None
     errmsg: str | None = None
+    #: A string error code (DingTalk v1.0), for ``Fault.error_code``.
+    code: str | None = None
 
     @classmethod
     def latency(cls, seconds: float) -> Fault:
@@ -115,6 +123,26 @@ class Fault:
     def error(cls, errcode: int, errmsg: str | None = None) -> Fault:
         """HTTP 200 with this errcode, e.g. ``Fault.error(45033)`` or ``Fault.error(6000)``."""
         return cls(FaultKind.ERROR, errcode=errcode, errmsg=errmsg)
+
+    @classmethod
+    def error_code(cls, status: int, code: str, message: str | None = None) -> Fault:
+        """
+        A v1.0-style error: HTTP ``status`` with ``{code, message, requestid}``,
+        e.g. ``Fault.error_code(403, "Forbidden.AccessDenied.ApiCountLimitForOrg")``.
+        Other providers answer it as ``error`` with errcode -1.
+        """
+        if not 400 <= status <= 599 or not code:
+            raise ValidationError(
+                f"Fault.error_code: want a 4xx/5xx status and a code, got {status!r}, {code!r}"
+            )
+        return cls(FaultKind.ERROR, status=status, errcode=-1, errmsg=message, code=code)
+
+    @classmethod
+    def applied_error(cls, status: int = 503) -> Fault:
+        """Apply the request (a write happens), then answer HTTP ``status`` (5xx) instead."""
+        if not 500 <= status <= 599:
+            raise ValidationError(f"Fault.applied_error: status must be 5xx, got {status!r}")
+        return cls(FaultKind.APPLIED_ERROR, status=status)
 
     @classmethod
     def revoke_token(cls, errcode: int = 40014) -> Fault:

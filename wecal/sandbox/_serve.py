@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import socket
+import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -18,11 +19,12 @@ from ._data import (
     DEFAULT_DINGTALK_APP_SECRET,
     DEFAULT_WECOM_CORP_ID,
     DEFAULT_WECOM_SECRET,
+    GenerateSummary,
     generate,
 )
 from ._state import Sandbox
 
-__all__ = ["main", "run", "serve"]
+__all__ = ["describe", "main", "run", "serve"]
 
 
 @contextlib.contextmanager
@@ -87,6 +89,22 @@ def serve(
         sock.close()
 
 
+def describe(summary: GenerateSummary) -> str:
+    """
+    What a client needs to talk to a generated sandbox, one line per registered
+    provider: its app id (secrets are named, not shown) and its sources — the
+    calendars or users (DingTalk v1.0: unionIds) that hold the demo data.
+    """
+    from ._demo import credentials
+
+    sources = summary.sources
+    return "\n".join(
+        f"{name}: app {app_id} (secret: wecal.sandbox.DEFAULT_*), "
+        f"sources {', '.join(sources.get(name, ())) or '-'}"
+        for name, (app_id, _secret) in credentials().items()
+    )
+
+
 def run(
     port: int = 8765,
     *,
@@ -106,7 +124,7 @@ def run(
     sandbox = Sandbox(seed=seed)
     sandbox.add_wecom_app(DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
     sandbox.add_dingtalk_app(DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
-    generate(
+    summary = generate(
         sandbox,
         seed=seed,
         wecom_calendars=wecom_calendars,
@@ -114,6 +132,7 @@ def run(
         dingtalk_users=dingtalk_users,
         events_per_user=events_per_user,
     )
+    sys.stderr.write(describe(summary) + "\n")
     uvicorn.run(sandbox.app, host=host, port=port, lifespan="off", http="h11", ws="none")
 
 

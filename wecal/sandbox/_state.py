@@ -20,6 +20,8 @@ from ._notify import SandboxNotifications
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
+    from ._dingtalk_v1 import DingTalkV1
+
 __all__ = ["FakeClock", "RecordedRequest", "Sandbox"]
 
 #: Token lifetime both providers document (seconds).
@@ -53,8 +55,10 @@ class RecordedRequest:
 
     ``query`` has ``access_token``, ``corpsecret`` and ``appsecret`` replaced by
     ``"REDACTED"``. ``status`` is None when the connection was dropped;
-    ``errcode`` is the provider errcode answered (None for non-JSON answers);
-    ``fault`` names the injected fault kind, if any.
+    ``errcode`` is the provider errcode answered (None for non-JSON answers),
+    ``code`` the string code of a DingTalk v1.0 error answer;
+    ``fault`` names the injected fault kind, if any. JSON ``appSecret`` values
+    are ``"REDACTED"`` too.
     """
 
     method: str
@@ -67,6 +71,7 @@ class RecordedRequest:
     errcode: int | None
     fault: str | None
     at: float
+    code: str | None = None
 
 
 @attrs.define
@@ -137,6 +142,7 @@ class Sandbox:
         self._app: Starlette | None = None
         #: Signed, encrypted change callbacks to subscribed URLs (``_notify``).
         self.notifications = SandboxNotifications(self)
+        self._dingtalk_v1: DingTalkV1 | None = None
 
     def __repr__(self) -> str:
         return (
@@ -155,6 +161,13 @@ class Sandbox:
 
             self._app = create_app(self)
         return self._app
+
+    @property
+    def dingtalk_v1(self) -> DingTalkV1:
+        """The DingTalk v1.0 emulator's state: users (unionIds), events, knobs."""
+        from ._dingtalk_v1 import v1
+
+        return v1(self)
 
     def add_wecom_app(self, corp_id: str, secret: str) -> str:
         """

@@ -584,7 +584,7 @@ RATE_LIMIT_CODE = 45009
 _OPS = {f"/cgi-bin/oa/{op.replace('.', '/')}": op for op in HANDLERS}
 
 
-def api_name(path: str) -> str | None:
+def api_name(path: str, method: str = "POST") -> str | None:
     """The api name of a WeCom path (``wecom.schedule.get``), None for other paths."""
     if path == "/cgi-bin/gettoken":
         return "wecom.gettoken"
