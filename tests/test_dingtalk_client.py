@@ -66,12 +66,12 @@ async def _first(paginator: wecal.Paginator[wecal.Event]) -> None:
         ),
         (
             lambda c: _first(c.list_events(user_id=UNION, page_size=101)),
-            wecal.InvalidRequestError,
+            wecal.ValidationError,
             "100",
         ),
         (
             lambda c: _first(c.list_events(user_id=UNION, start=T0, expand=True)),
-            wecal.InvalidRequestError,
+            wecal.ValidationError,
             "both start and end",
         ),
         (

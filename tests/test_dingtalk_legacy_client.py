@@ -180,10 +180,10 @@ async def test_cursor_resumes_in_a_new_client(sandbox: Sandbox, ding: ClientFact
     assert first.cursor is not None
     async with ding() as other:
         rest = [p async for p in other.list_events(user_id=user, page_size=5).by_page(first.cursor)]
-        with pytest.raises(wecal.InvalidRequestError, match="cursor"):
+        with pytest.raises(wecal.ValidationError, match="cursor"):
             other.list_events(user_id="someone-else", page_size=5).by_page(first.cursor)
         windowed = other.list_events(user_id=user, start=datetime(2024, 6, 1, tzinfo=UTC))
-        with pytest.raises(wecal.InvalidRequestError, match="cursor"):
+        with pytest.raises(wecal.ValidationError, match="cursor"):
             windowed.by_page(first.cursor)
     ids = [e.id for e in first.items] + [e.id for p in rest for e in p.items]
     assert ids == [expected_id(i) for i in sandbox.dingtalk_ground_truth(user)]
@@ -217,7 +217,7 @@ async def test_argument_errors(
     sandbox: Sandbox, ding: ClientFactory, kwargs: dict[str, Any], match: str
 ) -> None:
     async with ding() as client:
-        with pytest.raises(wecal.InvalidRequestError, match=match):
+        with pytest.raises(wecal.ValidationError, match=match):
             client.list_events(**kwargs)
     assert sandbox.requests == []
 

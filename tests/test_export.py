@@ -138,7 +138,7 @@ async def test_checkpoint_of_another_export_is_refused(tmp_path: Path) -> None:
     data = {s: make_events(s, 2) for s in "ab"}
     out, ckpt = tmp_path / "out.jsonl", tmp_path / "ckpt.json"
     await export(sources("a"), Pages(data), output=out, fmt="jsonl", checkpoint=ckpt)
-    with pytest.raises(wecal.InvalidRequestError, match="different export"):
+    with pytest.raises(wecal.ValidationError, match="different export"):
         await export(sources("a", "b"), Pages(data), output=out, fmt="jsonl", checkpoint=ckpt)
 
 

@@ -223,7 +223,7 @@ async def test_transient_failure_is_retried_then_succeeds(
 
 PERMANENT = [
     (WECOM, wecom_error(40058, "invalid parameter"), wecal.InvalidRequestError),
-    (WECOM, wecom_error(40003, "invalid userid"), wecal.InvalidRequestError),
+    (WECOM, wecom_error(40003, "invalid userid"), wecal.NotFoundError),
     (WECOM, wecom_error(48002, "api forbidden"), wecal.PermissionDeniedError),
     (WECOM, wecom_error(60020, "not allow to access from your ip"), wecal.PermissionDeniedError),
     (WECOM, wecom_error(301002, "not allow operate another agent"), wecal.PermissionDeniedError),
@@ -535,14 +535,14 @@ async def test_base_url_is_configurable() -> None:
 
 @pytest.mark.parametrize("bad", ["ftp://x", "qyapi.weixin.qq.com", "/relative"])
 def test_bad_base_url_is_rejected(bad: str) -> None:
-    with pytest.raises(wecal.InvalidRequestError):
+    with pytest.raises(wecal.ValidationError):
         HttpCore(WECOM, CORP_ID, CORP_SECRET, base_url=bad)
 
 
 def test_empty_credentials_are_rejected() -> None:
-    with pytest.raises(wecal.InvalidRequestError):
+    with pytest.raises(wecal.ValidationError):
         HttpCore(WECOM, CORP_ID, "")
-    with pytest.raises(wecal.InvalidRequestError):
+    with pytest.raises(wecal.ValidationError):
         HttpCore(WECOM, "", CORP_SECRET)
 
 

@@ -214,16 +214,16 @@ async def test_cursor_from_another_query_is_rejected() -> None:
     core = make_core(fake)
     page = await wecom_paginator(core, cal_id="cal1").by_page().__anext__()
     assert page.cursor is not None
-    with pytest.raises(wecal.InvalidRequestError, match="another listing"):
+    with pytest.raises(wecal.ValidationError, match="another listing"):
         await wecom_paginator(core, cal_id="cal2").by_page(cursor=page.cursor).__anext__()
-    with pytest.raises(wecal.InvalidRequestError):
+    with pytest.raises(wecal.ValidationError):
         await ding_paginator(core).by_page(cursor=page.cursor).__anext__()
 
 
 @pytest.mark.parametrize("cursor", ["", "not a cursor!", "eyJ2IjoyfQ", "W10", "////"])
 async def test_garbage_cursor_is_invalid_request(cursor: str) -> None:
     fake = FakeProvider(WECOM)
-    with pytest.raises(wecal.InvalidRequestError):
+    with pytest.raises(wecal.ValidationError):
         wecom_paginator(make_core(fake)).by_page(cursor=cursor)
 
 
@@ -341,7 +341,7 @@ async def test_prefetch_error_surfaces_in_order_with_cursor() -> None:
 async def test_prefetch_without_async_with_is_refused() -> None:
     fake = FakeProvider(WECOM)
     WeComListing(fake, schedules(3))
-    with pytest.raises(wecal.InvalidRequestError, match="async with"):
+    with pytest.raises(wecal.ValidationError, match="async with"):
         await wecom_paginator(make_core(fake), prefetch=1).by_page().__anext__()
 
 

@@ -303,7 +303,7 @@ async def test_get_events_duplicates_and_empty(sandbox: Sandbox, wecom: ClientFa
         single = await client.get_event(ids[2])
         with pytest.raises(wecal.NotFoundError):
             await client.get_event("ghost")
-        with pytest.raises(wecal.InvalidRequestError, match=r"ids\[1\]"):
+        with pytest.raises(wecal.ValidationError, match=r"ids\[1\]"):
             await client.get_events([ids[0], 42])  # type: ignore[list-item]
     assert [e.id for e in events] == [ids[1], ids[0]]
     assert single.summary == "s2"
@@ -515,9 +515,9 @@ async def test_update_rejects_moving_calendars(sandbox: Sandbox, wecom: ClientFa
     sid = weekly_schedule(sandbox, cal_id)
     async with wecom() as client:
         event = await client.get_event(sid)
-        with pytest.raises(wecal.InvalidRequestError, match="cal_id"):
+        with pytest.raises(wecal.ValidationError, match="cal_id"):
             await client.update_event(attrs.evolve(event, calendar_id="wcjgewOTHERAAA"))
-        with pytest.raises(wecal.InvalidRequestError, match="following"):
+        with pytest.raises(wecal.ValidationError, match="following"):
             await client.update_event(event, following=True)
     assert calls(sandbox, "schedule.update") == []
 
@@ -554,7 +554,7 @@ async def test_delete_plain_id_needs_an_aware_occurrence(
     sandbox: Sandbox, wecom: ClientFactory
 ) -> None:
     async with wecom() as client:
-        with pytest.raises(wecal.InvalidRequestError):
+        with pytest.raises(wecal.ValidationError):
             await client.delete_event("sid", occurrence=date(2024, 6, 3))
     assert business(sandbox) == []
 
@@ -566,7 +566,7 @@ async def test_add_and_remove_attendees(sandbox: Sandbox, wecom: ClientFactory) 
         await client.add_attendees(sid, ["liumin", "zhangwei", "liumin"])
         event = await client.get_event(sid)
         await client.remove_attendees(event, ["lina"])
-        with pytest.raises(wecal.InvalidRequestError):
+        with pytest.raises(wecal.ValidationError):
             await client.add_attendees(sid, [])
     stored = {a["userid"]: a["response_status"] for a in sandbox.wecom_schedules[sid]["attendees"]}
     assert stored == {"zhangwei": 2, "wangfang": 0, "liumin": 0}
@@ -692,7 +692,7 @@ async def test_argument_errors(
     sandbox: Sandbox, wecom: ClientFactory, kwargs: dict[str, Any], match: str
 ) -> None:
     async with wecom() as client:
-        with pytest.raises(wecal.InvalidRequestError, match=match):
+        with pytest.raises(wecal.ValidationError, match=match):
             client.list_events(**kwargs)
     assert sandbox.requests == []
 

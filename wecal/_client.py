@@ -11,6 +11,7 @@ from ._http import CallStats, HttpCore
 from ._ratelimit import RateLimitConfig
 from ._retry import RetryConfig
 from ._tokens import TokenStore
+from .errors import ValidationError
 from .providers._dialects import Dialect
 
 __all__ = ["BaseClient", "ClientSettings"]
@@ -56,6 +57,12 @@ class BaseClient:
     dialect: ClassVar[Dialect]
 
     def __init__(self, app_id: str, secret: str, **settings: Unpack[ClientSettings]) -> None:
+        unknown = sorted(set(settings) - set(ClientSettings.__annotations__))
+        if unknown:
+            known = ", ".join(ClientSettings.__annotations__)
+            raise ValidationError(
+                f"{type(self).__name__}: unknown setting {', '.join(unknown)} (known: {known})"
+            )
         base_url = settings.pop("base_url", None)
         self._settings: dict[str, Any] = dict(settings)
         self._http = HttpCore(self.dialect, app_id, secret, base_url=base_url, **self._settings)
@@ -68,7 +75,12 @@ class BaseClient:
         if core is None:
             self._http.check_open()
             core = HttpCore(
-                dialect, self._http.app_id, self._app_secret, base_url=base_url, **self._settings
+                dialect,
+                self._http.app_id,
+                self._app_secret,
+                base_url=base_url,
+                provider=self._http.provider,
+                **self._settings,
             )
             self._cores[dialect.name] = core
         return core

@@ -140,6 +140,8 @@ def to_dict(event: Event, *, include_raw: bool = False) -> dict[str, Any]:
     >>> wecal.to_dict(event)["start"]
     '2024-06-03T10:00:00+08:00'
     """
+    if not isinstance(event, Event):
+        raise ValidationError(f"to_dict(): expected a wecal.Event, got {_describe(event)}")
     data: dict[str, Any] = _converter.unstructure(event, Event)
     if not include_raw:
         del data["raw"]

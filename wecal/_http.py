@@ -54,12 +54,13 @@ from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
 from .errors import (
     AuthenticationError,
     ClientClosedError,
-    InvalidRequestError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
     TransportError,
+    ValidationError,
     WecalError,
+    _describe,
     _register_secret,
     redact,
 )
@@ -93,23 +94,19 @@ class _TooLarge(Exception):
         self.size = size
 
 
-def _check_base_url(base_url: str, provider: str) -> str:
+def _check_base_url(base_url: str) -> str:
     """``base_url`` without a trailing slash; credentials in it are refused (masked)."""
     if not isinstance(base_url, str):
-        raise InvalidRequestError(
-            f"base_url must be a string, got {type(base_url).__name__}", provider=provider
-        )
+        raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
     url = base_url.rstrip("/")
     if not url.startswith(("http://", "https://")):
-        raise InvalidRequestError(
-            f"base_url must start with http:// or https://, got {_mask_userinfo(url)!r}",
-            provider=provider,
+        raise ValidationError(
+            f"base_url must start with http:// or https://, got {_mask_userinfo(url)!r}"
         )
     if "@" in url.split("://", 1)[1].split("/", 1)[0]:
-        raise InvalidRequestError(
+        raise ValidationError(
             f"base_url must not carry credentials (user:password@): {_mask_userinfo(url)!r}; "
-            "wecal authenticates with the app's id and secret",
-            provider=provider,
+            "wecal authenticates with the app's id and secret"
         )
     return url
 
@@ -270,25 +267,37 @@ class HttpCore:
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
         jitter: Callable[[], float] = random.random,
         wall_clock: Callable[[], float] = time.time,
+        provider: str | None = None,
     ) -> None:
+        _check_settings(
+            base_url=base_url,
+            transport=transport,
+            http_client=http_client,
+            timeout=timeout,
+            proxy=proxy,
+            retry=retry,
+            rate_limit=rate_limit,
+        )
         if not isinstance(app_id, str) or not app_id:
-            raise InvalidRequestError("app id must be a non-empty string", provider=dialect.name)
+            raise ValidationError("app id must be a non-empty string")
         if not isinstance(secret, str) or not secret:
-            raise InvalidRequestError("secret must be a non-empty string", provider=dialect.name)
+            raise ValidationError("secret must be a non-empty string")
         if (
             isinstance(max_response_bytes, bool)
             or not isinstance(max_response_bytes, int)
             or max_response_bytes < 1
         ):
-            raise InvalidRequestError(
-                f"max_response_bytes must be a positive int, got {max_response_bytes!r}",
-                provider=dialect.provider,
+            raise ValidationError(
+                f"max_response_bytes must be a positive int, got {max_response_bytes!r}"
             )
         self.dialect = dialect
+        #: The name every error of this core carries: the client's, so one
+        #: client speaks of one provider whichever API family it calls.
+        self.provider = provider or dialect.provider
         self.app_id = app_id
         self._secret = secret
         _register_secret(secret)
-        self.base_url = _check_base_url(base_url or dialect.default_base_url, dialect.provider)
+        self.base_url = _check_base_url(base_url or dialect.default_base_url)
         #: Largest response body read (decoded bytes); a longer one is a ResponseFormatError.
         self.max_response_bytes = max_response_bytes
         self._transport = transport
@@ -339,7 +348,7 @@ class HttpCore:
         """Raise :class:`~wecal.ClientClosedError` if the core was closed."""
         if self._closed:
             raise ClientClosedError(
-                f"this {self.dialect.provider} client is closed; create a new one "
+                f"this {self.provider} client is closed; create a new one "
                 "(or use it inside its `async with` block)"
             )
 
@@ -453,16 +462,16 @@ class HttpCore:
             deadline = self.retry.deadline
             if deadline is not None and self._clock() - start + wait > deadline:
                 raise RateLimitError(
-                    f"{self.dialect.provider} blocks this app's calls for {wait:.0f}s more, "
+                    f"{self.provider} blocks this app's calls for {wait:.0f}s more, "
                     "longer than the retry deadline",
-                    provider=self.dialect.provider,
+                    provider=self.provider,
                     code=self._pause_code,
                     retry_after=wait,
                 )
             await self._sleep(wait)
         raise RateLimitError(
             "client-wide pause kept being extended",
-            provider=self.dialect.provider,
+            provider=self.provider,
             code=self._pause_code,
             retry_after=max(0.0, self._paused_until - self._clock()),
         )
@@ -587,9 +596,8 @@ class HttpCore:
                 except httpx.HTTPError as exc:
                     error = exc
                 except httpx.InvalidURL as exc:
-                    raise InvalidRequestError(
-                        f"{method} {path}: invalid URL: {self.redact(str(exc))}",
-                        provider=self.dialect.provider,
+                    raise ValidationError(
+                        f"{method} {path}: invalid URL: {self.redact(str(exc))}"
                     ) from None
         latency = self._clock() - sent_at
 
@@ -628,7 +636,7 @@ class HttpCore:
             )
 
         assert response is not None
-        failure, body = self._classify(response.status_code, content)
+        failure, body = self._classify(response.status_code, content, api)
         logger.debug(
             "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
             method, path, api, attempt, response.status_code,
@@ -729,7 +737,7 @@ class HttpCore:
         )
 
     def _classify(
-        self, status: int, content: bytes
+        self, status: int, content: bytes, api: str
     ) -> tuple[Failure | None, dict[str, Any] | None]:
         body: dict[str, Any] | None = None
         try:
@@ -741,7 +749,7 @@ class HttpCore:
         if isinstance(decoded, dict):
             body = decoded
         try:
-            return self.dialect.classify(status, body), body
+            return self.dialect.classify(status, body, api), body
         except RecursionError:  # str() of a deeply nested errmsg
             raise ResponseFormatError("error body nested too deeply", path="$") from None
 
@@ -760,8 +768,9 @@ class HttpCore:
         if note:
             message += f" ({note})"
         kwargs: dict[str, Any] = {
-            "provider": self.dialect.provider,
+            "provider": self.provider,
             "code": failure.code,
+            "sub_code": failure.sub_code,
             "request_id": failure.request_id,
             "http_status": failure.http_status,
         }
@@ -788,6 +797,33 @@ class HttpCore:
             clean = httpx.TransportError(detail)
         exc.__cause__ = clean
         return exc
+
+
+def _check_settings(
+    *,
+    base_url: object,
+    transport: object,
+    http_client: object,
+    timeout: object,
+    proxy: object,
+    retry: object,
+    rate_limit: object,
+) -> None:
+    """A :class:`~wecal.ValidationError` for a client setting of the wrong type."""
+    expected: tuple[tuple[str, object, tuple[type, ...], str], ...] = (
+        ("base_url", base_url, (str,), "a URL string"),
+        ("transport", transport, (httpx.AsyncBaseTransport,), "an httpx.AsyncBaseTransport"),
+        ("http_client", http_client, (httpx.AsyncClient,), "an httpx.AsyncClient"),
+        ("timeout", timeout, (int, float, httpx.Timeout), "seconds or an httpx.Timeout"),
+        ("proxy", proxy, (str, httpx.Proxy, httpx.URL), "a proxy URL or an httpx.Proxy"),
+        ("retry", retry, (RetryConfig,), "a wecal.RetryConfig"),
+        ("rate_limit", rate_limit, (RateLimitConfig,), "a wecal.RateLimitConfig or False"),
+    )
+    for name, value, types, what in expected:
+        if value is None or (name == "rate_limit" and value is False):
+            continue
+        if isinstance(value, bool) or not isinstance(value, types):
+            raise ValidationError(f"{name} must be {what}, got {_describe(value)}")
 
 
 def _snippet(content: bytes, limit: int = 80) -> str:

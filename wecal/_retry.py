@@ -15,18 +15,23 @@ from __future__ import annotations
 
 import attrs
 
-from .errors import ValidationError
+from .errors import ValidationError, _describe
 
 __all__ = ["Decision", "RetryConfig", "backoff_ceiling", "decide"]
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float | None) -> None:
-    if value is not None and not value > 0:
-        raise ValidationError(f"RetryConfig.{attribute.name}: must be > 0, got {value!r}")
+    if value is None:
+        return
+    # A number first: comparing a string with 0 would raise a bare TypeError.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValidationError(
+            f"RetryConfig.{attribute.name}: must be a number > 0, got {_describe(value)}"
+        )
 
 
 def _at_least_one(instance: object, attribute: attrs.Attribute[int], value: int) -> None:
-    if not isinstance(value, int) or value < 1:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValidationError(f"RetryConfig.{attribute.name}: must be an int ≥ 1, got {value!r}")
 
 

@@ -182,6 +182,7 @@ class _Details(TypedDict, total=False):
 
     provider: Required[str]
     code: int | str | None
+    sub_code: str | None
     request_id: str | None
     http_status: int | None
 
@@ -196,8 +197,10 @@ class ProviderError(WecalError):
             log.warning("%s said %s (%s)", exc.provider, exc.code, exc.request_id)
 
     ``code`` is WeCom's / legacy DingTalk's integer ``errcode`` or DingTalk
-    v1.0's string ``code``; ``http_status`` is the HTTP status (WeCom reports
-    most errors inside HTTP 200).
+    v1.0's string ``code``; ``sub_code`` is what an envelope code says
+    inside it (legacy DingTalk's errcode 88 carries ``sub_code``/``sub_msg``:
+    ``"60011"``, ``"40014"``…), else None; ``http_status`` is the HTTP status
+    (WeCom reports most errors inside HTTP 200).
     """
 
     def __init__(
@@ -206,6 +209,7 @@ class ProviderError(WecalError):
         *,
         provider: str,
         code: int | str | None = None,
+        sub_code: str | None = None,
         request_id: str | None = None,
         http_status: int | None = None,
     ) -> None:
@@ -213,6 +217,7 @@ class ProviderError(WecalError):
         # Whatever the server sent back is redacted: a server that echoes the
         # request puts its URL (and the token) in request ids and codes.
         self.code = redact(code) if isinstance(code, str) else code
+        self.sub_code = redact(sub_code) if isinstance(sub_code, str) else sub_code
         self.request_id = redact(request_id) if isinstance(request_id, str) else request_id
         self.http_status = http_status
         super().__init__(message)
@@ -221,6 +226,8 @@ class ProviderError(WecalError):
         head = f"{self.provider}"
         if self.code is not None:
             head += f" error {self.code}"
+        if self.sub_code is not None:
+            head += f"/{self.sub_code}"
         details = []
         if self.http_status is not None:
             details.append(f"HTTP {self.http_status}")
@@ -232,7 +239,8 @@ class ProviderError(WecalError):
     def __repr__(self) -> str:
         return redact(
             f"{type(self).__name__}(provider={self.provider!r}, code={self.code!r}, "
-            f"message={self.message!r}, request_id={self.request_id!r}, "
+            f"sub_code={self.sub_code!r}, message={self.message!r}, "
+            f"request_id={self.request_id!r}, "
             f"http_status={self.http_status!r})"
         )
 

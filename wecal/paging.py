@@ -18,7 +18,7 @@ Guarantees:
 
 - A cursor is an opaque URL-safe string naming strategy, position, how many
   items were yielded and a fingerprint of the query; resuming with a cursor
-  from another query raises :class:`~wecal.InvalidRequestError`.
+  from another query raises :class:`~wecal.ValidationError`.
 - State changes only after a page succeeded: an error mid-iteration carries
   ``.cursor`` and resuming from it yields exactly the items not yet yielded.
 - A page token seen twice ends the iteration with an error instead of
@@ -68,7 +68,7 @@ import attrs
 from anyio.abc import TaskGroup
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from .errors import InvalidRequestError, ResponseFormatError, WecalError, _describe
+from .errors import ResponseFormatError, ValidationError, WecalError, _describe
 
 __all__ = [
     "NO_PROGRESS_PAGES",
@@ -151,8 +151,8 @@ class OffsetPaging(Generic[R]):
         self, fetch: Callable[[int, int], Awaitable[Sequence[R]]], *, page_size: int, start: int = 0
     ) -> None:
         if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-            raise InvalidRequestError(
-                f"page_size must be a positive int, got {_describe(page_size)}", provider="wecal"
+            raise ValidationError(
+                f"page_size must be a positive int, got {_describe(page_size)}",
             )
         self._fetch = fetch
         self.page_size = page_size
@@ -259,8 +259,8 @@ class Paginator(Generic[T]):
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 0
             ):
-                raise InvalidRequestError(
-                    f"{name} must be an int ≥ 0, got {_describe(value)}", provider=provider
+                raise ValidationError(
+                    f"{name} must be an int ≥ 0, got {_describe(value)}",
                 )
         self._strategy = strategy
         self._transform = transform
@@ -305,8 +305,8 @@ class Paginator(Generic[T]):
         return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
 
     def _decode(self, cursor: str) -> tuple[int | str | None, int]:
-        def bad(why: str) -> InvalidRequestError:
-            return InvalidRequestError(f"invalid cursor: {why}", provider=self._provider)
+        def bad(why: str) -> ValidationError:
+            return ValidationError(f"invalid cursor: {why}")
 
         if not isinstance(cursor, str) or not cursor:
             raise bad(f"expected a non-empty string, got {_describe(cursor)}")
@@ -504,9 +504,8 @@ class PageIterator(Generic[T]):
                 raise StopAsyncIteration
             return item
         if self._prefetch:
-            raise InvalidRequestError(
+            raise ValidationError(
                 "prefetch needs `async with paginator.by_page(...) as pages:`",
-                provider=self._p._provider,
             )
         if self._done:
             raise StopAsyncIteration

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import InvalidRequestError
+from ..errors import ValidationError
 
 __all__ = ["CHECKPOINT_VERSION", "Checkpoint", "SourceState", "fingerprint"]
 
@@ -70,9 +70,8 @@ class Checkpoint:
                 writer=dict(data.get("writer", {})),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise InvalidRequestError(
+            raise ValidationError(
                 f"checkpoint {path} is unreadable ({exc}); delete it to start over",
-                provider="wecal",
             ) from exc
 
     def save(self, path: Path) -> None:

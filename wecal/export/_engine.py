@@ -12,7 +12,7 @@ from typing import IO, Any, Protocol
 import anyio
 import attrs
 
-from ..errors import InvalidRequestError, WecalError
+from ..errors import ValidationError, WecalError
 from ..models import Event
 from ._checkpoint import Checkpoint, SourceState, fingerprint
 from ._ics import IcsWriter
@@ -82,7 +82,7 @@ def writer_for(fmt: str) -> JsonlWriter | IcsWriter:
         return JsonlWriter()
     if fmt == "ics":
         return IcsWriter()
-    raise ValueError(f"unknown export format {fmt!r}; use 'jsonl' or 'ics'")
+    raise ValidationError(f"unknown export format {fmt!r}; use 'jsonl' or 'ics'")
 
 
 # --- the run --------------------------------------------------------------------------
@@ -158,9 +158,9 @@ async def export(
     result (``failed``) and its checkpoint lets a rerun finish it.
     """
     if concurrency < 1:
-        raise ValueError("concurrency must be at least 1")
+        raise ValidationError(f"concurrency must be at least 1, got {concurrency!r}")
     if checkpoint is not None and not isinstance(output, Path):
-        raise ValueError("a checkpoint needs an output file, not a stream")
+        raise ValidationError("a checkpoint needs an output file, not a stream")
     started = time.monotonic()
     writer = writer_for(fmt)
     progress = progress if progress is not None else Progress()
@@ -169,10 +169,9 @@ async def export(
 
     state = Checkpoint.load(checkpoint) if checkpoint is not None else None
     if state is not None and (state.fingerprint != fp or state.format != fmt):
-        raise InvalidRequestError(
+        raise ValidationError(
             f"checkpoint {checkpoint} belongs to a different export (other sources, format "
             "or window); use another --checkpoint path or delete it",
-            provider="wecal",
         )
     if state is not None and state.done:
         return ExportResult(
@@ -365,5 +364,5 @@ def parse_when(text: str, *, default_tz: tzinfo = UTC) -> datetime:
             return datetime(d.year, d.month, d.day, tzinfo=default_tz)
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ValueError(f"{text!r} is not an ISO date or datetime") from exc
+        raise ValidationError(f"{text!r} is not an ISO date or datetime") from exc
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=default_tz)

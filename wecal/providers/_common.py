@@ -8,12 +8,20 @@ from typing import Protocol, runtime_checkable
 
 import anyio
 
-from ..errors import InvalidRequestError, WecalError, _describe
+from ..errors import ValidationError, WecalError, _describe
 from ..models import Event
 from ..paging import Paginator
 from ..recurrence import expand as expand_event
 
-__all__ = ["CalendarProvider", "check_page_size", "check_window", "gather", "in_window"]
+__all__ = [
+    "CalendarProvider",
+    "check_instance",
+    "check_page_size",
+    "check_window",
+    "gather",
+    "id_list",
+    "in_window",
+]
 
 # Open window ends, a day inside datetime's range so zone conversions cannot overflow.
 _FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
@@ -53,18 +61,38 @@ def check_window(
         if value is None:
             continue
         if not isinstance(value, datetime) or value.utcoffset() is None:
-            raise InvalidRequestError(
-                f"{name} must be an aware datetime, got {_describe(value)}", provider=provider
+            raise ValidationError(
+                f"{name} must be an aware datetime, got {_describe(value)}",
             )
     if start is not None and end is not None and not start < end:
-        raise InvalidRequestError(
-            f"start {start.isoformat()} must be before end {end.isoformat()}", provider=provider
+        raise ValidationError(
+            f"start {start.isoformat()} must be before end {end.isoformat()}",
         )
     if expand and (start is None or end is None):
-        raise InvalidRequestError(
+        raise ValidationError(
             "expand=True needs both start and end (a repeat rule may never end)",
-            provider=provider,
         )
+
+
+def check_instance(value: object, cls: type, what: str) -> None:
+    """A :class:`~wecal.ValidationError` unless ``value`` is a ``cls`` (a model, an id)."""
+    if not isinstance(value, cls):
+        raise ValidationError(f"{what} must be a {cls.__name__}, got {_describe(value)}")
+
+
+def id_list(ids: object, what: str) -> list[str]:
+    """
+    ``ids`` as a list of distinct non-empty strings, in order; a
+    :class:`~wecal.ValidationError` naming the first bad one (a lone string
+    is not a list of ids).
+    """
+    if isinstance(ids, str | bytes) or not isinstance(ids, Iterable):
+        raise ValidationError(f"ids must be an iterable of {what} strings, got {_describe(ids)}")
+    wanted = list(ids)
+    for i, value in enumerate(wanted):
+        if not isinstance(value, str) or not value:
+            raise ValidationError(f"ids[{i}] must be a {what} string, got {_describe(value)}")
+    return list(dict.fromkeys(wanted))
 
 
 def check_page_size(page_size: int | None, *, default: int, maximum: int, provider: str) -> int:
@@ -72,12 +100,12 @@ def check_page_size(page_size: int | None, *, default: int, maximum: int, provid
     if page_size is None:
         return default
     if isinstance(page_size, bool) or not isinstance(page_size, int) or page_size < 1:
-        raise InvalidRequestError(
-            f"page_size must be a positive int, got {_describe(page_size)}", provider=provider
+        raise ValidationError(
+            f"page_size must be a positive int, got {_describe(page_size)}",
         )
     if page_size > maximum:
-        raise InvalidRequestError(
-            f"page_size {page_size} is over {provider}'s maximum of {maximum}", provider=provider
+        raise ValidationError(
+            f"page_size {page_size} is over {provider}'s maximum of {maximum}",
         )
     return page_size
 

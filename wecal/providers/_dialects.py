@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import ProviderError, ResponseFormatError, _describe
+from ..errors import NotFoundError, ProviderError, ResponseFormatError, _describe
 from ._errors import CodeRule, rule_for_status
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
@@ -32,6 +32,8 @@ __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 DEFAULT_TOKEN_LIFETIME = 7200.0
 
 _HINT_RE = re.compile(r"hint:\s*\[([^\]]+)\]")
+_NOT_FOUND_RE = re.compile(r"not[._-]?(?:found|exists?)", re.IGNORECASE)
+_NOT_FOUND = CodeRule(NotFoundError, meaning="not found")
 
 
 @attrs.frozen
@@ -53,6 +55,8 @@ class Failure:
     message: str
     request_id: str | None
     http_status: int | None
+    #: What an envelope code (legacy DingTalk's 88) says inside: ``sub_code``.
+    sub_code: str | None = None
 
 
 @attrs.frozen
@@ -85,6 +89,13 @@ class Dialect:
     int_codes: Mapping[int, CodeRule] = attrs.field(factory=dict, repr=False)
     str_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
     prefixes: tuple[tuple[str, CodeRule], ...] = attrs.field(default=(), repr=False)
+    #: An errcode that is an envelope: the body's ``sub_code``/``sub_msg``
+    #: say what failed (legacy DingTalk's 88), read with ``sub_codes``.
+    envelope_code: int | None = None
+    sub_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
+    #: Per-API readings of a code, tried first: WeCom answers 40058 ("invalid
+    #: parameter") for an unknown id on the calls keyed by one.
+    api_codes: Mapping[str, Mapping[int, CodeRule]] = attrs.field(factory=dict, repr=False)
 
     def token_request(self, app_id: str, secret: str) -> TokenRequest:
         """The request that trades app credentials for an access token."""
@@ -121,27 +132,39 @@ class Dialect:
         if self.token_header:
             headers[self.token_header] = token
 
-    def classify(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
+    def classify(
+        self, status: int, body: Mapping[str, Any] | None, api: str | None = None
+    ) -> Failure | None:
         """
         None when the answer is a success, else the :class:`Failure` it is.
 
         ``body`` is the decoded JSON object, or None when the body was not
-        JSON (the caller decides what a non-JSON success means).
+        JSON (the caller decides what a non-JSON success means). ``api``
+        names the call (``"schedule/get"``) for per-API code readings.
         """
         if self.style == "errcode":
-            return self._classify_errcode(status, body)
+            return self._classify_errcode(status, body, api)
         return self._classify_status(status, body)
 
-    def _classify_errcode(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
+    def _classify_errcode(
+        self, status: int, body: Mapping[str, Any] | None, api: str | None
+    ) -> Failure | None:
         code = 0 if body is None else _int_code(body.get("errcode", 0))
         if code != 0:
             assert body is not None
             message = _text(body.get("errmsg"))
-            rule = self.int_codes.get(code)
+            request_id = _text(body.get("request_id")) or _hint(message)
+            rule = self.api_codes.get(api or "", {}).get(code) or self.int_codes.get(code)
+            sub_code: str | None = None
+            if code == self.envelope_code:
+                # {"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限", …}
+                sub_code = _text(body.get("sub_code", body.get("subCode"))).strip() or None
+                if sub_code is not None:
+                    rule = self.sub_codes.get(sub_code) or rule
+                    message = _text(body.get("sub_msg", body.get("subMsg"))) or message
             if rule is None:
                 rule = (rule_for_status(status) if status >= 500 else None) or _unknown(code)
-            request_id = _text(body.get("request_id")) or _hint(message)
-            return Failure(rule, code, message or rule.meaning, request_id, status)
+            return Failure(rule, code, message or rule.meaning, request_id, status, sub_code)
         if status >= 400 and body is not None and self.str_codes:
             # DingTalk's gateway throttles oapi calls too with a v1.0-style
             # 403 {"code": "Forbidden.AccessDenied.QpsLimit…"}: a rate limit,
@@ -166,6 +189,9 @@ class Dialect:
             rule = self.str_codes.get(code)
             if rule is None:
                 rule = next((r for p, r in self.prefixes if code.startswith(p)), None)
+        if rule is None and code is not None and _NOT_FOUND_RE.search(code):
+            # "instanceNotExist", "resource.notFound"…: not found whatever the code.
+            rule = _NOT_FOUND
         if rule is None:
             rule = rule_for_status(status) or _unknown(code)
         assert rule is not None

@@ -759,6 +759,8 @@ def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
         ValidationError: the window is not two aware datetimes in order.
         ResponseFormatError: the event's rule cannot be read.
     """
+    if not isinstance(event, Event):
+        raise ValidationError(f"expand(): expected a wecal.Event, got {_describe(event)}")
     _check_window(start, end)
     if event.recurrence is not None:
         # Fail here, not at the first next(), when the rule is unreadable.

@@ -17,7 +17,7 @@ from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
 from ..._client import BaseClient, ClientSettings
-from ...errors import InvalidRequestError, _describe
+from ...errors import ValidationError, _describe
 from ...models import Event
 from ...paging import Paginator, TokenPaging, raw_id
 from ...sync import SyncStream, snapshot_sync
@@ -30,7 +30,7 @@ __all__ = ["DingTalkLegacyClient"]
 #: ``max_results``: default 250, at most 2500 (the seed document).
 DEFAULT_PAGE_SIZE = 250
 MAX_PAGE_SIZE = 2500
-_PROVIDER = "dingtalk"
+_PROVIDER = "dingtalk-legacy"
 
 
 def _wire_time(moment: datetime) -> dict[str, str]:
@@ -86,14 +86,12 @@ class DingTalkLegacyClient(BaseClient):
         single occurrences (``single_events``) — both bounds required.
         """
         if not isinstance(user_id, str) or not user_id:
-            raise InvalidRequestError(
+            raise ValidationError(
                 f"user_id must be a DingTalk staff userid, got {_describe(user_id)}",
-                provider=_PROVIDER,
             )
         if calendar_id is not None and (not isinstance(calendar_id, str) or not calendar_id):
-            raise InvalidRequestError(
+            raise ValidationError(
                 f"calendar_id must be a folder id string, got {_describe(calendar_id)}",
-                provider=_PROVIDER,
             )
         check_window(start, end, expand=expand, provider=_PROVIDER)
         size = check_page_size(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 
 from ...errors import (
     AuthenticationError,
     InvalidRequestError,
+    NotFoundError,
     PermissionDeniedError,
     ProviderError,
     QuotaExceededError,
@@ -16,7 +18,7 @@ from .._dialects import Dialect
 from .._errors import BUSY, TOKEN_INVALID, CodeRule, code_table
 from ..dingtalk._errors import DINGTALK_V1_ERRORS
 
-__all__ = ["DINGTALK_LEGACY", "DINGTALK_LEGACY_ERRORS"]
+__all__ = ["DINGTALK_LEGACY", "DINGTALK_LEGACY_ERRORS", "DINGTALK_LEGACY_SUB_CODES"]
 
 #: DingTalk legacy ``oapi`` codes (reference/dingtalk.md §1.1, §1.2, §3.2, §3.3).
 DINGTALK_LEGACY_ERRORS: Mapping[int, CodeRule] = code_table(
@@ -25,9 +27,13 @@ DINGTALK_LEGACY_ERRORS: Mapping[int, CodeRule] = code_table(
         # The seed's example answer: "service-unavaliable" (sic).
         15: CodeRule(ProviderError, retry=True, ambiguous=True, meaning="service unavailable"),
         41: CodeRule(InvalidRequestError, meaning="invalid arguments"),
-        # TOP gateway auth failure; not a token expiry, so no refresh.
+        # An envelope ("鉴权异常"): sub_code/sub_msg say what failed, read with
+        # DINGTALK_LEGACY_SUB_CODES; this rule is for a sub_code not listed there.
         88: CodeRule(PermissionDeniedError, meaning="gateway authentication failed"),
         33001: CodeRule(AuthenticationError, meaning="invalid corp id"),
+        40089: CodeRule(AuthenticationError, meaning="invalid corpid or corpsecret"),
+        40096: CodeRule(AuthenticationError, meaning="invalid appKey or appSecret"),
+        60121: CodeRule(NotFoundError, meaning="user not found"),
         # 40001 is both "bad secret" (at gettoken) and "bad token" (elsewhere);
         # the core turns a token-invalid code at gettoken into a plain auth error.
         40001: TOKEN_INVALID,
@@ -56,9 +62,34 @@ DINGTALK_LEGACY_ERRORS: Mapping[int, CodeRule] = code_table(
 )
 
 
+_QPS = CodeRule(RateLimitError, retry=True, block=1.0, meaning="qps limit")
+
+#: The ``sub_code`` of an errcode-88 envelope (reference/dingtalk.md §3.2:
+#: "关注返回结果里的subCode和subMsg"; DingTalk's global code page shows
+#: ``{"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限"}``).
+#: A stale token inside an 88 is refreshed and the call replayed once, a QPS
+#: limit is retried; an unlisted sub-code keeps 88's own rule.
+DINGTALK_LEGACY_SUB_CODES: Mapping[str, CodeRule] = MappingProxyType(
+    {
+        "40014": TOKEN_INVALID,
+        "40000": TOKEN_INVALID,
+        "40001": TOKEN_INVALID,
+        "42001": CodeRule(AuthenticationError, token_invalid=True, meaning="access token expired"),
+        "33001": CodeRule(AuthenticationError, meaning="invalid corp id"),
+        "40089": CodeRule(AuthenticationError, meaning="invalid corpid or corpsecret"),
+        "40096": CodeRule(AuthenticationError, meaning="invalid appKey or appSecret"),
+        "60011": CodeRule(PermissionDeniedError, meaning="no permission for this api"),
+        "60020": CodeRule(PermissionDeniedError, meaning="caller ip not on the white list"),
+        "60121": CodeRule(NotFoundError, meaning="user not found"),
+        "90002": _QPS,
+        "90018": _QPS,
+    }
+)
+
+
 DINGTALK_LEGACY = Dialect(
     name="dingtalk-legacy",
-    provider="dingtalk",
+    provider="dingtalk-legacy",
     default_base_url="https://oapi.dingtalk.com",
     default_rate=20.0,
     style="errcode",
@@ -70,6 +101,8 @@ DINGTALK_LEGACY = Dialect(
     expires_field="expires_in",
     token_query="access_token",
     int_codes=DINGTALK_LEGACY_ERRORS,
+    envelope_code=88,
+    sub_codes=DINGTALK_LEGACY_SUB_CODES,
     # Only for a gateway answer without an errcode (HTTP 4xx/5xx with a v1.0 body).
     str_codes=DINGTALK_V1_ERRORS,
 )

@@ -23,11 +23,24 @@ from typing import Any, Literal, Unpack
 import attrs
 
 from ..._client import BaseClient, ClientSettings
-from ...errors import InvalidRequestError, NotFoundError, ResponseFormatError, _describe
+from ...errors import (
+    InvalidRequestError,
+    NotFoundError,
+    ResponseFormatError,
+    ValidationError,
+    _describe,
+)
 from ...models import Calendar, Event
 from ...paging import OffsetPaging, Paginator, raw_id
 from ...sync import SyncStream, snapshot_sync
-from .._common import check_page_size, check_window, gather, in_window
+from .._common import (
+    check_instance,
+    check_page_size,
+    check_window,
+    gather,
+    id_list,
+    in_window,
+)
 from ._convert import (
     _MIDNIGHT,
     _seconds,
@@ -106,14 +119,12 @@ class WeComClient(BaseClient):
         ``user_id`` is not supported: WeCom lists by calendar.
         """
         if user_id is not None:
-            raise InvalidRequestError(
+            raise ValidationError(
                 "WeCom lists schedules by calendar: pass calendar_id, not user_id",
-                provider=_PROVIDER,
             )
         if not isinstance(calendar_id, str) or not calendar_id:
-            raise InvalidRequestError(
+            raise ValidationError(
                 f"calendar_id must be a WeCom cal_id, got {_describe(calendar_id)}",
-                provider=_PROVIDER,
             )
         check_window(start, end, expand=expand, provider=_PROVIDER)
         limit = check_page_size(page_size, default=MAX_BATCH, maximum=MAX_BATCH, provider=_PROVIDER)
@@ -180,13 +191,7 @@ class WeComClient(BaseClient):
         (40058), so such a batch is split in halves until the unknown ids are
         isolated — O(k·log n) calls for k unknown ids.
         """
-        wanted = list(dict.fromkeys(ids))
-        for i, sid in enumerate(wanted):
-            if not isinstance(sid, str) or not sid:
-                raise InvalidRequestError(
-                    f"ids[{i}] must be a schedule_id string, got {_describe(sid)}",
-                    provider=_PROVIDER,
-                )
+        wanted = id_list(ids, "schedule_id")
         found: dict[str, Event] = {}
 
         def read(body: Mapping[str, Any]) -> None:
@@ -226,7 +231,7 @@ class WeComClient(BaseClient):
         async def fetch(batch: list[str]) -> None:
             try:
                 body = await self._post(api, {key: batch})
-            except InvalidRequestError as exc:
+            except NotFoundError as exc:
                 if exc.code != 40058:
                     raise
                 if len(batch) == 1:
@@ -258,6 +263,7 @@ class WeComClient(BaseClient):
         app; without one WeCom uses the app's default calendar. What WeCom
         cannot store raises :class:`~wecal.UnsupportedError` before sending.
         """
+        check_instance(event, Event, "event")
         schedule = event_to_schedule(event, calendar_id=calendar_id)
         schedule.pop("schedule_id", None)
         body = await self._post("schedule/add", {"schedule": schedule}, idempotent=False)
@@ -277,9 +283,8 @@ class WeComClient(BaseClient):
             target, occurrence = event.series_id, event.recurrence_id
         if occurrence is None:
             if following:
-                raise InvalidRequestError(
+                raise ValidationError(
                     "following=True needs an occurrence (or an occurrence event)",
-                    provider=_PROVIDER,
                 )
             return target, {}
         if isinstance(occurrence, datetime):
@@ -310,12 +315,12 @@ class WeComClient(BaseClient):
         ``following=True``, it and the ones after (``op_mode=2``). WeCom then
         splits off a new schedule: its id is the returned event's id.
         """
+        check_instance(event, Event, "event")
         target, op = self._op(event, occurrence, following)
         (current,) = await self.get_events([target])
         if event.calendar_id is not None and event.calendar_id != current.calendar_id:
-            raise InvalidRequestError(
+            raise ValidationError(
                 "WeCom cannot move a schedule to another calendar (cal_id is not updatable)",
-                provider=_PROVIDER,
             )
         merged = attrs.evolve(
             event,
@@ -351,9 +356,8 @@ class WeComClient(BaseClient):
         """
         if isinstance(event, str):
             if occurrence is not None and not isinstance(occurrence, datetime):
-                raise InvalidRequestError(
+                raise ValidationError(
                     "with a plain schedule id, occurrence must be an aware datetime",
-                    provider=_PROVIDER,
                 )
             target = event
             op: dict[str, Any] = {}
@@ -363,6 +367,7 @@ class WeComClient(BaseClient):
                     "op_start_time": _seconds(occurrence, "op_start_time"),
                 }
         else:
+            check_instance(event, Event, "event")
             target, op = self._op(event, occurrence, following)
         await self._post("schedule/del", {"schedule_id": target, **op})
 
@@ -375,12 +380,12 @@ class WeComClient(BaseClient):
         await self._attendees("schedule/del_attendees", event, user_ids)
 
     async def _attendees(self, api: str, event: Event | str, user_ids: Iterable[str]) -> None:
+        if not isinstance(event, str):
+            check_instance(event, Event, "event")
         target = event if isinstance(event, str) else (event.series_id or event.id)
-        users = [u for u in dict.fromkeys(user_ids)]
-        if not users or not all(isinstance(u, str) and u for u in users):
-            raise InvalidRequestError(
-                "user_ids must be one or more userid strings", provider=_PROVIDER
-            )
+        users = id_list(user_ids, "userid")
+        if not users:
+            raise ValidationError("user_ids must be one or more userid strings")
         await self._post(api, {"schedule_id": target, "attendees": [{"userid": u} for u in users]})
 
     # -- calendars -------------------------------------------------------------
@@ -406,6 +411,7 @@ class WeComClient(BaseClient):
         raise :class:`~wecal.InvalidRequestError` with ``strict_shares=True``
         (the calendar exists either way: its id is in the message).
         """
+        check_instance(calendar, Calendar, "calendar")
         body = await self._post(
             "calendar/add", {"calendar": calendar_to_wecom(calendar)}, idempotent=False
         )
@@ -425,6 +431,7 @@ class WeComClient(BaseClient):
         wecom/oa.calendar.update (overwrite-style: send the whole calendar).
         ``is_public`` and ``is_corp_calendar`` cannot change after creation.
         """
+        check_instance(calendar, Calendar, "calendar")
         body = await self._post(
             "calendar/update", {"calendar": calendar_to_wecom(calendar, for_update=True)}
         )
@@ -439,13 +446,7 @@ class WeComClient(BaseClient):
         Unknown ids raise :class:`~wecal.NotFoundError` with ``.missing`` and
         the calendars that were found in ``.found`` (as :meth:`get_events`).
         """
-        wanted = list(dict.fromkeys(ids))
-        for i, cal_id in enumerate(wanted):
-            if not isinstance(cal_id, str) or not cal_id:
-                raise InvalidRequestError(
-                    f"ids[{i}] must be a cal_id string, got {_describe(cal_id)}",
-                    provider=_PROVIDER,
-                )
+        wanted = id_list(ids, "cal_id")
         found: dict[str, Calendar] = {}
 
         def read(body: Mapping[str, Any]) -> None:
@@ -471,5 +472,7 @@ class WeComClient(BaseClient):
 
     async def delete_calendar(self, calendar: Calendar | str) -> None:
         """Delete a calendar and its schedules (``oa/calendar/del``)."""
+        if not isinstance(calendar, str):
+            check_instance(calendar, Calendar, "calendar")
         cal_id = calendar if isinstance(calendar, str) else calendar.id
         await self._post("calendar/del", {"cal_id": cal_id})

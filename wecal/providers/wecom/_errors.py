@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from ...errors import (
     AuthenticationError,
     InvalidRequestError,
+    NotFoundError,
     PermissionDeniedError,
     ProviderError,
     RateLimitError,
@@ -14,17 +15,25 @@ from ...errors import (
 from .._dialects import Dialect
 from .._errors import BUSY, TOKEN_INVALID, CodeRule, code_table
 
-__all__ = ["WECOM", "WECOM_ERRORS"]
+__all__ = ["WECOM", "WECOM_API_ERRORS", "WECOM_ERRORS"]
 
-#: WeCom global codes (reference/wecom.md §2.2). Unknown codes raise
-#: :class:`ProviderError` without a retry.
+#: WeCom global codes (reference/wecom.md §2.2, and the global code page
+#: it cites, developer.work.weixin.qq.com/document/path/90313, for the
+#: credential and not-found codes). Unknown codes raise
+#: :class:`ProviderError` without a retry. Bad credentials at ``gettoken``
+#: are :class:`AuthenticationError`; an unknown user, department, calendar or
+#: schedule is :class:`NotFoundError` (see :data:`WECOM_API_ERRORS` for 40058).
 WECOM_ERRORS: Mapping[int, CodeRule] = code_table(
     {
         -1: BUSY,
         6000: CodeRule(ProviderError, retry=True, meaning="data version conflict"),
         # 40001 is "bad secret" in WeCom (not "bad token" as in WeChat MP).
         40001: CodeRule(AuthenticationError, meaning="invalid corpsecret"),
-        40003: CodeRule(InvalidRequestError, meaning="invalid userid"),
+        40013: CodeRule(AuthenticationError, meaning="invalid corpid"),
+        40091: CodeRule(AuthenticationError, meaning="invalid secret"),
+        41002: CodeRule(AuthenticationError, meaning="corpid missing"),
+        41004: CodeRule(AuthenticationError, meaning="corpsecret missing"),
+        40003: CodeRule(NotFoundError, meaning="unknown userid"),
         40014: TOKEN_INVALID,
         40058: CodeRule(InvalidRequestError, meaning="invalid parameter"),
         41001: CodeRule(AuthenticationError, token_invalid=True, meaning="access token missing"),
@@ -35,7 +44,8 @@ WECOM_ERRORS: Mapping[int, CodeRule] = code_table(
         50002: CodeRule(PermissionDeniedError, meaning="member out of the app's scope"),
         60011: CodeRule(PermissionDeniedError, meaning="no permission on member/department"),
         60020: CodeRule(PermissionDeniedError, meaning="caller ip not on the trusted list"),
-        60111: CodeRule(InvalidRequestError, meaning="userid not found"),
+        60003: CodeRule(NotFoundError, meaning="department not found"),
+        60111: CodeRule(NotFoundError, meaning="userid not found"),
         81013: CodeRule(InvalidRequestError, meaning="all ids invalid or not permitted"),
         90482: CodeRule(InvalidRequestError, meaning="op_start_time is not an occurrence"),
         90484: CodeRule(InvalidRequestError, meaning="op_mode 1 cannot set is_repeat"),
@@ -43,6 +53,22 @@ WECOM_ERRORS: Mapping[int, CodeRule] = code_table(
         301002: CodeRule(PermissionDeniedError, meaning="object belongs to another app"),
     }
 )
+
+
+_UNKNOWN_ID = CodeRule(NotFoundError, meaning="no such calendar or schedule")
+
+#: Per-API readings: WeCom answers 40058 ("invalid parameter") for an unknown
+#: ``cal_id`` / ``schedule_id`` on the calls whose only parameter is that id.
+WECOM_API_ERRORS: Mapping[str, Mapping[int, CodeRule]] = {
+    api: code_table({40058: _UNKNOWN_ID})
+    for api in (
+        "schedule/get_by_calendar",
+        "schedule/get",
+        "schedule/del",
+        "calendar/get",
+        "calendar/del",
+    )
+}
 
 
 WECOM = Dialect(
@@ -59,4 +85,5 @@ WECOM = Dialect(
     expires_field="expires_in",
     token_query="access_token",
     int_codes=WECOM_ERRORS,
+    api_codes=WECOM_API_ERRORS,
 )
