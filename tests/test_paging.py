@@ -154,9 +154,9 @@ async def test_resume_after_failure_on_page_k_yields_pages_k_to_n(k: int) -> Non
     listing = WeComListing(fake, schedules(10))  # pages at 0, 3, 6, 9 (+ empty at 10)
     core = make_core(fake, clock=FakeClock())
     clean = await collect_pages(wecom_paginator(core).by_page())
-    listing.fail_at[3 * k] = wecom_error(40058, "invalid parameter")
+    listing.fail_at[3 * k] = wecom_error(48002, "api forbidden")
     got: list[Page[Any]] = []
-    with pytest.raises(wecal.InvalidRequestError) as info:
+    with pytest.raises(wecal.PermissionDeniedError) as info:
         await pump(wecom_paginator(core).by_page(), got)
     assert got == clean[:k]
     assert info.value.cursor is not None
@@ -324,7 +324,7 @@ async def test_prefetch_fetches_ahead_inside_async_with() -> None:
 async def test_prefetch_error_surfaces_in_order_with_cursor() -> None:
     fake = FakeProvider(WECOM)
     listing = WeComListing(fake, schedules(9))
-    listing.fail_at[6] = wecom_error(40058, "bad")
+    listing.fail_at[6] = wecom_error(48002, "bad")
     core = make_core(fake, clock=FakeClock())
     got: list[Page[Any]] = []
 
@@ -332,7 +332,7 @@ async def test_prefetch_error_surfaces_in_order_with_cursor() -> None:
         async with wecom_paginator(core, prefetch=2).by_page() as pages:
             await pump(pages, got)
 
-    with pytest.raises(wecal.InvalidRequestError) as info:
+    with pytest.raises(wecal.PermissionDeniedError) as info:
         await consume()
     assert [len(p.items) for p in got] == [3, 3]
     assert info.value.cursor == got[-1].cursor
