@@ -84,7 +84,7 @@ async def ding_token(http: httpx.AsyncClient) -> str:
 #: Retries that finish in milliseconds, for client tests against the sandbox.
 FAST_RETRY = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=5.0)
 
-C = TypeVar("C", wecal.WeComClient, wecal.DingTalkLegacyClient)
+C = TypeVar("C", wecal.WeComClient, wecal.DingTalkLegacyClient, wecal.DingTalkClient)
 
 
 def client_on(sb: Sandbox, cls: type[C], **settings: Any) -> C:

@@ -8,6 +8,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -38,6 +39,7 @@ def test_examples_are_found() -> None:
         "notify_endpoint",
         "sync_loop",
         "meeting_moved",
+        "dingtalk_bot",
     }
 
 
@@ -223,3 +225,46 @@ def test_examples_type_check_under_mypy_strict(tmp_path: Path) -> None:
         ]
     )
     assert (status, out, err) == (0, "", "")
+
+
+async def test_dingtalk_bot(sandbox: Sandbox) -> None:
+    v1 = sandbox.dingtalk_v1
+    me = v1.add_user("张三", userid="zhangsan")
+    guest = v1.add_user("李四", userid="lisi")
+    busy_guest = v1.add_user("王五", userid="wangwu")
+    three = datetime(2024, 6, 3, 15, tzinfo=ZoneInfo("Asia/Shanghai"))
+    v1.add_event(
+        busy_guest,
+        {
+            "summary": "外出",
+            "start": {"dateTime": three.isoformat(), "timeZone": "Asia/Shanghai"},
+            "end": {
+                "dateTime": (three + timedelta(hours=2)).isoformat(),
+                "timeZone": "Asia/Shanghai",
+            },
+        },
+    )
+    example = load("dingtalk_bot")
+    book_meeting, free_at = example["book_meeting"], example["free_at"]
+    async with wecal.DingTalkClient(
+        DINGTALK_APP_KEY,
+        DINGTALK_APP_SECRET,
+        base_url="http://sandbox",
+        transport=httpx.ASGITransport(app=sandbox.app),
+        token_store=wecal.MemoryTokenStore(),
+        retry=wecal.RetryConfig(max_attempts=1),
+    ) as ding:
+        assert await free_at(ding, "zhangsan", 15, three.date()) == "15 点你有空。"
+        refused = await book_meeting(ding, "zhangsan", ["lisi", "wangwu"], "评审", three)
+        assert refused == "1 人那时没空，换个时间吧。"
+        assert [e["summary"] for e in v1.ground_truth(me)] == []
+        reply = await book_meeting(ding, "zhangsan", ["lisi"], "评审", three)
+        (booked,) = v1.ground_truth(me)
+        assert booked["summary"] == "评审"
+        assert {a["id"] for a in booked["attendees"]} >= {guest}
+        assert reply.startswith("已预约 15:00「评审」 ")
+        assert booked["onlineMeetingInfo"]["url"] in reply
+        assert await free_at(ding, "zhangsan", 15, three.date()) == "15 点你有安排。"
+        assert await free_at(ding, "zhangsan", 16, three.date()) == "16 点你有空。"
+        sandbox.faults.script("dingtalk.v1.schedule.query", [Fault.busy()])
+        assert await free_at(ding, "zhangsan", 15, three.date()) == "暂时无法读取日历，请稍后再试。"

@@ -644,6 +644,10 @@ class HttpCore:
         )  # fmt: skip
         if failure is None and body is not None:
             return _Outcome(body=body)
+        if failure is None and not content and self.dialect.style == "status":
+            # Where the HTTP status says success (DingTalk v1.0), an empty body
+            # is an answer without fields: delete, respond, attendee changes.
+            return _Outcome(body={})
         if failure is None:
             # A success status with a body that is not a JSON object.
             message = (
