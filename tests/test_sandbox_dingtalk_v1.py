@@ -14,6 +14,8 @@ import anyio
 import httpx
 import pytest
 from dateutil import rrule
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.sandbox_fixtures import (
     DINGTALK_APP_KEY,
@@ -74,7 +76,11 @@ class V1:
             params=params,
             headers={"x-acs-dingtalk-access-token": self.token, **(headers or {})},
         )
-        return r.status_code, (r.json() if r.content else None)
+        if not r.content:
+            return r.status_code, None
+        if r.headers["content-type"].startswith("application/json"):
+            return r.status_code, r.json()
+        return r.status_code, r.text
 
     async def create(self, body: dict[str, Any], **headers: str) -> dict[str, Any]:
         status, data = await self.call("POST", self.events, json_body=body, headers=headers)
@@ -657,7 +663,8 @@ def expected_starts(event: dict[str, Any], lo: datetime, hi: datetime) -> list[d
         kw["bymonthday"] = pattern["dayOfMonth"]
     if pattern["type"] == "relativeMonthly":
         n = {"first": 1, "second": 2, "third": 3, "fourth": 4, "last": -1}[pattern["index"]]
-        kw["byweekday"] = [rrule.weekday(d, n) for d in days]
+        # Graph: the n-th of the allowed days, counted in the month.
+        kw["byweekday"], kw["bysetpos"] = days, n
     if pattern["type"] == "absoluteYearly":
         kw["bymonth"], kw["bymonthday"] = first.month, first.day
     if rng["type"] == "numbered":
@@ -1044,3 +1051,100 @@ def test_describe_names_credentials_and_union_ids() -> None:
         assert union_id in text
     assert DEFAULT_DINGTALK_APP_KEY in text
     assert DEFAULT_DINGTALK_APP_SECRET not in text
+
+
+async def test_transport_faults_and_revocation_countdown(sandbox: Sandbox) -> None:
+    user = sandbox.dingtalk_v1.add_user("张伟")
+    async with v1_api(sandbox, user) as api:
+        sandbox.faults.script(
+            "dingtalk.v1.events.*", [Fault.server_error(502), Fault.latency(0.05), None]
+        )
+        r = await api.http.get(api.events, headers={"x-acs-dingtalk-access-token": api.token})
+        assert (r.status_code, r.headers["content-type"][:9]) == (502, "text/html")
+        assert (await api.call("GET", api.events))[0] == 200
+        sandbox.faults.revoke_tokens_after(1)
+        assert (await api.call("GET", api.events))[0] == 200
+        status, data = await api.call("GET", api.events)
+        assert (status, data["code"]) == (400, "InvalidAuthentication")
+        api.token = await v1_token(api.http)  # the token endpoint is not counted, and works
+        assert (await api.call("GET", api.events))[0] == 200
+    faults = [(r.api, r.fault) for r in sandbox.requests if r.fault]
+    assert faults == [
+        ("dingtalk.v1.events.list", "server_error"),
+        ("dingtalk.v1.events.list", "latency"),
+    ]
+
+
+async def test_rated_faults_are_seeded_and_writes_stay_single(sandbox: Sandbox) -> None:
+    state = sandbox.dingtalk_v1
+    user = state.add_user("张伟")
+    sandbox.faults.rate(Fault.applied_error(), p=0.5, seed=11, target="dingtalk.v1.events.create")
+    statuses = []
+    async with v1_api(sandbox, user) as api:
+        for n in range(12):
+            body = timed("2024-06-03T10:00:00+08:00", "2024-06-03T11:00:00+08:00", summary=f"#{n}")
+            token = {"x-client-token": f"rated-{n}"}
+            for _ in range(20):  # retry with the same token until an answer gets through
+                status, _data = await api.call("POST", api.events, json_body=body, headers=token)
+                statuses.append(status)
+                if status == 200:
+                    break
+    assert 503 in statuses
+    assert sorted(e["summary"] for e in state.events.values()) == sorted(f"#{n}" for n in range(12))
+
+
+_DAY_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+@st.composite
+def series_bodies(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["daily", "weekly", "absoluteMonthly", "relativeMonthly",
+                                 "absoluteYearly"]))  # fmt: skip
+    pattern: dict[str, Any] = {"type": kind, "interval": draw(st.integers(1, 4))}
+    if kind in ("weekly", "relativeMonthly"):
+        days = draw(st.lists(st.sampled_from(_DAY_NAMES), min_size=1, max_size=3, unique=True))
+        pattern["daysOfWeek"] = ",".join(days)
+        pattern["firstDayOfWeek"] = draw(st.sampled_from(_DAY_NAMES))
+    if kind == "absoluteMonthly":
+        pattern["dayOfMonth"] = draw(st.integers(1, 31))
+    if kind == "relativeMonthly":
+        pattern["index"] = draw(st.sampled_from(["first", "second", "third", "fourth", "last"]))
+    rng = draw(st.sampled_from(["noEnd", "numbered", "endDate"]))
+    range_: dict[str, Any] = {"type": rng}
+    if rng == "numbered":
+        range_["numberOfOccurrences"] = draw(st.integers(1, 99))
+    day = date(2024, 1, 1) + timedelta(days=draw(st.integers(0, 400)))
+    if rng == "endDate":
+        end = datetime.combine(day + timedelta(days=draw(st.integers(0, 500))), time(12), UTC)
+        range_["endDate"] = end.strftime("%Y-%m-%dT%H:%M:%SZ")
+    zone = draw(st.sampled_from(["Asia/Shanghai", "America/New_York", "Europe/Berlin"]))
+    start = datetime.combine(day, time(draw(st.integers(0, 23)), 30), ZoneInfo(zone))
+    body: dict[str, Any] = {
+        "summary": "循环 🔁",
+        "recurrence": {"pattern": pattern, "range": range_},
+        "start": {"dateTime": start.isoformat(), "timeZone": zone},
+        "end": {"dateTime": (start + timedelta(minutes=45)).isoformat(), "timeZone": zone},
+    }
+    if draw(st.booleans()):
+        body["start"], body["end"] = (
+            {"date": day.isoformat()},
+            {"date": (day + timedelta(days=1)).isoformat()},
+        )
+    return body
+
+
+@settings(max_examples=150)
+@given(series_bodies(), st.integers(0, 600))
+def test_expansion_matches_dateutil_for_any_series(body: dict[str, Any], offset: int) -> None:
+    sb = new_sandbox()
+    state = sb.dingtalk_v1
+    user = state.add_user("张伟")
+    event_id = state.add_event(user, body)
+    lo = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=offset)
+    hi = lo + timedelta(days=120)
+    got = [
+        datetime.fromisoformat(i["originStart"]["dateTime"].replace("Z", "+00:00"))
+        for i in state.ground_truth(user, start=lo, end=hi, view=True)
+    ]
+    want = [s.astimezone(UTC) for s in expected_starts(state.events[event_id], lo, hi)]
+    assert got == want

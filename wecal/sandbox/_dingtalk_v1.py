@@ -84,6 +84,9 @@ Behaviours the docs leave open, and what the sandbox does:
 * ``syncToken``: after the last ``/events`` page when no ``timeMax`` was sent.
   A request with it lists what changed since (deletions as ``status:
   "cancelled"`` tombstones whatever ``showDeleted`` says), ignoring the window.
+* DELETE and the attendee add/batchRemove calls answer ``200`` with an empty
+  body (the docs' examples show ``HTTP/1.1 200 OK`` alone); respond answers
+  ``{"result": true}``; create and PUT answer the full event.
 * Deleting as the organizer cancels the event for everyone: gone from the
   organizer's calendar (a tombstone with ``showDeleted=true``), shown as
   ``cancelled`` to attendees. Deleting as an attendee removes it from that
