@@ -454,10 +454,13 @@ class PageIterator(Generic[T]):
         """
         raw_key = self._p._raw_key
         keys: set[Hashable] = set()
+        # One union per page, not a generator per item: a 1000-item page
+        # otherwise spends milliseconds here (benchmarks/RESULTS.md, issue 11).
+        recent: set[Hashable] = set().union(*self._recent_raw)
         new = 0
         for item in raw.items:
             k = raw_key(item)
-            if k not in keys and not any(k in page for page in self._recent_raw):
+            if k not in keys and k not in recent:
                 new += 1
             keys.add(k)
         if raw.done or new * 2 > len(raw.items):
@@ -478,9 +481,10 @@ class PageIterator(Generic[T]):
         key = self._p._key
         assert key is not None
         fresh, keys = [], set()
+        recent: set[Hashable] = set().union(*self._recent_keys)
         for item in items:
             k = key(item)
-            if k not in keys and not any(k in page for page in self._recent_keys):
+            if k not in keys and k not in recent:
                 fresh.append(item)
                 keys.add(k)
         self._recent_keys.append(keys)
