@@ -99,7 +99,13 @@ class RateLimiter:
         # A fresh borrower token per call: anyio refuses a second permit to the
         # same task, and one task may legitimately nest calls (token fetch).
         borrower = object()
-        await self._limiter.acquire_on_behalf_of(borrower)
+        try:
+            # Uncontended (and nobody queued before us): take the permit
+            # without a trip through the event loop, ~15 µs a call (issue 11).
+            # The send that follows is the cancellation point.
+            self._limiter.acquire_on_behalf_of_nowait(borrower)
+        except anyio.WouldBlock:
+            await self._limiter.acquire_on_behalf_of(borrower)
         try:
             yield
         finally:
