@@ -22,6 +22,7 @@ from wecal.notifications import Notification, NotificationKind, WeComCallback, a
 from wecal.sandbox import NotifyFault, Sandbox, generate, serve
 
 from .sandbox_fixtures import FAST_RETRY, WECOM_CORP_ID, WECOM_SECRET
+from .test_sync import consume, live_timed_ids, new_event, shifted
 
 pytestmark = pytest.mark.anyio
 
@@ -83,12 +84,7 @@ async def test_chain_wecom_write_notify_verify_sync(notifying: Sandbox, inbox: I
     sandbox = notifying
     summary = generate(sandbox, seed=11, wecom_calendars=2, schedules_per_calendar=15)
     cal, other = summary.wecom_calendars[:2]
-    # Timed schedules that are not cancelled already (the generated data has some).
-    ids = [
-        s["schedule_id"]
-        for s in sandbox.wecom_ground_truth(cal)
-        if s.get("status") != 1 and not s.get("is_whole_day")
-    ]
+    ids = live_timed_ids(sandbox, cal)
     states: dict[str, str] = {}
     local: dict[str, dict[str, wecal.Event]] = {}
 
@@ -98,17 +94,8 @@ async def test_chain_wecom_write_notify_verify_sync(notifying: Sandbox, inbox: I
         for note in list(inbox.notes):
             if note.calendar_id is None:
                 continue
-            copy = local.setdefault(note.calendar_id, {})
             sync = wecom.sync_events(note.calendar_id, state=states.get(note.calendar_id))
-            async for change in sync:
-                seen.append(change)
-                if change.kind is wecal.ChangeKind.RESET:
-                    copy.clear()
-                elif change.kind is wecal.ChangeKind.DELETED:
-                    copy.pop(change.event_id, None)
-                else:
-                    assert change.event is not None
-                    copy[change.event_id] = change.event
+            seen += await consume(sync, local.setdefault(note.calendar_id, {}))
             states[note.calendar_id] = sync.state
         inbox.notes.clear()
         return seen
@@ -118,7 +105,11 @@ async def test_chain_wecom_write_notify_verify_sync(notifying: Sandbox, inbox: I
             # The app starts from a full sync of both calendars.
             for c in (cal, other):
                 inbox.notes.append(
-                    Notification(provider=wecal.Provider.WECOM, kind="updated", calendar_id=c)
+                    Notification(
+                        provider=wecal.Provider.WECOM,
+                        kind=NotificationKind.UPDATED,
+                        calendar_id=c,
+                    )
                 )
             await on_notifications(wecom)
             assert set(local[cal]) == {s["schedule_id"] for s in sandbox.wecom_ground_truth(cal)}
@@ -126,24 +117,9 @@ async def test_chain_wecom_write_notify_verify_sync(notifying: Sandbox, inbox: I
             sandbox.notifications.script(
                 [NotifyFault.DUPLICATE, NotifyFault.REORDER, None, NotifyFault.FAIL_FIRST]
             )
-            created = await wecom.create_event(
-                wecal.Event(
-                    provider=wecal.Provider.WECOM,
-                    id="",
-                    calendar_id=cal,
-                    start=T0,
-                    end=T0 + timedelta(hours=1),
-                    summary="新会议",
-                )
-            )
+            created = await wecom.create_event(new_event(cal, "新会议"))
             moved = local[cal][ids[0]]
-            await wecom.update_event(
-                attrs.evolve(
-                    moved,
-                    start=moved.start + timedelta(hours=3),
-                    end=moved.end + timedelta(hours=3),
-                )
-            )
+            await wecom.update_event(shifted(moved, 3))
             await wecom.delete_event(ids[1])
             sandbox.notifications.user_update_wecom_schedule(ids[2], summary="会议改名")
             await drain(sandbox)

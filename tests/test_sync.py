@@ -41,6 +41,33 @@ async def consume(sync: wecal.SyncStream, local: dict[str, wecal.Event]) -> list
     return changes
 
 
+def new_event(calendar_id: str, summary: str = "") -> wecal.Event:
+    """A one-hour WeCom event to create in ``calendar_id``."""
+    return wecal.Event(
+        provider=wecal.Provider.WECOM,
+        id="",
+        calendar_id=calendar_id,
+        start=T0,
+        end=T0 + timedelta(hours=1),
+        summary=summary,
+    )
+
+
+def live_timed_ids(sandbox: Sandbox, cal: str) -> list[str]:
+    """Timed, not yet cancelled schedules of ``cal`` (the generated data has others)."""
+    return sorted(
+        s["schedule_id"]
+        for s in sandbox.wecom_ground_truth(cal)
+        if s.get("status") != 1 and not s.get("is_whole_day")
+    )
+
+
+def shifted(event: wecal.Event, hours: int) -> wecal.Event:
+    """``event`` moved by ``hours`` (a timed event)."""
+    delta = timedelta(hours=hours)
+    return attrs.evolve(event, start=event.start + delta, end=event.end + delta)
+
+
 def kinds(changes: list[wecal.Change]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for c in changes:
@@ -68,40 +95,13 @@ async def test_wecom_snapshot_sync(sandbox: Sandbox) -> None:
         assert decode_snapshot(again.state, _scope(cal)) == decode_snapshot(state, _scope(cal))
 
         # Writes through the API, a write "by a user", a schedule that vanished.
-        made = await wecom.create_event(
-            wecal.Event(
-                provider=wecal.Provider.WECOM,
-                id="",
-                calendar_id=cal,
-                start=T0,
-                end=T0 + timedelta(hours=1),
-                summary="新会议",
-            )
-        )
-        # Timed, not yet cancelled schedules (the generated data has others).
-        ids = sorted(
-            s["schedule_id"]
-            for s in sandbox.wecom_ground_truth(cal)
-            if s.get("status") != 1 and not s.get("is_whole_day")
-        )
-        moved = local[ids[0]]
-        await wecom.update_event(
-            attrs.evolve(
-                moved, start=moved.start + timedelta(hours=2), end=moved.end + timedelta(hours=2)
-            )
-        )
+        made = await wecom.create_event(new_event(cal, "新会议"))
+        ids = live_timed_ids(sandbox, cal)
+        await wecom.update_event(shifted(local[ids[0]], 2))
         await wecom.delete_event(ids[1])  # WeCom keeps it, cancelled: an update
         sandbox.wecom_schedules[ids[2]]["summary"] = "edited in the app"
         del sandbox.wecom_schedules[ids[3]]
-        await wecom.create_event(
-            wecal.Event(
-                provider=wecal.Provider.WECOM,
-                id="",
-                calendar_id=other_cal,
-                start=T0,
-                end=T0 + timedelta(hours=1),
-            )
-        )
+        await wecom.create_event(new_event(other_cal))
 
         sync = wecom.sync_events(cal, state=state)
         changes = await consume(sync, local)
