@@ -18,11 +18,23 @@ import httpx
 import pytest
 
 import wecal
-from wecal.notifications import Notification, NotificationKind, WeComCallback, asgi_endpoint
+from wecal.notifications import (
+    DingTalkCallback,
+    Notification,
+    NotificationKind,
+    WeComCallback,
+    asgi_endpoint,
+)
 from wecal.sandbox import NotifyFault, Sandbox, generate, serve
 
-from .sandbox_fixtures import FAST_RETRY, WECOM_CORP_ID, WECOM_SECRET
-from .test_sync import consume, live_timed_ids, new_event, shifted
+from .sandbox_fixtures import (
+    DINGTALK_APP_KEY,
+    DINGTALK_APP_SECRET,
+    FAST_RETRY,
+    WECOM_CORP_ID,
+    WECOM_SECRET,
+)
+from .test_sync import consume, live_events, live_timed_ids, new_event, shifted, v1_body
 
 pytestmark = pytest.mark.anyio
 
@@ -236,3 +248,76 @@ def test_no_subscription_no_delivery_thread(sandbox: Sandbox) -> None:
     assert sandbox.notifications._thread is None
     assert sandbox.wecom_schedules[next(iter(sandbox.wecom_schedules))]["status"] == 1
     _ = httpx  # the sandbox sends with httpx: imported here for the type only
+
+
+async def test_chain_dingtalk_v1_write_notify_verify_sync(sandbox: Sandbox) -> None:
+    inbox = Inbox()
+    ding_cb = DingTalkCallback(TOKEN, AES_KEY, DINGTALK_APP_KEY)
+    v1 = sandbox.dingtalk_v1
+    user, guest = v1.add_user("张伟"), v1.add_user("王芳")
+    ids = [v1.add_event(user, v1_body(f"周会 {h}", h)) for h in (9, 10, 11)]
+    invited = v1.add_event(guest, v1_body("评审", 14, attendees=[{"id": user}]))
+    states: dict[str, str] = {}
+    local: dict[str, dict[str, wecal.Event]] = {}
+
+    async def on_notifications(ding: wecal.DingTalkClient, users: set[str]) -> None:
+        """Each notification syncs the calendars of the users it names that we follow."""
+        for note in list(inbox.notes):
+            for union_id in users & set(note.user_ids):
+                sync = ding.sync_events(user_id=union_id, state=states.get(union_id))
+                await consume(sync, local.setdefault(union_id, {}))
+                states[union_id] = sync.state
+        inbox.notes.clear()
+
+    with serve(asgi_endpoint(ding_cb, inbox)) as endpoint, serve(sandbox) as sandbox_url:
+        sandbox.notifications.subscribe_dingtalk(endpoint + "/", TOKEN, AES_KEY)
+        try:
+            async with wecal.DingTalkClient(
+                DINGTALK_APP_KEY,
+                DINGTALK_APP_SECRET,
+                base_url=sandbox_url,
+                token_store=wecal.MemoryTokenStore(),
+                retry=FAST_RETRY,
+            ) as ding:
+                for union_id in (user, guest):  # the first full sync
+                    inbox.notes.append(
+                        Notification(
+                            provider=wecal.Provider.DINGTALK,
+                            kind=NotificationKind.UPDATED,
+                            user_ids=(union_id,),
+                        )
+                    )
+                await on_notifications(ding, {user, guest})
+                assert set(local[user]) == {*ids, invited}
+
+                sandbox.notifications.script(
+                    [NotifyFault.REORDER, NotifyFault.DUPLICATE, NotifyFault.FAIL_FIRST]
+                )
+                created = await ding.create_event(
+                    attrs.evolve(new_event("primary", "新会议"), provider=wecal.Provider.DINGTALK),
+                    user_id=user,
+                )
+                moved = shifted(local[user][ids[0]], 1)
+                await ding.update_event(moved, user_id=user)
+                sandbox.notifications.user_delete_dingtalk_event(guest, invited)
+                await drain(sandbox)
+
+                notes = [(n.kind, n.event_id) for n in inbox.notes]
+                assert notes.count((NotificationKind.UPDATED, ids[0])) == 2  # duplicated
+                assert notes.index((NotificationKind.CREATED, created.id)) > notes.index(
+                    (NotificationKind.UPDATED, ids[0])
+                )  # reordered
+                retried = [d for d in sandbox.notifications.deliveries if d.statuses[0] == 403]
+                assert [d.message["calendarEventId"] for d in retried] == [invited]
+                assert retried[0].statuses == [403, 200]
+                assert all(guest in n.user_ids for n in inbox.notes if n.event_id == invited)
+
+                await on_notifications(ding, {user, guest})
+                assert created.id in local[user]
+                assert invited not in local[user]
+                assert invited not in local[guest]
+                assert local[user][ids[0]].start == moved.start
+                for union_id in (user, guest):
+                    assert local[union_id] == await live_events(ding, union_id)
+        finally:
+            sandbox.notifications.close()

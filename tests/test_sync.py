@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,7 +20,7 @@ import wecal
 from wecal.sandbox import Sandbox, generate
 from wecal.sync import ChangeKind, TokenPage, TokenSync, decode_snapshot, encode_snapshot
 
-from .sandbox_fixtures import client_on
+from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, FAST_RETRY, client_on
 
 pytestmark = pytest.mark.anyio
 
@@ -285,3 +286,91 @@ async def test_token_sync_other_errors_and_a_missing_token_are_raised() -> None:
     engine = TokenSync(down, scope={}, rejected=lambda e: True, is_deleted=lambda e: False)
     with pytest.raises(wecal.TransportError):
         await consume(engine.stream(engine.encode("tok")), {})
+
+
+# -- DingTalk v1.0: syncToken against the sandbox ------------------------------------
+
+
+def v1_body(summary: str, hour: int, **extra: Any) -> dict[str, Any]:
+    """A v1.0 create body: a one-hour meeting on 2024-06-03 at ``hour`` (Shanghai)."""
+    zone = "Asia/Shanghai"
+    return {
+        "summary": summary,
+        "start": {"dateTime": f"2024-06-03T{hour:02d}:00:00+08:00", "timeZone": zone},
+        "end": {"dateTime": f"2024-06-03T{hour + 1:02d}:00:00+08:00", "timeZone": zone},
+        **extra,
+    }
+
+
+def ding_v1_on(sandbox: Sandbox, **settings: Any) -> wecal.DingTalkClient:
+    defaults: dict[str, Any] = {
+        "base_url": "http://sandbox",
+        "transport": httpx.ASGITransport(app=sandbox.app),
+        "token_store": wecal.MemoryTokenStore(),
+        "retry": FAST_RETRY,
+    }
+    return wecal.DingTalkClient(DINGTALK_APP_KEY, DINGTALK_APP_SECRET, **{**defaults, **settings})
+
+
+async def live_events(ding: wecal.DingTalkClient, user: str) -> dict[str, wecal.Event]:
+    """What the user's calendar lists now, cancelled events left out (sync deletes them)."""
+    return {
+        e.id: e
+        async for e in ding.list_events(user_id=user)
+        if e.status is not wecal.EventStatus.CANCELLED
+    }
+
+
+async def test_dingtalk_v1_sync_token(sandbox: Sandbox) -> None:
+    v1 = sandbox.dingtalk_v1
+    user, guest = v1.add_user("张伟"), v1.add_user("王芳")
+    first_ids = [v1.add_event(user, v1_body(f"会议 {h}", h)) for h in range(9, 14)]
+    invited = v1.add_event(guest, v1_body("王芳的会", 15, attendees=[{"id": user}]))
+    local: dict[str, wecal.Event] = {}
+    async with ding_v1_on(sandbox) as ding:
+        sync = ding.sync_events(user_id=user, page_size=2)
+        first = await consume(sync, local)
+        assert first[0].kind is ChangeKind.RESET
+        assert kinds(first[1:]) == {"created": {*first_ids, invited}}
+        assert local == await live_events(ding, user)
+
+        made = await ding.create_event(
+            wecal.Event(
+                provider=wecal.Provider.DINGTALK,
+                id="",
+                start=T0,
+                end=T0 + timedelta(hours=1),
+                summary="新会议",
+            ),
+            user_id=user,
+        )
+        await ding.update_event(shifted(local[first_ids[0]], 2), user_id=user)
+        # Deletions "by the users" in the app (the organizer's cancels it for all).
+        sandbox.notifications.user_delete_dingtalk_event(user, first_ids[1])
+        sandbox.notifications.user_delete_dingtalk_event(guest, invited)
+
+        second = ding.sync_events(user_id=user, state=sync.state)
+        changes = await consume(second, local)
+        assert not second.resynced
+        # A sync token cannot tell new from changed: both come as UPDATED.
+        assert kinds(changes) == {
+            "updated": {made.id, first_ids[0]},
+            "deleted": {first_ids[1], invited},
+        }
+        assert local == await live_events(ding, user)
+        assert [c async for c in ding.sync_events(user_id=user, state=second.state)] == []
+
+        # DingTalk refuses a token it does not know: a full resync, reported.
+        engine = TokenSync(
+            lambda *_: None,  # type: ignore[arg-type,return-value]
+            scope={"provider": "dingtalk-v1", "user_id": user, "calendar_id": "primary"},
+            rejected=lambda _: True,
+            is_deleted=lambda _: False,
+        )
+        third = ding.sync_events(user_id=user, state=engine.encode("not-a-token"))
+        resync = await consume(third, local)
+        assert resync[0].kind is ChangeKind.RESET
+        assert third.resynced
+        assert local == await live_events(ding, user)
+        with pytest.raises(wecal.ValidationError, match="another calendar"):
+            ding.sync_events(user_id=guest, state=third.state)

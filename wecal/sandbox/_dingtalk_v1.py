@@ -1609,6 +1609,7 @@ async def handle(
                 raise
             if client_token:
                 state.idem_end(client_token, answer)
+            sandbox.notifications.after_dingtalk_v1(name, params, answer)
             return answer
     except V1Error as exc:
         with sandbox._lock:

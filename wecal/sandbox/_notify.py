@@ -48,6 +48,16 @@ _WECOM_SCHEDULE_OPS = {
     "schedule.del_attendees": "modify_schedule",
 }
 
+#: DingTalk v1.0 API calls → ``changeType`` of the ``calendar_event_change`` they cause.
+_V1_CHANGES = {
+    "dingtalk.v1.events.create": "create",
+    "dingtalk.v1.events.patch": "update",
+    "dingtalk.v1.events.delete": "delete",
+    "dingtalk.v1.events.respond": "update",
+    "dingtalk.v1.attendees.add": "update",
+    "dingtalk.v1.attendees.remove": "update",
+}
+
 
 class NotifyFault(enum.StrEnum):
     """What goes wrong with one notification's delivery."""
@@ -162,10 +172,9 @@ class SandboxNotifications:
         self, event: str, cal_id: str, schedule_id: str | None = None, *, user: str = "sys"
     ) -> None:
         """Send one WeCom calendar callback (``event`` as in reference/wecom.md §1.5)."""
+        sub = self._subs.get("wecom")
         message = {
-            "ToUserName": self._subs["wecom"].callback._crypt.receive_id
-            if "wecom" in self._subs
-            else "",
+            "ToUserName": sub.callback._crypt.receive_id if sub is not None else "",
             "FromUserName": user,
             "CreateTime": str(int(time.time())),
             "MsgType": "event",
@@ -203,6 +212,45 @@ class SandboxNotifications:
         self.wecom_event("respond_schedule", cal_id, schedule_id, user=userid)
 
     # -- DingTalk ----------------------------------------------------------------
+
+    def after_dingtalk_v1(
+        self, name: str, params: Mapping[str, str], answer: tuple[int, Any]
+    ) -> None:
+        """Called by the v1.0 emulator after an API call it applied."""
+        change = _V1_CHANGES.get(name)
+        if change is None or "dingtalk" not in self._subs or not 200 <= answer[0] < 300:
+            return
+        created = name == "dingtalk.v1.events.create"
+        event_id = str(answer[1]["id"]) if created else params["event"]
+        self.dingtalk_event(event_id, change, union_ids=self._v1_people(params["user"], event_id))
+
+    def _v1_people(self, union_id: str, event_id: str) -> list[str]:
+        """The acting user, then the event's organizer and attendees (unionIds)."""
+        stored = self._sandbox.dingtalk_v1.events.get(event_id) or {}
+        people = [union_id, (stored.get("organizer") or {}).get("id")]
+        people += [a.get("id") for a in stored.get("attendees") or []]
+        return [p for p in dict.fromkeys(people) if isinstance(p, str) and p]
+
+    def user_create_dingtalk_event(self, organizer: str, event: Mapping[str, Any]) -> str:
+        """``organizer`` creates an event in the DingTalk app (a v1.0 create body)."""
+        event_id = self._sandbox.dingtalk_v1.add_event(organizer, event)
+        self.dingtalk_event(event_id, "create", union_ids=self._v1_people(organizer, event_id))
+        return event_id
+
+    def user_update_dingtalk_event(
+        self, union_id: str, event_id: str, changes: Mapping[str, Any]
+    ) -> None:
+        """The organizer edits an event in the app (``changes``: a v1.0 patch body)."""
+        with self._sandbox._lock:
+            self._sandbox.dingtalk_v1._patch(union_id, event_id, {"id": event_id, **changes})
+        self.dingtalk_event(event_id, "update", union_ids=self._v1_people(union_id, event_id))
+
+    def user_delete_dingtalk_event(self, union_id: str, event_id: str) -> None:
+        """``union_id`` deletes an event in the app (the organizer: for everyone)."""
+        people = self._v1_people(union_id, event_id)
+        with self._sandbox._lock:
+            self._sandbox.dingtalk_v1._delete(union_id, event_id)
+        self.dingtalk_event(event_id, "delete", union_ids=people)
 
     def dingtalk_event(
         self,
