@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import wecal
+from tests.test_clients_fuzz import mutated
 from wecal.providers.dingtalk._convert import (
     BusySlot,
     busy_from_response,
@@ -405,3 +406,41 @@ def test_malformed_schedule() -> None:
 
 def test_wire_time_is_utc_with_milliseconds() -> None:
     assert wire_time(datetime(2024, 6, 1, 8, tzinfo=SH)) == "2024-06-01T00:00:00.000Z"
+
+
+# --------------------------------------------------------------------------
+# Fuzz: mutated examples → an Event or a ResponseFormatError, nothing else
+# --------------------------------------------------------------------------
+
+
+def _error_path(read: Any, *args: Any, **kw: Any) -> str | None:
+    """None when ``read`` succeeds, the error's path when it raises ResponseFormatError."""
+    try:
+        read(*args, **kw)
+    except wecal.ResponseFormatError as exc:
+        return exc.path or ""
+    return None
+
+
+@given(st.data())
+def test_mutated_examples_raise_only_response_format_errors(data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(["event_get.json", "all_day.json", "create_request.json"]))
+    raw = data.draw(mutated({"id": "x", **load(name)}))
+    path = _error_path(event_from_dingtalk, raw)
+    assert path is None or path.startswith("$")
+
+
+@given(st.data())
+def test_mutated_pages_and_schedules_raise_only_response_format_errors(
+    data: st.DataObject,
+) -> None:
+    page = data.draw(mutated(load("eventsview_page.json")))
+    path = _error_path(page_from_response, page)
+    assert path is None or path.startswith("$")
+    items = page_from_response(page)[0] if path is None else []
+    for i, item in enumerate(items):
+        item_path = _error_path(event_from_dingtalk, item, path=f"$.events[{i}]")
+        assert item_path is None or item_path.startswith(f"$.events[{i}]")
+    schedule = data.draw(mutated(load("query_schedule.json")))
+    path = _error_path(busy_from_response, schedule)
+    assert path is None or path.startswith("$")
