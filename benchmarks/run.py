@@ -4,6 +4,7 @@ Run wecal's benchmarks and print each figure next to its target.
     .venv/bin/python benchmarks/run.py            # full sizes (a few minutes)
     .venv/bin/python benchmarks/run.py --quick    # toy sizes (seconds): does it still run?
     .venv/bin/python benchmarks/run.py --only 1 3 # some of them
+    .venv/bin/python benchmarks/run.py --only 3 --many-sources  # + 1M events over 10,000 sources
 
 1 decode + normalize, 2 export efficiency, 3 memory, 4 send-loop overhead,
 5 fan-out over many calendars at 16 in flight
@@ -65,7 +66,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="benchmarks/run.py", description=__doc__.split("\n")[1])
     parser.add_argument("--quick", action="store_true", help="toy sizes, for a smoke run")
     parser.add_argument("--only", nargs="+", choices=sorted(BENCHMARKS), metavar="N")
+    parser.add_argument(
+        "--many-sources",
+        action="store_true",
+        help="benchmark 3 also exports 1M events over 10,000 sources (minutes)",
+    )
     args = parser.parse_args(argv)
+    if args.many_sources:
+        bench_memory.MANY_SOURCES = 10_000
 
     info = machine()
     mode = "quick (toy sizes: figures mean nothing)" if args.quick else "full"
