@@ -13,6 +13,8 @@ Three timings per provider, interleaved round by round, medians:
 - ``json.loads(page)`` — the floor any SDK pays;
 - converters only — ``json.loads`` + page extraction + the converter per item;
 - the client path — the first ``Page`` of ``client.list_events(...).by_page()``
+  (DingTalk v1.0, whose pages hold at most 100: all ten pages of
+  ``list_events``, against ``json.loads`` of the ten bodies)
   with the bytes answered by an ``httpx.MockTransport`` (no network): HTTP core,
   decoding, converters and the paginator's transform, de-duplication and
   cursor. This is the figure that counts; its ratio to ``json.loads`` is
@@ -54,7 +56,8 @@ class Case:
     """One provider's page, its client path and its converters-only path."""
 
     label: str
-    page: bytes
+    #: The answer bytes: one page, or (DingTalk v1.0, ≤ 100 a page) every page.
+    pages: list[bytes]
     #: The first page of ``list_events`` through a client answering ``page``.
     client_page: Callable[[], Awaitable[Sequence[wecal.Event]]]
     #: ``json.loads`` + the provider's converters, no client.
@@ -143,7 +146,7 @@ async def cases(n: int) -> list[Case]:
 
     out.append(
         Case(
-            "WeCom", pages["wecom"],
+            "WeCom", [pages["wecom"]],
             lambda: _first_page(wecom.list_events(cal_id, page_size=n), n, "WeCom")(),
             wecom_converters, wecom,
         )
@@ -164,12 +167,81 @@ async def cases(n: int) -> list[Case]:
 
     out.append(
         Case(
-            "DingTalk legacy", pages["dingtalk_legacy"],
+            "DingTalk legacy", [pages["dingtalk_legacy"]],
             lambda: _first_page(ding.list_events(user_id=user_id, page_size=n), n, "DingTalk")(),
             ding_converters, ding,
         )
     )  # fmt: skip
+    if hasattr(wecal, "DingTalkClient"):
+        out.append(await _v1_case(n))
     return out
+
+
+class _Recorder(httpx.AsyncBaseTransport):
+    """Passes requests to ``inner`` and keeps each answer's bytes by (path, nextToken)."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
+        self.inner = inner
+        self.answers: dict[tuple[str, str | None], bytes] = {}
+        self.pages: list[bytes] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        body = await response.aread()
+        self.answers[request.url.path, request.url.params.get("nextToken")] = body
+        if "nextToken" in request.url.params or "/events" in request.url.path:
+            self.pages.append(body)
+        return httpx.Response(response.status_code, headers=response.headers, content=body)
+
+
+def _replaying(answers: dict[tuple[str, str | None], bytes]) -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=answers[request.url.path, request.url.params.get("nextToken")]
+        )
+
+    return httpx.MockTransport(handler)
+
+
+async def _v1_case(n: int) -> Case:
+    """DingTalk v1.0: ``n`` events in pages of 100 (``maxResults``' maximum)."""
+    from wecal.providers.dingtalk._convert import event_from_dingtalk, page_from_response
+
+    sandbox = Sandbox(seed=1)
+    summary = generate(
+        sandbox, seed=1, wecom_calendars=0, schedules_per_calendar=0, dingtalk_users=0,
+        events_per_user=n, dingtalk_v1_users=1,
+    )  # fmt: skip
+    union_id = summary.dingtalk_v1_users[0]
+    recorder = _Recorder(httpx.ASGITransport(app=sandbox.app))
+    creds = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
+    async with wecal.DingTalkClient(
+        *creds, base_url="http://sandbox", transport=recorder, rate_limit=False
+    ) as capture:
+        listed = [e async for e in capture.list_events(user_id=union_id)]
+    if len(listed) != n:
+        raise RuntimeError(f"the v1.0 sandbox listed {len(listed)} events, not {n}")
+    client = wecal.DingTalkClient(
+        *creds, base_url="http://ding.bench", rate_limit=False,
+        transport=_replaying(recorder.answers),
+    )  # fmt: skip
+
+    async def client_pages() -> Sequence[wecal.Event]:
+        events = [e async for e in client.list_events(user_id=union_id)]
+        if len(events) != n:
+            raise RuntimeError(f"DingTalk v1.0 client listed {len(events)} events, not {n}")
+        return events
+
+    def converters() -> int:
+        count = 0
+        for page in recorder.pages:
+            items, _ = page_from_response(json.loads(page))
+            count += len(
+                [event_from_dingtalk(it, path=f"$.events[{i}]") for i, it in enumerate(items)]
+            )
+        return count
+
+    return Case("DingTalk v1.0", recorder.pages, client_pages, converters, client)
 
 
 def describe(events: Sequence[wecal.Event]) -> str:
@@ -211,9 +283,9 @@ async def measure(rounds: int, n: int = PAGE) -> list[Result]:
             shapes[case.label] = describe(await case.client_page())  # warm up, and describe
         for _ in range(rounds):
             for case in all_cases:
-                page = case.page
+                pages = case.pages
                 for key, sample in (
-                    ("loads", _timed(lambda: json.loads(page))),  # noqa: B023
+                    ("loads", _timed(lambda: [json.loads(p) for p in pages])),  # noqa: B023
                     ("conv", _timed(case.converters)),
                     ("client", await _atimed(case.client_page)),
                 ):
@@ -226,7 +298,9 @@ async def measure(rounds: int, n: int = PAGE) -> list[Result]:
     for case in all_cases:
         loads, conv, client = (median(times[case.label, k]) for k in ("loads", "conv", "client"))
         ratio = client / loads
-        size = f"{n} events, {len(case.page) / 1e6:.2f} MB"
+        size = f"{n} events, {sum(map(len, case.pages)) / 1e6:.2f} MB"
+        if len(case.pages) > 1:
+            size += f" in {len(case.pages)} pages"
         results.append(
             Result(
                 name=f"1. decode+normalize {case.label} ({size})",
