@@ -341,7 +341,13 @@ async def _export(
     progress = Progress()
     stdout = output == "-"
     target: Path | IO[bytes] = sys.stdout.buffer if stdout else Path(output)
-    query = [config.label, start, end, expand]
+    options = {
+        "--provider": config.label,
+        "--start": start,
+        "--end": end,
+        "--expand": expand,
+        "--page-size": page_size,
+    }
     status = sys.stderr
     started = time.monotonic()
     try:
@@ -356,7 +362,7 @@ async def _export(
                         fmt=fmt,
                         checkpoint=checkpoint,
                         concurrency=concurrency,
-                        query=query,
+                        options=options,
                         progress=progress,
                     )
                 finally:

@@ -22,9 +22,9 @@ closing ``END:VCALENDAR``, which is rewritten after every batch, so the file is
 a valid calendar at every commit and resume stays valid.
 """
 
+from ._checkpoint import Binding as Binding
 from ._checkpoint import Checkpoint as Checkpoint
 from ._checkpoint import SourceState as SourceState
-from ._checkpoint import fingerprint as fingerprint
 from ._engine import EventWriter as EventWriter
 from ._engine import ExportResult as ExportResult
 from ._engine import PageLike as PageLike
@@ -38,6 +38,7 @@ from ._ics import IcsWriter as IcsWriter
 from ._jsonl import JsonlWriter as JsonlWriter
 
 __all__ = [
+    "Binding",
     "Checkpoint",
     "EventWriter",
     "ExportResult",
@@ -49,7 +50,6 @@ __all__ = [
     "SourceResult",
     "SourceState",
     "export",
-    "fingerprint",
     "parse_when",
     "writer_for",
 ]

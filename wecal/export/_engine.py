@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import hashlib
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import IO, Any, Protocol
@@ -12,11 +15,12 @@ from typing import IO, Any, Protocol
 import anyio
 import attrs
 
-from ..errors import ValidationError, WecalError
+from ..errors import ValidationError
 from ..models import Event
-from ._checkpoint import Checkpoint, SourceState, fingerprint
+from ._checkpoint import Binding, Checkpoint, SourceState, temp_path
 from ._ics import IcsWriter
 from ._jsonl import JsonlWriter
+from ._lock import LockFile, lock_fd
 
 __all__ = [
     "EventWriter",
@@ -90,10 +94,13 @@ def writer_for(fmt: str) -> JsonlWriter | IcsWriter:
 
 @attrs.frozen
 class SourceResult:
+    """One source's outcome. ``error`` is one line; ``exception`` is what was raised."""
+
     source: Source
     events: int
     pages: int
     error: str | None = None
+    exception: BaseException | None = attrs.field(default=None, eq=False, repr=False)
 
 
 @attrs.frozen
@@ -125,6 +132,35 @@ class Progress:
     done_sources: int = 0
     failed_sources: int = 0
     total_sources: int = 0
+    #: Sources a resumed run found already done (they take no time this run).
+    skipped_sources: int = 0
+    #: Keys of the sources this run finished or failed.
+    finished: set[str] = attrs.Factory(set)
+
+    def remaining_seconds(self, elapsed: float) -> float | None:
+        """
+        The time left at the rate observed so far, or None before it can be told.
+
+        Work is counted in sources: a finished source is 1, one in progress
+        the share of its events in the average finished source's (at most 1).
+        The rate is that work over ``elapsed``, so the estimate shrinks as
+        events arrive, not only when a whole source completes.
+        """
+        todo = self.total_sources - self.skipped_sources
+        sizes = [self.per_source.get(key, 0) for key in self.finished]
+        if not sizes or elapsed <= 0 or todo <= 0:
+            return None
+        typical = sum(sizes) / len(sizes)
+        work = float(len(self.finished))
+        if typical > 0:
+            work += sum(
+                min(1.0, count / typical)
+                for key, count in self.per_source.items()
+                if key not in self.finished
+            )
+        if work <= 0:
+            return None
+        return max(0.0, (todo - work) * elapsed / work)
 
 
 async def export(
@@ -135,7 +171,7 @@ async def export(
     fmt: str,
     checkpoint: Path | None = None,
     concurrency: int = 8,
-    query: Sequence[object] = (),
+    options: Mapping[str, object] | None = None,
     progress: Progress | None = None,
     buffer_pages: int = 64,
 ) -> ExportResult:
@@ -150,12 +186,22 @@ async def export(
         fmt: ``"jsonl"`` or ``"ics"``.
         checkpoint: where progress is recorded; rerunning with it resumes.
         concurrency: how many sources are read at once.
-        query: anything else that identifies the export (provider, window,
-            expand); part of the checkpoint's fingerprint, so a checkpoint is
-            never resumed by a different export.
+        options: anything else that identifies the export (provider, window,
+            expand…), as ``{name: value}``. The checkpoint is bound to them, to
+            the output path, the format and the sources: resuming with any
+            other is refused with a line naming the difference.
 
-    A source that fails does not stop the others: it is reported in the
-    result (``failed``) and its checkpoint lets a rerun finish it.
+    A source that fails — its provider says no, or one of its events cannot
+    be written in ``fmt`` — does not stop the others: it is reported in the
+    result (``failed``) and its checkpoint lets a rerun retry it. A run where
+    every source fails before writing anything leaves no output behind.
+
+    Raises:
+        ValidationError: bad arguments, or a checkpoint that does not fit
+            (corrupt, another export's, an output changed since it was
+            written, another run holding it); nothing is changed on disk.
+        OSError: the output or checkpoint could not be written (disk full, a
+            file-size limit); what was committed before stays resumable.
     """
     if concurrency < 1:
         raise ValidationError(f"concurrency must be at least 1, got {concurrency!r}")
@@ -163,168 +209,334 @@ async def export(
         raise ValidationError("a checkpoint needs an output file, not a stream")
     started = time.monotonic()
     writer = writer_for(fmt)
+    sources = list(dict.fromkeys(sources))
     progress = progress if progress is not None else Progress()
     progress.total_sources = len(sources)
-    fp = fingerprint(fmt, sorted(s.key for s in sources), list(query))
+    where = "<stream>"
+    if isinstance(output, Path):
+        where = await anyio.to_thread.run_sync(_check_paths, output, checkpoint)
+    binding = Binding(
+        output=where,
+        format=fmt,
+        sources=tuple(sorted(s.key for s in sources)),
+        options={k: _option_text(v) for k, v in (options or {}).items()},
+    )
 
-    state = Checkpoint.load(checkpoint) if checkpoint is not None else None
-    if state is not None and (state.fingerprint != fp or state.format != fmt):
-        raise ValidationError(
-            f"checkpoint {checkpoint} belongs to a different export (other sources, format "
-            "or window); use another --checkpoint path or delete it",
-        )
-    if state is not None and state.done:
-        return ExportResult(
-            sources=tuple(
-                SourceResult(s, state.sources[s.key].events, state.sources[s.key].pages)
-                for s in sources
-                if s.key in state.sources
-            ),
-            events=sum(v.events for v in state.sources.values()),
-            pages=sum(v.pages for v in state.sources.values()),
-            seconds=time.monotonic() - started,
-            already_done=True,
-        )
-    if state is None:
-        state = Checkpoint(fingerprint=fp, format=fmt)
-    for s in sources:
-        state.sources.setdefault(s.key, SourceState())
-    writer.restore(state.writer)
-
-    sink = _Sink(output, writer, state, checkpoint)
-    await anyio.to_thread.run_sync(sink.open)
-    errors: dict[str, str] = {}
+    sink = _Sink(output, writer, binding, checkpoint)
     try:
-        send, receive = anyio.create_memory_object_stream[tuple[Source, PageLike | None]](
-            buffer_pages
-        )
-        limiter = anyio.CapacityLimiter(concurrency)
-
-        async def read_source(source: Source) -> None:
-            sstate = state.sources[source.key]
+        await anyio.to_thread.run_sync(sink.open)
+        state = sink.state
+        if state.done:
+            return _result(sources, state, {}, started, already_done=True)
+        for s in sources:
+            sstate = state.sources.setdefault(s.key, SourceState())
             if sstate.done:
                 progress.done_sources += 1
-                return
-            async with limiter, send.clone() as out:
-                try:
-                    async for page in open_pages(source, sstate.cursor):
-                        await out.send((source, page))
-                    await out.send((source, None))
-                except WecalError as exc:
-                    errors[source.key] = f"{type(exc).__name__}: {exc}"
-                    progress.failed_sources += 1
-
-        async def write_all() -> None:
-            async with receive:
-                while True:
-                    try:
-                        first = await receive.receive()
-                    except anyio.EndOfStream:
-                        return
-                    batch = [first]
-                    while True:  # group commit: take everything already waiting
-                        try:
-                            batch.append(receive.receive_nowait())
-                        except (anyio.WouldBlock, anyio.EndOfStream):
-                            break
-                    await anyio.to_thread.run_sync(sink.commit, batch)
-                    for source, page in batch:
-                        if page is None:
-                            progress.done_sources += 1
-                        else:
-                            progress.pages += 1
-                            progress.events += len(page.items)
-                            key = source.key
-                            progress.per_source[key] = progress.per_source.get(key, 0) + len(
-                                page.items
-                            )
-
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(write_all)
-            async with send, anyio.create_task_group() as readers:
-                for source in sources:
-                    readers.start_soon(read_source, source)
-        if not errors:
+                progress.skipped_sources += 1
+        failures = await _run(sources, open_pages, sink, progress, concurrency, buffer_pages)
+        if not failures:
             state.done = True
             await anyio.to_thread.run_sync(sink.finish)
+        return _result(sources, state, failures, started)
     finally:
-        await anyio.to_thread.run_sync(sink.close)
+        sink.close()  # synchronous: runs even when the run is being cancelled
 
+
+def _result(
+    sources: Sequence[Source],
+    state: Checkpoint,
+    failures: Mapping[str, tuple[str, BaseException]],
+    started: float,
+    *,
+    already_done: bool = False,
+) -> ExportResult:
+    results = []
+    for s in sources:
+        sstate = state.sources.get(s.key, SourceState())
+        error, exc = failures.get(s.key, (None, None))
+        results.append(SourceResult(s, sstate.events, sstate.pages, error, exc))
     return ExportResult(
-        sources=tuple(
-            SourceResult(
-                s, state.sources[s.key].events, state.sources[s.key].pages, errors.get(s.key)
-            )
-            for s in sources
-        ),
-        events=sum(v.events for v in state.sources.values()),
-        pages=sum(v.pages for v in state.sources.values()),
+        sources=tuple(results),
+        events=sum(r.events for r in results),
+        pages=sum(r.pages for r in results),
         seconds=time.monotonic() - started,
+        already_done=already_done,
     )
 
 
+async def _run(
+    sources: Sequence[Source],
+    open_pages: PageOpener,
+    sink: _Sink,
+    progress: Progress,
+    concurrency: int,
+    buffer_pages: int,
+) -> dict[str, tuple[str, BaseException]]:
+    """Read the sources, write their pages; returns the failed sources' errors."""
+    state = sink.state
+    failures: dict[str, tuple[str, BaseException]] = {}  # the sources that raised
+    unwritable = sink.failures  # the sources with an event the writer refused
+    scopes: dict[str, anyio.CancelScope] = {}
+    write_error: list[OSError] = []
+    send, receive = anyio.create_memory_object_stream[tuple[Source, PageLike | None]](buffer_pages)
+    limiter = anyio.CapacityLimiter(concurrency)
+
+
+    async def read_source(source: Source) -> None:
+        if state.sources[source.key].done:
+            return
+        with scopes.setdefault(source.key, anyio.CancelScope()):
+            async with limiter, send.clone() as out:
+                try:
+                    async for page in open_pages(source, state.sources[source.key].cursor):
+                        await out.send((source, page))
+                    await out.send((source, None))
+                except Exception as exc:  # one bad source must not stop the rest
+                    if source.key not in unwritable:
+                        failures[source.key] = (_describe_error(exc), exc)
+                        progress.failed_sources += 1
+                        progress.finished.add(source.key)
+
+    async def write_all() -> None:
+        async with receive:
+            async for first in receive:
+                batch = [first]
+                while True:  # group commit: take everything already waiting
+                    try:
+                        batch.append(receive.receive_nowait())
+                    except (anyio.WouldBlock, anyio.EndOfStream):
+                        break
+                try:
+                    newly_failed = await anyio.to_thread.run_sync(sink.commit, batch)
+                except OSError as exc:
+                    write_error.append(exc)
+                    tg.cancel_scope.cancel()
+                    return
+                for key in newly_failed:
+                    progress.failed_sources += 1
+                    progress.finished.add(key)
+                    if key in scopes:
+                        scopes[key].cancel()
+                for source, page in batch:
+                    if source.key in unwritable:
+                        continue
+                    if page is None:
+                        progress.done_sources += 1
+                        progress.finished.add(source.key)
+                    else:
+                        progress.pages += 1
+                        progress.events += len(page.items)
+                        key = source.key
+                        progress.per_source[key] = progress.per_source.get(key, 0) + len(page.items)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(write_all)
+        async with send, anyio.create_task_group() as readers:
+            for source in sources:
+                readers.start_soon(read_source, source)
+    if write_error:
+        await anyio.to_thread.run_sync(sink.rollback)
+        raise sink.io_error(write_error[0])
+    return {**failures, **unwritable}
+
+
+def _describe_error(exc: BaseException) -> str:
+    text = str(exc) or "(no message)"
+    return f"{type(exc).__name__}: {text}"
+
+
+def _option_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return str(value)
+
+
+def _check_paths(output: Path, checkpoint: Path | None) -> str:
+    """Refuse what cannot work before touching anything (one line each); the output's path."""
+    if output.is_dir():
+        raise ValidationError(f"output {output} is a directory; name a file")
+    if not output.absolute().parent.is_dir():
+        raise ValidationError(f"output {output}: directory {output.parent} does not exist")
+    if checkpoint is None:
+        return os.path.abspath(output)
+    if checkpoint.is_dir():
+        raise ValidationError(f"checkpoint {checkpoint} is a directory; name a file")
+    if not checkpoint.absolute().parent.is_dir():
+        raise ValidationError(
+            f"checkpoint {checkpoint}: directory {checkpoint.parent} does not exist"
+        )
+    own = {checkpoint, temp_path(checkpoint), _lock_path(checkpoint)}
+    if any(_same_file(output, p) for p in own):
+        raise ValidationError(
+            f"output {output} is the checkpoint's own file; use different paths for the "
+            "output and the checkpoint"
+        )
+    return os.path.abspath(output)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return os.path.normpath(a.absolute()) == os.path.normpath(b.absolute())
+
+
+def _lock_path(checkpoint: Path) -> Path:
+    return checkpoint.with_name(checkpoint.name + ".lock")
+
+
 class _Sink:
-    """The output file and its checkpoint; every method runs in a worker thread."""
+    """
+    The output file and its checkpoint; ``open``/``commit``/``finish``/``rollback``
+    run in a worker thread, ``close`` anywhere.
+
+    A fresh run touches the output only when the first batch arrives, so a
+    run whose every source fails leaves an existing file as it was and
+    creates none. The output (by ``flock`` on it) and the checkpoint (by
+    ``flock`` on ``<checkpoint>.lock``) are locked for the whole run.
+    """
 
     def __init__(
         self,
         output: Path | IO[bytes],
         writer: JsonlWriter | IcsWriter,
-        state: Checkpoint,
+        binding: Binding,
         checkpoint: Path | None,
     ) -> None:
         self.output = output
         self.writer = writer
-        self.state = state
+        self.binding = binding
         self.checkpoint = checkpoint
+        self.state = Checkpoint(binding=binding)
+        self.failures: dict[str, tuple[str, BaseException]] = {}
         self.fh: IO[bytes] | None = None
         self.owned = isinstance(output, Path)
+        self.created = False  # this run created the output file
+        self.started = False  # the output holds this export's header
+        self.digest = hashlib.sha256()
+        self.durable = 0  # the committed length the last successful seal recorded
+        self.lock = (
+            LockFile(_lock_path(checkpoint), f"checkpoint {checkpoint}")
+            if checkpoint is not None
+            else None
+        )
+        self.busy: Path | None = None  # the file being written, for error messages
+
+    # -- opening -----------------------------------------------------------------
 
     def open(self) -> None:
-        if isinstance(self.output, Path):
-            fresh = self.state.committed == 0
-            mode = "r+b" if not fresh and self.output.exists() else "w+b"
-            self.fh = open(self.output, mode)  # noqa: SIM115 - closed in close()
-            if fresh:
-                self.fh.truncate(0)
-                self._append(self.writer.header())
-                self.state.committed = self.fh.tell()
-                self._seal()
-            else:
-                # Drop whatever a crash left after the committed length.
-                self.fh.truncate(self.state.committed)
-                self.fh.seek(self.state.committed)
-        else:
+        if not isinstance(self.output, Path):
             self.fh = self.output
-            self._append(self.writer.header())
+            return
+        if self.lock is not None:
+            self.lock.acquire()
+        saved = Checkpoint.load(self.checkpoint) if self.checkpoint is not None else None
+        if saved is None:
+            self._open_fresh(self.output)
+            return
+        why = saved.binding.difference(self.binding)
+        if why is not None:
+            raise ValidationError(
+                f"checkpoint {self.checkpoint} belongs to a different export: {why}; "
+                "use another checkpoint path, or delete it to start over"
+            )
+        self._open_resume(self.output, saved)
 
-    def _append(self, data: bytes) -> None:
-        assert self.fh is not None
-        self.fh.write(data)
+    def _open_fresh(self, path: Path) -> None:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+            self.created = True
+        except FileExistsError:
+            fd = os.open(path, os.O_RDWR)
+        self.fh = os.fdopen(fd, "r+b")
+        lock_fd(fd, f"output {path}")
 
-    def _seal(self) -> None:
-        """Write the footer after the committed bytes, make it durable, checkpoint."""
-        assert self.fh is not None
-        self.fh.seek(self.state.committed)
-        self.fh.write(self.writer.footer())
-        self.fh.truncate()
-        self.fh.flush()
-        os.fsync(self.fh.fileno())
-        self.state.writer = self.writer.state()
-        if self.checkpoint is not None:
-            self.state.save(self.checkpoint)
+    def _open_resume(self, path: Path, saved: Checkpoint) -> None:
+        where = f"checkpoint {self.checkpoint}"
+        restart = f"restore it, or delete {self.checkpoint} to start the export over"
+        try:
+            fd = os.open(path, os.O_RDWR)
+        except FileNotFoundError:
+            raise ValidationError(
+                f"output {path} is missing but {where} has {saved.committed} bytes of it "
+                f"committed; {restart}"
+            ) from None
+        self.fh = os.fdopen(fd, "r+b")
+        lock_fd(fd, f"output {path}")
+        size = os.fstat(fd).st_size
+        if size < saved.committed:
+            raise ValidationError(
+                f"output {path} has {size} bytes, fewer than the {saved.committed} {where} "
+                f"committed: it was truncated or replaced; {restart}"
+            )
+        for block in iter(functools.partial(self._read_committed, saved.committed), b""):
+            self.digest.update(block)
+        try:
+            self.writer.restore(saved.writer)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise ValidationError(f"{where} is unusable: writer state ({exc})") from None
+        tail = self.fh.read()
+        changed = self.digest.hexdigest() != saved.digest or (
+            saved.done and tail != self.writer.footer()
+        )
+        if changed:
+            raise ValidationError(
+                f"output {path} was changed since {where} last committed it; {restart}"
+            )
+        self.state = saved
+        self.started = True
+        self.durable = saved.committed
+        if not saved.done:
+            # Drop whatever a crash left after the committed length.
+            self.fh.truncate(saved.committed)
+            self.fh.seek(saved.committed)
 
-    def commit(self, batch: list[tuple[Source, PageLike | None]]) -> None:
+    def _read_committed(self, committed: int) -> bytes:
         assert self.fh is not None
+        return self.fh.read(min(1 << 20, committed - self.fh.tell()))
+
+    # -- writing -----------------------------------------------------------------
+
+    def _start(self) -> None:
+        """Write the header: the first output of a fresh run."""
+        assert self.fh is not None
+        header = self.writer.header()
+        self.busy = self.output if isinstance(self.output, Path) else None
+        if self.owned:
+            self.fh.seek(0)
+            self.fh.truncate(0)
+        self.fh.write(header)
+        self.digest.update(header)
+        self.state.committed = len(header)
+        self.started = True
+
+    def commit(self, batch: list[tuple[Source, PageLike | None]]) -> list[str]:
+        """Append a batch of pages and seal it; returns the sources that failed in it."""
+        assert self.fh is not None
+        if not self.started:
+            self._start()
+        self.busy = self.output if isinstance(self.output, Path) else None
         if self.owned:
             self.fh.seek(self.state.committed)  # overwrite the footer of the last seal
+        newly_failed: list[str] = []
         for source, page in batch:
+            if source.key in self.failures:
+                continue  # a failed source's later pages are dropped
             sstate = self.state.sources[source.key]
             if page is None:
                 sstate.done = True
                 continue
             if page.items:
-                self._append(self.writer.encode(page.items))
+                data = self._encode(source, page.items)
+                if data is None:
+                    newly_failed.append(source.key)
+                    continue
+                self.fh.write(data)
+                self.digest.update(data)
             sstate.cursor = page.cursor
             sstate.events += len(page.items)
             sstate.pages += 1
@@ -337,19 +549,85 @@ class _Sink:
             self._seal()
         else:
             self.fh.flush()
+        return newly_failed
+
+    def _encode(self, source: Source, events: Sequence[Event]) -> bytes | None:
+        """The page's bytes; None (and the source failed) when an event cannot be written."""
+        before = self.writer.state()
+        try:
+            return self.writer.encode(events)
+        except Exception as exc:  # one bad event fails its source, not the run
+            error: BaseException = exc
+        # Find the event to name (encoding one at a time), then forget what
+        # the failed attempts recorded (an .ics writer's zones).
+        culprit = None
+        for event in events:
+            self.writer.restore(before)
+            try:
+                self.writer.encode([event])
+            except Exception as exc:
+                culprit, error = event, exc
+                break
+        self.writer.restore(before)
+        what = f"event {culprit.id!r}" if culprit is not None else "a page"
+        message = f"{what} cannot be written as {self.writer.format}: {_describe_error(error)}"
+        self.failures[source.key] = (message, error)
+        return None
+
+    def _seal(self) -> None:
+        """Write the footer after the committed bytes, make it durable, checkpoint."""
+        assert self.fh is not None
+        self.fh.seek(self.state.committed)
+        self.fh.write(self.writer.footer())
+        self.fh.truncate()
+        self.fh.flush()
+        os.fsync(self.fh.fileno())
+        self.state.writer = self.writer.state()
+        self.state.digest = self.digest.hexdigest()
+        if self.checkpoint is not None:
+            self.busy = self.checkpoint
+            self.state.save(self.checkpoint)
+        self.durable = self.state.committed
 
     def finish(self) -> None:
+        assert self.fh is not None
+        if not self.started:
+            self._start()  # no events at all: still a valid (empty) file
         if self.owned:
             self._seal()
         else:
-            assert self.fh is not None
             self.fh.write(self.writer.footer())
             self.fh.flush()
 
+    def rollback(self) -> None:
+        """After a failed write: back to the last durable commit, best effort."""
+        if not self.owned or self.fh is None:
+            return
+        with contextlib.suppress(OSError, ValueError):
+            if self.durable == 0:
+                self.fh.truncate(0)
+                self.started = False
+            else:
+                self.fh.truncate(self.durable)
+                self.fh.seek(self.durable)
+                self.fh.write(self.writer.footer())
+                self.fh.flush()
+
+    def io_error(self, exc: OSError) -> OSError:
+        """``exc`` with the file it was about (a bare write error names none)."""
+        where = self.busy or (self.output if isinstance(self.output, Path) else None)
+        return OSError(exc.errno, exc.strerror or str(exc), str(where) if where else None)
+
     def close(self) -> None:
         if self.owned and self.fh is not None:
-            self.fh.close()
+            self.fh.close()  # releases the output's lock
+            if self.created and not self.started:
+                with contextlib.suppress(OSError):
+                    assert isinstance(self.output, Path)
+                    self.output.unlink()
         self.fh = None
+        if self.lock is not None:
+            self.lock.release()
 
 
 def parse_when(text: str, *, default_tz: tzinfo = UTC) -> datetime:
