@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import anyio
 import attrs
 import icalendar
 import pytest
@@ -249,3 +252,250 @@ async def test_many_sources_concurrently(tmp_path: Path) -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError, match="unknown export format"):
         wecal.export.writer_for("csv")
+
+
+# --- checkpoints bound to their export, validated, locked -----------------------------
+
+
+async def _partial(tmp_path: Path, fmt: str = "jsonl") -> tuple[Path, Path, Pages]:
+    """A run that committed some pages of a, then failed: resumable state on disk."""
+    opener = Pages({s: make_events(s, 9) for s in "ab"})
+    opener.fail_at["a"] = 3
+    out, ckpt = tmp_path / f"out.{fmt}", tmp_path / "ckpt.json"
+    result = await export(sources("a", "b"), opener, output=out, fmt=fmt, checkpoint=ckpt)
+    assert [f.source.id for f in result.failed] == ["a"]
+    return out, ckpt, opener
+
+
+def _names(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir())
+
+
+def _snapshot(*paths: Path) -> dict[str, bytes | None]:
+    return {p.name: p.read_bytes() if p.exists() else None for p in paths}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"output": "other.jsonl"}, "its output is .*out.jsonl, this run's is .*other.jsonl"),
+        ({"fmt": "ics"}, "its format is jsonl, this run's is ics"),
+        ({"ids": ("a", "b", "c")}, "its sources differ: this run adds calendar:c"),
+        ({"ids": ("a",)}, "its sources differ: this run lacks calendar:b"),
+        ({"options": {"--start": "2024-01-01"}}, r"--start \(none\), this run has 2024-01-01"),
+    ],
+)
+async def test_checkpoint_is_bound_to_its_export(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    out, ckpt, opener = await _partial(tmp_path)
+    before = _snapshot(out, ckpt, tmp_path / "other.jsonl")
+    # The first run had no options; a run with options differs, and vice versa.
+    kwargs: dict[str, object] = {
+        "output": tmp_path / str(change.get("output", "out.jsonl")),
+        "fmt": change.get("fmt", "jsonl"),
+        "checkpoint": ckpt,
+        "options": change.get("options", {}),
+    }
+    with pytest.raises(wecal.ValidationError, match=message) as info:
+        await export(sources(*change.get("ids", ("a", "b"))), opener, **kwargs)  # type: ignore[arg-type]
+    assert "\n" not in str(info.value)
+    assert _snapshot(out, ckpt, tmp_path / "other.jsonl") == before
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda d: d.update(done="false"), r"\$\.done: expected true or false, got 'false'"),
+        (lambda d: d.update(committed=-5), "committed: expected a count from 0"),
+        (lambda d: d.update(committed=10**18), "committed: expected a count from 0"),
+        (lambda d: d.update(committed=True), r"\$\.committed: expected an integer"),
+        (lambda d: d.update(version=1), "version 1, this wecal reads version 2"),
+        (lambda d: d.update(extra=1), "extra"),
+        (lambda d: d["sources"]["calendar:a"].update(events="3"), "expected an integer"),
+        (lambda d: d.pop("binding"), "binding"),
+    ],
+)
+async def test_checkpoint_that_does_not_fit_the_schema_is_refused(
+    tmp_path: Path, edit: object, message: str
+) -> None:
+    out, ckpt, opener = await _partial(tmp_path)
+    data = json.loads(ckpt.read_text())
+    edit(data)  # type: ignore[operator]
+    ckpt.write_text(json.dumps(data))
+    before = _snapshot(out, ckpt)
+    with pytest.raises(wecal.ValidationError, match=message) as info:
+        await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert "\n" not in str(info.value)
+    assert "delete it to start the export over" in str(info.value)
+    assert _snapshot(out, ckpt) == before
+
+
+async def test_committed_bytes_beyond_the_file_are_refused_not_padded(tmp_path: Path) -> None:
+    out, ckpt, opener = await _partial(tmp_path)
+    data = json.loads(ckpt.read_text())
+    data["committed"] = 10**12
+    ckpt.write_text(json.dumps(data))
+    size = out.stat().st_size
+    with pytest.raises(wecal.ValidationError, match=f"has {size} bytes, fewer than the 10"):
+        await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert out.stat().st_size == size
+
+
+@pytest.mark.parametrize("damage", ["truncate", "replace", "delete", "edit"])
+async def test_output_changed_between_runs_is_detected(tmp_path: Path, damage: str) -> None:
+    out, ckpt, opener = await _partial(tmp_path)
+    original = out.read_bytes()
+    if damage == "truncate":
+        out.write_bytes(original[:-10])
+    elif damage == "replace":
+        out.write_bytes(b"x" * (len(original) + 5))
+    elif damage == "delete":
+        out.unlink()
+    else:
+        out.write_bytes(original.replace(b"a-0", b"a-X", 1))
+    before = _snapshot(out, ckpt)
+    expected = {
+        "truncate": "fewer than",
+        "replace": "was changed since",
+        "delete": "is missing",
+        "edit": "was changed since",
+    }[damage]
+    with pytest.raises(wecal.ValidationError, match=expected):
+        await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert _snapshot(out, ckpt) == before
+
+
+async def test_output_equal_to_checkpoint_is_refused(tmp_path: Path) -> None:
+    opener = Pages({"a": make_events("a", 3)})
+    for name in ("ckpt.json", "ckpt.json.tmp", "ckpt.json.lock"):
+        with pytest.raises(wecal.ValidationError, match="checkpoint's own file"):
+            await export(
+                sources("a"),
+                opener,
+                output=tmp_path / name,
+                fmt="jsonl",
+                checkpoint=tmp_path / "ckpt.json",
+            )
+    assert _names(tmp_path) == []
+
+
+async def test_a_held_checkpoint_or_output_refuses_a_second_run(tmp_path: Path) -> None:
+    import fcntl
+
+    out, ckpt, opener = await _partial(tmp_path)
+    before = _snapshot(out, ckpt)
+    for held, what in [(ckpt.with_name("ckpt.json.lock"), "checkpoint"), (out, "output")]:
+        with open(held, "a+b") as fh:  # noqa: ASYNC230 - a plain holder of the lock
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            with pytest.raises(wecal.ValidationError, match=f"{what} .* in use by another"):
+                await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+        assert _snapshot(out, ckpt) == before
+    done = await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert done.ok
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+
+
+async def test_every_source_failing_leaves_no_output(tmp_path: Path) -> None:
+    opener = Pages({s: make_events(s, 4) for s in "ab"})
+    opener.fail_at.update(a=0, b=0)
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "ckpt.json"
+    result = await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert [f.source.id for f in result.failed] == ["a", "b"]
+    assert _names(tmp_path) == []
+    # An existing file is left as it was.
+    out.write_bytes(b"keep me\n")
+    opener.fail_at.update(a=0, b=0)
+    await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert out.read_bytes() == b"keep me\n"
+    assert _names(tmp_path) == ["out.jsonl"]
+
+
+class _Refusing(wecal.export.JsonlWriter):
+    """A writer that cannot write events whose summary says so (an .ics year 1, say)."""
+
+    def encode(self, events: Iterable[wecal.Event]) -> bytes:
+        for e in events:
+            if e.summary == "unwritable":
+                raise OverflowError("date value out of range")
+        return super().encode(events)
+
+
+async def test_an_unwritable_event_fails_only_its_source(tmp_path: Path) -> None:
+    data = {s: make_events(s, 7) for s in "abc"}
+    data["b"][4] = attrs.evolve(data["b"][4], summary="unwritable")
+    opener = Pages(data)
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "ckpt.json"
+    first = await export(sources(*"abc"), opener, output=out, fmt=_Refusing(), checkpoint=ckpt)
+    assert [(f.source.id, f.error) for f in first.failed] == [
+        ("b", "event 'b-4' cannot be written as jsonl: OverflowError: date value out of range")
+    ]
+    ids = [e.id for e in read_jsonl(out)]
+    # a and c complete; b up to the page before the bad one (pages of 3).
+    assert sorted(ids) == sorted([f"a-{i}" for i in range(7)] + [f"c-{i}" for i in range(7)]
+                                 + [f"b-{i}" for i in range(3)])  # fmt: skip
+    # A rerun retries only b, and fails it again the same way; nothing is repeated.
+    second = await export(sources(*"abc"), opener, output=out, fmt=_Refusing(), checkpoint=ckpt)
+    assert [f.source.id for f in second.failed] == ["b"]
+    assert sorted(e.id for e in read_jsonl(out)) == sorted(ids)
+    assert sorted(o for o in opener.opened if o[0] != "b") == [("a", None), ("c", None)]
+
+
+async def test_jsonl_keeps_every_record_on_one_line(tmp_path: Path) -> None:
+    odd = "lone \ud83d surrogate, \u2028 line sep, \u2029 para sep, \u0085 next line"
+    events = [attrs.evolve(e, summary=odd) for e in make_events("a", 2)]
+    out = tmp_path / "out.jsonl"
+    result = await export(sources("a"), Pages({"a": events}), output=out, fmt="jsonl")
+    assert result.ok
+    raw = out.read_bytes()
+    assert raw.count(b"\n") == 2
+    for sep in ("\u2028", "\u2029", "\u0085", "\r"):
+        assert sep.encode() not in raw
+    assert b"\\ud83d" in raw
+    assert raw.decode("utf-8").splitlines() == raw.decode().split("\n")[:-1]
+    assert read_jsonl(out) == events
+
+
+async def test_cancelling_an_export_closes_its_output(tmp_path: Path) -> None:
+    """No ResourceWarning (filterwarnings=error), locks released, rerun resumes."""
+
+    started = anyio.Event()
+
+    async def slow(source: Source, cursor: str | None) -> AsyncIterator[Page]:
+        yield Page(tuple(make_events(source.id, 2)), "2")
+        started.set()
+        await anyio.sleep_forever()
+        yield Page((), None)  # pragma: no cover
+
+    out, ckpt = tmp_path / "out.jsonl", tmp_path / "ckpt.json"
+    with anyio.move_on_after(5):  # a hang fails the assertions below, it does not block
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                functools.partial(
+                    export, sources("a"), slow, output=out, fmt="jsonl", checkpoint=ckpt
+                )
+            )
+            await started.wait()
+            while not ckpt.exists():  # noqa: ASYNC110 - a file the writer thread makes
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    gc.collect()
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+    saved = Checkpoint.load(ckpt)
+    assert saved is not None
+    assert saved.sources["calendar:a"].cursor == "2"
+
+
+def test_remaining_seconds_shrinks_as_events_arrive() -> None:
+    p = wecal.export.Progress(total_sources=4)
+    assert p.remaining_seconds(10.0) is None  # nothing finished: no rate yet
+    p.per_source = {"s1": 100, "s2": 0}
+    p.finished = {"s1"}
+    first = p.remaining_seconds(10.0)  # 1 of 4 sources in 10 s: 30 s left
+    assert first == pytest.approx(30.0)
+    p.per_source["s2"] = 50  # half of a typical source more, 2 s later
+    second = p.remaining_seconds(12.0)
+    assert second == pytest.approx((4 - 1.5) * 12.0 / 1.5)
+    assert second is not None
+    assert second < first

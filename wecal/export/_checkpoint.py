@@ -36,12 +36,12 @@ MAX_COMMITTED = 2**53
 
 def _non_negative(instance: Any, attribute: attrs.Attribute[int], value: int) -> None:
     if not 0 <= value <= MAX_COMMITTED:
-        raise ValueError(f"expected a count from 0 to 2**53, got {value}")
+        raise ValueError(f"{attribute.name}: expected a count from 0 to 2**53, got {value}")
 
 
 def _sha256_hex(instance: Any, attribute: attrs.Attribute[str], value: str) -> None:
     if len(value) != 64 or value.strip("0123456789abcdef"):
-        raise ValueError("expected 64 lower-case hex digits")
+        raise ValueError(f"{attribute.name}: expected 64 lower-case hex digits")
 
 
 @attrs.define
@@ -124,7 +124,11 @@ class Checkpoint:
             loaded: Checkpoint = _converter.structure(data, cls)
         except (ClassValidationError, IterableValidationError, ForbiddenExtraKeysError) as exc:
             lines = cattrs.transform_error(exc, path="$", format_exception=_format_leaf)
-            raise _invalid(where, "; ".join(lines[:3])) from None
+            # "reason @ $.path" → "$.path: reason"
+            found = [
+                f"{path}: {why}" for why, _, path in (line.rpartition(" @ ") for line in lines)
+            ]
+            raise _invalid(where, "; ".join(found[:3])) from None
         except (ValueError, TypeError, KeyError) as exc:
             raise _invalid(where, str(exc)) from None
         return loaded

@@ -168,7 +168,7 @@ async def export(
     open_pages: PageOpener,
     *,
     output: Path | IO[bytes],
-    fmt: str,
+    fmt: str | EventWriter,
     checkpoint: Path | None = None,
     concurrency: int = 8,
     options: Mapping[str, object] | None = None,
@@ -183,7 +183,7 @@ async def export(
         open_pages: returns the source's pages after ``cursor`` (a paginator's
             ``by_page(cursor=...)``).
         output: a path (appended to page by page) or a binary stream (no resume).
-        fmt: ``"jsonl"`` or ``"ics"``.
+        fmt: ``"jsonl"``, ``"ics"``, or a writer of your own (an :class:`EventWriter`).
         checkpoint: where progress is recorded; rerunning with it resumes.
         concurrency: how many sources are read at once.
         options: anything else that identifies the export (provider, window,
@@ -208,7 +208,7 @@ async def export(
     if checkpoint is not None and not isinstance(output, Path):
         raise ValidationError("a checkpoint needs an output file, not a stream")
     started = time.monotonic()
-    writer = writer_for(fmt)
+    writer = writer_for(fmt) if isinstance(fmt, str) else fmt
     sources = list(dict.fromkeys(sources))
     progress = progress if progress is not None else Progress()
     progress.total_sources = len(sources)
@@ -217,7 +217,7 @@ async def export(
         where = await anyio.to_thread.run_sync(_check_paths, output, checkpoint)
     binding = Binding(
         output=where,
-        format=fmt,
+        format=writer.format,
         sources=tuple(sorted(s.key for s in sources)),
         options={k: _option_text(v) for k, v in (options or {}).items()},
     )
@@ -280,7 +280,6 @@ async def _run(
     write_error: list[OSError] = []
     send, receive = anyio.create_memory_object_stream[tuple[Source, PageLike | None]](buffer_pages)
     limiter = anyio.CapacityLimiter(concurrency)
-
 
     async def read_source(source: Source) -> None:
         if state.sources[source.key].done:
@@ -403,7 +402,7 @@ class _Sink:
     def __init__(
         self,
         output: Path | IO[bytes],
-        writer: JsonlWriter | IcsWriter,
+        writer: EventWriter,
         binding: Binding,
         checkpoint: Path | None,
     ) -> None:
