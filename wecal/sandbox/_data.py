@@ -295,6 +295,9 @@ _V1_COVERAGE = [
     "absoluteYearly", "cancelled", "crowd", "new_york", "multi_day",
     "last_friday", "meeting",
 ]  # fmt: skip
+_V1_RANDOM_KINDS = (
+    "single", "single", "single", "all_day", "weekly", "cancelled", "absoluteMonthly", "meeting",
+)  # fmt: skip
 _V1_DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -446,11 +449,8 @@ class _Gen:
             "seed_rule", "cancelled", "weekly_exdate", "new_york", "other_organizer",
             "multi_day", "second_tuesday",
         ]  # fmt: skip
-        if index < len(kinds):
-            kind = kinds[index]
-        else:
-            kind = rng.choice(("single", "single", "single", "all_day", "weekly", "cancelled",
-                               "monthly", "other_organizer"))  # fmt: skip
+        kind = self._kind(index, kinds, ("single", "single", "single", "all_day", "weekly",
+                                         "cancelled", "monthly", "other_organizer"))  # fmt: skip
         zone_name = "America/New_York" if kind == "new_york" else "Asia/Shanghai"
         zone = ZoneInfo(zone_name)
         day = self.anchor.date() + timedelta(days=rng.randint(-60, 120))
@@ -557,11 +557,7 @@ class _Gen:
         user lists it once.
         """
         rng = self.rng
-        if index < len(_V1_COVERAGE):
-            kind = _V1_COVERAGE[index]
-        else:
-            kind = rng.choice(("single", "single", "single", "all_day", "weekly", "cancelled",
-                               "absoluteMonthly", "meeting"))  # fmt: skip
+        kind = self._kind(index, _V1_COVERAGE, _V1_RANDOM_KINDS)
         zone = "America/New_York" if kind == "new_york" else "Asia/Shanghai"
         day = self.anchor.date() + timedelta(days=rng.randint(-60, 120))
         first = day.replace(day=1)
@@ -629,6 +625,10 @@ class _Gen:
         if rng.random() < 0.3:
             body["reminders"] = [{"method": "dingtalk", "minutes": rng.choice((0, 5, 15, 60))}]
         return body
+
+    def _kind(self, index: int, coverage: list[str], random_kinds: tuple[str, ...]) -> str:
+        """The coverage list first (every shape even in small data), then random kinds."""
+        return coverage[index] if index < len(coverage) else self.rng.choice(random_kinds)
 
     def _id_with_form(self, form: int) -> str:
         for _ in range(200):  # bounded: a quarter of all ids match

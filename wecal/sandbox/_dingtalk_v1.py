@@ -826,13 +826,19 @@ class DingTalkV1:
         new["updateTime"] = self._stamp()
         self._replace(stored, new)
 
-    def _add_attendees(self, union_id: str, event_id: str, body: Any) -> None:
+    def _attendee_change(
+        self, union_id: str, event_id: str, body: Any, key: str
+    ) -> tuple[_Stored, list[dict[str, Any]]]:
+        """The series an attendee add/remove applies to, and its checked ``key`` list."""
         stored, origin = self._master(union_id, event_id)
         if origin is not None:
             raise _invalid("attendees are changed on the series, not on one occurrence")
         if not isinstance(body, dict):
             raise _invalid("body must be a JSON object")
-        wanted = self._attendee_list(body.get("attendeesToAdd"), "attendeesToAdd")
+        return stored, self._attendee_list(body.get(key), key)
+
+    def _add_attendees(self, union_id: str, event_id: str, body: Any) -> None:
+        stored, wanted = self._attendee_change(union_id, event_id, body, "attendeesToAdd")
         new = copy.deepcopy(stored.event)
         have = {p["id"] for p in new["attendees"]}
         for a in wanted:
@@ -844,13 +850,8 @@ class DingTalkV1:
         self._replace(stored, new)
 
     def _remove_attendees(self, union_id: str, event_id: str, body: Any) -> None:
-        stored, origin = self._master(union_id, event_id)
-        if origin is not None:
-            raise _invalid("attendees are changed on the series, not on one occurrence")
-        if not isinstance(body, dict):
-            raise _invalid("body must be a JSON object")
-        gone = {a["id"] for a in self._attendee_list(body.get("attendeesToRemove"),
-                                                      "attendeesToRemove")}  # fmt: skip
+        stored, wanted = self._attendee_change(union_id, event_id, body, "attendeesToRemove")
+        gone = {a["id"] for a in wanted}
         new = copy.deepcopy(stored.event)
         new["attendees"] = [p for p in new["attendees"] if p["id"] not in gone]
         new["updateTime"] = self._stamp()
