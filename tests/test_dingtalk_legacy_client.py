@@ -56,15 +56,17 @@ def expected_id(item: Mapping[str, Any]) -> str:
     The wecal id of a ground-truth item, by DESIGN.md's rule: the DingTalk id
     for a master or single event, ``{series}_{original start in UTC}`` (a
     date for all-day ones) for an occurrence — computed from the item's own
-    ``recurrence_id`` (epoch milliseconds) and its series' ``unique_id``.
+    ``recurrence_id`` (epoch milliseconds) and its master's id (the part of
+    DingTalk's occurrence id before the last ``_``).
     """
     if "recurrence_id" not in item:
         return str(item["id"])
+    master = str(item["id"]).rsplit("_", 1)[0]
     rid = datetime.fromtimestamp(int(item["recurrence_id"]) / 1000, UTC)
     if "date_time" not in item["start"]:
         zone = ZoneInfo(item["start"].get("time_zone") or "Asia/Shanghai")
-        return f"{item['unique_id']}_{rid.astimezone(zone):%Y%m%d}"
-    return f"{item['unique_id']}_{rid:%Y%m%dT%H%M%SZ}"
+        return f"{master}_{rid.astimezone(zone):%Y%m%d}"
+    return f"{master}_{rid:%Y%m%dT%H%M%SZ}"
 
 
 def expected_start(item: Mapping[str, Any]) -> datetime | date:
@@ -305,3 +307,23 @@ async def test_seed_as_is_is_an_error_after_retries() -> None:
             [e async for e in client.list_events(user_id="123134568")]
     assert info.value.code == 15
     assert type(info.value) is wecal.ProviderError
+
+
+async def test_one_occurrence_has_one_id_however_it_was_expanded(sandbox: Sandbox) -> None:
+    # DESIGN.md "Occurrences and identity": DingTalk's single_events and
+    # wecal.expand over the masters give the same ids (series_id = the
+    # master's id, which the API addresses; never unique_id).
+    generate(sandbox, dingtalk_users=1, events_per_user=40, wecom_calendars=0)
+    user = user_of(sandbox)
+    start, end = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 8, 1, tzinfo=UTC)
+    async with client_on(sandbox, wecal.DingTalkLegacyClient) as client:
+        server = [
+            e async for e in client.list_events(user_id=user, start=start, end=end, expand=True)
+        ]
+        masters = [e async for e in client.list_events(user_id=user, start=start, end=end)]
+    local = [occ for master in masters for occ in wecal.expand(master, start, end)]
+    series = [e for e in server if e.series_id is not None]
+    assert len(series) >= 10, "the generator should make recurring events"
+    assert {e.series_id for e in series} <= {m.id for m in masters}
+    assert sorted(e.id for e in server) == sorted(e.id for e in local)
+    assert {e.id: e.series_id for e in server} == {e.id: e.series_id for e in local}

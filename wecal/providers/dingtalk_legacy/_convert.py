@@ -21,9 +21,11 @@ rules chosen for each quirk (``reference/dingtalk.md`` §1.1):
   rule without ``FREQ=``, a rule split on its commas, or text pasted after
   the rule: :func:`wecal.recurrence.parse_rrule` copes with all of them.
 - ``recurrence_id`` (epoch milliseconds) marks one occurrence of a series
-  (it is the occurrence's RECURRENCE-ID): ``series_id`` is ``unique_id``,
-  ``recurrence_id`` the original start in the event's zone (a date for
-  all-day events), and ``id`` follows DESIGN.md
+  (it is the occurrence's RECURRENCE-ID): ``series_id`` is the master's
+  ``id`` (DingTalk names an occurrence ``{master id}_{original start}``;
+  ``unique_id`` when the id has another form), ``recurrence_id`` the
+  original start in the event's zone (a date for all-day events), and
+  ``id`` follows DESIGN.md
   (``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"`` in UTC, ``%Y%m%d`` for
   all-day); DingTalk's own ``id`` stays in ``raw``. An occurrence carries no
   ``recurrence`` (the series' rule, if sent along, stays in ``raw``), so
@@ -193,6 +195,29 @@ def _stamp(value: Any, path: str, key: str) -> datetime | None:
     return datetime.combine(_parse_date(day, path, key + ".date"), _MIDNIGHT, zone or UTC)
 
 
+def _series_id(
+    data: Mapping[str, Any], provider_id: str, recurrence_id: datetime | date, path: str
+) -> str:
+    """
+    The master's id of a server-expanded occurrence: the id the API (and
+    :func:`wecal.expand`) use for the series, so one occurrence has one id
+    however it was expanded.
+
+    DingTalk names an occurrence ``{master id}_{original start}`` (UTC
+    ``%Y%m%dT%H%M%SZ``, ``%Y%m%d`` all-day; Google's scheme, which this API
+    copies): the master id is that prefix when the suffix is this
+    occurrence's ``recurrence_id``. ``unique_id`` (shared by the series, but
+    not the master's id) is the fallback for an id of another form.
+    """
+    suffix = occurrence_id("", recurrence_id)  # "_20210101T020000Z" / "_20210101"
+    if provider_id.endswith(suffix) and len(provider_id) > len(suffix):
+        return provider_id[: -len(suffix)]
+    unique_id = data.get("unique_id")
+    if unique_id is None or unique_id == "":
+        return provider_id
+    return read_str(unique_id, f"{path}.unique_id")
+
+
 def _recurrence_id(value: Any, zone: tzinfo | None, all_day: bool, path: str) -> datetime | date:
     """Epoch milliseconds (string or number) → the occurrence's original start."""
     if type(value) is int or (isinstance(value, str) and value.isascii() and value.isdigit()):
@@ -307,12 +332,7 @@ def item_to_event(
     raw_recurrence_id = data.get("recurrence_id")
     if raw_recurrence_id is not None and raw_recurrence_id != "":
         recurrence_id = _recurrence_id(raw_recurrence_id, zone, all_day, f"{path}.recurrence_id")
-        unique_id = data.get("unique_id")
-        series_id = (
-            provider_id
-            if unique_id is None or unique_id == ""
-            else read_str(unique_id, f"{path}.unique_id")
-        )
+        series_id = _series_id(data, provider_id, recurrence_id, path)
         event_id = occurrence_id(series_id, recurrence_id)
     elif _has_rule(data.get("recurrence")):
         recurrence = _parse_rule(data["recurrence"], f"{path}.recurrence")
