@@ -29,6 +29,7 @@ from hypothesis import strategies as st
 import wecal
 from tests._mock import CORP_ID, CORP_SECRET, FakeProvider, note_sandbox_tokens
 from tests.sandbox_fixtures import FAST_RETRY, client_on, new_sandbox
+from wecal.providers.wecom._convert import calendar_to_wecom
 from wecal.providers.wecom._errors import WECOM
 from wecal.sandbox import RecordedRequest, Sandbox, generate
 
@@ -614,6 +615,29 @@ async def test_calendar_crud(sandbox: Sandbox, wecom: ClientFactory) -> None:
             await client.get_calendars([made.id, "wcjgewNOPEAAA"])
         await client.delete_calendar(made)
     assert made.id not in sandbox.wecom_calendars
+
+
+async def test_update_calendar_takes_a_calendar_as_get_returned_it(
+    sandbox: Sandbox, wecom: ClientFactory
+) -> None:
+    # The 97717 get example's calendar with its admins no longer among the
+    # share members (a member removed after creation): "admins must be share
+    # members" is a rule of calendar/add, not of update.
+    body = json.loads((DATA / "calendar_get_admin_not_shared.json").read_text(encoding="utf-8"))
+    stored = body["calendar_list"][0]
+    async with wecom() as client:
+        cal_id = sandbox.add_wecom_calendar(stored)
+        (got,) = await client.get_calendars([cal_id])
+        assert got.admins == ("admin1", "admin2")
+        assert {s.user_id for s in got.shares} == {"userid3"}
+        updated = await client.update_calendar(got)
+        assert updated == got
+        renamed = await client.update_calendar(attrs.evolve(got, summary="改名"))
+    assert renamed.summary == "改名"
+    assert sandbox.wecom_calendars[cal_id]["admins"] == ["admin1", "admin2"]
+    # Creating one like it is still refused before anything is sent.
+    with pytest.raises(wecal.UnsupportedError, match="share members"):
+        calendar_to_wecom(attrs.evolve(got, id=""))
 
 
 async def test_calendar_share_failures_warn_or_raise(

@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import pytest
 from dateutil.rrule import rrulestr
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import wecal
@@ -37,6 +37,7 @@ from wecal.providers.wecom._convert import (
     share_failures,
     wecom_schedule_page,
 )
+from wecal.providers.wecom._repeat import UINT32_MAX, recurrence_from_wecom, recurrence_to_wecom
 
 from .strategies import ids, text
 
@@ -663,6 +664,8 @@ def representable_events(draw: st.DrawFn) -> wecal.Event:
         # UNTIL a few weeks on: a UTC instant for timed events, a date for whole-day.
         until = start + timedelta(days=draw(st.integers(0, 60)))
         if isinstance(until, datetime):
+            # WeCom's repeat_until is uint32 seconds: later is not representable.
+            until = min(until, datetime.fromtimestamp(UINT32_MAX, UTC))
             rule += f";UNTIL={until.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         else:
             rule += f";UNTIL={until:%Y%m%d}"
@@ -720,6 +723,29 @@ def test_round_trip(event: wecal.Event) -> None:
             event.recurrence.rrule, event.start
         )
     assert back == attrs.evolve(event, recurrence=back.recurrence)
+
+
+@example(until=datetime(2106, 2, 7, 6, 28, 17, tzinfo=UTC))  # 2**32 + 1: found by test_round_trip
+@example(until=datetime(2106, 2, 7, 6, 28, 15, tzinfo=UTC))  # 2**32 - 1: the last representable
+@example(until=datetime(2106, 2, 7, 6, 28, 16, tzinfo=UTC))  # 2**32
+@given(until=st.datetimes(datetime(1970, 1, 2), datetime(2200, 1, 1), timezones=st.just(UTC)))
+def test_repeat_until_range_is_the_same_on_read_and_write(until: datetime) -> None:
+    """What wecal writes as repeat_until it reads back; what it cannot read it refuses."""
+    until = until.replace(microsecond=0)
+    start = datetime(1970, 1, 1, 12, tzinfo=UTC)
+    recurrence = wecal.Recurrence(rrule=f"FREQ=DAILY;UNTIL={until:%Y%m%dT%H%M%SZ}")
+    seconds = int(until.timestamp())
+    if seconds > 2**32 - 1:
+        with pytest.raises(wecal.UnsupportedError):
+            recurrence_to_wecom(recurrence, start=start)
+        with pytest.raises(wecal.ResponseFormatError):
+            recurrence_from_wecom({"is_repeat": 1, "repeat_until": seconds}, start=start)
+        return
+    block = recurrence_to_wecom(recurrence, start=start)
+    assert block["repeat_until"] == seconds
+    back = recurrence_from_wecom(block, start=start)
+    assert back is not None
+    assert back.rrule.endswith(f"UNTIL={until:%Y%m%dT%H%M%SZ}")
 
 
 # -- malformed payloads ----------------------------------------------------------------

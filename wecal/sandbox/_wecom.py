@@ -295,9 +295,13 @@ _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 def _parse_calendar(
-    sandbox: Sandbox, raw: Mapping[str, Any], path: str
+    sandbox: Sandbox, raw: Mapping[str, Any], path: str, *, adding: bool
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """(calendar fields, fail_result.shares) — unknown share members fail one by one."""
+    """
+    (calendar fields, fail_result.shares) — unknown share members fail one by
+    one. "admins must be share members" is a rule of ``calendar/add`` only
+    (reference/wecom.md §1.2): ``calendar/update`` does not check it.
+    """
     summary = _str(raw, "summary", path, max_len=128, required=True)
     if not summary:
         raise ApiError(40058, f"{path}.summary must not be empty")
@@ -318,7 +322,7 @@ def _parse_calendar(
     admins = _str_list(raw, "admins", path, max_len=3)
     shared = {s["userid"] for s in shares}
     for i, admin in enumerate(admins):
-        if admin not in shared:
+        if adding and admin not in shared:
             raise ApiError(40058, f"{path}.admins[{i}] must also be in {path}.shares")
     public_range = _obj(raw, "public_range", path)
     cal = {
@@ -342,7 +346,7 @@ def _parse_calendar(
 
 def _calendar_add(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     raw = _obj(body, "calendar", "calendar", required=True)
-    cal, failed = _parse_calendar(sandbox, raw, "calendar")
+    cal, failed = _parse_calendar(sandbox, raw, "calendar", adding=True)
     cal["is_public"] = _int(raw, "is_public", "calendar", default=0, choices=(0, 1))
     cal["is_corp_calendar"] = _int(raw, "is_corp_calendar", "calendar", default=0, choices=(0, 1))
     default = _int(raw, "set_as_default", "calendar", default=0, choices=(0, 1))
@@ -356,7 +360,7 @@ def _calendar_update(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> 
     raw = _obj(body, "calendar", "calendar", required=True)
     old = _calendar(sandbox, app_id, raw.get("cal_id"), "calendar.cal_id")
     skip_range = _int(body, "skip_public_range", "$", default=0, choices=(0, 1))
-    cal, failed = _parse_calendar(sandbox, raw, "calendar")
+    cal, failed = _parse_calendar(sandbox, raw, "calendar", adding=False)
     if skip_range:
         cal["public_range"] = old["public_range"]
     # is_public / is_corp_calendar are not updatable: keep them.

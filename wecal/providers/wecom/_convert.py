@@ -69,7 +69,7 @@ from .._readers import (
     read_str_list,
     read_text,
 )
-from ._repeat import recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+from ._repeat import UINT32_MAX, recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
 
 __all__ = [
     "WECOM_EVENT_STATUS",
@@ -118,7 +118,6 @@ _MAX_ADMINS = 3
 _MAX_SHARES = 2000
 _MAX_PUBLIC_USERS = 1000
 _MAX_PUBLIC_PARTIES = 100
-_UINT32_MAX = 2**32 - 1
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _SECOND = timedelta(seconds=1)
@@ -350,7 +349,7 @@ def _zone_for_write(event: Event) -> timezone:
 def _seconds(moment: datetime, field: str) -> int:
     # Exact integer floor (no float rounding); WeCom stores whole seconds.
     value = (moment - _EPOCH) // _SECOND
-    if not 0 <= value <= _UINT32_MAX:
+    if not 0 <= value <= UINT32_MAX:
         raise UnsupportedError(
             f"WeCom stores {field} as unsigned 32-bit Unix seconds (1970 to 2106); "
             f"got {moment.isoformat()}",
@@ -585,8 +584,8 @@ def calendar_to_wecom(calendar: Calendar, *, for_update: bool = False) -> dict[s
 
     Raises:
         UnsupportedError: the summary is empty or over 128 characters, the
-            description over 512, more than 3 admins or an admin who is not a
-            share member, over 2000 shares, an invalid color, or a public
+            description over 512, more than 3 admins or (when adding) an
+            admin who is not a share member, over 2000 shares, an invalid color, or a public
             range over 1000 users / 100 departments.
         ValidationError: ``for_update`` without ``calendar.id``.
     """
@@ -604,7 +603,8 @@ def calendar_to_wecom(calendar: Calendar, *, for_update: bool = False) -> dict[s
     share_ids = {share.user_id for share in calendar.shares}
     for admin in calendar.admins:
         _check_user_id(admin, "admins")
-        if admin not in share_ids:
+        # A rule of calendar/add only: update takes a calendar as get returns it.
+        if not for_update and admin not in share_ids:
             raise UnsupportedError(
                 f"WeCom calendar admins must also be share members; {admin!r} is not",
                 feature="admins",

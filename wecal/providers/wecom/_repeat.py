@@ -34,6 +34,11 @@ from ...recurrence import (
 
 __all__ = ["recurrence_from_wecom", "recurrence_to_wecom", "wecom_timezone"]
 
+#: WeCom stores times as unsigned 32-bit Unix seconds (1970 to 2106-02-07
+#: 06:28:15 UTC); the one range both directions use, so what wecal writes it
+#: can read back.
+UINT32_MAX = 2**32 - 1
+
 #: WeCom ``repeat_type`` → the RRULE it stands for.
 _WECOM_TYPES: dict[int, str] = {
     0: "DAILY",
@@ -178,7 +183,7 @@ def recurrence_from_wecom(
             if month_days:
                 parts["BYMONTHDAY"] = ",".join(str(d) for d in month_days)
     tz = wecom_timezone(block, path=path)
-    until = _int_field(block, "repeat_until", path, 0, 0, 2**32)
+    until = _int_field(block, "repeat_until", path, 0, 0, UINT32_MAX)
     if until:
         moment = datetime.fromtimestamp(until, UTC)
         parts["UNTIL"] = (
@@ -194,7 +199,7 @@ def recurrence_from_wecom(
         item_path = f"{path}.exclude_time_list[{i}]"
         if not isinstance(item, Mapping):
             raise ResponseFormatError(f"expected an object, got {_describe(item)}", path=item_path)
-        ts = _int_field(item, "start_time", item_path, -1, 0, 2**32)
+        ts = _int_field(item, "start_time", item_path, -1, 0, UINT32_MAX)
         if ts < 0:
             raise ResponseFormatError("start_time is missing", path=f"{item_path}.start_time")
         local = datetime.fromtimestamp(ts, tz)
@@ -293,6 +298,12 @@ def recurrence_to_wecom(
         elif until is not None:
             zone = start.tzinfo if isinstance(start, datetime) else tz or _WECOM_DEFAULT_TZ
             repeat_until = int(datetime.combine(until, time(), tzinfo=zone).timestamp())
+    if not 0 <= repeat_until <= UINT32_MAX:
+        raise UnsupportedError(
+            "WeCom stores repeat_until as unsigned 32-bit Unix seconds (1970 to 2106); "
+            f"got UNTIL={recurrence.rrule.rsplit('UNTIL=', 1)[-1]}",
+            feature="UNTIL",
+        )
     custom = interval_text is not None or bool(week_days) or bool(month_days)
     return {
         "is_repeat": 1,
