@@ -96,6 +96,24 @@ def wire_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
+def _enum(
+    data: Mapping[str, Any], key: str, table: Mapping[str, Any], default: Any, path: str
+) -> Any:
+    """An optional enum field: ``default`` when absent or empty."""
+    value = _present(data, key)
+    return default if value is None else _lookup(table, value, f"{path}.{key}")
+
+
+def _bool(data: Mapping[str, Any], key: str, path: str) -> bool | None:
+    """An optional JSON boolean."""
+    value = data.get(key)
+    if value is not None and type(value) is not bool:
+        raise ResponseFormatError(
+            f"expected true or false, got {_describe(value)}", path=f"{path}.{key}"
+        )
+    return value
+
+
 def _lookup(table: Mapping[str, Any], value: Any, path: str) -> Any:
     text = read_str(value, path)
     found = table.get(text)
@@ -184,18 +202,9 @@ def _person(data: Any, path: str) -> tuple[str, str, ResponseStatus, bool]:
     """``(id, displayName, response, isOptional)`` of an attendee or organizer."""
     data = read_mapping(data, path)
     person_id = read_text(data, "id", path)
-    response = _present(data, "responseStatus")
-    answer = (
-        ResponseStatus.NEEDS_ACTION
-        if response is None
-        else _lookup(RESPONSE_STATUS, response, f"{path}.responseStatus")
-    )
-    optional = data.get("isOptional")
-    if optional is not None and type(optional) is not bool:
-        raise ResponseFormatError(
-            f"expected true or false, got {_describe(optional)}", path=f"{path}.isOptional"
-        )
-    return person_id, read_text(data, "displayName", path), answer, bool(optional)
+    answer = _enum(data, "responseStatus", RESPONSE_STATUS, ResponseStatus.NEEDS_ACTION, path)
+    optional = bool(_bool(data, "isOptional", path))
+    return person_id, read_text(data, "displayName", path), answer, optional
 
 
 def _bounds(
@@ -205,11 +214,7 @@ def _bounds(
     start_bound = read_mapping(data.get("start"), f"{path}.start")
     end_value = data.get("end")
     end_bound = start_bound if end_value is None else read_mapping(end_value, f"{path}.end")
-    all_day_flag = data.get("isAllDay")
-    if all_day_flag is not None and type(all_day_flag) is not bool:
-        raise ResponseFormatError(
-            f"expected true or false, got {_describe(all_day_flag)}", path=f"{path}.isAllDay"
-        )
+    all_day_flag = _bool(data, "isAllDay", path)
     start_dt, end_dt = _present(start_bound, "dateTime"), _present(end_bound, "dateTime")
     start_day, end_day = _present(start_bound, "date"), _present(end_bound, "date")
     if all_day_flag is True or (start_dt is None and end_dt is None):
@@ -286,12 +291,7 @@ def event_from_dingtalk(
                 Attendee(id=person_id, display_name=name, response=answer, optional=optional)
             )
 
-    status_value = _present(data, "status")
-    status = (
-        EventStatus.CONFIRMED
-        if status_value is None
-        else _lookup(_EVENT_STATUS, status_value, f"{path}.status")
-    )
+    status = _enum(data, "status", _EVENT_STATUS, EventStatus.CONFIRMED, path)
 
     location = data.get("location")
     if isinstance(location, Mapping):

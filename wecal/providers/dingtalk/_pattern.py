@@ -116,6 +116,14 @@ def _int(value: Any, path: str, *, low: int, high: int) -> int:
     return number
 
 
+def _number(
+    block: Mapping[str, Any], key: str, default: int, path: str, *, low: int, high: int
+) -> int:
+    """An optional integer field of ``block`` (``default`` when absent)."""
+    value = _field(block, key)
+    return default if value is None else _int(value, f"{path}.{key}", low=low, high=high)
+
+
 def _days(value: Any, path: str) -> list[str]:
     """``"monday,tuesday"`` (DingTalk) or ``["monday", "tuesday"]`` (Graph) → RRULE codes."""
     if isinstance(value, str):
@@ -237,12 +245,7 @@ def pattern_to_rrule(
             f"unknown pattern type {_describe(kind)} (known: {', '.join(_PATTERN_TYPES)})",
             path=f"{p_path}.type",
         )
-    interval_value = _field(pattern, "interval")
-    interval = (
-        1
-        if interval_value is None
-        else _int(interval_value, f"{p_path}.interval", low=1, high=10_000)
-    )
+    interval = _number(pattern, "interval", 1, p_path, low=1, high=10_000)
     start_day = start.date() if isinstance(start, datetime) else start
     parts: dict[str, str] = {}
     if kind == "daily":
@@ -263,34 +266,19 @@ def pattern_to_rrule(
             parts["WKST"] = first
     elif kind == "absoluteMonthly":
         parts["FREQ"] = "MONTHLY"
-        day_value = _field(pattern, "dayOfMonth")
-        day = (
-            start_day.day
-            if day_value is None
-            else _int(day_value, f"{p_path}.dayOfMonth", low=1, high=31)
-        )
+        day = _number(pattern, "dayOfMonth", start_day.day, p_path, low=1, high=31)
         parts["BYMONTHDAY"] = str(day)
     elif kind == "relativeMonthly":
         parts["FREQ"] = "MONTHLY"
         parts.update(_relative(pattern, p_path))
     else:
         parts["FREQ"] = "YEARLY"
-        month_value = _field(pattern, "month")
-        month = (
-            start_day.month
-            if month_value is None
-            else _int(month_value, f"{p_path}.month", low=1, high=12)
-        )
+        month = _number(pattern, "month", start_day.month, p_path, low=1, high=12)
         if kind == "relativeYearly":
             parts["BYMONTH"] = str(month)
             parts.update(_relative(pattern, p_path))
         else:
-            day_value = _field(pattern, "dayOfMonth")
-            day = (
-                start_day.day
-                if day_value is None
-                else _int(day_value, f"{p_path}.dayOfMonth", low=1, high=31)
-            )
+            day = _number(pattern, "dayOfMonth", start_day.day, p_path, low=1, high=31)
             if (month, day) != (start_day.month, start_day.day):
                 parts["BYMONTH"] = str(month)
                 parts["BYMONTHDAY"] = str(day)
