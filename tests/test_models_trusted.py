@@ -22,14 +22,17 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import httpx
 import pytest
 
 import wecal
+from wecal.providers.dingtalk._convert import event_from_dingtalk
+from wecal.providers.dingtalk._convert import page_from_response as v1_page
 from wecal.providers.dingtalk_legacy._convert import item_to_event, page_from_response
 from wecal.providers.wecom._convert import schedule_to_event, wecom_schedule_page
 from wecal.sandbox import generate
 
-from .sandbox_fixtures import client_on, new_sandbox
+from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, client_on, new_sandbox
 
 DATA = Path(__file__).parent / "data"
 CN = timezone(timedelta(hours=8))
@@ -77,7 +80,11 @@ def test_seed_examples_convert_as_validated() -> None:
         events += [schedule_to_event(item) for item in items]
     items, _ = page_from_response(_load("dingtalk_legacy", "calendar_list.json"))
     events += [item_to_event(item, user_id="123134568", calendar_id="f1") for item in items]
-    assert len(events) >= 3
+    for name in ("event_get.json", "all_day.json"):
+        events.append(event_from_dingtalk(_load("dingtalk", name)))
+    items, _ = v1_page(_load("dingtalk", "eventsview_page.json"))
+    events += [event_from_dingtalk(item) for item in items]
+    assert len(events) >= 6
     for event in events:
         assert_as_validated(event)
 
@@ -87,20 +94,27 @@ async def test_generated_pages_convert_as_validated() -> None:
     sb = new_sandbox()
     summary = generate(
         sb, seed=11, wecom_calendars=1, schedules_per_calendar=150, dingtalk_users=1,
-        events_per_user=150, max_attendees=300,
+        events_per_user=150, max_attendees=300, dingtalk_v1_users=1,
     )  # fmt: skip
     async with client_on(sb, wecal.WeComClient) as wecom:
         wecom_events = [e async for e in wecom.list_events(summary.wecom_calendars[0])]
     async with client_on(sb, wecal.DingTalkLegacyClient) as ding:
         ding_events = [e async for e in ding.list_events(user_id=summary.dingtalk_users[0])]
-    assert len(wecom_events) == len(ding_events) == 150
+    async with wecal.DingTalkClient(
+        DINGTALK_APP_KEY, DINGTALK_APP_SECRET, base_url="http://sandbox",
+        transport=httpx.ASGITransport(app=sb.app), token_store=wecal.MemoryTokenStore(),
+    ) as v1:  # fmt: skip
+        v1_events = [e async for e in v1.list_events(user_id=summary.dingtalk_v1_users[0])]
+    assert len(wecom_events) == len(ding_events) == len(v1_events) == 150
+    assert any(e.attendees for e in v1_events)
+    assert any(e.recurrence for e in v1_events)
     # The data covers what the trusted path must get right.
     assert any(e.all_day for e in wecom_events)
     assert any(e.all_day for e in ding_events)
     assert any(e.recurrence for e in wecom_events)
     assert any(e.recurrence for e in ding_events)
     assert max(len(e.attendees) for e in wecom_events) == 300
-    for event in wecom_events + ding_events:
+    for event in wecom_events + ding_events + v1_events:
         assert_as_validated(event)
 
 

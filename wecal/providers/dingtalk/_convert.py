@@ -42,7 +42,17 @@ import attrs
 
 from ..._zones import zone_for
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
-from ...models import Attendee, Event, EventStatus, Person, Provider, Recurrence, ResponseStatus
+from ...models import (
+    Attendee,
+    Event,
+    EventStatus,
+    Provider,
+    Recurrence,
+    ResponseStatus,
+    _trusted_attendee,
+    _trusted_event,
+    _trusted_person,
+)
 from ...recurrence import occurrence_id
 from .._readers import read_mapping, read_str, read_text
 from ._pattern import pattern_to_rrule, rrule_to_pattern
@@ -276,7 +286,7 @@ def event_from_dingtalk(
     raw_organizer = data.get("organizer")
     if raw_organizer is not None:
         org_id, org_name, _, _ = _person(raw_organizer, f"{path}.organizer")
-        organizer = Person(id=org_id, display_name=org_name)
+        organizer = _trusted_person(id=org_id, display_name=org_name)
 
     attendees: list[Attendee] = []
     raw_attendees = data.get("attendees")
@@ -288,7 +298,9 @@ def event_from_dingtalk(
         for i, item in enumerate(raw_attendees):
             person_id, name, answer, optional = _person(item, f"{path}.attendees[{i}]")
             attendees.append(
-                Attendee(id=person_id, display_name=name, response=answer, optional=optional)
+                _trusted_attendee(
+                    id=person_id, display_name=name, response=answer, optional=optional
+                )
             )
 
     status = _enum(data, "status", _EVENT_STATUS, EventStatus.CONFIRMED, path)
@@ -342,7 +354,9 @@ def event_from_dingtalk(
         recurrence = Recurrence(rrule=rule)
 
     try:
-        return Event(
+        # Every field was checked above: build without re-validation (issue 11;
+        # tests/test_models_trusted.py holds converter output to the validators).
+        return _trusted_event(
             provider=Provider.DINGTALK,
             id=event_id,
             calendar_id=calendar_id,
