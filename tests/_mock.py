@@ -47,9 +47,18 @@ Answer = httpx.Response | Exception | Callable[[httpx.Request], Awaitable[httpx.
 
 def secrets_used() -> list[str]:
     """The literal secret strings the tests used: none may leak anywhere."""
+    from tests.hostile import DING_SECRET, SECRET
     from tests.sandbox_fixtures import DINGTALK_APP_SECRET, WECOM_SECRET
 
-    return [CORP_SECRET, APP_SECRET, WECOM_SECRET, DINGTALK_APP_SECRET, *ISSUED_TOKENS]
+    return [
+        CORP_SECRET,
+        APP_SECRET,
+        WECOM_SECRET,
+        DINGTALK_APP_SECRET,
+        SECRET,
+        DING_SECRET,
+        *ISSUED_TOKENS,
+    ]
 
 
 def note_sandbox_tokens(sandbox: Any) -> None:

@@ -35,12 +35,13 @@ line of the request URL.
 
 from __future__ import annotations
 
+import contextlib
 import json as jsonlib
 import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 import anyio
@@ -590,6 +591,7 @@ class HttpCore:
                     built = self._http().build_request(
                         method, request.url, params=params, json=request.json, headers=headers
                     )
+                    built.stream = _Body(built.content)
                     response, content = await self._exchange(built)
                 except _TooLarge as exc:
                     too_large = exc.size
@@ -668,8 +670,18 @@ class HttpCore:
         is dropped instead of drained.
         """
         limit = self.max_response_bytes
-        response = await self._http().send(request, stream=True)
+        client = self._http()
+        await _reclaim_orphans(client, only_when_full=True)
+        try:
+            response = await client.send(request, stream=True)
+        except BaseException:
+            # A cancelled send may have left a pool slot behind (see _reclaim_orphans).
+            with anyio.CancelScope(shield=True):
+                await _reclaim_orphans(client)
+            raise
         chunks: list[bytes] = []
+        size = 0
+        stream = response.aiter_bytes()
         try:
             # A plain body declared too large is not read at all.
             declared = response.headers.get("content-length", "")
@@ -680,8 +692,7 @@ class HttpCore:
                 and int(declared[:20]) > limit
             ):
                 raise _TooLarge(0)
-            size = 0
-            async for chunk in response.aiter_bytes():
+            async for chunk in stream:
                 size += len(chunk)
                 if size > limit:
                     raise _TooLarge(size)
@@ -691,6 +702,7 @@ class HttpCore:
             # connection counted as busy in httpcore's pool.
             with anyio.CancelScope(shield=True):
                 await response.aclose()
+                await _finish(stream)
         return response, b"".join(chunks)
 
     def _failure_outcome(
@@ -828,6 +840,104 @@ def _check_settings(
             continue
         if isinstance(value, bool) or not isinstance(value, types):
             raise ValidationError(f"{name} must be {what}, got {_describe(value)}")
+
+
+class _Body(httpx.AsyncByteStream):
+    """
+    A request body whose iterator is an object, not an async generator:
+    httpx's own (``ByteStream.__aiter__``) is left suspended when a send is
+    cancelled mid-upload, and trio warns about it when it is collected.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _Once(self._data)
+
+
+class _Once:
+    """An async iterator over one chunk of bytes."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data: bytes | None = data
+
+    def __aiter__(self) -> _Once:
+        return self
+
+    async def __anext__(self) -> bytes:
+        data, self._data = self._data, None
+        if data is None:
+            raise StopAsyncIteration
+        return data
+
+
+async def _finish(stream: AsyncIterator[bytes]) -> None:
+    """
+    Run a closed response's byte stream to its end. httpx nests three async
+    generators in ``aiter_bytes()``; left suspended (we stopped reading at
+    the size limit), trio warns about each when it is collected. Once the
+    response is closed, the next step of the innermost one fails, which ends
+    them all; whatever they still held in memory is discarded.
+    """
+    with anyio.move_on_after(5):
+        try:
+            async for _ in stream:
+                pass
+        except Exception:  # the expected end: the stream is closed
+            return
+
+
+async def _reclaim_orphans(client: httpx.AsyncClient, *, only_when_full: bool = False) -> None:
+    """
+    Give back pool slots that httpcore lost to a cancelled request.
+
+    httpcore's pool (1.0.x, encode/httpcore#1093) hands a queued request a
+    new connection; if that request is cancelled before it starts
+    connecting, the connection stays in the pool forever — never connected,
+    never failed, claimed by no request — and holds a slot. With
+    ``max_connections`` such slots every later request waits for a
+    connection that never comes. Cancellation storms (listings abandoned
+    while requests are in flight) produce them.
+
+    This looks for such connections (only connections of httpx's own
+    HTTP transport; anything else is left alone), marks each as failed so
+    that the pool drops it, and lets the pool hand the freed slots to the
+    requests waiting. It touches httpcore internals, guarded so that
+    another httpcore version makes it a no-op. ``only_when_full``: look only
+    when every slot is taken (the cheap check before each send).
+    """
+    pool = getattr(getattr(client, "_transport", None), "_pool", None)
+    connections = getattr(pool, "_connections", None)
+    requests = getattr(pool, "_requests", None)
+    lock = getattr(pool, "_optional_thread_lock", None)
+    assign = getattr(pool, "_assign_requests_to_connections", None)
+    if not isinstance(connections, list) or not isinstance(requests, list) or lock is None:
+        return
+    if only_when_full and len(connections) < (getattr(pool, "_max_connections", 0) or 1):
+        return
+    closing: list[Any] = []
+    with lock:
+        claimed = {id(getattr(r, "connection", None)) for r in requests}
+        orphans = [
+            c
+            for c in connections
+            if id(c) not in claimed
+            and "_connection" in vars(c)
+            and vars(c)["_connection"] is None
+            and vars(c).get("_connect_failed") is False
+        ]
+        if not orphans:
+            return
+        for connection in orphans:
+            connection._connect_failed = True  # is_closed(): the pool drops it
+        logger.debug("reclaimed %d orphaned connection pool slot(s)", len(orphans))
+        if callable(assign):
+            closing = list(assign())
+    with anyio.CancelScope(shield=True):
+        for connection in closing:
+            with contextlib.suppress(Exception):
+                await connection.aclose()
 
 
 def _snippet(content: bytes, limit: int = 80) -> str:

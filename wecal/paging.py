@@ -486,7 +486,9 @@ class PageIterator(Generic[T]):
             k = key(item)
             if k not in keys and k not in recent:
                 fresh.append(item)
-                keys.add(k)
+            # Every id the page held, not only the fresh ones: an item that
+            # drifts one page per fetch stays in view as long as it keeps coming.
+            keys.add(k)
         self._recent_keys.append(keys)
         return fresh
 
