@@ -138,7 +138,7 @@ async def test_declared_huge_body_is_not_read() -> None:
 
 def test_max_response_bytes_must_be_a_positive_int() -> None:
     for bad in (0, -1, 1.5, True, "64MB"):
-        with pytest.raises(wecal.InvalidRequestError, match="max_response_bytes"):
+        with pytest.raises(wecal.ValidationError, match="max_response_bytes"):
             wecal.WeComClient(CORP_ID, SECRET, max_response_bytes=bad)
 
 
@@ -367,7 +367,7 @@ def test_one_client_in_two_event_loops_is_a_clear_error(first: str, second: str)
 
 
 def test_base_url_credentials_are_refused_and_masked() -> None:
-    with pytest.raises(wecal.InvalidRequestError, match="credentials") as info:
+    with pytest.raises(wecal.ValidationError, match="credentials") as info:
         wecal.WeComClient(CORP_ID, SECRET, base_url="https://admin:pw-Zq81kd@qyapi.example.com/")
     assert "pw-Zq81kd" not in str(info.value) + repr(info.value)
     assert "admin" not in str(info.value)
