@@ -182,7 +182,7 @@ async def test_callers_sharing_a_failed_token_fetch_get_their_own_error() -> Non
             wecom.list_events(cal).by_page(cursor=exc.cursor)
             for other in errors:
                 if other != cal:
-                    with pytest.raises(wecal.InvalidRequestError, match="another listing"):
+                    with pytest.raises(wecal.ValidationError, match="another listing"):
                         wecom.list_events(other).by_page(cursor=exc.cursor)
 
 
