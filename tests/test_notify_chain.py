@@ -29,12 +29,19 @@ from wecal.sandbox import NotifyFault, Sandbox, generate, serve
 
 from .sandbox_fixtures import (
     DINGTALK_APP_KEY,
-    DINGTALK_APP_SECRET,
     FAST_RETRY,
     WECOM_CORP_ID,
     WECOM_SECRET,
 )
-from .test_sync import consume, live_events, live_timed_ids, new_event, shifted, v1_body
+from .test_sync import (
+    consume,
+    ding_v1_on,
+    live_events,
+    live_timed_ids,
+    new_event,
+    shifted,
+    v1_body,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -272,13 +279,7 @@ async def test_chain_dingtalk_v1_write_notify_verify_sync(sandbox: Sandbox) -> N
     with serve(asgi_endpoint(ding_cb, inbox)) as endpoint, serve(sandbox) as sandbox_url:
         sandbox.notifications.subscribe_dingtalk(endpoint + "/", TOKEN, AES_KEY)
         try:
-            async with wecal.DingTalkClient(
-                DINGTALK_APP_KEY,
-                DINGTALK_APP_SECRET,
-                base_url=sandbox_url,
-                token_store=wecal.MemoryTokenStore(),
-                retry=FAST_RETRY,
-            ) as ding:
+            async with ding_v1_on(sandbox, base_url=sandbox_url, transport=None) as ding:
                 for union_id in (user, guest):  # the first full sync
                     inbox.notes.append(
                         Notification(

@@ -27,8 +27,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+try:
+    from cryptography.hazmat.primitives import padding
+    from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "wecal.notifications needs the 'notify' extra: pip install 'wecal[notify]'"
+    ) from exc
 
 from ..errors import AuthenticationError, ResponseFormatError, ValidationError
 
