@@ -550,3 +550,38 @@ def test_fuzzed_endpoint_never_crashes(
             return r.status_code
 
     assert anyio.run(go) in (200, 400, 403, 405)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+
+
+@given(
+    event_type=st.sampled_from(["calendar_event_change", "check_url", "other", None, 7]),
+    fields=st.dictionaries(
+        st.sampled_from(
+            [
+                "calendarEventId",
+                "calendarId",
+                "unionIdList",
+                "changeType",
+                "calendarEventUpdateTime",
+                "legacyCalendarEventId",
+            ]
+        ),
+        _json_values,
+    ),
+)
+def test_fuzzed_signed_dingtalk_payloads_only_raise_wecal_errors(
+    event_type: object, fields: dict[str, Any]
+) -> None:
+    # Validly signed and encrypted, so only the payload's shape is hostile.
+    try:
+        note = ding_cb().parse(*ding_post({"EventType": event_type, **fields}))
+    except wecal.WecalError as exc:
+        _assert_clean(exc)
+    else:
+        assert note is None or isinstance(note.event_id, str)

@@ -320,5 +320,8 @@ async def test_chain_dingtalk_v1_write_notify_verify_sync(sandbox: Sandbox) -> N
                 assert local[user][ids[0]].start == moved.start
                 for union_id in (user, guest):
                     assert local[union_id] == await live_events(ding, union_id)
+                    truth = sandbox.dingtalk_v1.ground_truth(union_id)
+                    live = {e["id"] for e in truth if e.get("status") != "cancelled"}
+                    assert set(local[union_id]) == live
         finally:
             sandbox.notifications.close()
