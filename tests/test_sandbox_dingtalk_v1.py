@@ -34,6 +34,7 @@ from wecal.sandbox import (
     generate,
     serve,
 )
+from wecal.sandbox._dingtalk_v1 import handle
 
 pytestmark = pytest.mark.anyio
 
@@ -612,6 +613,13 @@ async def test_sync_token_returns_changes_then_nothing(sandbox: Sandbox) -> None
             (new["id"], "confirmed"), (ids[0], "confirmed"), (ids[1], "cancelled"),
         }  # fmt: skip
         assert (await api.pages(syncToken=sync2))[0] == []
+        state.expire_sync_tokens()
+        status, data = await api.call("GET", api.events, params={"syncToken": sync2})
+        assert (status, data["code"]) == (400, "invalidParameter")
+        assert "full sync" in data["message"]
+        full, sync3 = await api.pages()
+        assert len(full) == 6  # 7 created, one deleted
+        assert (await api.pages(syncToken=sync3))[0] == []
         status, page = await api.call("GET", api.events, params={"timeMax": "2025-01-01T00:00:00Z"})
         assert "syncToken" not in page
         other = state.add_user("王芳")
@@ -1148,3 +1156,87 @@ def test_expansion_matches_dateutil_for_any_series(body: dict[str, Any], offset:
     ]
     want = [s.astimezone(UTC) for s in expected_starts(state.events[event_id], lo, hi)]
     assert got == want
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 500) | st.text(max_size=12),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+_VALID = timed(
+    "2024-06-03T10:00:00+08:00",
+    "2024-06-03T11:00:00+08:00",
+    recurrence={"pattern": {"type": "relativeMonthly", "daysOfWeek": "monday", "index": "last"},
+                "range": {"type": "endDate", "endDate": "2024-12-31"}},
+    attendees=[{"id": "iiiPouter0001", "isOptional": False}],
+    reminders=[{"method": "dingtalk", "minutes": 5}],
+    location={"displayName": "第三会议室"},
+)  # fmt: skip
+_PATHS = [
+    ("summary",), ("description",), ("start",), ("start", "dateTime"), ("start", "timeZone"),
+    ("end",), ("end", "date"), ("isAllDay",), ("recurrence",), ("recurrence", "pattern"),
+    ("recurrence", "pattern", "type"), ("recurrence", "pattern", "daysOfWeek"),
+    ("recurrence", "pattern", "index"), ("recurrence", "pattern", "interval"),
+    ("recurrence", "pattern", "dayOfMonth"), ("recurrence", "pattern", "firstDayOfWeek"),
+    ("recurrence", "range"), ("recurrence", "range", "type"), ("recurrence", "range", "endDate"),
+    ("recurrence", "range", "numberOfOccurrences"), ("attendees",), ("reminders",),
+    ("location",), ("onlineMeetingInfo",), ("id",),
+]  # fmt: skip
+
+
+@settings(max_examples=200)
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _JSON), min_size=1, max_size=4), st.booleans())
+def test_malformed_writes_get_a_400_never_a_crash(
+    changes: list[tuple[tuple[str, ...], Any]], patch: bool
+) -> None:
+    sb = new_sandbox()
+    state = sb.dingtalk_v1
+    user = state.add_user("张伟")
+    existing = state.add_event(user, _VALID)
+    body = json.loads(json.dumps(_VALID))
+    for path, value in changes:
+        target = body
+        for key in path[:-1]:
+            if not isinstance(target.get(key), dict):
+                target[key] = {}
+            target = target[key]
+        target[path[-1]] = value
+    method, path = "POST", f"/v1.0/calendar/users/{user}/calendars/primary/events"
+    if patch:
+        method, path = "PUT", f"{path}/{existing}"
+        body.setdefault("id", existing)
+    token = sb._issue_token("dingtalk", next(iter(sb._apps)))
+    headers = {"x-acs-dingtalk-access-token": token}
+    status, data = anyio.run(handle, sb, method, path, {}, headers, json.dumps(body).encode())
+    assert status in (200, 400), data
+    if status == 400:
+        assert set(data) == {"code", "message", "requestid"}
+    else:
+        assert data["id"] in state.events
+        json.dumps(data)  # the answer is plain JSON
+
+
+_QUERY_KEYS = ["timeMin", "timeMax", "maxResults", "maxAttendees", "nextToken", "syncToken",
+               "showDeleted", "seriesMasterId"]  # fmt: skip
+
+
+@settings(max_examples=150)
+@given(
+    st.dictionaries(st.sampled_from(_QUERY_KEYS), st.text(max_size=30), max_size=4),
+    st.sampled_from(["events", "eventsview"]),
+)
+def test_malformed_listing_queries_get_a_400_never_a_crash(
+    query: dict[str, str], kind: str
+) -> None:
+    sb = new_sandbox()
+    user = sb.dingtalk_v1.add_user("张伟")
+    sb.dingtalk_v1.add_event(user, _VALID)
+    token = sb._issue_token("dingtalk", next(iter(sb._apps)))
+    path = f"/v1.0/calendar/users/{user}/calendars/primary/{kind}"
+    status, data = anyio.run(
+        handle, sb, "GET", path, query, {"x-acs-dingtalk-access-token": token}, b""
+    )
+    assert status in (200, 400), data
+    assert ("events" in data) if status == 200 else (set(data) == {"code", "message", "requestid"})

@@ -10,12 +10,13 @@ DingTalk ``/gettoken`` and ``/topapi/calendar/list``; DingTalk v1.0
 (events, eventsview, respond, attendees, querySchedule, calendars) with
 ``/topapi/v2/user/get`` for userid → unionId — state in
 ``sandbox.dingtalk_v1``, routes and behaviours in ``wecal.sandbox._dingtalk_v1``.
-State is kept (create,
-read back, overwrite-style update, ``op_mode`` splits), tokens expire by the
-sandbox clock, errors carry the providers' errcodes, and data can be
-generated from a seed. Faults (latency, 5xx, busy, rate limits, token
-revocation, dropped connections, truncated JSON, offset drift) are scripted
-or drawn at a seeded rate, and every request is recorded for assertions.
+State is kept (create, read back, overwrite-style or partial update,
+``op_mode`` splits, ``x-client-token`` replays), tokens expire by the sandbox
+clock, errors carry the providers' errcodes (v1.0: HTTP status + ``code``), and
+data can be generated from a seed. Faults (latency, 5xx, busy, rate limits,
+token revocation, dropped connections, truncated JSON, offset drift, a write
+applied and then answered 5xx) are scripted or drawn at a seeded rate, and
+every request is recorded for assertions.
 
 In-process, with any anyio backend::
 

@@ -84,6 +84,8 @@ Behaviours the docs leave open, and what the sandbox does:
 * ``syncToken``: after the last ``/events`` page when no ``timeMax`` was sent.
   A request with it lists what changed since (deletions as ``status:
   "cancelled"`` tombstones whatever ``showDeleted`` says), ignoring the window.
+  Expiry is undocumented: ``expire_sync_tokens()`` makes the tokens handed out
+  so far answer ``400 invalidParameter`` (the client should resync in full).
 * DELETE and the attendee add/batchRemove calls answer ``200`` with an empty
   body (the docs' examples show ``HTTP/1.1 200 OK`` alone); respond answers
   ``{"result": true}``; create and PUT answer the full event.
@@ -265,6 +267,7 @@ class DingTalkV1:
         self._creates: dict[tuple[str, date], int] = {}
         self._calls = 0
         self._denied_scopes: set[str] = set()
+        self._sync_epoch = 0
         self._rows_cache: tuple[tuple[str, int], list[tuple[int, str, dict[str, Any]]]] | None = (
             None
         )
@@ -293,6 +296,11 @@ class DingTalkV1:
         """Take a permission scope (``"Calendar.Event.Write"``, …) away from every app."""
         with self.sandbox._lock:
             self._denied_scopes.add(scope)
+
+    def expire_sync_tokens(self) -> None:
+        """Make every ``syncToken`` handed out so far invalid (``invalidParameter``)."""
+        with self.sandbox._lock:
+            self._sync_epoch += 1
 
     def grant_all_scopes(self) -> None:
         """Give back every scope taken with :meth:`deny_scope`."""
@@ -528,7 +536,7 @@ class DingTalkV1:
             dom = pattern.get("dayOfMonth")
             if isinstance(dom, bool) or not isinstance(dom, int) or not 1 <= dom <= 31:
                 raise _invalid("recurrence.pattern.dayOfMonth must be within [1, 31]")
-        if kind == "relativeMonthly" and pattern.get("index") not in _INDEX:
+        if kind == "relativeMonthly" and pattern.get("index") not in tuple(_INDEX):
             raise _invalid(f"recurrence.pattern.index must be one of {', '.join(_INDEX)}")
         first = pattern.get("firstDayOfWeek", "sunday")
         if first not in _WEEKDAYS:
@@ -973,7 +981,10 @@ class DingTalkV1:
         series = query.get("seriesMasterId") or None if not view else None
         since: int | None = None
         if not view and query.get("syncToken"):
-            since = _decode(query["syncToken"], "syncToken", union_id)["s"]
+            sync = _decode(query["syncToken"], "syncToken", union_id)
+            if sync.get("e") != self._sync_epoch:
+                raise _invalid("syncToken has expired: list again without it (a full sync)")
+            since = int(sync["s"])
         key = _query_key(union_id, view, query)
         if query.get("nextToken"):
             cursor = _decode(query["nextToken"], "nextToken", key)
@@ -981,8 +992,10 @@ class DingTalkV1:
             after: tuple[int, str] | None = (int(cursor["t"]), str(cursor["d"]))
         else:
             issued, after = self._seq, None
+        # Later pages of an unchanged calendar reuse the first page's listing
+        # (paging is O(n), not O(n²)); a first page is always computed afresh.
         cache_key = (key, self._seq)
-        if self._rows_cache is not None and self._rows_cache[0] == cache_key:
+        if after is not None and self._rows_cache is not None and self._rows_cache[0] == cache_key:
             rows = self._rows_cache[1]
         elif view:
             rows = self._view_rows(union_id, lo, hi, max_attendees)
@@ -991,7 +1004,6 @@ class DingTalkV1:
                 union_id, lo, hi, show_deleted=show_deleted, since=since, series=series,
                 max_attendees=max_attendees,
             )  # fmt: skip
-        # Pages of an unchanged calendar reuse one listing (paging is O(n), not O(n²)).
         self._rows_cache = (cache_key, rows)
         if after is not None:
             rows = [r for r in rows if (r[0], r[1]) > after]
@@ -1001,7 +1013,7 @@ class DingTalkV1:
             last = page[-1]
             answer["nextToken"] = _encode({"k": key, "t": last[0], "d": last[1], "i": issued})
         elif not view and hi is None:
-            answer["syncToken"] = _encode({"k": union_id, "s": issued})
+            answer["syncToken"] = _encode({"k": union_id, "s": issued, "e": self._sync_epoch})
         return answer
 
     def list_attendees(
