@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..models import Event, EventStatus, ResponseStatus
+import attrs
+
+from .._zones import zone_for
+from ..models import Event, EventStatus, Recurrence, ResponseStatus
+from ..recurrence import expand, series_rule_for_ics
 
 __all__ = ["IcsWriter"]
 
@@ -24,15 +29,93 @@ _STATUS = {
     EventStatus.CANCELLED: "CANCELLED",
 }
 
+#: The years every VTIMEZONE written covers (zoneinfo knows the rules to
+#: come, so the far end is as right as the near one).
+_ZONE_YEARS = (date(1900, 1, 1), date(2200, 1, 1))
+#: RFC 5545 §3.3.11: TEXT holds no CONTROL (%x00-08, %x0A-1F, %x7F); a line
+#: break is written as ``\n``, so only the others are dropped.
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+_CUSTOM_TZID_RE = re.compile(r"^UTC[+-]\d{4}(?:\d{2})?$")
+
+
+def _text(value: str) -> str:
+    """
+    ``value`` as RFC 5545 TEXT can hold it: CRLF and a lone CR are line
+    breaks (written ``\\n``), other control characters are dropped.
+    """
+    return _CONTROL_RE.sub("", value.replace("\r\n", "\n").replace("\r", "\n"))
+
+
+def _param(value: str) -> str:
+    """A parameter value (``CN=…``): TEXT without line breaks or double quotes."""
+    return _text(value).replace("\n", " ").replace('"', "'")
+
+
+@attrs.frozen
+class _Zone:
+    """How the times of one event are written: in UTC, an IANA zone, or a fixed offset."""
+
+    tzid: str | None  # None: UTC ("Z")
+    tz: tzinfo
+
+
+_UTC_ZONE = _Zone(None, UTC)
+
+
+def _offset_tzid(offset: timedelta) -> str:
+    """``UTC+0545`` for +05:45 (``UTC-033000`` style when seconds are set)."""
+    sign = "-" if offset < timedelta(0) else "+"
+    total = int(abs(offset).total_seconds())
+    hours, rest = divmod(total, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"UTC{sign}{hours:02d}{minutes:02d}" + (f"{seconds:02d}" if seconds else "")
+
+
+def _zone_of(tz: tzinfo | None, sample: datetime) -> _Zone:
+    """
+    The .ics zone for ``tz``: an IANA zone keeps its TZID; a fixed offset
+    becomes ``Etc/GMT±N`` when it is whole hours (WeCom's ``+08:00``), else a
+    VTIMEZONE of that offset (``UTC+0545``) — writing it in UTC would move a
+    rule's BYDAY/BYMONTHDAY to other days. Another tzinfo is written in UTC.
+    """
+    if isinstance(tz, ZoneInfo):
+        return _UTC_ZONE if tz.key in ("UTC", "Etc/UTC") else _Zone(tz.key, tz)
+    if isinstance(tz, timezone):
+        offset = tz.utcoffset(sample)
+        if not offset:
+            return _UTC_ZONE
+        if not offset % timedelta(hours=1) and -12 <= offset / timedelta(hours=1) <= 14:
+            key = f"Etc/GMT{-int(offset / timedelta(hours=1)):+d}"
+            return _Zone(key, ZoneInfo(key))
+        return _Zone(_offset_tzid(offset), tz)
+    return _UTC_ZONE
+
 
 class IcsWriter:
     """
     One VCALENDAR; a VEVENT per event, built with the ``icalendar`` library.
 
-    Times in an IANA zone keep their ``TZID`` and get a ``VTIMEZONE`` (emitted
-    the first time the zone is used — RFC 5545 lets components come in any
-    order); fixed offsets (WeCom) become UTC. The zones already written are part
-    of the checkpoint state, so a resumed export does not repeat them.
+    What any RFC 5545 reader expands from the file is what :func:`wecal.expand`
+    says (``tests/test_ics_props.py`` checks it against recurring-ical-events):
+
+    - times are written in the zone the series follows — ``Event.timezone``
+      when set, else the start's — with a ``VTIMEZONE`` (emitted the first
+      time a zone is used, covering 1900–2200; RFC 5545 lets components come
+      in any order): an IANA zone keeps its TZID, a whole-hour fixed offset
+      becomes ``Etc/GMT±N``, another fixed offset its own ``UTC+0545``
+      definition;
+    - a start off its rule gets an UNTIL instead of COUNT (see
+      :func:`wecal.recurrence.series_rule_for_ics`);
+    - EXDATE/RDATE values have the series' value type, converted as
+      ``expand`` reads them (a date EXDATE on a timed series removes that
+      day's instances);
+    - TEXT holds no control characters; CR and CRLF are line breaks;
+    - an occurrence (``series_id`` set, as ``--expand`` writes them) is a
+      VEVENT of its own, with its own UID and no RECURRENCE-ID: its master is
+      not in the file.
+
+    The zones already written are part of the checkpoint state, so a resumed
+    export does not repeat them.
     """
 
     format = "ics"
@@ -61,73 +144,66 @@ class IcsWriter:
         for event in events:
             component, zones = self._vevent(event)
             for zone in sorted(zones - self._zones_written):
-                chunks.append(self._vtimezone(zone))
+                chunks.append(_vtimezone(zone))
                 self._zones_written.add(zone)
             chunks.append(component)
         return b"".join(chunks)
 
-    @staticmethod
-    def _vtimezone(zone: str) -> bytes:
-        import icalendar
-
-        vtz = icalendar.Timezone.from_tzid(
-            zone, first_date=date(1970, 1, 1), last_date=date(2038, 1, 1)
-        )
-        return bytes(vtz.to_ical())
-
     def _vevent(self, event: Event) -> tuple[bytes, set[str]]:
         import icalendar
 
-        zones: set[str] = set()
-
-        def moment(value: datetime | date) -> datetime | date:
-            if isinstance(value, datetime):
-                tz: tzinfo | None = value.tzinfo
-                if not isinstance(tz, ZoneInfo):
-                    zone = _fixed_offset_zone(value)
-                    if zone is None:
-                        return value.astimezone(UTC)
-                    value, tz = value.astimezone(zone), zone
-                if tz.key != "UTC":
-                    zones.add(tz.key)
-                    return value
-                return value.astimezone(UTC)
-            return value
-
         vevent = icalendar.Event()
-        vevent.add("uid", f"{event.provider.value}:{event.id}")
+        zones: set[str] = set()
+        series = _series_zone(event)
+
+        def add_time(name: str, value: datetime | date) -> None:
+            if not isinstance(value, datetime):
+                vevent.add(name, value)
+                return
+            if series.tzid is None:
+                vevent.add(name, value.astimezone(UTC))
+                return
+            zones.add(series.tzid)
+            local = value.astimezone(series.tz)
+            if isinstance(series.tz, ZoneInfo):
+                vevent.add(name, local)
+            else:  # a custom VTIMEZONE: the wall time with its TZID
+                vevent.add(name, local.replace(tzinfo=None), parameters={"TZID": series.tzid})
+
+        occurrence = event.series_id is not None and event.recurrence is None
+        vevent.add("uid", _text(f"{event.provider.value}:{event.id}"))
         vevent.add("dtstamp", self._dtstamp)
-        vevent.add("dtstart", moment(event.start))
-        vevent.add("dtend", moment(event.end))
+        add_time("dtstart", event.start)
+        add_time("dtend", event.end)
         if event.summary:
-            vevent.add("summary", event.summary)
+            vevent.add("summary", _text(event.summary))
         if event.description:
-            vevent.add("description", event.description)
+            vevent.add("description", _text(event.description))
         if event.location:
-            vevent.add("location", event.location)
+            vevent.add("location", _text(event.location))
         vevent.add("status", _STATUS[event.status])
-        if event.recurrence is not None:
-            vevent.add("rrule", icalendar.vRecur.from_ical(event.recurrence.rrule))
-            for exdate in event.recurrence.exdates:
-                vevent.add("exdate", moment(exdate))
-            for rdate in event.recurrence.rdates:
-                vevent.add("rdate", moment(rdate))
-        if event.recurrence_id is not None:
-            vevent.add("recurrence-id", moment(event.recurrence_id))
+        if event.recurrence is not None and not occurrence:
+            rule = series_rule_for_ics(event)
+            if rule is not None:
+                vevent.add("rrule", icalendar.vRecur.from_ical(rule))
+            for exdate in _exdates(event, event.recurrence, series):
+                add_time("exdate", exdate)
+            for rdate in _rdates(event, event.recurrence, series):
+                add_time("rdate", rdate)
         if event.organizer is not None:
             organizer = icalendar.vCalAddress(_cal_address(event, event.organizer.id))
             if event.organizer.display_name:
-                organizer.params["CN"] = event.organizer.display_name
+                organizer.params["CN"] = _param(event.organizer.display_name)
             vevent.add("organizer", organizer)
         for attendee in event.attendees:
             address = icalendar.vCalAddress(_cal_address(event, attendee.id))
             address.params["PARTSTAT"] = _PARTSTAT[attendee.response]
             address.params["ROLE"] = "OPT-PARTICIPANT" if attendee.optional else "REQ-PARTICIPANT"
             if attendee.display_name:
-                address.params["CN"] = attendee.display_name
+                address.params["CN"] = _param(attendee.display_name)
             vevent.add("attendee", address)
         if event.meeting_url:
-            vevent.add("url", event.meeting_url)
+            vevent.add("url", _CONTROL_RE.sub("", event.meeting_url).replace("\n", ""))
         if event.created is not None:
             vevent.add("created", event.created.astimezone(UTC))
         if event.updated is not None:
@@ -135,31 +211,96 @@ class IcsWriter:
         for trigger in event.reminders:
             alarm = icalendar.Alarm()
             alarm.add("action", "DISPLAY")
-            alarm.add("description", event.summary or "Reminder")
+            alarm.add("description", _text(event.summary) or "Reminder")
             alarm.add("trigger", trigger)
             vevent.add_component(alarm)
         return bytes(vevent.to_ical()), zones
 
 
-def _fixed_offset_zone(value: datetime) -> ZoneInfo | None:
-    """
-    The ``Etc/GMT±N`` zone of a whole-hour fixed offset (WeCom's ``+08:00``).
+def _series_zone(event: Event) -> _Zone:
+    """The zone whose wall clock the event follows (as :func:`wecal.expand` reads it)."""
+    sample = event.start if isinstance(event.start, datetime) else _FAR_SAMPLE
+    tz: tzinfo | None = zone_for(event.timezone) if event.timezone else None
+    if tz is None and isinstance(event.start, datetime):
+        tz = event.start.tzinfo
+    return _zone_of(tz, sample)
 
-    Writing such times in UTC would move a repeat rule's BYDAY across
-    midnight (Monday 07:00 +08:00 is Sunday in UTC); a zone with the same
-    fixed offset keeps the wall clock. POSIX signs are inverted: +08:00 is
-    ``Etc/GMT-8``. Other offsets (+05:45) have no such zone: None.
-    """
-    offset = value.utcoffset()
-    if offset is None or not offset or offset % timedelta(hours=1):
-        return None
-    hours = int(offset / timedelta(hours=1))
-    if not -12 <= hours <= 14:
-        return None
-    return ZoneInfo(f"Etc/GMT{-hours:+d}")
+
+_FAR_SAMPLE = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def _day_zone(event: Event) -> tzinfo:
+    """The zone an all-day series reads datetime EXDATEs/RDATEs in."""
+    return (zone_for(event.timezone) if event.timezone else None) or UTC
+
+
+def _exdates(event: Event, recurrence: Recurrence, series: _Zone) -> list[datetime | date]:
+    """EXDATEs in the series' value type, as ``expand`` reads them."""
+    if not isinstance(event.start, datetime):
+        zone = _day_zone(event)
+        days = {
+            d.astimezone(zone).date() if isinstance(d, datetime) else d for d in recurrence.exdates
+        }
+        return sorted(days)
+    out: list[datetime | date] = [d for d in recurrence.exdates if isinstance(d, datetime)]
+    days = {d for d in recurrence.exdates if not isinstance(d, datetime)}
+    if days:
+        # A date EXDATE on a timed series removes that local day's instances:
+        # written as those instances, which every reader understands.
+        bare = attrs.evolve(event, recurrence=attrs.evolve(recurrence, exdates=()))
+        local = series.tz
+        for day in sorted(days):
+            lo = datetime.combine(day, time(), tzinfo=local)
+            for occ in expand(bare, lo - timedelta(days=1), lo + timedelta(days=2)):
+                assert isinstance(occ.start, datetime)
+                if occ.start.astimezone(local).date() == day:
+                    out.append(occ.start)
+    return out
+
+
+def _local_day(value: datetime | date, zone: tzinfo) -> date:
+    return value.astimezone(zone).date() if isinstance(value, datetime) else value
+
+
+def _rdates(event: Event, recurrence: Recurrence, series: _Zone) -> list[datetime | date]:
+    """RDATEs in the series' value type, as ``expand`` reads them."""
+    if not isinstance(event.start, datetime):
+        zone = _day_zone(event)
+        return [
+            d.astimezone(zone).date() if isinstance(d, datetime) else d for d in recurrence.rdates
+        ]
+    start = event.start.astimezone(series.tz)
+    return [
+        d if isinstance(d, datetime) else datetime.combine(d, start.timetz())
+        for d in recurrence.rdates
+    ]
+
+
+def _vtimezone(tzid: str) -> bytes:
+    """A VTIMEZONE for ``tzid``: zoneinfo's rules, or one fixed offset (``UTC+0545``)."""
+    import icalendar
+
+    if _CUSTOM_TZID_RE.match(tzid):
+        sign = -1 if tzid[3] == "-" else 1
+        digits = tzid[4:]
+        offset = sign * timedelta(
+            hours=int(digits[:2]), minutes=int(digits[2:4]), seconds=int(digits[4:6] or 0)
+        )
+        vtz = icalendar.Timezone()
+        vtz.add("tzid", tzid)
+        standard = icalendar.TimezoneStandard()
+        # A VTIMEZONE's DTSTART is local time by definition (RFC 5545 §3.6.5).
+        standard.add("dtstart", datetime(1601, 1, 1))  # noqa: DTZ001
+        standard.add("tzoffsetfrom", offset)
+        standard.add("tzoffsetto", offset)
+        standard.add("tzname", tzid)
+        vtz.add_component(standard)
+        return bytes(vtz.to_ical())
+    first, last = _ZONE_YEARS
+    return bytes(icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical())
 
 
 def _cal_address(event: Event, user_id: str) -> str:
     # Neither provider gives e-mail addresses; a URN keeps the provider's user
     # id intact and is a valid CAL-ADDRESS (a URI).
-    return f"urn:wecal:{event.provider.value}:user:{user_id}"
+    return _param(f"urn:wecal:{event.provider.value}:user:{user_id}")

@@ -74,6 +74,7 @@ __all__ = [
     "normalize_rrule",
     "occurrence_id",
     "parse_rrule",
+    "series_rule_for_ics",
 ]
 
 _FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
@@ -615,6 +616,22 @@ def _build_rule(
     and ``count`` instances at most, or None when it can never match (from
     this start).
     """
+    until = _effective_until(parsed, dtstart, zone)
+    if parsed.never:
+        return None
+    try:
+        return rrule(dtstart=dtstart, until=until, count=count, **parsed.kwargs)
+    except (ValueError, TypeError, OverflowError) as exc:
+        if _is_empty_set(exc):
+            return None
+        raise ResponseFormatError(
+            f"cannot expand rule {_describe(parsed.text)} of event {_describe(event.id)}: {exc}",
+            path="$.recurrence.rrule",
+        ) from exc
+
+
+def _effective_until(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> datetime | None:
+    """UNTIL as a datetime comparable with ``dtstart`` (aware for a timed series)."""
     until = parsed.until
     if until is not None:
         if dtstart.tzinfo is not None:
@@ -630,17 +647,8 @@ def _build_rule(
             until = until.astimezone(zone or UTC).replace(tzinfo=None)
         elif not isinstance(until, datetime):
             until = datetime.combine(until, time())
-    if parsed.never:
-        return None
-    try:
-        return rrule(dtstart=dtstart, until=until, count=count, **parsed.kwargs)
-    except (ValueError, TypeError, OverflowError) as exc:
-        if _is_empty_set(exc):
-            return None
-        raise ResponseFormatError(
-            f"cannot expand rule {_describe(parsed.text)} of event {_describe(event.id)}: {exc}",
-            path="$.recurrence.rrule",
-        ) from exc
+    assert until is None or isinstance(until, datetime)
+    return until
 
 
 def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bool) -> rruleset:
@@ -690,6 +698,73 @@ def _never_matches(parts: Mapping[str, str]) -> bool:
     months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
     days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
     return not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days)
+
+
+def series_rule_for_ics(event: Event) -> str | None:
+    """
+    The RRULE value to write for ``event`` in an .ics file so that every
+    RFC 5545 reader expands what :func:`expand` does, or None when the rule
+    adds nothing to the start.
+
+    Readers disagree on a start the rule does not match: RFC 5545 counts it
+    toward COUNT, some (python's recurring-ical-events among them) do not,
+    and some leave it out when UNTIL is before it. For such a start, COUNT is
+    replaced by an UNTIL at the rule's last instance (all readers agree on
+    UNTIL), and a rule with no instance after the start is not written.
+    """
+    assert event.recurrence is not None
+    parsed = _rule(event.recurrence.rrule, path="$.recurrence.rrule")
+    all_day = not isinstance(event.start, datetime)
+    zone: tzinfo | None
+    if all_day:
+        assert isinstance(event.start, date)
+        zone = _event_zone(event, UTC) or UTC
+        dtstart = datetime.combine(event.start, time())
+    else:
+        assert isinstance(event.start, datetime)
+        zone = _event_zone(event, None)
+        dtstart = (event.start.astimezone(zone) if zone is not None else event.start).replace(
+            microsecond=0
+        )
+    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
+    first = next(iter(rule), None) if rule is not None else None
+    on_rule = first is not None and (
+        first.date() == dtstart.date() if all_day else first == dtstart
+    )
+    if on_rule and parsed.until is None:
+        return parsed.text  # every reader agrees
+    if on_rule:
+        # UNTIL as expand reads it, in the type of DTSTART (RFC 5545 wants
+        # UTC for a zoned start and a date for a date start).
+        return _with_until(parsed, _effective_until(parsed, dtstart, zone), all_day, zone)
+    if rule is not None and parsed.count is not None:
+        rule = (
+            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1)
+            if parsed.count > 1
+            else None
+        )
+    last: datetime | None = None
+    if rule is not None:
+        if parsed.count is None and parsed.until is None:
+            return parsed.text if next(iter(rule), None) is not None else None
+        for last in rule:  # noqa: B007 - finite (COUNT or UNTIL): the last instance
+            pass
+    if last is None:
+        return None
+    return _with_until(parsed, last, all_day, zone)
+
+
+def _with_until(parsed: _Rule, until: datetime | None, all_day: bool, zone: tzinfo | None) -> str:
+    """``parsed``'s text with COUNT dropped and UNTIL set to ``until`` (UTC, or a date)."""
+    parts = _split_parts(parsed.text, path="$.recurrence.rrule")
+    parts.pop("COUNT", None)
+    assert until is not None
+    if all_day:
+        parts["UNTIL"] = f"{until:%Y%m%d}"
+    else:
+        moment = until if until.tzinfo is not None else until.replace(tzinfo=zone or UTC)
+        parts["UNTIL"] = f"{moment.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+    return _join_parts(parts)
 
 
 def _is_gap(moment: datetime) -> bool:
