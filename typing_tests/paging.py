@@ -54,3 +54,12 @@ def _clients_are_calendar_providers(
 ) -> list[wecal.CalendarProvider]:
     # The three clients satisfy the CalendarProvider protocol (checked by mypy only).
     return [wecom, ding, v1]
+
+
+async def sync_streams_changes_then_a_state(provider: wecal.CalendarProvider) -> str:
+    sync = provider.sync_events("cal", state=None)
+    async for change in sync:
+        assert_type(change, wecal.Change)
+        assert_type(change.event, Event | None)
+    assert_type(sync.state, str)
+    return sync.state

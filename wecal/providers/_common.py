@@ -12,6 +12,7 @@ from ..errors import ValidationError, WecalError, _describe
 from ..models import Event
 from ..paging import Paginator
 from ..recurrence import expand as expand_event
+from ..sync import SyncStream
 
 __all__ = [
     "CalendarProvider",
@@ -31,7 +32,8 @@ _FAR_FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
 @runtime_checkable
 class CalendarProvider(Protocol):
     """
-    What every wecal client offers: ``list_events`` returning a paginator.
+    What every wecal client offers: ``list_events`` returning a paginator,
+    ``sync_events`` returning the changes since a saved state (:mod:`wecal.sync`).
 
     Code that should work with any provider takes this type::
 
@@ -49,6 +51,15 @@ class CalendarProvider(Protocol):
         expand: bool = False,
         page_size: int | None = None,
     ) -> Paginator[Event]: ...
+
+    def sync_events(
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        state: str | None = None,
+        page_size: int | None = None,
+    ) -> SyncStream: ...
 
     async def aclose(self) -> None: ...
 

@@ -157,7 +157,12 @@ class WeComClient(BaseClient):
         )
 
     def sync_events(
-        self, calendar_id: str, *, state: str | None = None, page_size: int | None = None
+        self,
+        calendar_id: str | None = None,
+        *,
+        user_id: str | None = None,
+        state: str | None = None,
+        page_size: int | None = None,
     ) -> SyncStream:
         """
         What changed in a calendar since the sync that gave ``state``.
@@ -167,7 +172,7 @@ class WeComClient(BaseClient):
         Without ``state`` the sync starts with a RESET and reports every
         schedule as CREATED. Save ``stream.state`` once the stream is consumed.
         """
-        listing = self.list_events(calendar_id, page_size=page_size)
+        listing = self.list_events(calendar_id, user_id=user_id, page_size=page_size)
         return snapshot_sync(
             listing,
             scope={"provider": _PROVIDER, "calendar_id": calendar_id},
