@@ -1240,3 +1240,27 @@ def test_malformed_listing_queries_get_a_400_never_a_crash(
     )
     assert status in (200, 400), data
     assert ("events" in data) if status == 200 else (set(data) == {"code", "message", "requestid"})
+
+
+async def test_strict_times_want_utc_with_milliseconds(sandbox: Sandbox) -> None:
+    state = sandbox.dingtalk_v1
+    user = state.add_user("张伟")
+    state.strict_times = True
+    async with v1_api(sandbox, user) as api:
+        ok = {"timeMin": "2024-06-01T00:00:00.000Z", "timeMax": "2024-07-01T00:00:00.000Z"}
+        assert (await api.call("GET", api.events, params=ok))[0] == 200
+        for bad in ("2024-06-01T00:00:00Z", "2024-06-01T08:00:00.000+08:00"):
+            status, data = await api.call("GET", api.events, params={**ok, "timeMin": bad})
+            assert (status, data["code"]) == (400, "InvalidParameter.ParsedISO8601TimestampError")
+        status, data = await api.call(
+            "POST",
+            f"/v1.0/calendar/users/{user}/querySchedule",
+            json_body={"userIds": [user], "startTime": "2024-06-01T00:00:00+08:00",
+                       "endTime": "2024-06-02T00:00:00.000Z"},
+        )  # fmt: skip
+        assert (status, data["code"]) == (400, "InvalidParameter.ParsedISO8601TimestampError")
+        state.strict_times = False
+        status, _ = await api.call(
+            "GET", api.events, params={**ok, "timeMin": "2024-06-01T00:00:00Z"}
+        )
+        assert status == 200
