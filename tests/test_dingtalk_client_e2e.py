@@ -289,6 +289,59 @@ async def test_free_busy_batches_of_twenty(sandbox: Sandbox, people: People) -> 
     assert sorted(len(r.json["userIds"]) for r in calls[:3]) == [5, 20, 20]
 
 
+async def test_windows_longer_than_a_year_are_listed_a_year_at_a_time(
+    sandbox: Sandbox, people: People
+) -> None:
+    v1 = sandbox.dingtalk_v1
+    zone = {"timeZone": "Asia/Shanghai"}
+    v1.add_event(
+        people.alice,
+        {
+            "summary": "周报",
+            "start": {"dateTime": MONDAY.isoformat(), **zone},
+            "end": {"dateTime": _hour(MONDAY).isoformat(), **zone},
+            "recurrence": {
+                "pattern": {"type": "weekly", "interval": 1, "daysOfWeek": "monday"},
+                "range": {"type": "noEnd"},
+            },
+        },
+    )
+    lo = datetime(2024, 6, 1, tzinfo=UTC)
+    hi = lo + timedelta(days=1000)
+    # Ten weeks across the first cut (lo + 365 days) — more pages away than the
+    # paginator's own repeat guard remembers — and a one-off in year three.
+    across = lo + timedelta(days=300)
+    for summary, start, days in (("跨年", across, 70), ("第三年", lo + timedelta(days=800), 0)):
+        v1.add_event(
+            people.alice,
+            {
+                "summary": summary,
+                "start": {"dateTime": start.isoformat(), **zone},
+                "end": {"dateTime": (start + timedelta(days=days, hours=1)).isoformat(), **zone},
+            },
+        )
+    async with client_on(sandbox, wecal.DingTalkClient) as ding:
+        view = [
+            e.id
+            async for e in ding.list_events(
+                user_id=people.alice, start=lo, end=hi, expand=True, page_size=2
+            )
+        ]
+        masters = [e.id async for e in ding.list_events(user_id=people.alice, start=lo, end=hi)]
+    truth = v1.ground_truth(people.alice, start=lo, end=hi, view=True)
+    assert view == [expected_view_id(i) for i in truth]
+    assert len(view) == len(set(view)) > 100
+    assert masters == [i["id"] for i in v1.ground_truth(people.alice, start=lo, end=hi)]
+    assert len(masters) == 3
+    spans = [
+        datetime.fromisoformat(r.query["timeMax"]) - datetime.fromisoformat(r.query["timeMin"])
+        for r in sandbox.requests
+        if r.api in ("dingtalk.v1.events.view", "dingtalk.v1.events.list")
+    ]
+    assert max(spans) <= timedelta(days=366)
+    assert len({s for s in spans}) == 2  # whole years, then the rest
+
+
 # --------------------------------------------------------------------------
 # Faults
 # --------------------------------------------------------------------------

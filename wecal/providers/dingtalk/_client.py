@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 from ..._client import BaseClient, ClientSettings
 from ...errors import (
+    InvalidRequestError,
     NotFoundError,
     ProviderError,
     ResponseFormatError,
@@ -50,6 +51,7 @@ from ._convert import (
     attendees_to_dingtalk,
     busy_from_response,
     event_from_dingtalk,
+    event_start,
     event_to_dingtalk,
     page_from_response,
     wire_time,
@@ -65,6 +67,8 @@ MAX_PAGE_SIZE = 100
 MAX_FREE_BUSY_USERS = 20
 #: ``timeMin``/``timeMax`` may span at most a year.
 MAX_WINDOW = timedelta(days=366)
+# The windows a long listing is cut into: a year, well inside the limit.
+_CHUNK = timedelta(days=365)
 _PROVIDER = "dingtalk"
 _PRIMARY = "primary"
 # A wecal occurrence id: "{series id}_{UTC start}" or "{series id}_{date}".
@@ -77,6 +81,41 @@ def _segment(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValidationError(f"{name} must be a non-empty string, got {_describe(value)}")
     return quote(value, safe="")
+
+
+def _windows(
+    start: datetime | None, end: datetime | None
+) -> list[tuple[datetime | None, datetime | None]]:
+    """``[start, end)`` cut into windows DingTalk accepts (at most a year each)."""
+    if start is None or end is None:
+        return [(start, end)]
+    out: list[tuple[datetime | None, datetime | None]] = []
+    lo = start
+    while end - lo > _CHUNK:
+        out.append((lo, lo + _CHUNK))
+        lo += _CHUNK
+    out.append((lo, end))
+    return out
+
+
+def _split_position(position: str | None, windows: int) -> tuple[int, str]:
+    if position is None:
+        return 0, ""
+    head, sep, token = position.partition("|")
+    if not sep or not head.isdigit() or int(head) >= windows:
+        raise InvalidRequestError(
+            "invalid cursor: its position does not belong to this listing", provider=_PROVIDER
+        )
+    return int(head), token
+
+
+def _starts_before(item: Mapping[str, Any], moment: datetime) -> bool:
+    """Whether a raw event starts before ``moment`` (False when its start is unreadable)."""
+    try:
+        start = event_start(item)
+    except ResponseFormatError:
+        return False  # the converter reports it, with its path
+    return start < moment
 
 
 def _check_span(start: datetime | None, end: datetime | None) -> None:
@@ -167,31 +206,46 @@ class DingTalkClient(BaseClient):
 
         ``user_id`` is the unionId (required); ``calendar_id`` defaults to
         ``primary``. ``start``/``end`` go out as ``timeMin``/``timeMax`` (UTC
-        with milliseconds; at most a year apart). ``/events`` bounds the
-        *start* of events, so an event that began before ``start`` is not
-        listed; what it returns is kept when it overlaps ``[start, end)``.
-        ``page_size`` is ``maxResults``: 1..100, default 100.
+        with milliseconds). DingTalk takes at most a year between them: a
+        longer window is listed a year at a time, in order, each item once
+        (an occurrence overlapping two years belongs to the year it starts
+        in). ``/events`` bounds the *start* of events, so an event that began
+        before ``start`` is not listed; what it returns is kept when it
+        overlaps ``[start, end)``. ``page_size`` is ``maxResults``: 1..100,
+        default 100.
         """
         events_path = self._events_path(user_id, calendar_id)
         check_window(start, end, expand=expand, provider=_PROVIDER)
-        _check_span(start, end)
         size = check_page_size(
             page_size, default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE, provider=_PROVIDER
         )
         path = events_path + ("view" if expand else "")
-        params: dict[str, Any] = {"maxResults": size}
-        if start is not None:
-            params["timeMin"] = wire_time(start)
-        if end is not None:
-            params["timeMax"] = wire_time(end)
+        windows = _windows(start, end)
         api = "events/view" if expand else "events/list"
         calendar = calendar_id or _PRIMARY
 
-        async def fetch(token: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
-            query = dict(params)
-            if token is not None:
+        async def fetch(position: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+            # A position is "{window index}|{DingTalk's nextToken}" (empty: the window's start).
+            k, token = _split_position(position, len(windows))
+            lo, hi = windows[k]
+            query: dict[str, Any] = {"maxResults": size}
+            if lo is not None:
+                query["timeMin"] = wire_time(lo)
+            if hi is not None:
+                query["timeMax"] = wire_time(hi)
+            if token:
                 query["nextToken"] = token
-            return page_from_response(await self._http.call(api, "GET", path, params=query))
+            items, next_token = page_from_response(
+                await self._http.call(api, "GET", path, params=query)
+            )
+            if k > 0 and lo is not None:
+                # An item starting before this window was listed with the one before.
+                items = [item for item in items if not _starts_before(item, lo)]
+            if next_token:
+                return items, f"{k}|{next_token}"
+            if k + 1 < len(windows):
+                return items, f"{k + 1}|"
+            return items, None
 
         def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
             events = [

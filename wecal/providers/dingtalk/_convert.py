@@ -66,6 +66,7 @@ __all__ = [
     "attendees_to_dingtalk",
     "busy_from_response",
     "event_from_dingtalk",
+    "event_start",
     "event_to_dingtalk",
     "page_from_response",
     "wire_time",
@@ -257,6 +258,20 @@ def _bounds(
             path=f"{path}.end.dateTime",
         )
     return start, end, start_zone if zone is not None else None
+
+
+def event_start(data: Mapping[str, Any], *, path: str = "$") -> datetime:
+    """
+    The instant a raw event starts (an all-day one at its day's UTC midnight),
+    without reading the rest of it.
+
+    Raises:
+        ResponseFormatError: ``start`` (or ``end``) missing or unreadable.
+    """
+    start, _, _ = _bounds(read_mapping(data, path), path)
+    if isinstance(start, datetime):
+        return start
+    return datetime.combine(start, time(), UTC)
 
 
 def event_from_dingtalk(
