@@ -585,3 +585,24 @@ def test_fuzzed_signed_dingtalk_payloads_only_raise_wecal_errors(
         _assert_clean(exc)
     else:
         assert note is None or isinstance(note.event_id, str)
+
+
+@pytest.mark.anyio
+async def test_endpoint_answers_lifespan_and_closes_websockets() -> None:
+    app = asgi_endpoint(wecom_cb(), Recorder())
+    incoming = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app({"type": "lifespan"}, receive, send)
+    await app({"type": "websocket"}, receive, send)
+    assert [m["type"] for m in sent] == [
+        "lifespan.startup.complete",
+        "lifespan.shutdown.complete",
+        "websocket.close",
+    ]
