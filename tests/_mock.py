@@ -262,13 +262,19 @@ def make_core(
 def no_secret_in_logs(caplog: pytest.LogCaptureFixture) -> Iterator[None]:
     """
     Autouse (import it into a test module): every log record the test emits,
-    at any level, is checked for the secrets and tokens the fakes used.
+    from any logger (httpx, httpcore's children, uvicorn…) at any level, is
+    checked — formatted, traceback included — for the secrets and tokens the
+    fakes, the sandbox and the hostile server used.
     """
     caplog.set_level(logging.DEBUG)
     yield
+    # The whole record as a handler would write it: message, logger name,
+    # and an attached exception's traceback — from every logger, at any level.
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    secrets = secrets_used()
     leaked = [
-        record.getMessage()
-        for record in caplog.records
-        if any(secret in record.getMessage() for secret in secrets_used())
+        text
+        for text in map(formatter.format, caplog.records)
+        if any(secret in text for secret in secrets)
     ]
     assert not leaked, f"secret in log records: {leaked[:3]}"

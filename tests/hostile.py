@@ -107,7 +107,8 @@ class Hostile:
     - ``deep_json``, ``errcode_superscript``, ``errcode_digits``,
       ``errcode_digits_str``: hostile JSON.
     - ``echo``: errors that echo the request URL (token included), the
-      secret and the token in the message, request id, ``hint`` and headers.
+      secret and the token in the message, request id, ``hint`` and headers
+      (the first page of a listing is served, so there is output to check).
     - ``token_fail``: ``gettoken`` answers 40013 after ``delay`` seconds.
     - ``token_long`` / ``token_int``: a 100 000-character / integer token.
     - ``token_plan``: ``gettoken`` follows ``token_plan`` (see there).
@@ -157,7 +158,7 @@ class Hostile:
         url = f"{path}?{scope['query_string'].decode()}"
         if path in ("/cgi-bin/gettoken", "/gettoken"):
             await self._token(send)
-        elif self.mode == "echo":
+        elif self.mode == "echo" and not (path == LIST and body.get("offset") == 0):
             await self._echo(send, url, query)
         elif self.mode in ("trickle", "endless", "declared_huge"):
             await self._stream(send, receive)
@@ -239,7 +240,7 @@ class Hostile:
         message = f"invalid calendar, url {url} secret {SECRET} hint: [{url}], token {token}"
         await self._json(
             send,
-            {"errcode": 40058, "errmsg": message, "request_id": f"req {url} {token}"},
+            {"errcode": 60020, "errmsg": message, "request_id": f"req {url} {token}"},
             headers=[(b"x-echo-token", token.encode()), (b"x-echo-url", url.encode())],
         )
 

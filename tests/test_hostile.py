@@ -11,9 +11,14 @@ from __future__ import annotations
 import base64
 import gc
 import json
+import logging
+import os
 import resource
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -33,6 +38,7 @@ from tests.hostile import (
     served,
     wecom_client,
 )
+from tests.test_no_secrets import all_text
 from wecal._tokens import StoredToken
 from wecal.paging import NO_PROGRESS_PAGES
 
@@ -371,3 +377,69 @@ def test_base_url_credentials_are_refused_and_masked() -> None:
         wecal.WeComClient(CORP_ID, SECRET, base_url="https://admin:pw-Zq81kd@qyapi.example.com/")
     assert "pw-Zq81kd" not in str(info.value) + repr(info.value)
     assert "admin" not in str(info.value)
+
+
+async def test_server_echoing_secrets_reaches_no_error_and_no_log_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = Hostile("echo")
+    with served(server) as url:
+        async with wecom_client(url) as wecom:
+            with pytest.raises(wecal.ProviderError) as info:
+                await wecom.get_events(["s000"])
+            listing: list[str] = []
+            with pytest.raises(wecal.ProviderError) as during_listing:
+                await collect(wecom.list_events("cal", page_size=5), listing)
+    secrets = [SECRET, *server.tokens]
+    assert server.tokens, "the server issued tokens"
+    for exc in (info.value, during_listing.value):
+        text = "\n".join([all_text(exc), str(exc.request_id), str(exc.code), str(vars(exc))])
+        assert not [s for s in secrets if s in text], text
+        assert exc.request_id is not None
+        assert "***" in exc.request_id  # echoed, then masked
+    # httpcore's child loggers logged the echoed header (DEBUG), masked.
+    echoed = [r for r in caplog.records if "x-echo-token" in r.getMessage()]
+    assert echoed
+    assert {r.name for r in echoed} == {"httpcore.http11"}
+    formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
+    logged = "\n".join(formatter.format(r) for r in caplog.records)
+    assert not [s for s in secrets if s in logged]
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["export", "--calendar", "cal", "-o", "out.jsonl", "--checkpoint", "out.ckpt"],
+        ["events", "list", "--calendar", "cal"],
+    ],
+)
+def test_cli_against_a_server_echoing_secrets(tmp_path: Path, command: list[str]) -> None:
+    server = Hostile("echo")
+    with served(server) as url:
+        done = subprocess.run(
+            [
+                str(Path(sys.executable).with_name("wecal")),
+                *command,
+                "--provider",
+                "wecom",
+                "--base-url",
+                url,
+            ],
+            cwd=tmp_path,
+            env={**os.environ, "WECAL_WECOM_CORP_ID": CORP_ID, "WECAL_WECOM_SECRET": SECRET},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode != 0  # the echoed error ends it
+    assert "60020" in done.stderr + done.stdout
+    files = {p.name: p.read_text(errors="replace") for p in tmp_path.iterdir() if p.is_file()}
+    if command[0] == "export":
+        assert "s000" in files["out.jsonl"]  # the first page was written
+        assert "out.ckpt" in files
+    secrets = [SECRET, *server.tokens]
+    assert server.tokens
+    for name, text in {"stdout": done.stdout, "stderr": done.stderr, **files}.items():
+        assert not [s for s in secrets if s in text], f"secret in {name}: {text[:500]}"
