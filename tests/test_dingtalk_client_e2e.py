@@ -11,6 +11,7 @@ lost or repeated when listing; no write applied twice).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -402,6 +403,11 @@ async def test_listing_survives_faults(
         (lambda: Fault.server_error(503), wecal.ProviderError),
         (Fault.busy, wecal.ProviderError),
         (Fault.qps_403, wecal.RateLimitError),
+        (Fault.rate_limited, wecal.RateLimitError),
+        (
+            lambda: Fault.error_code(403, "Forbidden.AccessDenied.QpmLimitForAppkeyAndApi"),
+            wecal.RateLimitError,
+        ),
         (
             lambda: Fault.error_code(403, "Forbidden.AccessDenied.ApiCountLimitForOrg"),
             wecal.QuotaExceededError,
@@ -503,6 +509,7 @@ async def test_token_without_lifetime_is_fetched_once(
 
 async def test_wire_format(sandbox: Sandbox, people: People) -> None:
     """timeMin/timeMax in UTC with milliseconds; the token in its header, never the query."""
+    sandbox.dingtalk_v1.strict_times = True  # refuses any other time format
     seen: list[httpx.Request] = []
 
     async def record(request: httpx.Request) -> None:
@@ -513,12 +520,31 @@ async def test_wire_format(sandbox: Sandbox, people: People) -> None:
     )
     async with http, client_on(sandbox, wecal.DingTalkClient, http_client=http) as ding:
         start = datetime(2024, 6, 3, 8, tzinfo=SH)
-        _ = [e async for e in ding.list_events(user_id=people.alice, start=start, end=_hour(start))]
+        for expand in (False, True):
+            listing = ding.list_events(
+                user_id=people.alice, start=start, end=_hour(start), expand=expand
+            )
+            _ = [e async for e in listing]
+        await ding.get_free_busy([people.bob], start=start, end=_hour(start), user_id=people.alice)
+        sandbox.faults.script("dingtalk.v1.events.create", [Fault.server_error(503)])
         await ding.create_event(_event("w", MONDAY, _hour(MONDAY)), user_id=people.alice)
-    listing = next(r for r in seen if r.url.path.endswith("/events") and r.method == "GET")
-    assert listing.url.params["timeMin"] == "2024-06-03T00:00:00.000Z"
-    assert listing.url.params["timeMax"] == "2024-06-03T01:00:00.000Z"
-    assert listing.headers["x-acs-dingtalk-access-token"]
-    assert "access_token" not in str(listing.url)
-    create = next(r for r in seen if r.method == "POST" and r.url.path.endswith("/events"))
-    assert len(create.headers["x-client-token"]) >= 16
+        await ding.create_event(_event("w2", MONDAY, _hour(MONDAY)), user_id=people.alice)
+    for name in ("/events", "/eventsview"):
+        listing = next(r for r in seen if r.url.path.endswith(name) and r.method == "GET")
+        assert listing.url.params["timeMin"] == "2024-06-03T00:00:00.000Z"
+        assert listing.url.params["timeMax"] == "2024-06-03T01:00:00.000Z"
+        assert listing.headers["x-acs-dingtalk-access-token"]
+        assert "access_token" not in str(listing.url)
+    query = next(r for r in seen if r.url.path.endswith("/querySchedule"))
+    assert json.loads(query.content) == {
+        "userIds": [people.bob],
+        "startTime": "2024-06-03T00:00:00.000Z",
+        "endTime": "2024-06-03T01:00:00.000Z",
+    }
+    # The first create met a 503 and was sent again with the same token; the
+    # second create is another write with its own.
+    creates = [r for r in seen if r.method == "POST" and r.url.path.endswith("/events")]
+    tokens = [r.headers["x-client-token"] for r in creates]
+    assert len(tokens) == 3
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert len(tokens[0]) >= 16
