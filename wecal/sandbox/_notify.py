@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..errors import ValidationError
+from ..errors import TransportError, ValidationError
 
 if TYPE_CHECKING:
     from ..notifications import DingTalkCallback, WeComCallback
@@ -69,7 +69,10 @@ class NotifyFault(enum.StrEnum):
 
 @attrs.define
 class Delivery:
-    """One notification as the sandbox sent it (``attempts`` HTTP statuses, 0 = no answer)."""
+    """
+    One notification as the sandbox sent it: ``statuses`` holds the HTTP status
+    of every attempt (0: no answer), of both copies when it was duplicated.
+    """
 
     provider: str
     message: Mapping[str, Any]
@@ -312,11 +315,13 @@ class SandboxNotifications:
         deadline = time.monotonic() + timeout
         while self._queue.unfinished_tasks:
             if time.monotonic() > deadline:
-                raise TimeoutError("sandbox notifications were not delivered in time")
+                raise TransportError(
+                    f"sandbox notifications were not all delivered within {timeout:g}s"
+                )
             time.sleep(0.005)
 
     def close(self) -> None:
-        """Stop the delivery thread (pending deliveries are dropped)."""
+        """Stop the delivery thread once the deliveries queued so far are done."""
         thread, self._thread = self._thread, None
         if thread is not None:
             self._queue.put(None)
