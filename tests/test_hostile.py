@@ -443,3 +443,10 @@ def test_cli_against_a_server_echoing_secrets(tmp_path: Path, command: list[str]
     assert server.tokens
     for name, text in {"stdout": done.stdout, "stderr": done.stderr, **files}.items():
         assert not [s for s in secrets if s in text], f"secret in {name}: {text[:500]}"
+
+
+def test_proxy_password_is_masked_like_a_secret() -> None:
+    wecal.WeComClient(CORP_ID, SECRET, proxy="http://me:proxy-pw-Hk29xq@proxy.example:3128")
+    text = str(wecal.TransportError("CONNECT via http://me:proxy-pw-Hk29xq@proxy.example failed"))
+    assert "proxy-pw-Hk29xq" not in text
+    assert "***" in text

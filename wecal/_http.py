@@ -7,6 +7,27 @@ Every provider call goes through :meth:`HttpCore.call`::
     client-wide pause (45009) → token (single flight) → rate limit slot
       → httpx send → classify (dialect) → token replay / retry / error
 
+One decision site: an attempt (:meth:`HttpCore._attempt`) sends once and
+reports an outcome; :meth:`HttpCore._send` alone decides to return, replay
+with a fresh token, sleep and retry, or raise. A provider plugs in through
+its :class:`~wecal.providers._dialects.Dialect` (token request and placement,
+error classification) and the per-call ``headers``, sent unchanged on every
+attempt (an idempotency key such as ``x-client-token`` is reused on retries).
+
+Bounds against hostile servers:
+
+- the retry deadline bounds each whole attempt — pool slot, connect, send,
+  every byte of the body (httpx's timeouts apply per network operation, so a
+  trickled body would outlive them) — and so the whole call;
+- bodies are read as a stream, at most ``max_response_bytes`` (decoded);
+- a body that is not JSON, nested past the stack, or with an integer past
+  4300 digits is a ``ResponseFormatError``;
+- ``aclose()`` cancels the calls in flight (``ClientClosedError``) and no
+  httpx client is created after it; a core belongs to the event loop it was
+  first used in;
+- pool slots that httpcore loses to cancelled requests are reclaimed
+  (:func:`_reclaim_orphans`, encode/httpcore#1093).
+
 What is retried (``wecal._retry`` decides when):
 
 - network failures and timeouts, 5xx, 429, and the transient provider codes
@@ -27,10 +48,14 @@ status with an unreadable body — may hide a created object, so it is raised
 instead of replayed. DingTalk v1.0 writes carry ``x-client-token`` and are
 sent with ``idempotent=True``.
 
-Secrets (app secret, tokens) never reach a message, ``repr`` or log record:
-errors are built from redacted text, wrapped ``httpx`` errors are replaced by
-redacted copies, and a filter masks ``access_token`` in httpx's own INFO log
-line of the request URL.
+Secrets (app secret, tokens, a proxy password) never reach a message,
+``repr`` or log record: they are registered with :func:`wecal.errors.redact`,
+which masks them literally wherever they appear (echoed in a request id, a
+header, a body); errors are built from redacted text and render redacted;
+wrapped ``httpx`` errors are replaced by redacted copies; and a filter on
+every logger httpx and httpcore log through (:data:`FILTERED_LOGGERS`)
+masks them in log records (httpx's URL line, httpcore's DEBUG headers).
+A ``base_url`` with credentials in it is refused.
 """
 
 from __future__ import annotations
@@ -306,6 +331,10 @@ class HttpCore:
         self._owns_client = http_client is None
         self._timeout = timeout
         self._proxy = proxy
+        if proxy is not None:
+            # A proxy's password is a secret too (it shows in ProxyError texts).
+            with contextlib.suppress(Exception):  # a bad URL is httpx's to report
+                _register_secret(httpx.URL(str(getattr(proxy, "url", proxy))).password or "")
         self.retry = retry or RetryConfig()
         self._clock = clock
         self._sleep = sleep
