@@ -301,6 +301,7 @@ async def test_chain_dingtalk_v1_write_notify_verify_sync(sandbox: Sandbox) -> N
                 moved = shifted(local[user][ids[0]], 1)
                 await ding.update_event(moved, user_id=user)
                 sandbox.notifications.user_delete_dingtalk_event(guest, invited)
+                await ding.delete_event(ids[1], user_id=user)
                 await drain(sandbox)
 
                 notes = [(n.kind, n.event_id) for n in inbox.notes]
@@ -317,6 +318,7 @@ async def test_chain_dingtalk_v1_write_notify_verify_sync(sandbox: Sandbox) -> N
                 assert created.id in local[user]
                 assert invited not in local[user]
                 assert invited not in local[guest]
+                assert ids[1] not in local[user]
                 assert local[user][ids[0]].start == moved.start
                 for union_id in (user, guest):
                     assert local[union_id] == await live_events(ding, union_id)

@@ -345,8 +345,8 @@ async def test_dingtalk_v1_sync_token(sandbox: Sandbox) -> None:
             user_id=user,
         )
         await ding.update_event(shifted(local[first_ids[0]], 2), user_id=user)
-        # Deletions "by the users" in the app (the organizer's cancels it for all).
-        sandbox.notifications.user_delete_dingtalk_event(user, first_ids[1])
+        await ding.delete_event(first_ids[1], user_id=user)
+        # A deletion "by a user" in the app (the organizer's cancels it for all).
         sandbox.notifications.user_delete_dingtalk_event(guest, invited)
 
         second = ding.sync_events(user_id=user, state=sync.state)
