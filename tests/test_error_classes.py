@@ -235,6 +235,7 @@ LOCAL_MISTAKES: list[tuple[str, Local]] = [
     ("rate_limit=3", lambda: wecal.WeComClient("c", "s", rate_limit=3)),  # type: ignore[arg-type]
     ("timeout='x'", lambda: wecal.WeComClient("c", "s", timeout="x")),  # type: ignore[arg-type]
     ("unknown setting", lambda: wecal.WeComClient("c", "s", bogus=1)),  # type: ignore[call-arg]
+    ("unknown date_zone", lambda: wecal.WeComClient("c", "s", date_zone="Mars/Olympus")),
     ("expand(non-event)", lambda: wecal.expand("x", T0, T1)),  # type: ignore[arg-type]
     ("expand(naive window)", lambda: wecal.expand(_event(), T0.replace(tzinfo=None), T1)),
     ("to_dict(non-event)", lambda: wecal.to_dict("x")),  # type: ignore[arg-type]

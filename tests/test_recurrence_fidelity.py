@@ -125,3 +125,23 @@ def test_a_rule_is_parsed_once_per_text_by_a_bounded_cache() -> None:
     for event in events:
         list(expand(event, *YEARS))
     assert _read_rule.cache_info().misses == 1
+
+
+def test_expand_takes_date_bounds_in_a_documented_zone() -> None:
+    # A daily 03:00–04:00 Shanghai series (19:00 UTC the day before).
+    start = datetime(2024, 6, 1, 3, 0, tzinfo=SHANGHAI)
+    event = _event("FREQ=DAILY;COUNT=10", start)
+    days = (date(2024, 6, 5), date(2024, 6, 7))
+    # By default a date is 00:00 in Asia/Shanghai.
+    by_date = [o.start for o in expand(event, *days)]
+    lo, hi = datetime(2024, 6, 5, tzinfo=SHANGHAI), datetime(2024, 6, 7, tzinfo=SHANGHAI)
+    assert by_date == [o.start for o in expand(event, lo, hi)]
+    assert by_date == [start.replace(day=5), start.replace(day=6)]
+    # In UTC the window is 08:00–08:00 Shanghai: the 6th's and the 7th's.
+    in_utc = [o.start for o in expand(event, *days, date_zone="UTC")]
+    assert in_utc == [start.replace(day=6), start.replace(day=7)]
+    assert [o.start for o in expand(event, *days, date_zone=UTC)] == in_utc
+    with pytest.raises(wecal.ValidationError):
+        expand(event, datetime(2024, 6, 5), date(2024, 6, 7))  # naive: still an error
+    with pytest.raises(wecal.ValidationError):
+        expand(event, *days, date_zone="Mars/Olympus")

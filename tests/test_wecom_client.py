@@ -14,9 +14,10 @@ import json
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import anyio
 import attrs
@@ -794,3 +795,32 @@ async def test_seed_schedule_get_through_the_client() -> None:
     assert event.recurrence is not None
     assert "BYDAY=MO,TU,WE,TH,FR" in event.recurrence.rrule
     assert event.recurrence.exdates == (date(2019, 10, 18),)
+
+
+async def test_list_events_takes_date_bounds_in_the_client_date_zone(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, wecom_calendars=1, schedules_per_calendar=30, dingtalk_users=0)
+    cal = summary.wecom_calendars[0]
+    shanghai = ZoneInfo("Asia/Shanghai")
+    lo, hi = date(2024, 6, 1), date(2024, 6, 15)
+
+    async def ids(client: wecal.WeComClient, start: Any, end: Any) -> list[str]:
+        return [e.id async for e in client.list_events(cal, start=start, end=end, expand=True)]
+
+    async with client_on(sandbox, wecal.WeComClient) as client:
+        by_date = await ids(client, lo, hi)
+        by_time = await ids(
+            client,
+            datetime.combine(lo, time(), tzinfo=shanghai),
+            datetime.combine(hi, time(), tzinfo=shanghai),
+        )
+    async with client_on(sandbox, wecal.WeComClient, date_zone="America/New_York") as client:
+        in_new_york = await ids(client, lo, hi)
+        new_york = ZoneInfo("America/New_York")
+        by_ny_time = await ids(
+            client,
+            datetime.combine(lo, time(), tzinfo=new_york),
+            datetime.combine(hi, time(), tzinfo=new_york),
+        )
+    assert by_date == by_time
+    assert in_new_york == by_ny_time
+    assert by_date  # the generator puts schedules in June 2024

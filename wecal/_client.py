@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import tzinfo
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypedDict, Unpack
 
@@ -11,6 +12,7 @@ from ._http import CallStats, HttpCore
 from ._ratelimit import RateLimitConfig
 from ._retry import RetryConfig
 from ._tokens import TokenStore
+from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import ValidationError
 from .providers._dialects import Dialect
 
@@ -30,7 +32,10 @@ class ClientSettings(TypedDict, total=False):
     provider's documented limits, ``False`` for none; ``token_store``: share
     tokens between processes (default: one in-memory store per process);
     ``max_response_bytes``: the largest response body read (default 64 MiB;
-    a larger one ends the call with :class:`~wecal.ResponseFormatError`).
+    a larger one ends the call with :class:`~wecal.ResponseFormatError`);
+    ``date_zone``: the zone a ``date`` window bound of ``list_events`` is read
+    in (00:00 of that day there; an IANA name or a tzinfo, default
+    ``Asia/Shanghai``, both providers' home zone).
     """
 
     base_url: str | None
@@ -42,6 +47,7 @@ class ClientSettings(TypedDict, total=False):
     rate_limit: RateLimitConfig | Literal[False] | None
     token_store: TokenStore | None
     max_response_bytes: int
+    date_zone: str | tzinfo | None
 
 
 class BaseClient:
@@ -64,6 +70,20 @@ class BaseClient:
                 f"{type(self).__name__}: unknown setting {', '.join(unknown)} (known: {known})"
             )
         base_url = settings.pop("base_url", None)
+        date_zone = settings.pop("date_zone", None)
+        zone = (
+            date_zone
+            if isinstance(date_zone, tzinfo)
+            else zone_for(date_zone or DEFAULT_DATE_ZONE)
+            if isinstance(date_zone, str | None)
+            else None
+        )
+        if zone is None:
+            raise ValidationError(
+                f"date_zone must be an IANA zone name or a tzinfo, got {date_zone!r}"
+            )
+        #: Where a ``date`` window bound starts (00:00 of that day in this zone).
+        self._date_zone: tzinfo = zone
         self._settings: dict[str, Any] = dict(settings)
         self._http = HttpCore(self.dialect, app_id, secret, base_url=base_url, **self._settings)
         self._cores: dict[str, HttpCore] = {self.dialect.name: self._http}

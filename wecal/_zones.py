@@ -9,11 +9,11 @@ events shares one or two zones.
 from __future__ import annotations
 
 import re
-from datetime import timedelta, timezone, tzinfo
+from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["is_valid_timezone", "zone_for"]
+__all__ = ["DEFAULT_DATE_ZONE", "day_start", "is_valid_timezone", "zone_for"]
 
 _OFFSET_RE = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
 
@@ -41,3 +41,18 @@ def zone_for(name: str) -> tzinfo | None:
         sign = -1 if name[0] == "-" else 1
         return timezone(sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
     return ZoneInfo(name)
+
+
+#: The zone a ``date`` window bound is read in unless a client or call says
+#: otherwise: both providers' home zone (China Standard Time, no DST).
+DEFAULT_DATE_ZONE = "Asia/Shanghai"
+
+
+def day_start(day: date, zone: str | tzinfo | None) -> datetime:
+    """00:00 of ``day`` in ``zone`` (a name, a tzinfo, or None for the default)."""
+    tz = zone_for(zone or DEFAULT_DATE_ZONE) if not isinstance(zone, tzinfo) else zone
+    if tz is None:
+        from .errors import ValidationError
+
+        raise ValidationError(f"date_zone: unknown time zone {zone!r}")
+    return datetime.combine(day, time(), tzinfo=tz)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Protocol, runtime_checkable
 
 import anyio
 
+from .._zones import day_start
 from ..errors import ValidationError, WecalError, _describe
 from ..models import Event
 from ..paging import Paginator
@@ -46,8 +47,8 @@ class CalendarProvider(Protocol):
         calendar_id: str | None = None,
         *,
         user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | None = None,
+        end: datetime | date | None = None,
         expand: bool = False,
         page_size: int | None = None,
     ) -> Paginator[Event]: ...
@@ -65,24 +66,35 @@ class CalendarProvider(Protocol):
 
 
 def check_window(
-    start: datetime | None, end: datetime | None, *, expand: bool, provider: str
-) -> None:
-    """``start``/``end`` are aware datetimes with start < end; ``expand`` needs both."""
+    start: datetime | date | None,
+    end: datetime | date | None,
+    *,
+    expand: bool,
+    provider: str,
+    date_zone: tzinfo | None = None,
+) -> tuple[datetime | None, datetime | None]:
+    """
+    The window as aware datetimes, checked: start < end; ``expand`` needs both.
+
+    A ``date`` bound means 00:00 of that day in ``date_zone`` (the client's
+    ``date_zone`` setting, ``Asia/Shanghai`` by default); a naive datetime
+    is a :class:`~wecal.ValidationError`, as anything else is.
+    """
+    bounds: list[datetime | None] = []
     for name, value in (("start", start), ("end", end)):
-        if value is None:
-            continue
-        if not isinstance(value, datetime) or value.utcoffset() is None:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = day_start(value, date_zone)
+        if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
             raise ValidationError(
-                f"{name} must be an aware datetime, got {_describe(value)}",
+                f"{provider}: {name} must be an aware datetime or a date, got {_describe(value)}"
             )
-    if start is not None and end is not None and not start < end:
-        raise ValidationError(
-            f"start {start.isoformat()} must be before end {end.isoformat()}",
-        )
-    if expand and (start is None or end is None):
-        raise ValidationError(
-            "expand=True needs both start and end (a repeat rule may never end)",
-        )
+        bounds.append(value)
+    lo, hi = bounds
+    if lo is not None and hi is not None and not lo < hi:
+        raise ValidationError(f"start {lo.isoformat()} must be before end {hi.isoformat()}")
+    if expand and (lo is None or hi is None):
+        raise ValidationError("expand=True needs both start and end (a repeat rule may never end)")
+    return lo, hi
 
 
 def check_instance(value: object, cls: type, what: str) -> None:

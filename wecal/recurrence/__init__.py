@@ -65,7 +65,7 @@ from dateutil.rrule import (
     weekday,
 )
 
-from .._zones import zone_for
+from .._zones import day_start, zone_for
 from ..errors import ResponseFormatError, ValidationError, _describe
 from ..models import Event, Recurrence
 
@@ -581,16 +581,25 @@ def _event_zone(event: Event, fallback: tzinfo | None) -> tzinfo | None:
     return fallback
 
 
-def _check_window(start: Any, end: Any) -> None:
+def _check_window(
+    start: Any, end: Any, date_zone: str | tzinfo | None
+) -> tuple[datetime, datetime]:
+    bounds: list[datetime] = []
     for name, value in (("start", start), ("end", end)):
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = day_start(value, date_zone)
         if not isinstance(value, datetime) or value.utcoffset() is None:
             raise ValidationError(
-                f"expand(): window {name} must be an aware datetime, got {_describe(value)}"
+                f"expand(): window {name} must be an aware datetime or a date, "
+                f"got {_describe(value)}"
             )
-    if end < start:
+        bounds.append(value)
+    lo, hi = bounds
+    if hi < lo:
         raise ValidationError(
-            f"expand(): window end {end.isoformat()} is before start {start.isoformat()}"
+            f"expand(): window end {hi.isoformat()} is before start {lo.isoformat()}"
         )
+    return lo, hi
 
 
 def _overlaps(occ_start: datetime, occ_end: datetime, start: datetime, end: datetime) -> bool:
@@ -809,7 +818,13 @@ def _timed_starts(rules: rruleset, after: datetime) -> Iterator[datetime]:
             yield item
 
 
-def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
+def expand(
+    event: Event,
+    start: datetime | date,
+    end: datetime | date,
+    *,
+    date_zone: str | tzinfo | None = None,
+) -> Iterator[Event]:
     """
     The occurrences of ``event`` that overlap ``[start, end)``, sorted by start.
 
@@ -821,6 +836,11 @@ def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
     itself when it overlaps. All-day events span D 00:00 to D+n 00:00 in the
     event's zone (the window's when it has none).
 
+    A ``date`` bound means 00:00 of that day in ``date_zone`` (an IANA name
+    or a tzinfo; default ``Asia/Shanghai``, the providers' home zone), as the
+    clients' ``date_zone`` setting does for ``list_events``; a naive datetime
+    is an error.
+
     Lazy and bounded by the window: an endless ``FREQ=SECONDLY`` rule over a
     year is fine to ``islice``. EXDATEs are matched by instant (a date EXDATE
     on a timed series removes that local day); RDATEs join the set; COUNT and
@@ -831,12 +851,12 @@ def expand(event: Event, start: datetime, end: datetime) -> Iterator[Event]:
     [3, 4]
 
     Raises:
-        ValidationError: the window is not two aware datetimes in order.
+        ValidationError: the window is not two aware datetimes (or dates) in order.
         ResponseFormatError: the event's rule cannot be read.
     """
     if not isinstance(event, Event):
         raise ValidationError(f"expand(): expected a wecal.Event, got {_describe(event)}")
-    _check_window(start, end)
+    start, end = _check_window(start, end, date_zone)
     if event.recurrence is not None:
         # Fail here, not at the first next(), when the rule is unreadable.
         _rule(event.recurrence.rrule, path="$.recurrence.rrule")

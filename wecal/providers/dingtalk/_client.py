@@ -192,8 +192,8 @@ class DingTalkClient(BaseClient):
         calendar_id: str | None = None,
         *,
         user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | None = None,
+        end: datetime | date | None = None,
         expand: bool = False,
         page_size: int | None = None,
     ) -> Paginator[Event]:
@@ -215,7 +215,9 @@ class DingTalkClient(BaseClient):
         default 100.
         """
         events_path = self._events_path(user_id, calendar_id)
-        check_window(start, end, expand=expand, provider=_PROVIDER)
+        start, end = check_window(
+            start, end, expand=expand, provider=_PROVIDER, date_zone=self._date_zone
+        )
         size = check_page_size(
             page_size, default=MAX_PAGE_SIZE, maximum=MAX_PAGE_SIZE, provider=_PROVIDER
         )

@@ -12,7 +12,7 @@ be granted to new apps (``reference/dingtalk.md`` §1.2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Unpack
 from zoneinfo import ZoneInfo
 
@@ -68,8 +68,8 @@ class DingTalkLegacyClient(BaseClient):
         calendar_id: str | None = None,
         *,
         user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | None = None,
+        end: datetime | date | None = None,
         expand: bool = False,
         page_size: int | None = None,
     ) -> Paginator[Event]:
@@ -93,7 +93,9 @@ class DingTalkLegacyClient(BaseClient):
             raise ValidationError(
                 f"calendar_id must be a folder id string, got {_describe(calendar_id)}",
             )
-        check_window(start, end, expand=expand, provider=_PROVIDER)
+        start, end = check_window(
+            start, end, expand=expand, provider=_PROVIDER, date_zone=self._date_zone
+        )
         size = check_page_size(
             page_size, default=DEFAULT_PAGE_SIZE, maximum=MAX_PAGE_SIZE, provider=_PROVIDER
         )

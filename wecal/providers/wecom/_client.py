@@ -101,8 +101,8 @@ class WeComClient(BaseClient):
         calendar_id: str | None = None,
         *,
         user_id: str | None = None,
-        start: datetime | None = None,
-        end: datetime | None = None,
+        start: datetime | date | None = None,
+        end: datetime | date | None = None,
         expand: bool = False,
         page_size: int | None = None,
     ) -> Paginator[Event]:
@@ -126,7 +126,9 @@ class WeComClient(BaseClient):
             raise ValidationError(
                 f"calendar_id must be a WeCom cal_id, got {_describe(calendar_id)}",
             )
-        check_window(start, end, expand=expand, provider=_PROVIDER)
+        start, end = check_window(
+            start, end, expand=expand, provider=_PROVIDER, date_zone=self._date_zone
+        )
         limit = check_page_size(page_size, default=MAX_BATCH, maximum=MAX_BATCH, provider=_PROVIDER)
 
         async def fetch(offset: int, size: int) -> Sequence[Mapping[str, Any]]:
