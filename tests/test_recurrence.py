@@ -823,7 +823,7 @@ def test_bad_window_is_a_validation_error() -> None:
     with pytest.raises(wecal.ValidationError, match="aware"):
         expand(event, datetime(2024, 1, 1), datetime(2024, 1, 2, tzinfo=UTC))
     with pytest.raises(wecal.ValidationError, match="aware"):
-        expand(event, datetime(2024, 1, 1, tzinfo=UTC), date(2024, 1, 2))  # type: ignore[arg-type]
+        expand(event, datetime(2024, 1, 1, tzinfo=UTC), "2024-01-02")  # type: ignore[arg-type]
     with pytest.raises(wecal.ValidationError, match="before"):
         expand(event, datetime(2024, 1, 2, tzinfo=UTC), datetime(2024, 1, 1, tzinfo=UTC))
     assert list(expand(event, *[datetime(2024, 1, 1, tzinfo=UTC)] * 2)) == []
