@@ -101,6 +101,8 @@ class Hostile:
       front before every answer.
     - ``fresh_token_empty`` / ``fresh_token_same``: legacy DingTalk pages that
       are empty / identical, each with a new ``next_page_token``.
+    - ``long_page_token``: a new item and a 100 000-character page token
+      on every legacy DingTalk page.
     - ``trickle``: a valid body sent one byte every ``interval`` seconds.
     - ``endless``: a chunked body that never ends (until the client leaves).
     - ``declared_huge``: ``Content-Length`` of 2 GB, then a few bytes.
@@ -227,13 +229,11 @@ class Hostile:
 
     async def _ding_page(self, send: Send) -> None:
         items = [] if self.mode == "fresh_token_empty" else [ding_item("e1"), ding_item("e2")]
-        await self._json(
-            send,
-            {
-                "errcode": 0,
-                "result": {"items": items, "next_page_token": f"pt-{next(_serial)}"},
-            },
-        )
+        token = f"pt-{next(_serial)}"
+        if self.mode == "long_page_token":
+            n = next(_serial)
+            items, token = [ding_item(f"e{n}")], token * 20_000
+        await self._json(send, {"errcode": 0, "result": {"items": items, "next_page_token": token}})
 
     async def _echo(self, send: Send, url: str, query: dict[str, str]) -> None:
         token = query.get("access_token", "")

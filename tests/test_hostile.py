@@ -102,6 +102,17 @@ async def test_fresh_page_token_with_every_empty_or_identical_page(mode: str) ->
     assert info.value.cursor is not None
 
 
+async def test_page_tokens_do_not_grow_without_bound() -> None:
+    server = Hostile("long_page_token")
+    got: list[str] = []
+    async with ding_client(server) as ding:
+        with pytest.raises(wecal.ResponseFormatError, match="page token") as info:
+            await collect(ding.list_events(user_id="u1"), got)
+    assert server.requests[DING_LIST] == 1
+    assert got == []
+    assert len(info.value.cursor or "") < 200
+
+
 async def test_trickled_body_is_bounded_by_the_deadline() -> None:
     # 36 bytes at one per 0.4 s would take 14 s; httpx's per-read timeout
     # never fires. The retry deadline bounds the whole request.

@@ -71,6 +71,7 @@ from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStre
 from .errors import ResponseFormatError, ValidationError, WecalError, _describe
 
 __all__ = [
+    "MAX_PAGE_TOKEN",
     "NO_PROGRESS_PAGES",
     "OffsetPaging",
     "Page",
@@ -84,6 +85,8 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 _CURSOR_VERSION = 1
+#: Longest page token accepted (DingTalk's are about 100 characters).
+MAX_PAGE_TOKEN = 16_384
 #: Pages in a row without progress (at most half of their raw items new, or
 #: empty but not the last) before a listing is called stuck: a server that
 #: ignores ``offset`` or hands out endless page tokens would loop forever. Ten:
@@ -188,6 +191,13 @@ class TokenPaging(Generic[R]):
             )
         if not next_token:
             return RawPage(items, None, True)
+        if len(next_token) > MAX_PAGE_TOKEN:
+            # Every token of a listing is remembered (the loop guard) and
+            # travels in cursors: a hostile one must not grow them without bound.
+            raise ResponseFormatError(
+                f"next page token is {len(next_token)} characters long (at most {MAX_PAGE_TOKEN})",
+                path="$.next_page_token",
+            )
         return RawPage(items, next_token, False)
 
 
