@@ -11,18 +11,28 @@ The ``wecal`` command (``pip install 'wecal[cli]'``).
 Credentials come from flags or the environment (``WECAL_WECOM_CORP_ID``,
 ``WECAL_WECOM_SECRET``, ``WECAL_DINGTALK_APP_KEY``, ``WECAL_DINGTALK_APP_SECRET``)
 and are never printed.
+
+Every error a user can cause is one line on stderr, ``wecal: error: ...``, and
+an exit code: 2 when the command was refused before any work (a usage error, a
+checkpoint that does not fit, a locked export), 1 when the work failed. ``--debug``
+(or ``WECAL_DEBUG=1``) also prints the traceback, for bug reports.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
+import heapq
+import os
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+import traceback
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 try:
     import click
@@ -37,8 +47,10 @@ from . import __version__
 from ._client import BaseClient
 from ._http import CallStats
 from ._tokens import MemoryTokenStore
-from .errors import WecalError
-from .export import PageLike, Progress, Source, export, parse_when
+from ._zones import zone_for
+from .errors import ProviderError, RateLimitError, TransportError, ValidationError, WecalError
+from .export import ExportResult, PageLike, Progress, Source, export, parse_when
+from .models import Event
 from .paging import Paginator
 from .providers._common import CalendarProvider
 from .providers._registry import PROVIDERS, Credential, ProviderEntry
@@ -46,6 +58,93 @@ from .providers._registry import PROVIDERS, Credential, ProviderEntry
 __all__ = ["main"]
 
 _FORMATS = {".ics": "ics", ".ical": "ics", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
+_KINDS = ("calendar", "user")
+
+#: Set by ``--debug`` or ``WECAL_DEBUG=1``: tracebacks are printed with the error line.
+_debug = [os.environ.get("WECAL_DEBUG", "") not in ("", "0")]
+
+
+# --- errors: one line, one exit code ----------------------------------------------------
+
+
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The exceptions inside (nested) exception groups, cancellations left out."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    if isinstance(exc, asyncio.CancelledError) or type(exc).__name__ == "Cancelled":
+        return []  # asyncio's or trio's: the other task's error is the story
+    return [exc]
+
+
+def _error_line(exc: BaseException) -> tuple[str, int]:
+    """What to say about ``exc`` in one line, and the exit code."""
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = _leaves(exc) or [exc.exceptions[0]]
+        return _error_line(leaves[0])
+    if isinstance(exc, click.UsageError):
+        where = exc.ctx.command_path if exc.ctx is not None else "wecal"
+        return f"{exc.format_message()} (see '{where} --help')", 2
+    if isinstance(exc, click.ClickException):
+        return exc.format_message(), exc.exit_code
+    if isinstance(exc, ValidationError):
+        return str(exc), 2
+    if isinstance(exc, WecalError):
+        return f"{type(exc).__name__}: {exc}", 1
+    if isinstance(exc, OSError):
+        if exc.filename is not None:
+            return f"cannot write {exc.filename}: {exc.strerror or exc}", 1
+        return f"{exc.strerror or exc}", 1
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted", 130
+    return (
+        f"internal error {type(exc).__name__}: {exc} (rerun with --debug and report it)",
+        1,
+    )
+
+
+def _line(text: str) -> str:
+    """One line: a message never spans several (a provider's text might)."""
+    return " ".join(text.split())
+
+
+class _Main(click.Group):
+    """The ``wecal`` group: every error becomes one line and an exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            code = super().main(*args, **kwargs)
+        except click.exceptions.Exit as done:
+            code = done.exit_code
+        except click.exceptions.Abort:
+            sys.stderr.write("wecal: interrupted\n")
+            code = 130
+        except BaseException as exc:
+            if isinstance(exc, SystemExit):
+                raise
+            if _debug[0]:
+                traceback.print_exception(exc)
+            text, code = _error_line(exc)
+            sys.stderr.write(f"wecal: error: {_line(text)}\n")
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        _debug[0] = True
+
+
+_debug_option = click.option(
+    "--debug",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_set_debug,
+    help="Print tracebacks with errors (also WECAL_DEBUG=1), for bug reports.",
+)
+
+
+# --- what to talk to ----------------------------------------------------------------------
 
 
 class _Config:
@@ -65,6 +164,10 @@ class _Config:
         for ident in ids:
             self.owner.setdefault(Source(provider.source_kind, ident), provider)
 
+    def name(self, source: Source) -> str:
+        """``wecom calendar:ID`` when several providers are in play, else ``calendar:ID``."""
+        return f"{self.owner[source].name} {source.key}" if len(self.clients) > 1 else source.key
+
     @property
     def stats(self) -> CallStats:
         return sum(
@@ -80,10 +183,8 @@ class _Config:
         end: datetime | None,
         expand: bool,
         page_size: int | None = None,
-    ) -> Paginator[Any]:
-        provider = self.owner.get(source)
-        if provider is None:
-            raise click.UsageError(f"no client for source {source.key}")
+    ) -> Paginator[Event]:
+        provider = self.owner[source]
         return provider.list_source(
             self.clients[provider.name],
             source.id,
@@ -98,9 +199,6 @@ class _Config:
             await client.aclose()
 
 
-_KINDS = ("calendar", "user")
-
-
 def _parse_sources(
     provider: ProviderEntry,
     calendars: Sequence[str],
@@ -109,20 +207,60 @@ def _parse_sources(
 ) -> list[Source]:
     items = [Source("calendar", c) for c in calendars] + [Source("user", u) for u in users]
     if sources_file is not None:
-        for n, line in enumerate(sources_file.read_text(encoding="utf-8").splitlines(), 1):
-            text = line.strip()
-            if not text or text.startswith("#"):
+        try:
+            text = sources_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise click.BadParameter(
+                f"cannot read {sources_file}: {why}", param_hint="--sources"
+            ) from None
+        for n, line in enumerate(text.splitlines(), 1):
+            entry = line.strip()
+            if not entry or entry.startswith("#"):
                 continue
-            kind, sep, ident = text.partition(":")
+            kind, sep, ident = entry.partition(":")
             if sep and kind in _KINDS:
                 items.append(Source(kind, ident.strip()))
             elif sep and kind not in _KINDS and " " not in kind:
                 raise click.BadParameter(
-                    f"line {n}: use 'calendar:ID', 'user:ID' or a bare ID", param_hint="--sources"
+                    f"{sources_file} line {n}: use 'calendar:ID', 'user:ID' or a bare ID",
+                    param_hint="--sources",
                 )
             else:
-                items.append(Source(provider.source_kind, text))
+                items.append(Source(provider.source_kind, entry))
     return list(dict.fromkeys(items))
+
+
+def _select_demo(
+    served: Mapping[str, Sequence[str]],
+    provider: str | None,
+    calendars: Sequence[str],
+    users: Sequence[str],
+) -> dict[str, list[str]]:
+    """The demo sources to use: all (of ``provider``), or those --calendar/--user name."""
+    pool = {name: list(ids) for name, ids in served.items() if provider in (None, name)}
+    if not calendars and not users:
+        return pool
+    chosen: dict[str, list[str]] = {}
+    for kind, wanted in (("calendar", calendars), ("user", users)):
+        for ident in wanted:
+            owners = [
+                name
+                for name, ids in pool.items()
+                if PROVIDERS[name].source_kind == kind and ident in ids
+            ]
+            if not owners:
+                known = sorted(
+                    i for n, ids in pool.items() if PROVIDERS[n].source_kind == kind for i in ids
+                )
+                raise click.BadParameter(
+                    f"the sandbox serves no {kind} {ident!r}; its {kind}s: "
+                    f"{', '.join(known) or 'none'} (run 'wecal sandbox' to list them)",
+                    param_hint=f"--{kind}",
+                )
+            for name in owners:
+                chosen.setdefault(name, []).append(ident)
+    return chosen
 
 
 def _build(
@@ -136,26 +274,47 @@ def _build(
     sources_file: Path | None,
     seed: int,
     size: int,
+    latency: float,
+    faults: str,
 ) -> _Config:
     config = _Config()
     if sandbox:
-        try:
-            from .sandbox import Sandbox
-            from .sandbox._demo import demo, sandbox_clients
-        except ImportError as exc:  # pragma: no cover - the cli extra pulls the sandbox in
-            raise click.UsageError(f"--sandbox needs the sandbox extra ({exc})") from None
-        emulator = Sandbox(seed=seed)
-        demo_sources = demo(emulator, seed=seed, sources=3, size=size)
-        transport = httpx.ASGITransport(app=emulator.app)
-        for name, client in sandbox_clients(
-            base_url="http://sandbox", transport=transport, token_store=MemoryTokenStore()
-        ).items():
-            config.add(PROVIDERS[name], client, demo_sources.get(name, ()))
-        config.label = f"sandbox (seed {seed})"
+        if base_url is not None:
+            raise click.UsageError("--sandbox serves its own API: drop --base-url")
+        if sources_file is not None:
+            raise click.UsageError(
+                "with --sandbox, pick demo sources with --calendar / --user, not --sources"
+            )
+        from .sandbox._demo import DemoSettings, build
+        from .sandbox._demo import credentials as demo_credentials
+
+        demo = build(DemoSettings(seed=seed, size=size, latency=latency, faults=faults))
+        selected = _select_demo(demo.sources, provider, calendars, users)
+        transport = httpx.ASGITransport(app=demo.sandbox.app)
+        for name, (demo_id, demo_secret) in demo_credentials().items():
+            if name in selected:
+                client = PROVIDERS[name].client(
+                    demo_id,
+                    demo_secret,
+                    base_url="http://sandbox",
+                    transport=transport,
+                    token_store=MemoryTokenStore(),
+                )
+                config.add(PROVIDERS[name], client, selected[name])
+        config.label = f"sandbox (seed {seed}, size {size})"
         return config
 
+    if latency or faults:
+        raise click.UsageError("--latency and --faults apply to the sandbox: add --sandbox")
     if provider is None:
         raise click.UsageError(f"choose --sandbox or --provider {'|'.join(PROVIDERS)}")
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise click.BadParameter(
+                f"{base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8765)",
+                param_hint="--base-url",
+            )
     entry = PROVIDERS[provider]
     sources = _parse_sources(entry, calendars, users, sources_file)
     if not sources:
@@ -196,25 +355,32 @@ _TARGET_OPTIONS = (
     "calendars",
     "users",
     "sources_file",
-    "sandbox_seed",
-    "sandbox_size",
+    "latency",
+    "faults",
 )
 
 
 def _source_help(kind: str) -> str:
     names = ", ".join(e.source_help for e in PROVIDERS.values() if e.source_kind == kind)
-    return f"{names} (repeatable)."
+    return f"{names} (repeatable; with --sandbox: one of the demo's)."
 
 
-def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """The options saying what to read: sandbox or provider, credentials, sources."""
+    from .sandbox._demo import DEFAULTS
+
     options = [
         click.option("--sandbox", is_flag=True, help="Use the embedded emulator with demo data."),
-        click.option("--provider", type=click.Choice(list(PROVIDERS)), help="Real provider."),
+        click.option(
+            "--provider",
+            type=click.Choice(list(PROVIDERS)),
+            help="The provider API (with --sandbox: only its demo sources).",
+        ),
         *(
             click.option(c.option, envvar=c.env, help=c.help, show_envvar=False)
             for c in _credentials()
         ),
-        click.option("--base-url", help="Another API host (private deployment, sandbox)."),
+        click.option("--base-url", help="Another API host (private deployment, a sandbox)."),
         click.option("--calendar", "calendars", multiple=True, help=_source_help("calendar")),
         click.option("--user", "users", multiple=True, help=_source_help("user")),
         click.option(
@@ -223,17 +389,36 @@ def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="File of sources, one per line (calendar:ID, user:ID or a bare ID).",
         ),
-        click.option("--sandbox-seed", default=0, show_default=True, help="Demo data seed."),
         click.option(
-            "--sandbox-size", default=120, show_default=True, help="Demo events per source."
+            "--sandbox-seed", default=DEFAULTS.seed, show_default=True, help="Demo data seed."
         ),
+        click.option(
+            "--sandbox-size",
+            default=DEFAULTS.size,
+            show_default=True,
+            type=click.IntRange(0, 100_000),
+            help="Demo events per source.",
+        ),
+        click.option(
+            "--latency",
+            default=DEFAULTS.latency,
+            type=click.FloatRange(0, 60),
+            help="With --sandbox: seconds added to every answer.",
+        ),
+        click.option(
+            "--faults",
+            default=DEFAULTS.faults,
+            help="With --sandbox: faults as NAME[(ARGS)][@P][:TARGET],... "
+            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
+        ),
+        _debug_option,
     ]
 
     @functools.wraps(fn)
     def packed(**kwargs: Any) -> Any:
         target = {name: kwargs.pop(name) for name in _TARGET_OPTIONS}
         target["credentials"] = {_param(c): kwargs.pop(_param(c)) for c in _credentials()}
-        target["seed"], target["size"] = target.pop("sandbox_seed"), target.pop("sandbox_size")
+        target["seed"], target["size"] = kwargs.pop("sandbox_seed"), kwargs.pop("sandbox_size")
         return fn(target=target, **kwargs)
 
     wrapped: Callable[..., Any] = packed
@@ -242,25 +427,42 @@ def _credential_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
-def _when(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    if value is None:
+def _when(text: str | None, zone: tzinfo, option: str) -> datetime | None:
+    if text is None:
         return None
     try:
-        return parse_when(value)
+        return parse_when(text, default_tz=zone)
     except ValueError as exc:
-        raise click.BadParameter(str(exc)) from None
+        raise click.BadParameter(str(exc), param_hint=option) from None
 
 
-@click.group()
+def _window(start: datetime | None, end: datetime | None) -> None:
+    if start is not None and end is not None and start >= end:
+        raise click.BadParameter(
+            f"--start {start.isoformat()} is not before --end {end.isoformat()}",
+            param_hint="--start/--end",
+        )
+
+
+@click.group(cls=_Main)
 @click.version_option(__version__, prog_name="wecal")
+@_debug_option
 def main() -> None:
-    """wecal: WeCom and DingTalk calendars, normalized."""
+    """wecal: WeCom and DingTalk calendars, normalized.
+
+    Errors are one line on stderr. Exit codes: 0 done, 1 the work failed
+    (a provider said no, a source failed, the disk is full), 2 refused
+    before any work (usage, a checkpoint that does not fit, a locked export).
+    """
+
+
+# --- export ----------------------------------------------------------------------------
 
 
 @main.command("export")
-@_credential_options
-@click.option("--start", callback=_when, help="Window start (ISO date or datetime; UTC if naive).")
-@click.option("--end", callback=_when, help="Window end, exclusive.")
+@_target_options
+@click.option("--start", help="Window start (ISO date or datetime; UTC if naive).")
+@click.option("--end", help="Window end, exclusive.")
 @click.option("--expand", is_flag=True, help="One event per occurrence (needs --start/--end).")
 @click.option(
     "--format",
@@ -271,10 +473,16 @@ def main() -> None:
 @click.option("-o", "--output", required=True, help="Output file, or - for stdout.")
 @click.option(
     "--checkpoint",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Progress file: rerun the same command with it to resume.",
+    type=click.Path(path_type=Path),
+    help="Progress file: rerun the same command with it to resume after a crash.",
 )
-@click.option("--concurrency", default=8, show_default=True, type=click.IntRange(1, 256))
+@click.option(
+    "--concurrency",
+    default=8,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Sources read at the same time (each client also keeps its provider's rate limits).",
+)
 @click.option(
     "--page-size",
     type=click.IntRange(1, max(e.max_page_size for e in PROVIDERS.values())),
@@ -286,8 +494,8 @@ def main() -> None:
 def export_command(
     *,
     target: dict[str, Any],
-    start: datetime | None,
-    end: datetime | None,
+    start: str | None,
+    end: str | None,
     expand: bool,
     fmt: str | None,
     output: str,
@@ -295,37 +503,46 @@ def export_command(
     concurrency: int,
     page_size: int | None,
     quiet: bool,
-) -> None:
+) -> int:
     """Export every event of the sources to JSONL or .ics, resumably."""
+    window = (_when(start, UTC, "--start"), _when(end, UTC, "--end"))
+    _window(*window)
     if fmt is None:
         fmt = "jsonl" if output == "-" else _FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
             raise click.UsageError("cannot tell the format from -o; pass --format jsonl|ics")
     if output == "-" and checkpoint is not None:
         raise click.UsageError("--checkpoint needs an output file, not stdout")
-    if expand and (start is None or end is None):
+    if expand and None in window:
         raise click.UsageError("--expand needs --start and --end")
     config = _build(**target)
-    code = anyio.run(
-        _export,
-        config,
-        start,
-        end,
-        expand,
-        fmt,
-        output,
-        checkpoint,
-        concurrency,
-        page_size,
-        quiet,
+    options: dict[str, object] = {
+        "--provider": config.label,
+        "--start": window[0],
+        "--end": window[1],
+        "--expand": expand,
+        "--page-size": page_size,
+    }
+    return anyio.run(
+        functools.partial(
+            _export,
+            config,
+            window,
+            expand,
+            fmt,
+            output,
+            checkpoint,
+            concurrency,
+            page_size,
+            quiet,
+            options,
+        )
     )
-    raise SystemExit(code)
 
 
 async def _export(
     config: _Config,
-    start: datetime | None,
-    end: datetime | None,
+    window: tuple[datetime | None, datetime | None],
     expand: bool,
     fmt: str,
     output: str,
@@ -333,7 +550,10 @@ async def _export(
     concurrency: int,
     page_size: int | None,
     quiet: bool,
+    options: dict[str, object],
 ) -> int:
+    start, end = window
+
     def open_pages(source: Source, cursor: str | None) -> AsyncIterator[PageLike]:
         pager = config.paginator(source, start=start, end=end, expand=expand, page_size=page_size)
         return pager.by_page(cursor=cursor)
@@ -341,13 +561,6 @@ async def _export(
     progress = Progress()
     stdout = output == "-"
     target: Path | IO[bytes] = sys.stdout.buffer if stdout else Path(output)
-    options = {
-        "--provider": config.label,
-        "--start": start,
-        "--end": end,
-        "--expand": expand,
-        "--page-size": page_size,
-    }
     status = sys.stderr
     started = time.monotonic()
     try:
@@ -367,9 +580,14 @@ async def _export(
                     )
                 finally:
                     tg.cancel_scope.cancel()
-    except WecalError as exc:
-        status.write(f"wecal: error: {exc}\n")
-        return 2
+    except OSError as exc:
+        line, _ = _error_line(exc)
+        hint = (
+            "; make room and rerun the same command to resume"
+            if checkpoint is not None
+            else "; make room and rerun"
+        )
+        raise click.ClickException(line + hint) from exc
     finally:
         stats = config.stats
         await config.aclose()
@@ -380,25 +598,62 @@ async def _export(
             f"nothing to do. Delete {checkpoint} to export again.\n"
         )
         return 0
+    if result.failed and len(result.failed) == len(result.sources):
+        _report_failures(result, config, checkpoint, status, everything=True)
+        return 1
     seconds = time.monotonic() - started
     rate = progress.events / seconds if seconds > 0 else 0.0
     where = "stdout" if stdout else output
     status.write(
         f"wecal: exported {result.events} events ({progress.events} this run) from "
-        f"{len(result.sources)} sources to {where} in {seconds:.1f}s "
-        f"({rate:.0f} events/s, {stats.retries} retries, {stats.rate_limited} rate limits)\n"
+        f"{len(result.sources) - len(result.failed)} of {len(result.sources)} sources to "
+        f"{where} in {seconds:.1f}s ({rate:.0f} events/s, {stats.retries} retries, "
+        f"{stats.rate_limited} rate limits)\n"
     )
-    for failed in result.failed:
-        status.write(f"wecal: source {failed.source.key} failed: {failed.error}\n")
     if result.failed:
-        hint = (
-            f"rerun the same command (with --checkpoint {checkpoint}) to finish them"
-            if checkpoint
-            else "rerun with --checkpoint PATH to resume next time"
-        )
-        status.write(f"wecal: {len(result.failed)} source(s) failed; {hint}\n")
+        _report_failures(result, config, checkpoint, status, everything=False)
         return 1
     return 0
+
+
+def _transient(exc: BaseException | None) -> bool:
+    """Whether trying again later can help (network, throttling, a provider's 5xx)."""
+    if isinstance(exc, TransportError | RateLimitError):
+        return True
+    return isinstance(exc, ProviderError) and (exc.http_status or 0) >= 500
+
+
+def _report_failures(
+    result: ExportResult,
+    config: _Config,
+    checkpoint: Path | None,
+    out: IO[str],
+    *,
+    everything: bool,
+) -> None:
+    """The failed sources: one line when they failed alike, else a line each; a hint if useful."""
+    failed = result.failed
+    causes = {f.error for f in failed}
+    if len(causes) == 1:
+        scope = f"all {len(failed)} sources" if everything else f"{len(failed)} source(s)"
+        names = ", ".join(config.name(f.source) for f in failed)
+        out.write(f"wecal: error: {scope} failed ({names}): {_line(failed[0].error or '')}\n")
+    else:
+        for f in failed:
+            out.write(
+                f"wecal: error: source {config.name(f.source)} failed: {_line(f.error or '')}\n"
+            )
+    if not any(_transient(f.exception) for f in failed):
+        return  # a rerun would fail the same way: no resume advice
+    if checkpoint is not None:
+        out.write("wecal: rerun the same command to retry them; the checkpoint keeps the rest\n")
+    elif not everything:
+        out.write(
+            "wecal: rerun to retry them; with --checkpoint PATH a rerun resumes "
+            "instead of starting over\n"
+        )
+    else:
+        out.write("wecal: the failure may be temporary: rerun the same command later\n")
 
 
 async def _refresh(tick: Callable[[], None]) -> None:
@@ -420,15 +675,14 @@ def _display(
     def counters() -> str:
         stats = config.stats
         done = progress.done_sources + progress.failed_sources
-        elapsed = time.monotonic() - started
         line = (
             f"{progress.events} events, {progress.pages} pages, "
             f"{done}/{progress.total_sources} sources, {stats.retries} retries, "
             f"{stats.rate_limited} rate limits"
         )
-        if 0 < done < progress.total_sources:
-            eta = elapsed / done * (progress.total_sources - done)
-            line += f", ETA ~{eta:.0f}s"
+        left = progress.remaining_seconds(time.monotonic() - started)
+        if left is not None and done < progress.total_sources:
+            line += f", ETA ~{left:.0f}s"
         return line
 
     if not stream.isatty():
@@ -453,7 +707,7 @@ def _display(
         table.add_column("source")
         table.add_column("events", justify="right")
         for source in config.sources:
-            table.add_row(source.key, str(progress.per_source.get(source.key, 0)))
+            table.add_row(config.name(source), str(progress.per_source.get(source.key, 0)))
         table.caption = counters()
         return table
 
@@ -462,94 +716,180 @@ def _display(
         live.update(render())
 
 
+# --- events list -----------------------------------------------------------------------
+
+
 @main.group("events")
 def events_group() -> None:
     """Look at events."""
 
 
+def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo:
+    if value is None:
+        from dateutil.tz import tzlocal
+
+        return tzlocal()
+    zone = zone_for(value)
+    if zone is None:
+        raise click.BadParameter(f"{value!r} is not an IANA zone or a ±HH:MM offset")
+    return zone
+
+
 @events_group.command("list")
-@_credential_options
-@click.option("--start", callback=_when, help="From (default: now).")
-@click.option("--end", callback=_when, help="Until (default: 30 days after --start).")
-@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 10_000))
+@_target_options
+@click.option("--start", help="From (ISO date or datetime, in --tz if naive; default: now).")
+@click.option("--end", help="Until, exclusive (default: 30 days after --start).")
+@click.option(
+    "--limit",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1, 10_000),
+    help="Show the N earliest events of the window, across all the sources.",
+)
+@click.option(
+    "--tz",
+    "zone",
+    callback=_zone,
+    help="Show times in this zone (IANA name or ±HH:MM; default: the local zone).",
+)
 def events_list(
     *,
     target: dict[str, Any],
-    start: datetime | None,
-    end: datetime | None,
+    start: str | None,
+    end: str | None,
     limit: int,
-) -> None:
-    """A table of the next events of one source (occurrences expanded)."""
+    zone: tzinfo,
+) -> int:
+    """A table of the earliest events of the sources (occurrences expanded)."""
+    begin = _when(start, zone, "--start") or datetime.now(zone)
+    until = _when(end, zone, "--end") or begin + timedelta(days=30)
+    _window(begin, until)
     config = _build(**target)
-    start = start or datetime.now(UTC)
-    end = end or start + timedelta(days=30)
-    raise SystemExit(anyio.run(_list, config, start, end, limit))
+    return anyio.run(_list, config, begin, until, limit, zone)
 
 
-async def _list(config: _Config, start: datetime, end: datetime, limit: int) -> int:
-    source = config.sources[0]
-    rows = []
+async def _list(config: _Config, start: datetime, end: datetime, limit: int, zone: tzinfo) -> int:
+    # A max-heap of the ``limit`` earliest seen so far, across every source.
+    earliest: list[tuple[float, int, str, Event]] = []
+    failures: dict[Source, WecalError] = {}
+    counter = iter(range(1 << 62))
+
+    def when(event: Event) -> datetime:
+        if isinstance(event.start, datetime):
+            return event.start
+        # An all-day event starts at midnight where it is shown.
+        return datetime(event.start.year, event.start.month, event.start.day, tzinfo=zone)
+
+    async def read(source: Source) -> None:
+        try:
+            async for event in config.paginator(source, start=start, end=end, expand=True):
+                key = (-when(event).timestamp(), -next(counter), config.name(source), event)
+                if len(earliest) < limit:
+                    heapq.heappush(earliest, key)
+                elif key > earliest[0]:
+                    heapq.heapreplace(earliest, key)
+        except WecalError as exc:
+            failures[source] = exc
+
     try:
-        async for event in config.paginator(source, start=start, end=end, expand=True):
-            rows.append(event)
-            if len(rows) >= 4 * limit:
-                break
-    except WecalError as exc:
-        sys.stderr.write(f"wecal: error: {exc}\n")
-        return 2
+        async with anyio.create_task_group() as tg:
+            for source in config.sources:
+                tg.start_soon(read, source)
     finally:
         await config.aclose()
-    rows.sort(key=lambda e: e.start if isinstance(e.start, datetime) else _midnight(e.start))
+    rows = sorted(earliest, reverse=True)
+
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"{source.key}: {start:%Y-%m-%d} → {end:%Y-%m-%d}")
-    for name in ("start", "end", "summary", "location", "status"):
+    zone_name = datetime.now(zone).tzname() or str(zone)
+    title = (
+        f"{len(config.sources)} source(s): {start.astimezone(zone):%Y-%m-%d %H:%M} → "
+        f"{end.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone_name})"
+    )
+    table = Table(title=title)
+    for name in ("start", "end", "summary", "location", "status", "source"):
         table.add_column(name)
-    for event in rows[:limit]:
+    for _, _, source_name, event in rows:
         table.add_row(
-            _show(event.start),
-            _show(event.end),
+            _show(event.start, zone),
+            _show(event.end, zone),
             event.summary,
             event.location,
             event.status.value,
+            source_name,
         )
     Console().print(table)
-    return 0
+    for source, exc in failures.items():
+        sys.stderr.write(
+            f"wecal: error: source {config.name(source)} failed: "
+            f"{_line(f'{type(exc).__name__}: {exc}')}\n"
+        )
+    return 1 if failures else 0
 
 
-def _midnight(day: Any) -> datetime:
-    return datetime(day.year, day.month, day.day, tzinfo=UTC)
-
-
-def _show(moment: Any) -> str:
+def _show(moment: Any, zone: tzinfo) -> str:
     if isinstance(moment, datetime):
-        return moment.strftime("%Y-%m-%d %H:%M %z")
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M")
     return f"{moment:%Y-%m-%d} (all day)"
 
 
-@main.command("sandbox")
-@click.option("--port", default=8765, show_default=True)
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--seed", default=0, show_default=True)
-@click.option("--size", default=50, show_default=True, help="Events per calendar and per user.")
-def sandbox_command(port: int, host: str, seed: int, size: int) -> None:
-    """Serve the WeCom + DingTalk emulator with demo data (Ctrl-C stops it)."""
-    from .sandbox import run
-    from .sandbox._demo import credentials
+# --- sandbox ---------------------------------------------------------------------------
 
-    apps = ", ".join(f"{name} app {app_id}" for name, (app_id, _) in credentials().items())
-    click.echo(
-        f"wecal sandbox on http://{host}:{port} — {apps} (secrets: wecal.sandbox.DEFAULT_*)",
-        err=True,
-    )
-    run(
-        port,
-        host=host,
-        seed=seed,
-        schedules_per_calendar=size,
-        events_per_user=size,
-    )
+
+def _sandbox_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    from .sandbox._demo import DEFAULTS
+
+    options = [
+        click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535)),
+        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Demo data seed."),
+        click.option(
+            "--sources",
+            default=DEFAULTS.sources,
+            show_default=True,
+            type=click.IntRange(0, 1000),
+            help="Calendars / users per provider.",
+        ),
+        click.option(
+            "--size",
+            default=DEFAULTS.size,
+            show_default=True,
+            type=click.IntRange(0, 100_000),
+            help="Events per calendar and per user.",
+        ),
+        click.option(
+            "--latency",
+            default=DEFAULTS.latency,
+            type=click.FloatRange(0, 60),
+            help="Seconds added to every answer.",
+        ),
+        click.option(
+            "--faults",
+            default=DEFAULTS.faults,
+            help="Faults as NAME[(ARGS)][@P][:TARGET],... "
+            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
+        ),
+        _debug_option,
+    ]
+    for option in reversed(options):
+        fn = option(fn)
+    return fn
+
+
+@main.command("sandbox")
+@_sandbox_options
+def sandbox_command(
+    port: int, host: str, seed: int, sources: int, size: int, latency: float, faults: str
+) -> int:
+    """Serve the provider emulator with demo data; prints its URL, credentials and ids."""
+    from .sandbox._demo import DemoSettings, serve_demo
+
+    settings = DemoSettings(seed=seed, sources=sources, size=size, latency=latency, faults=faults)
+    try:
+        return serve_demo(settings, host=host, port=port, out=sys.stdout, err=sys.stderr)
+    except KeyboardInterrupt:
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from collections.abc import Iterator, Sequence
 import uvicorn
 from starlette.types import ASGIApp
 
-from ..errors import TransportError
+from ..errors import TransportError, ValidationError
 from ._data import (
     DEFAULT_DINGTALK_APP_KEY,
     DEFAULT_DINGTALK_APP_SECRET,
@@ -137,26 +137,39 @@ def run(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m wecal.sandbox [--port N] [--host H] [--seed S] ...``; returns the exit code."""
+    """
+    ``python -m wecal.sandbox [--port N] [--host H] [--seed S] [--sources N] [--size N]
+    [--latency S] [--faults SPEC]``: the same demo, defaults and banner as ``wecal sandbox``.
+    """
+    from ._demo import DEFAULTS, DemoSettings, serve_demo
+
     parser = argparse.ArgumentParser(
         prog="python -m wecal.sandbox",
-        description="Serve the wecal WeCom + DingTalk emulator with generated data.",
+        description="Serve the wecal provider emulator with demo data (Ctrl-C stops it).",
     )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--wecom-calendars", type=int, default=2)
-    parser.add_argument("--schedules-per-calendar", type=int, default=50)
-    parser.add_argument("--dingtalk-users", type=int, default=2)
-    parser.add_argument("--events-per-user", type=int, default=50)
-    args = parser.parse_args(argv)
-    run(
-        args.port,
-        host=args.host,
-        seed=args.seed,
-        wecom_calendars=args.wecom_calendars,
-        schedules_per_calendar=args.schedules_per_calendar,
-        dingtalk_users=args.dingtalk_users,
-        events_per_user=args.events_per_user,
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument(
+        "--sources", type=int, default=DEFAULTS.sources, help="calendars/users per provider"
     )
-    return 0
+    parser.add_argument("--size", type=int, default=DEFAULTS.size, help="events per source")
+    parser.add_argument("--latency", type=float, default=DEFAULTS.latency, help="seconds")
+    parser.add_argument(
+        "--faults", default=DEFAULTS.faults, help="e.g. 'server_error(502)@0.1,busy@0.05'"
+    )
+    args = parser.parse_args(argv)
+    settings = DemoSettings(
+        seed=args.seed,
+        sources=args.sources,
+        size=args.size,
+        latency=args.latency,
+        faults=args.faults,
+    )
+    try:
+        return serve_demo(settings, host=args.host, port=args.port, out=sys.stdout, err=sys.stderr)
+    except ValidationError as exc:
+        sys.stderr.write(f"python -m wecal.sandbox: error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        return 0
