@@ -35,7 +35,8 @@ def run_wecal(
     return subprocess.run(
         [str(WECAL), *args],
         cwd=cwd,
-        env={**os.environ, **(env or {})},
+        # The wecal beside these tests, whichever one is installed.
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **(env or {})},
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -194,7 +195,7 @@ def test_sigkill_at_random_moments_then_rerun_is_exactly_once(
         proc = subprocess.Popen(
             [str(WECAL), *args],
             cwd=tmp_path,
-            env={**os.environ, **ENV},
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1]), **ENV},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )

@@ -35,6 +35,7 @@ def test_examples_are_found() -> None:
     assert set(EXAMPLES) == {
         "web_handler",
         "bulk_export",
+        "sandbox_client",
         "chat_bot",
         "notify_endpoint",
         "sync_loop",
@@ -268,3 +269,16 @@ async def test_dingtalk_bot(sandbox: Sandbox) -> None:
         assert await free_at(ding, "zhangsan", 16, three.date()) == "16 点你有空。"
         sandbox.faults.script("dingtalk.v1.schedule.query", [Fault.busy()])
         assert await free_at(ding, "zhangsan", 15, three.date()) == "暂时无法读取日历，请稍后再试。"
+
+
+async def test_sandbox_client_against_the_served_demo() -> None:
+    """The README's sandbox example, against the demo ``wecal sandbox`` serves."""
+    from wecal.sandbox import serve
+    from wecal.sandbox._demo import DemoSettings, build
+
+    demo = build(DemoSettings(sources=1, size=8))
+    calendar = demo.sources["wecom"][0]
+    expected = [s["summary"] for s in demo.sandbox.wecom_ground_truth(calendar)][:5]
+    first_summaries = load("sandbox_client")["first_summaries"]
+    with serve(demo.sandbox) as url:
+        assert await first_summaries(url, calendar) == expected

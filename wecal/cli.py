@@ -28,7 +28,7 @@ import os
 import sys
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
@@ -107,6 +107,21 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
+class _Interrupted(Exception):
+    """Ctrl-C during a run (click would print a blank line for a KeyboardInterrupt)."""
+
+
+def _run_async(fn: Callable[..., Awaitable[int]], *args: Any) -> int:
+    try:
+        return anyio.run(fn, *args)
+    except KeyboardInterrupt:
+        raise _Interrupted from None
+    except BaseExceptionGroup as group:
+        if any(isinstance(e, KeyboardInterrupt) for e in _leaves(group)):
+            raise _Interrupted from None
+        raise
+
+
 class _Main(click.Group):
     """The ``wecal`` group: every error becomes one line and an exit code."""
 
@@ -116,7 +131,7 @@ class _Main(click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             code = done.exit_code
-        except click.exceptions.Abort:
+        except (click.exceptions.Abort, _Interrupted):
             sys.stderr.write("wecal: interrupted\n")
             code = 130
         except BaseException as exc:
@@ -523,7 +538,7 @@ def export_command(
         "--expand": expand,
         "--page-size": page_size,
     }
-    return anyio.run(
+    return _run_async(
         functools.partial(
             _export,
             config,
@@ -563,6 +578,7 @@ async def _export(
     target: Path | IO[bytes] = sys.stdout.buffer if stdout else Path(output)
     status = sys.stderr
     started = time.monotonic()
+    failure: BaseException | None = None
     try:
         with _display(progress, config, quiet=quiet, stream=status) as tick:
             async with anyio.create_task_group() as tg:
@@ -578,19 +594,19 @@ async def _export(
                         options=options,
                         progress=progress,
                     )
+                except (WecalError, OSError) as exc:
+                    failure = exc  # raised below, not as a task group's ExceptionGroup
                 finally:
                     tg.cancel_scope.cancel()
-    except OSError as exc:
-        line, _ = _error_line(exc)
-        hint = (
-            "; make room and rerun the same command to resume"
-            if checkpoint is not None
-            else "; make room and rerun"
-        )
-        raise click.ClickException(line + hint) from exc
     finally:
         stats = config.stats
         await config.aclose()
+    if isinstance(failure, OSError):
+        line, _ = _error_line(failure)
+        resume = " the same command to resume" if checkpoint is not None else ""
+        raise click.ClickException(f"{line}; make room and rerun{resume}") from failure
+    if failure is not None:
+        raise failure
 
     if result.already_done:
         status.write(
@@ -616,6 +632,13 @@ async def _export(
     return 0
 
 
+def _cause(exc: BaseException | None) -> str | None:
+    """What makes two failures the same failure: the error class and the provider's code."""
+    if exc is None:
+        return None
+    return f"{type(exc).__name__}:{getattr(exc, 'code', '')}"
+
+
 def _transient(exc: BaseException | None) -> bool:
     """Whether trying again later can help (network, throttling, a provider's 5xx)."""
     if isinstance(exc, TransportError | RateLimitError):
@@ -633,8 +656,11 @@ def _report_failures(
 ) -> None:
     """The failed sources: one line when they failed alike, else a line each; a hint if useful."""
     failed = result.failed
-    causes = {f.error for f in failed}
-    if len(causes) == 1:
+    causes = {_cause(f.exception) or f.error for f in failed}
+    if len(failed) == 1:
+        f = failed[0]
+        out.write(f"wecal: error: source {config.name(f.source)} failed: {_line(f.error or '')}\n")
+    elif len(causes) == 1:
         scope = f"all {len(failed)} sources" if everything else f"{len(failed)} source(s)"
         names = ", ".join(config.name(f.source) for f in failed)
         out.write(f"wecal: error: {scope} failed ({names}): {_line(failed[0].error or '')}\n")
@@ -765,7 +791,7 @@ def events_list(
     until = _when(end, zone, "--end") or begin + timedelta(days=30)
     _window(begin, until)
     config = _build(**target)
-    return anyio.run(_list, config, begin, until, limit, zone)
+    return _run_async(_list, config, begin, until, limit, zone)
 
 
 async def _list(config: _Config, start: datetime, end: datetime, limit: int, zone: tzinfo) -> int:

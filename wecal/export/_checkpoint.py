@@ -126,7 +126,8 @@ class Checkpoint:
             lines = cattrs.transform_error(exc, path="$", format_exception=_format_leaf)
             # "reason @ $.path" → "$.path: reason"
             found = [
-                f"{path}: {why}" for why, _, path in (line.rpartition(" @ ") for line in lines)
+                why if path == "$" else f"{path}: {why}"
+                for why, _, path in (line.rpartition(" @ ") for line in lines)
             ]
             raise _invalid(where, "; ".join(found[:3])) from None
         except (ValueError, TypeError, KeyError) as exc:

@@ -236,7 +236,11 @@ async def export(
         failures = await _run(sources, open_pages, sink, progress, concurrency, buffer_pages)
         if not failures:
             state.done = True
-            await anyio.to_thread.run_sync(sink.finish)
+            try:
+                await anyio.to_thread.run_sync(sink.finish)
+            except OSError as exc:
+                await anyio.to_thread.run_sync(sink.rollback)
+                raise sink.io_error(exc) from None
         return _result(sources, state, failures, started)
     finally:
         sink.close()  # synchronous: runs even when the run is being cancelled
@@ -335,7 +339,7 @@ async def _run(
                 readers.start_soon(read_source, source)
     if write_error:
         await anyio.to_thread.run_sync(sink.rollback)
-        raise sink.io_error(write_error[0])
+        raise sink.io_error(write_error[0]) from None
     return {**failures, **unwritable}
 
 
@@ -451,7 +455,7 @@ class _Sink:
             self.created = True
         except FileExistsError:
             fd = os.open(path, os.O_RDWR)
-        self.fh = os.fdopen(fd, "r+b")
+        self.fh = os.fdopen(fd, "r+b", buffering=0)
         lock_fd(fd, f"output {path}")
 
     def _open_resume(self, path: Path, saved: Checkpoint) -> None:
@@ -464,7 +468,7 @@ class _Sink:
                 f"output {path} is missing but {where} has {saved.committed} bytes of it "
                 f"committed; {restart}"
             ) from None
-        self.fh = os.fdopen(fd, "r+b")
+        self.fh = os.fdopen(fd, "r+b", buffering=0)
         lock_fd(fd, f"output {path}")
         size = os.fstat(fd).st_size
         if size < saved.committed:
@@ -508,7 +512,7 @@ class _Sink:
         if self.owned:
             self.fh.seek(0)
             self.fh.truncate(0)
-        self.fh.write(header)
+        self._write(header)
         self.digest.update(header)
         self.state.committed = len(header)
         self.started = True
@@ -534,7 +538,7 @@ class _Sink:
                 if data is None:
                     newly_failed.append(source.key)
                     continue
-                self.fh.write(data)
+                self._write(data)
                 self.digest.update(data)
             sstate.cursor = page.cursor
             sstate.events += len(page.items)
@@ -573,11 +577,22 @@ class _Sink:
         self.failures[source.key] = (message, error)
         return None
 
+    def _write(self, data: bytes) -> None:
+        """All of ``data``: the output file is unbuffered (a failed write leaves no
+        buffer behind to be flushed later), so a short write is continued."""
+        assert self.fh is not None
+        if not self.owned:
+            self.fh.write(data)
+            return
+        view = memoryview(data)
+        while view:
+            view = view[self.fh.write(view) or 0 :]
+
     def _seal(self) -> None:
         """Write the footer after the committed bytes, make it durable, checkpoint."""
         assert self.fh is not None
         self.fh.seek(self.state.committed)
-        self.fh.write(self.writer.footer())
+        self._write(self.writer.footer())
         self.fh.truncate()
         self.fh.flush()
         os.fsync(self.fh.fileno())
@@ -609,8 +624,7 @@ class _Sink:
             else:
                 self.fh.truncate(self.durable)
                 self.fh.seek(self.durable)
-                self.fh.write(self.writer.footer())
-                self.fh.flush()
+                self._write(self.writer.footer())
 
     def io_error(self, exc: OSError) -> OSError:
         """``exc`` with the file it was about (a bare write error names none)."""
