@@ -58,6 +58,8 @@ DING_SECRET = "hostile-appsecret-M3n8Ry4t"
 LIST = "/cgi-bin/oa/schedule/get_by_calendar"
 DING_LIST = "/topapi/calendar/list"
 GET = "/cgi-bin/oa/schedule/get"
+V1_TOKEN = "/v1.0/oauth2/accessToken"
+V1_HEADER = b"x-acs-dingtalk-access-token"
 #: 2001-01-01: far outside any window the tests ask for.
 OLD = 978_307_200
 _serial = itertools.count(1)
@@ -110,7 +112,9 @@ class Hostile:
       ``errcode_digits_str``: hostile JSON.
     - ``echo``: errors that echo the request URL (token included), the
       secret and the token in the message, request id, ``hint`` and headers
-      (the first page of a listing is served, so there is output to check).
+      (the first page of a listing is served, so there is output to check);
+      DingTalk v1.0 paths answer HTTP 400 with the token in ``code``,
+      ``message``, ``requestid`` and a header.
     - ``token_fail``: ``gettoken`` answers 40013 after ``delay`` seconds.
     - ``token_long`` / ``token_int``: a 100 000-character / integer token.
     - ``token_plan``: ``gettoken`` follows ``token_plan`` (see there).
@@ -158,7 +162,27 @@ class Hostile:
                 break
         body = json.loads(raw) if raw else {}
         url = f"{path}?{scope['query_string'].decode()}"
-        if path in ("/cgi-bin/gettoken", "/gettoken"):
+        if path == V1_TOKEN:
+            token = f"HOSTILETOKEN-v1-{next(_serial)}-x9"
+            self.tokens.append(token)
+            ISSUED_TOKENS.append(token)
+            await self._json(send, {"accessToken": token, "expireIn": 7200})
+        elif path.startswith("/v1.0/") and self.mode == "echo":
+            # DingTalk v1.0: HTTP status + {code, message, requestid}, token in a header.
+            token = next((v.decode() for k, v in scope["headers"] if k == V1_HEADER), "")
+            await self._raw(
+                send,
+                400,
+                json.dumps(
+                    {
+                        "code": f"InvalidParameter.{token}",
+                        "message": f"bad request {url} {token} {DING_SECRET}",
+                        "requestid": f"{token}-{DING_SECRET}",
+                    }
+                ).encode(),
+                headers=[(b"x-echo-token", token.encode())],
+            )
+        elif path in ("/cgi-bin/gettoken", "/gettoken"):
             await self._token(send)
         elif self.mode == "echo" and not (path == LIST and body.get("offset") == 0):
             await self._echo(send, url, query)

@@ -30,7 +30,9 @@ import wecal
 from tests._mock import no_secret_in_logs
 from tests.hostile import (
     CORP_ID,
+    DING_KEY,
     DING_LIST,
+    DING_SECRET,
     LIST,
     SECRET,
     Hostile,
@@ -415,6 +417,28 @@ async def test_server_echoing_secrets_reaches_no_error_and_no_log_record(
     assert {r.name for r in echoed} == {"httpcore.http11"}
     formatter = logging.Formatter("%(name)s %(levelname)s %(message)s")
     logged = "\n".join(formatter.format(r) for r in caplog.records)
+    assert not [s for s in secrets if s in logged]
+
+
+async def test_v1_server_echoing_the_header_token_in_code_message_and_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    server = Hostile("echo")
+    with served(server) as url:
+        async with wecal.DingTalkClient(
+            DING_KEY, DING_SECRET, base_url=url, token_store=wecal.MemoryTokenStore()
+        ) as ding:
+            with pytest.raises(wecal.ProviderError) as info:
+                await ding.get_calendars(user_id="union-1")
+    exc = info.value
+    secrets = [DING_SECRET, *server.tokens]
+    assert server.tokens
+    text = "\n".join([all_text(exc), str(exc.code), str(exc.request_id), str(vars(exc))])
+    assert not [s for s in secrets if s in text], text
+    assert exc.http_status == 400
+    logged = "\n".join(logging.Formatter("%(message)s").format(r) for r in caplog.records)
+    assert "x-echo-token" in logged
     assert not [s for s in secrets if s in logged]
 
 
