@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import json
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import anyio
@@ -31,6 +31,7 @@ from tests.sandbox_fixtures import (
     WECOM_SECRET,
     new_sandbox,
 )
+from wecal.providers.dingtalk._errors import DINGTALK_V1
 from wecal.providers.dingtalk_legacy._errors import DINGTALK_LEGACY
 from wecal.providers.wecom._errors import WECOM
 from wecal.sandbox import Sandbox, generate
@@ -280,3 +281,115 @@ def test_malformed_bodies_and_bytes(backend: str, provider: str, data: st.DataOb
     if exc is not None and status == 200 and body[:1] not in (b"{",):
         # Not a JSON object at all: the format error names the document root.
         assert isinstance(exc, wecal.ResponseFormatError | wecal.ProviderError)
+
+
+# -- DingTalk v1.0: stored events mutated, and whole /events bodies ----------------------
+
+_V1: dict[str, Any] = {}
+
+
+def v1_sandbox() -> tuple[Sandbox, str, dict[str, Any], wecal.MemoryTokenStore]:
+    """A v1.0 sandbox with a user and events (built once) and a pristine copy of them."""
+    if not _V1:
+        sb = new_sandbox(seed=6)
+        v1 = sb.dingtalk_v1
+        user = v1.add_user("张三", userid="fuzz01")
+        guest = v1.add_user("李四", userid="fuzz02")
+        zone = {"timeZone": "Asia/Shanghai"}
+        for i in range(9):
+            start = f"2024-06-{3 + i:02d}T{9 + i % 4:02d}:00:00+08:00"
+            end = f"2024-06-{3 + i:02d}T{10 + i % 4:02d}:30:00+08:00"
+            body: dict[str, Any] = {
+                "summary": f"会议 {i}",
+                "description": "议程",
+                "location": {"displayName": "3F"},
+                "start": {"dateTime": start, **zone},
+                "end": {"dateTime": end, **zone},
+                "attendees": [{"id": guest, "isOptional": i % 2 == 0}],
+                "reminders": [{"method": "dingtalk", "minutes": 15}],
+            }
+            if i % 3 == 0:
+                body["recurrence"] = {
+                    "pattern": {"type": "weekly", "daysOfWeek": "monday,thursday"},
+                    "range": {"type": "numbered", "numberOfOccurrences": 5},
+                }
+            v1.add_event(user, body)
+        _V1.update(sb=sb, user=user, pristine=copy.deepcopy(v1.events))
+        _V1["store"] = wecal.MemoryTokenStore()
+    return _V1["sb"], _V1["user"], _V1["pristine"], _V1["store"]
+
+
+@BACKENDS
+@given(data=st.data())
+def test_dingtalk_v1_malformed_events_from_the_sandbox(backend: str, data: st.DataObject) -> None:
+    sb, user, pristine, store = v1_sandbox()
+    events = sb.dingtalk_v1.events
+    for event_id, stored in pristine.items():
+        events[event_id].clear()
+        events[event_id].update(copy.deepcopy(stored))
+    victim = data.draw(st.sampled_from(sorted(pristine)))
+    # The fields the emulator itself reads to list, expand and page are spared:
+    # mutating them fuzzes the sandbox, not the client.
+    keep = ("id", "start", "end", "recurrence", "organizer", "attendees", "status")
+    bad = data.draw(mutated(pristine[victim], keep=keep))
+    events[victim].clear()
+    events[victim].update(bad)
+    expand = data.draw(st.booleans())
+    lo = datetime(2024, 6, 1, tzinfo=UTC)
+
+    async def run() -> None:
+        async with wecal.DingTalkClient(
+            DINGTALK_APP_KEY,
+            DINGTALK_APP_SECRET,
+            base_url="http://sandbox",
+            transport=in_process(sb),
+            token_store=store,
+            retry=ONCE,
+        ) as client:
+            pager = client.list_events(
+                user_id=user,
+                start=lo,
+                end=lo + timedelta(days=30),
+                expand=expand,
+                page_size=data.draw(st.integers(3, 20)),
+            )
+            assert all(isinstance(e, wecal.Event) for e in [e async for e in pager])
+            await client.get_event(victim, user_id=user)
+
+    exc = anyio.run(outcome, run, backend=backend)
+    note_sandbox_tokens(sb)
+    check(exc, [DINGTALK_APP_SECRET, *sb._tokens])
+
+
+@BACKENDS
+@given(data=st.data())
+def test_dingtalk_v1_malformed_bodies_and_bytes(backend: str, data: st.DataObject) -> None:
+    _, _, pristine, _ = v1_sandbox()
+    page = {"events": copy.deepcopy(list(pristine.values())[:4]), "nextToken": "t2"}
+    if data.draw(st.booleans()):
+        body: bytes = data.draw(RAW_BYTES)
+    else:
+        body = json.dumps(data.draw(mutated(page)), ensure_ascii=False).encode()
+    status = data.draw(st.sampled_from([200, 200, 200, 400, 403, 404, 500]))
+    fake = FakeProvider(DINGTALK_V1)
+    path = "/v1.0/calendar/users/u/calendars/primary/events"
+    fake.script(path, httpx.Response(status, content=body))
+
+    async def last_page(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json={"events": []})
+
+    fake.route(path, last_page)
+
+    async def run() -> None:
+        async with wecal.DingTalkClient(
+            APP_KEY,
+            APP_SECRET,
+            base_url="http://fake",
+            transport=fake.transport(),
+            token_store=wecal.MemoryTokenStore(),
+            retry=ONCE,
+        ) as client:
+            [e async for e in client.list_events(user_id="u", page_size=4)]
+
+    exc = anyio.run(outcome, run, backend=backend)
+    check(exc, [APP_SECRET])

@@ -356,11 +356,20 @@ def test_write_then_read_round_trips(
         (lambda d: d.update(attendees={}), "$.attendees"),
         (lambda d: d["reminders"][1].update(minutes="soon"), "$.reminders[1].minutes"),
         (lambda d: d["reminders"][0].update(minutes=-5), "$.reminders[0].minutes"),
+        (lambda d: d["reminders"][0].update(minutes=2**70), "$.reminders[0].minutes"),
+        (lambda d: d["reminders"][0].update(minutes="9" * 30), "$.reminders[0].minutes"),
+        (lambda d: d["reminders"][0].update(minutes="١٥"), "$.reminders[0].minutes"),
         (lambda d: d.update(location=5), "$.location"),
         (lambda d: d.update(onlineMeetingInfo="x"), "$.onlineMeetingInfo"),
         (lambda d: d.update(createTime="yesterday"), "$.createTime"),
         (lambda d: d["recurrence"]["pattern"].update(type="hourly"), "$.recurrence.pattern.type"),
         (lambda d: d.update(seriesMasterId=7), "$.seriesMasterId"),
+        (
+            lambda d: d.update(
+                seriesMasterId="m", originStart={"dateTime": "0001-01-01T00:00:00+08:00"}
+            ),
+            "$",
+        ),
         (
             lambda d: d.update(seriesMasterId="m", originStart={"dateTime": "x"}),
             "$.originStart.dateTime",

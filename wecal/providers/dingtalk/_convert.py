@@ -99,6 +99,7 @@ _EVENT_STATUS: Mapping[str, EventStatus] = MappingProxyType(
     }
 )
 _DAY = timedelta(days=1)
+_MAX_REMINDER_MINUTES = 366 * 24 * 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -196,11 +197,13 @@ def _reminders(value: Any, path: str) -> tuple[timedelta, ...]:
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
         minutes = read_mapping(item, item_path).get("minutes")
-        if isinstance(minutes, str) and minutes.strip().isdigit():
+        number = -1
+        if isinstance(minutes, str) and minutes.strip().isascii() and minutes.strip().isdigit():
             number = int(minutes)
-        elif type(minutes) is int and minutes >= 0:
+        elif type(minutes) is int:
             number = minutes
-        else:
+        # A reminder is at most days ahead; a year of minutes is generous.
+        if not 0 <= number <= _MAX_REMINDER_MINUTES:
             raise ResponseFormatError(
                 f"expected minutes before the start, got {_describe(minutes)}",
                 path=f"{item_path}.minutes",
@@ -291,6 +294,14 @@ def event_from_dingtalk(
         ResponseFormatError: ``id``, ``start`` or ``end`` missing or mistyped,
             an unreadable time, status or pattern; ``.path`` names it.
     """
+    try:
+        return _event(data, path, calendar_id)
+    except OverflowError:
+        # A time at the edge of datetime's range (year 1 or 9999 with an offset).
+        raise ResponseFormatError("a time is out of range", path=path) from None
+
+
+def _event(data: Mapping[str, Any], path: str, calendar_id: str | None) -> Event:
     data = read_mapping(data, path)
     provider_id = read_str(data.get("id"), f"{path}.id")
     start, end, zone_name = _bounds(data, path)
