@@ -105,7 +105,8 @@ class Hostile:
       are empty / identical, each with a new ``next_page_token``.
     - ``long_page_token``: a new item and a 100 000-character page token
       on every legacy DingTalk page.
-    - ``trickle``: a valid body sent one byte every ``interval`` seconds.
+    - ``trickle``: a valid body sent one byte every ``interval`` seconds;
+      ``trickle_token``: the same from ``gettoken``.
     - ``endless``: a chunked body that never ends (until the client leaves).
     - ``declared_huge``: ``Content-Length`` of 2 GB, then a few bytes.
     - ``deep_json``, ``errcode_superscript``, ``errcode_digits``,
@@ -182,6 +183,8 @@ class Hostile:
                 ).encode(),
                 headers=[(b"x-echo-token", token.encode())],
             )
+        elif path in ("/cgi-bin/gettoken", "/gettoken") and self.mode == "trickle_token":
+            await self._stream(send, receive)
         elif path in ("/cgi-bin/gettoken", "/gettoken"):
             await self._token(send)
         elif self.mode == "echo" and not (path == LIST and body.get("offset") == 0):
@@ -278,14 +281,15 @@ class Hostile:
 
         headers = [(b"content-type", b"application/json")]
         payload = b'{"errcode": 0, "schedule_list": []}'
-        if self.mode == "trickle":
+        trickle = self.mode in ("trickle", "trickle_token")
+        if trickle:
             headers.append((b"content-length", str(len(payload)).encode()))
         elif self.mode == "declared_huge":
             headers.append((b"content-length", b"2000000000"))
         async with anyio.create_task_group() as tg:
             tg.start_soon(watch)
             await send({"type": "http.response.start", "status": 200, "headers": headers})
-            if self.mode == "trickle":
+            if trickle:
                 for byte in payload:
                     if gone.is_set():
                         break

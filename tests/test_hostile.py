@@ -33,6 +33,7 @@ from tests.hostile import (
     DING_KEY,
     DING_LIST,
     DING_SECRET,
+    GET,
     LIST,
     SECRET,
     Hostile,
@@ -131,6 +132,21 @@ async def test_trickled_body_is_bounded_by_the_deadline() -> None:
     assert server.requests["/cgi-bin/oa/schedule/get"] == 1  # not retried past the deadline
     assert server.streamed < 36
     assert elapsed < 10  # generous: 1.5 s deadline (26 s before the fix)
+
+
+async def test_trickled_token_answer_is_bounded_by_the_calls_deadline() -> None:
+    server = Hostile("trickle_token", interval=0.4)
+    with served(server) as url:
+        began = time.monotonic()
+        async with wecom_client(
+            url, timeout=1, retry=wecal.RetryConfig(max_attempts=3, deadline=1.5)
+        ) as wecom:
+            with pytest.raises(wecal.TransportError, match="deadline"):
+                await wecom.get_events(["s000"])
+        elapsed = time.monotonic() - began
+    assert server.requests[TOKEN] == 1
+    assert server.requests[GET] == 0
+    assert elapsed < 10  # generous: a 1.5 s deadline
 
 
 async def test_endless_body_stops_at_max_response_bytes() -> None:

@@ -542,7 +542,7 @@ class HttpCore:
                     attempt += 1
                     self.check_open()
                     await self._wait_pause(start)
-                    token = await self.tokens.get() if authenticated else None
+                    token = await self._token(request, start) if authenticated else None
                     outcome = await self._attempt(
                         request,
                         token,
@@ -586,6 +586,22 @@ class HttpCore:
         self.check_open()
         raise ClientClosedError(f"{method} {path}: cancelled")  # pragma: no cover
 
+    def _time_left(self, start: float) -> float | None:
+        """Seconds left of the retry deadline of a call that began at ``start`` (None: no bound)."""
+        deadline = self.retry.deadline
+        return None if deadline is None else max(0.0, deadline - (self._clock() - start))
+
+    async def _token(self, request: _Request, start: float) -> str:
+        """A token for the call, waited for (or fetched) within the call's deadline."""
+        # Only a deadline ends this block without a return; aclose() and the
+        # caller's own cancellations propagate.
+        with anyio.move_on_after(self._time_left(start)):
+            return await self.tokens.get()
+        raise TransportError(
+            f"{request.method} {request.path}: the retry deadline "
+            f"({self.retry.deadline:g}s) passed while waiting for an access token"
+        )
+
     async def _attempt(
         self,
         request: _Request,
@@ -606,7 +622,7 @@ class HttpCore:
         if token is not None:
             self.dialect.place_token(token, params, headers)
         deadline = self.retry.deadline
-        left = None if deadline is None else max(0.0, deadline - (self._clock() - start))
+        left = self._time_left(start)
         response: httpx.Response | None = None
         content = b""
         error: httpx.HTTPError | None = None
