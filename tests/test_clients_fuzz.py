@@ -19,7 +19,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
-from hypothesis import event, given
+from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 import wecal
@@ -320,6 +320,7 @@ def v1_sandbox() -> tuple[Sandbox, str, dict[str, Any], wecal.MemoryTokenStore]:
 
 
 @BACKENDS
+@settings(max_examples=60)  # each example runs a whole client session
 @given(data=st.data())
 def test_dingtalk_v1_malformed_events_from_the_sandbox(backend: str, data: st.DataObject) -> None:
     sb, user, pristine, store = v1_sandbox()
@@ -362,6 +363,7 @@ def test_dingtalk_v1_malformed_events_from_the_sandbox(backend: str, data: st.Da
 
 
 @BACKENDS
+@settings(max_examples=60)  # each example runs a whole client session
 @given(data=st.data())
 def test_dingtalk_v1_malformed_bodies_and_bytes(backend: str, data: st.DataObject) -> None:
     _, _, pristine, _ = v1_sandbox()
