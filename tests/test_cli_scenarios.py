@@ -603,3 +603,31 @@ def test_sandbox_fault_spec_is_checked(tmp_path: Path) -> None:
     assert len(ids(tmp_path / "a.jsonl")) == 9
     retries = int(faulty.stderr.split(" retries")[0].rsplit(" ", 1)[1])
     assert retries > 0
+
+
+def test_errors_inside_exception_groups_are_one_line() -> None:
+    """What a task group raises: the WecalError inside decides the line and the code."""
+    import anyio
+
+    from wecal import AuthenticationError, ValidationError
+    from wecal.cli import _error_line
+
+    cancelled = anyio.run(_cancelled)
+    group = BaseExceptionGroup(
+        "tasks", [cancelled, ExceptionGroup("inner", [ValidationError("bad checkpoint")])]
+    )
+    assert _error_line(group) == ("bad checkpoint", 2)
+    auth = AuthenticationError("no", provider="wecom", code=40001)
+    assert _error_line(ExceptionGroup("tasks", [auth]))[1] == 1
+
+
+async def _cancelled() -> BaseException:
+    import anyio
+
+    with anyio.CancelScope() as scope:
+        scope.cancel()
+        try:
+            await anyio.sleep(1)
+        except anyio.get_cancelled_exc_class() as exc:
+            return exc
+    raise AssertionError("not cancelled")

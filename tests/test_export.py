@@ -501,3 +501,17 @@ def test_remaining_seconds_shrinks_as_events_arrive() -> None:
     assert second == pytest.approx((4 - 1.5) * 12.0 / 1.5)
     assert second is not None
     assert second < first
+
+
+def test_a_failed_checkpoint_save_leaves_no_temp_file(tmp_path: Path) -> None:
+    """Whatever step fails (here the rename, onto a directory), no ``.tmp`` stays."""
+    target = tmp_path / "ckpt.json"
+    target.mkdir()
+    state = Checkpoint(binding=wecal.export.Binding("out.jsonl", "jsonl", ("calendar:a",)))
+    with pytest.raises(OSError, match="directory"):
+        state.save(target)
+    assert _names(tmp_path) == ["ckpt.json"]
+    target.rmdir()
+    state.save(target)
+    assert Checkpoint.load(target) == state
+    assert _names(tmp_path) == ["ckpt.json"]

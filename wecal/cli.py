@@ -380,9 +380,39 @@ def _source_help(kind: str) -> str:
     return f"{names} (repeatable; with --sandbox: one of the demo's)."
 
 
+def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
+    """The demo's options, one set of defaults (``--sandbox-seed`` on export and list)."""
+    from .sandbox._demo import DEFAULTS
+
+    pre, only = ("sandbox-", " (with --sandbox)") if sandbox_prefix else ("", "")
+    return [
+        click.option(
+            f"--{pre}seed", default=DEFAULTS.seed, show_default=True, help="Demo data seed."
+        ),
+        click.option(
+            f"--{pre}size",
+            default=DEFAULTS.size,
+            show_default=True,
+            type=click.IntRange(0, 100_000),
+            help="Demo events per source (calendar or user).",
+        ),
+        click.option(
+            "--latency",
+            default=DEFAULTS.latency,
+            type=click.FloatRange(0, 60),
+            help=f"Seconds added to every answer{only}.",
+        ),
+        click.option(
+            "--faults",
+            default=DEFAULTS.faults,
+            help=f"Faults{only} as NAME[(ARGS)][@P][:TARGET],... "
+            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
+        ),
+    ]
+
+
 def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options saying what to read: sandbox or provider, credentials, sources."""
-    from .sandbox._demo import DEFAULTS
 
     options = [
         click.option("--sandbox", is_flag=True, help="Use the embedded emulator with demo data."),
@@ -404,28 +434,7 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="File of sources, one per line (calendar:ID, user:ID or a bare ID).",
         ),
-        click.option(
-            "--sandbox-seed", default=DEFAULTS.seed, show_default=True, help="Demo data seed."
-        ),
-        click.option(
-            "--sandbox-size",
-            default=DEFAULTS.size,
-            show_default=True,
-            type=click.IntRange(0, 100_000),
-            help="Demo events per source.",
-        ),
-        click.option(
-            "--latency",
-            default=DEFAULTS.latency,
-            type=click.FloatRange(0, 60),
-            help="With --sandbox: seconds added to every answer.",
-        ),
-        click.option(
-            "--faults",
-            default=DEFAULTS.faults,
-            help="With --sandbox: faults as NAME[(ARGS)][@P][:TARGET],... "
-            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
-        ),
+        *_demo_options(sandbox_prefix=True),
         _debug_option,
     ]
 
@@ -869,32 +878,13 @@ def _sandbox_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     options = [
         click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535)),
         click.option("--host", default="127.0.0.1", show_default=True),
-        click.option("--seed", default=DEFAULTS.seed, show_default=True, help="Demo data seed."),
+        *_demo_options(sandbox_prefix=False),
         click.option(
             "--sources",
             default=DEFAULTS.sources,
             show_default=True,
             type=click.IntRange(0, 1000),
             help="Calendars / users per provider.",
-        ),
-        click.option(
-            "--size",
-            default=DEFAULTS.size,
-            show_default=True,
-            type=click.IntRange(0, 100_000),
-            help="Events per calendar and per user.",
-        ),
-        click.option(
-            "--latency",
-            default=DEFAULTS.latency,
-            type=click.FloatRange(0, 60),
-            help="Seconds added to every answer.",
-        ),
-        click.option(
-            "--faults",
-            default=DEFAULTS.faults,
-            help="Faults as NAME[(ARGS)][@P][:TARGET],... "
-            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
         ),
         _debug_option,
     ]
