@@ -13,7 +13,7 @@ nonexistent time forward and wecal does too, but readers differ.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,6 +25,8 @@ from hypothesis import strategies as st
 import wecal
 from wecal.export import IcsWriter
 
+from .strategies import _offset_tz
+
 ZONES = ("Asia/Shanghai", "America/New_York", "Europe/Berlin", "Asia/Kathmandu", "UTC")
 OFFSETS = ("+08:00", "+05:30", "+05:45", "-03:30", "+00:00", "-09:00")
 DAYS = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
@@ -32,10 +34,24 @@ WINDOW_DAYS = 400
 
 
 def _tz(name: str) -> tzinfo:
-    if name[0] in "+-":
-        sign = -1 if name[0] == "-" else 1
-        return timezone(sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6])))
-    return ZoneInfo(name)
+    return _offset_tz(name) if name[0] in "+-" else ZoneInfo(name)
+
+
+def _series(event_id: str, start: datetime, rule: str, **fields: Any) -> wecal.Event:
+    """A one-hour timed series (explicit examples and unit tests)."""
+    return wecal.Event(
+        provider=fields.pop("provider", wecal.Provider.WECOM),
+        id=event_id,
+        start=start,
+        end=start + timedelta(hours=1),
+        recurrence=wecal.Recurrence(rrule=rule, exdates=fields.pop("exdates", ())),
+        **fields,
+    )
+
+
+def _ics(events: list[wecal.Event]) -> tuple[bytes, IcsWriter]:
+    writer = IcsWriter(now=datetime(2024, 1, 1, tzinfo=UTC))
+    return writer.header() + writer.encode(events) + writer.footer(), writer
 
 
 # Control characters, CR/CRLF, iCalendar delimiters, Chinese and emoji.
@@ -143,49 +159,37 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 @settings(max_examples=60)
 @example(  # +05:45 written as UTC moved Monday 01:30 to Sunday
-    wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="np",
-        start=datetime(2024, 6, 3, 1, 30, tzinfo=_tz("+05:45")),
-        end=datetime(2024, 6, 3, 2, 30, tzinfo=_tz("+05:45")),
+    _series(
+        "np",
+        datetime(2024, 6, 3, 1, 30, tzinfo=_tz("+05:45")),
+        "FREQ=WEEKLY;BYDAY=MO;COUNT=3",
         timezone="+05:45",
-        recurrence=wecal.Recurrence(rrule="FREQ=WEEKLY;BYDAY=MO;COUNT=3"),
     )
 )
 @example(  # off-rule start with COUNT: RFC counts it, recurring-ical-events does not
-    wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="off",
-        start=datetime(2024, 6, 4, 9, tzinfo=SHANGHAI),
-        end=datetime(2024, 6, 4, 10, tzinfo=SHANGHAI),
-        recurrence=wecal.Recurrence(rrule="FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3"),
-    )
+    _series("off", datetime(2024, 6, 4, 9, tzinfo=SHANGHAI), "FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3")
 )
 @example(  # Event.timezone differs from the start's zone
-    wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="tz",
-        start=datetime(2024, 3, 4, 23, tzinfo=UTC),
-        end=datetime(2024, 3, 5, 0, tzinfo=UTC),
+    _series(
+        "tz",
+        datetime(2024, 3, 4, 23, tzinfo=UTC),
+        "FREQ=WEEKLY;BYDAY=TU;COUNT=4",
         timezone="Asia/Shanghai",
-        recurrence=wecal.Recurrence(rrule="FREQ=WEEKLY;BYDAY=TU;COUNT=4"),
     )
 )
 @example(  # a date EXDATE on a timed series, a datetime one on an all-day series
-    wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="ex",
-        start=datetime(2024, 6, 3, 9, tzinfo=SHANGHAI),
-        end=datetime(2024, 6, 3, 10, tzinfo=SHANGHAI),
-        recurrence=wecal.Recurrence(rrule="FREQ=DAILY;COUNT=5", exdates=(date(2024, 6, 4),)),
+    _series(
+        "ex",
+        datetime(2024, 6, 3, 9, tzinfo=SHANGHAI),
+        "FREQ=DAILY;COUNT=5",
+        exdates=(date(2024, 6, 4),),
     )
 )
 @given(events())
 def test_an_rfc5545_reader_of_the_ics_gives_wecal_expand_instants(event: wecal.Event) -> None:
     lo = datetime(2023, 12, 20, tzinfo=UTC)
     hi = lo + timedelta(days=WINDOW_DAYS)
-    writer = IcsWriter(now=datetime(2024, 1, 1, tzinfo=UTC))
-    data = writer.header() + writer.encode([event]) + writer.footer()
+    data, _ = _ics([event])
     ours = sorted(_key(o.start) for o in wecal.expand(event, lo, hi))
     theirs = _their_starts(data, lo, hi)
     assert _days_inside(theirs, lo, hi) == _days_inside(ours, lo, hi)
@@ -207,15 +211,8 @@ def test_the_embedded_zone_covers_occurrences_after_2038() -> None:
     # An endless New York series: a reader that uses the VTIMEZONE written
     # (not its own zone database) must put the 2039 summer instance at -04:00.
     new_york = ZoneInfo("America/New_York")
-    event = wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="ny",
-        start=datetime(2024, 7, 1, 9, tzinfo=new_york),
-        end=datetime(2024, 7, 1, 10, tzinfo=new_york),
-        recurrence=wecal.Recurrence(rrule="FREQ=YEARLY"),
-    )
-    writer = IcsWriter()
-    data = writer.header() + writer.encode([event]) + writer.footer()
+    event = _series("ny", datetime(2024, 7, 1, 9, tzinfo=new_york), "FREQ=YEARLY")
+    data, _ = _ics([event])
     embedded = _vtimezones(data)["America/New_York"].to_tz()
     for year in (2039, 2060, 2150):
         summer, winter = datetime(year, 7, 1, 9), datetime(year, 1, 1, 9)
@@ -225,16 +222,13 @@ def test_the_embedded_zone_covers_occurrences_after_2038() -> None:
 
 def test_a_fixed_offset_that_is_not_whole_hours_gets_its_own_vtimezone() -> None:
     kathmandu_like = _tz("+05:45")
-    event = wecal.Event(
-        provider=wecal.Provider.WECOM,
-        id="np",
-        start=datetime(2024, 6, 3, 1, 30, tzinfo=kathmandu_like),
-        end=datetime(2024, 6, 3, 2, 30, tzinfo=kathmandu_like),
+    event = _series(
+        "np",
+        datetime(2024, 6, 3, 1, 30, tzinfo=kathmandu_like),
+        "FREQ=WEEKLY;BYDAY=MO",
         timezone="+05:45",
-        recurrence=wecal.Recurrence(rrule="FREQ=WEEKLY;BYDAY=MO"),
     )
-    writer = IcsWriter()
-    data = writer.header() + writer.encode([event]) + writer.footer()
+    data, writer = _ics([event])
     assert b"DTSTART;TZID=UTC+0545:20240603T013000" in data
     embedded = _vtimezones(data)["UTC+0545"].to_tz()
     assert embedded.utcoffset(datetime(2024, 6, 3)) == timedelta(hours=5, minutes=45)
@@ -242,18 +236,16 @@ def test_a_fixed_offset_that_is_not_whole_hours_gets_its_own_vtimezone() -> None
 
 
 def test_an_expanded_occurrence_is_a_vevent_of_its_own() -> None:
-    master = wecal.Event(
+    master = _series(
+        "m1",
+        datetime(2024, 6, 3, 9, tzinfo=SHANGHAI),
+        "FREQ=DAILY;COUNT=3",
         provider=wecal.Provider.DINGTALK,
-        id="m1",
-        start=datetime(2024, 6, 3, 9, tzinfo=SHANGHAI),
-        end=datetime(2024, 6, 3, 10, tzinfo=SHANGHAI),
-        recurrence=wecal.Recurrence(rrule="FREQ=DAILY;COUNT=3"),
     )
     occurrences = list(
         wecal.expand(master, datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 7, 1, tzinfo=UTC))
     )
-    writer = IcsWriter()
-    data = writer.header() + writer.encode(occurrences) + writer.footer()
+    data, _ = _ics(occurrences)
     vevents = icalendar.Calendar.from_ical(data).walk("VEVENT")
     assert [str(v["UID"]) for v in vevents] == [f"dingtalk:{o.id}" for o in occurrences]
     assert all("RECURRENCE-ID" not in v and "RRULE" not in v for v in vevents)
