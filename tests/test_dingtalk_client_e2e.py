@@ -253,6 +253,37 @@ async def test_lifecycle(sandbox: Sandbox, people: People, connect: Factory) -> 
             await ding.get_event(one_off.id, user_id=people.alice)
 
 
+async def test_occurrences_made_by_wecal_expand_address_one_occurrence(
+    sandbox: Sandbox, people: People
+) -> None:
+    """An occurrence from wecal.expand carries its master's raw: never act on the series."""
+    v1 = sandbox.dingtalk_v1
+    async with client_on(sandbox, wecal.DingTalkClient) as ding:
+        master = await ding.create_event(
+            _event(
+                "站会",
+                MONDAY,
+                _hour(MONDAY),
+                recurrence=wecal.Recurrence(rrule="FREQ=DAILY;COUNT=5"),
+                attendees=[wecal.Attendee(id=people.bob)],
+            ),
+            user_id=people.alice,
+        )
+        first, second, third, *_ = wecal.expand(master, LO, HI)
+        assert second.raw["id"] == master.id  # the master's payload, as expand keeps it
+        await ding.delete_event(second, user_id=people.alice)
+        await ding.delete_event(third.id, user_id=people.alice)  # by wecal id alone
+        await ding.respond_event(first, wecal.ResponseStatus.DECLINED, user_id=people.bob)
+        left = [
+            e.id
+            async for e in ding.list_events(user_id=people.alice, start=LO, end=HI, expand=True)
+        ]
+    assert master.id in v1.events  # the series itself is still there
+    expected = [o.id for o in wecal.expand(master, LO, HI) if o.id not in (second.id, third.id)]
+    assert left == expected
+    assert len(left) == 3
+
+
 async def test_calendars_and_user_lookups(
     sandbox: Sandbox, people: People, connect: Factory
 ) -> None:
@@ -528,7 +559,8 @@ async def test_wire_format(sandbox: Sandbox, people: People) -> None:
         await ding.get_free_busy([people.bob], start=start, end=_hour(start), user_id=people.alice)
         sandbox.faults.script("dingtalk.v1.events.create", [Fault.server_error(503)])
         await ding.create_event(_event("w", MONDAY, _hour(MONDAY)), user_id=people.alice)
-        await ding.create_event(_event("w2", MONDAY, _hour(MONDAY)), user_id=people.alice)
+        second = await ding.create_event(_event("w2", MONDAY, _hour(MONDAY)), user_id=people.alice)
+        await ding.update_event(attrs.evolve(second, summary="w3"), user_id=people.alice)
     for name in ("/events", "/eventsview"):
         listing = next(r for r in seen if r.url.path.endswith(name) and r.method == "GET")
         assert listing.url.params["timeMin"] == "2024-06-03T00:00:00.000Z"
@@ -544,6 +576,8 @@ async def test_wire_format(sandbox: Sandbox, people: People) -> None:
     # The first create met a 503 and was sent again with the same token; the
     # second create is another write with its own.
     creates = [r for r in seen if r.method == "POST" and r.url.path.endswith("/events")]
+    patch = next(r for r in seen if r.method == "PUT")
+    assert json.loads(patch.content)["id"] == patch.url.path.rsplit("/", 1)[1]  # repeated
     tokens = [r.headers["x-client-token"] for r in creates]
     assert len(tokens) == 3
     assert tokens[0] == tokens[1] != tokens[2]

@@ -251,10 +251,6 @@ def test_fixed_offset_becomes_an_etc_zone() -> None:
     assert body["start"] == {"dateTime": "2024-06-03T10:00:00+08:00", "timeZone": "Etc/GMT-8"}
 
 
-def test_patch_body_repeats_the_id() -> None:
-    assert event_to_dingtalk(_event(id="e1"), include_id=True)["id"] == "e1"
-
-
 @pytest.mark.parametrize(
     ("changes", "error", "needle"),
     [

@@ -455,12 +455,17 @@ class DingTalkClient(BaseClient):
         return event_from_dingtalk(answer)
 
     def _target(self, event: Event | str) -> str:
-        """DingTalk's own id of an event (an occurrence read from eventsview keeps it in raw)."""
+        """
+        DingTalk's own id of an event. An occurrence read from eventsview keeps
+        it in ``raw``; one made by :func:`wecal.expand` carries its master's raw
+        (whose id is the whole series'), so it is found by its wecal id instead.
+        """
         if isinstance(event, str):
             return event
         if event.series_id is not None:
             raw_id = event.raw.get("id")
-            if isinstance(raw_id, str) and raw_id:
+            is_instance = event.raw.get("seriesMasterId") == event.series_id
+            if is_instance and isinstance(raw_id, str) and raw_id:
                 return raw_id
         return event.id
 

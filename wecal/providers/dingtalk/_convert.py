@@ -567,9 +567,9 @@ def attendees_to_dingtalk(attendees: Sequence[Attendee]) -> list[dict[str, Any]]
     return [{"id": a.id, "isOptional": a.optional} for a in attendees]
 
 
-def event_to_dingtalk(event: Event, *, include_id: bool = False) -> dict[str, Any]:
+def event_to_dingtalk(event: Event) -> dict[str, Any]:
     """
-    A create (or, with ``include_id``, patch) body for ``event``.
+    A create or patch body for ``event`` (a patch adds the event's ``id``).
 
     Raises:
         ValidationError: over a DingTalk limit (summary 2048, description 5000
@@ -581,10 +581,7 @@ def event_to_dingtalk(event: Event, *, include_id: bool = False) -> dict[str, An
         raise ValidationError(f"expected a wecal.Event, got {_describe(event)}")
     _check_length("summary", event.summary, MAX_SUMMARY)
     _check_length("description", event.description, MAX_DESCRIPTION)
-    body: dict[str, Any] = {}
-    if include_id:
-        body["id"] = event.raw.get("id", event.id) if event.series_id else event.id
-    body["summary"] = event.summary
+    body: dict[str, Any] = {"summary": event.summary}
     if event.all_day:
         assert isinstance(event.start, date)
         assert isinstance(event.end, date)
