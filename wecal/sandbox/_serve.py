@@ -15,12 +15,7 @@ from starlette.types import ASGIApp
 
 from ..errors import TransportError, ValidationError
 from ._data import (
-    DEFAULT_DINGTALK_APP_KEY,
-    DEFAULT_DINGTALK_APP_SECRET,
-    DEFAULT_WECOM_CORP_ID,
-    DEFAULT_WECOM_SECRET,
     GenerateSummary,
-    generate,
 )
 from ._state import Sandbox
 
@@ -109,31 +104,32 @@ def run(
     port: int = 8765,
     *,
     host: str = "127.0.0.1",
-    seed: int = 0,
-    wecom_calendars: int = 2,
-    schedules_per_calendar: int = 50,
-    dingtalk_users: int = 2,
-    events_per_user: int = 50,
-) -> None:
+    seed: int | None = None,
+    sources: int | None = None,
+    size: int | None = None,
+    latency: float = 0.0,
+    faults: str = "",
+) -> int:
     """
-    Serve a generated sandbox in the foreground until interrupted (Ctrl-C).
+    Serve the demo in the foreground until interrupted (Ctrl-C); the exit code.
 
-    It has the default apps (``DEFAULT_WECOM_CORP_ID`` / ``DEFAULT_WECOM_SECRET``,
-    ``DEFAULT_DINGTALK_APP_KEY`` / ``DEFAULT_DINGTALK_APP_SECRET``).
+    The same demo, defaults (``wecal.sandbox._demo.DEFAULTS``), banner and
+    taken-port check as ``wecal sandbox`` and ``python -m wecal.sandbox``:
+    every registered provider's default app (``DEFAULT_WECOM_CORP_ID`` /
+    ``DEFAULT_WECOM_SECRET``, ``DEFAULT_DINGTALK_APP_KEY`` /
+    ``DEFAULT_DINGTALK_APP_SECRET``) with ``sources`` calendars or users of
+    ``size`` events each.
     """
-    sandbox = Sandbox(seed=seed)
-    sandbox.add_wecom_app(DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
-    sandbox.add_dingtalk_app(DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
-    summary = generate(
-        sandbox,
-        seed=seed,
-        wecom_calendars=wecom_calendars,
-        schedules_per_calendar=schedules_per_calendar,
-        dingtalk_users=dingtalk_users,
-        events_per_user=events_per_user,
+    from ._demo import DEFAULTS, DemoSettings, serve_demo
+
+    settings = DemoSettings(
+        seed=DEFAULTS.seed if seed is None else seed,
+        sources=DEFAULTS.sources if sources is None else sources,
+        size=DEFAULTS.size if size is None else size,
+        latency=latency,
+        faults=faults,
     )
-    sys.stderr.write(describe(summary) + "\n")
-    uvicorn.run(sandbox.app, host=host, port=port, lifespan="off", http="h11", ws="none")
+    return serve_demo(settings, host=host, port=port, out=sys.stdout, err=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -141,7 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m wecal.sandbox [--port N] [--host H] [--seed S] [--sources N] [--size N]
     [--latency S] [--faults SPEC]``: the same demo, defaults and banner as ``wecal sandbox``.
     """
-    from ._demo import DEFAULTS, DemoSettings, serve_demo
+    from ._demo import DEFAULTS
 
     parser = argparse.ArgumentParser(
         prog="python -m wecal.sandbox",
@@ -159,15 +155,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--faults", default=DEFAULTS.faults, help="e.g. 'server_error(502)@0.1,busy@0.05'"
     )
     args = parser.parse_args(argv)
-    settings = DemoSettings(
-        seed=args.seed,
-        sources=args.sources,
-        size=args.size,
-        latency=args.latency,
-        faults=args.faults,
-    )
     try:
-        return serve_demo(settings, host=args.host, port=args.port, out=sys.stdout, err=sys.stderr)
+        return run(
+            args.port,
+            host=args.host,
+            seed=args.seed,
+            sources=args.sources,
+            size=args.size,
+            latency=args.latency,
+            faults=args.faults,
+        )
     except ValidationError as exc:
         sys.stderr.write(f"python -m wecal.sandbox: error: {exc}\n")
         return 2
