@@ -43,6 +43,7 @@ from tests.hostile import (
 )
 from tests.test_no_secrets import all_text
 from wecal._tokens import StoredToken
+from wecal.errors import _register_secret, redact
 from wecal.paging import NO_PROGRESS_PAGES
 
 __all__ = ["no_secret_in_logs"]
@@ -505,3 +506,11 @@ def test_proxy_password_is_masked_like_a_secret() -> None:
     text = str(wecal.TransportError("CONNECT via http://me:proxy-pw-Hk29xq@proxy.example failed"))
     assert "proxy-pw-Hk29xq" not in text
     assert "***" in text
+
+
+def test_app_secret_stays_masked_after_many_tokens() -> None:
+    wecal.WeComClient(CORP_ID, "app-secret-Qm4Zt81-long-lived")
+    for i in range(500):  # a long-running process: a token every two hours per app
+        _register_secret(f"rotated-token-{i:04d}", kind="token")
+    text = redact("echo app-secret-Qm4Zt81-long-lived and rotated-token-0499")
+    assert text == "echo *** and ***"

@@ -441,7 +441,7 @@ class HttpCore:
             token_call=True,
         )
         token, lifetime = self.dialect.parse_token(body)
-        _register_secret(token)
+        _register_secret(token, kind="token")
         self._recent_tokens.append(token)
         return token, lifetime
 

@@ -74,26 +74,28 @@ def _secret_re() -> re.Pattern[str]:
 
 
 REDACTED = "***"
-# Secrets and tokens this process handles (app secrets, recent access tokens),
-# masked literally by every redact() call: an echo of a token in a header, a
-# request id or a body is masked even where no pattern names it. Bounded:
-# the oldest entries (long-expired tokens) are forgotten first.
-_KNOWN_SECRETS: dict[str, None] = {}
+# Secrets and tokens this process handles, masked literally by every redact()
+# call: an echo of a token in a header, a request id or a body is masked even
+# where no pattern names it. App secrets (one per app: few) are kept; tokens
+# (a new one every two hours per app) are bounded, the oldest — long expired —
+# forgotten first. Each is a dict used as an ordered set.
+_KNOWN: dict[str, dict[str, None]] = {"secret": {}, "token": {}}
 _KNOWN_LOCK = threading.Lock()
-_MAX_KNOWN_SECRETS = 64
+_MAX_KNOWN = {"secret": 4096, "token": 64}
 # Shorter values are not masked literally (they would mask ordinary words).
 _MIN_SECRET_LENGTH = 6
 
 
-def _register_secret(value: str) -> None:
-    """Mask ``value`` in every string :func:`redact` sees from now on."""
+def _register_secret(value: str, *, kind: str = "secret") -> None:
+    """Mask ``value`` (``kind`` "secret" or "token") in every string :func:`redact` sees."""
     if not isinstance(value, str) or len(value) < _MIN_SECRET_LENGTH:
         return
     with _KNOWN_LOCK:
-        _KNOWN_SECRETS.pop(value, None)
-        _KNOWN_SECRETS[value] = None
-        while len(_KNOWN_SECRETS) > _MAX_KNOWN_SECRETS:
-            del _KNOWN_SECRETS[next(iter(_KNOWN_SECRETS))]
+        known = _KNOWN[kind]
+        known.pop(value, None)
+        known[value] = None
+        while len(known) > _MAX_KNOWN[kind]:
+            del known[next(iter(known))]
 
 
 def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
@@ -108,7 +110,7 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     >>> redact("GET /cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t")
     'GET /cgi-bin/gettoken?corpid=ww1&corpsecret=***'
     """
-    for secret in (*secrets, *tuple(_KNOWN_SECRETS)):
+    for secret in (*secrets, *tuple(_KNOWN["secret"]), *tuple(_KNOWN["token"])):
         if secret and secret in text:
             text = text.replace(secret, REDACTED)
     return _secret_re().sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
