@@ -239,6 +239,8 @@ LOCAL_MISTAKES: list[tuple[str, Local]] = [
     ("expand(non-event)", lambda: wecal.expand("x", T0, T1)),  # type: ignore[arg-type]
     ("expand(naive window)", lambda: wecal.expand(_event(), T0.replace(tzinfo=None), T1)),
     ("to_dict(non-event)", lambda: wecal.to_dict("x")),  # type: ignore[arg-type]
+    ("Event(provider='x')", lambda: wecal.Event(provider="x", id="e", start=T0, end=T1)),
+    ("Attendee(response='x')", lambda: wecal.Attendee(id="a", response="x")),
     ("wecom list user_id", lambda: _drain(_wecom().list_events("c", user_id="u"))),
     ("wecom list no calendar", lambda: _drain(_wecom().list_events(""))),
     ("wecom page_size=0", lambda: _drain(_wecom().list_events("c", page_size=0))),

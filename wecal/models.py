@@ -105,6 +105,37 @@ def _check_moment(owner: str, name: str, value: object) -> None:
         )
 
 
+E = TypeVar("E", bound=enum.Enum)
+
+
+def _enum(cls: type[E], value: Any) -> E:
+    """``cls(value)``; a refusal is a ValidationError naming the choices."""
+    try:
+        return cls(value)
+    except ValueError:
+        choices = ", ".join(str(member.value) for member in cls)
+        raise ValidationError(
+            f"{cls.__name__}: expected one of {choices}, got {_describe(value)}"
+        ) from None
+
+
+# Named converters: attrs' mypy plugin reads named functions only.
+def _provider(value: Any) -> Provider:
+    return _enum(Provider, value)
+
+
+def _event_status(value: Any) -> EventStatus:
+    return _enum(EventStatus, value)
+
+
+def _response_status(value: Any) -> ResponseStatus:
+    return _enum(ResponseStatus, value)
+
+
+def _share_permission(value: Any) -> SharePermission:
+    return _enum(SharePermission, value)
+
+
 def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     """Accept any iterable (users pass lists) and store a tuple."""
     if isinstance(value, tuple):
@@ -139,7 +170,7 @@ class Attendee:
     id: str
     display_name: str = ""
     response: ResponseStatus = attrs.field(
-        default=ResponseStatus.NEEDS_ACTION, converter=ResponseStatus
+        default=ResponseStatus.NEEDS_ACTION, converter=_response_status
     )
     #: True for optional attendees (DingTalk ``isOptional``).
     optional: bool = False
@@ -191,7 +222,7 @@ class Event:
     """
 
     #: Where the event came from.
-    provider: Provider = attrs.field(converter=Provider)
+    provider: Provider = attrs.field(converter=_provider)
     #: The provider's id (WeCom ``schedule_id``, DingTalk ``id``); an occurrence
     #: of a series has ``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"``.
     id: str
@@ -213,7 +244,7 @@ class Event:
     series_id: str | None = None
     #: The original start of this occurrence, on an occurrence of a series.
     recurrence_id: datetime | date | None = None
-    status: EventStatus = attrs.field(default=EventStatus.CONFIRMED, converter=EventStatus)
+    status: EventStatus = attrs.field(default=EventStatus.CONFIRMED, converter=_event_status)
     organizer: Person | None = None
     attendees: tuple[Attendee, ...] = attrs.field(default=(), converter=_to_tuple)
     #: Alarm triggers relative to the start, RFC 5545 style: -15 min fires 15 minutes before.
@@ -300,7 +331,7 @@ class CalendarShare:
 
     user_id: str
     permission: SharePermission = attrs.field(
-        default=SharePermission.VIEW, converter=SharePermission
+        default=SharePermission.VIEW, converter=_share_permission
     )
 
 
@@ -313,7 +344,7 @@ class Calendar:
     ``admins`` and ``readonly`` so both generations look alike.
     """
 
-    provider: Provider = attrs.field(converter=Provider)
+    provider: Provider = attrs.field(converter=_provider)
     #: Empty on a calendar not created yet.
     id: str
     summary: str = ""
