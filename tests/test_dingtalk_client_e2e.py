@@ -284,6 +284,23 @@ async def test_occurrences_made_by_wecal_expand_address_one_occurrence(
     assert len(left) == 3
 
 
+async def test_who_may_do_what(sandbox: Sandbox, people: People) -> None:
+    async with client_on(sandbox, wecal.DingTalkClient) as ding:
+        made = await ding.create_event(
+            _event("x", MONDAY, _hour(MONDAY), attendees=[wecal.Attendee(id=people.bob)]),
+            user_id=people.alice,
+        )
+        # Only the organizer may patch (0252). The reference names no code for the
+        # refusal; the sandbox's 400 permissionDeny reads as a provider "no".
+        with pytest.raises(wecal.ProviderError):
+            await ding.update_event(attrs.evolve(made, summary="mine"), user_id=people.bob)
+        assert sandbox.dingtalk_v1.events[made.id]["summary"] == "x"
+        with pytest.raises(wecal.NotFoundError):
+            await ding.get_event("no-such-event", user_id=people.alice)
+        with pytest.raises(wecal.NotFoundError):
+            await ding.get_calendars(user_id="no-such-union")
+
+
 async def test_calendars_and_user_lookups(
     sandbox: Sandbox, people: People, connect: Factory
 ) -> None:

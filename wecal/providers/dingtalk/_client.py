@@ -484,7 +484,9 @@ class DingTalkClient(BaseClient):
         dingtalk/v1.0 PatchEvent — ``PUT …/events/{eventId}`` (partial: the
         model's fields are sent, the body repeats ``id``), with
         ``x-client-token``. Only the organizer may patch: ``user_id`` is the
-        organizer's unionId.
+        organizer's unionId (DingTalk refuses anyone else).
+        An occurrence is addressed by DingTalk's id of it, which DingTalk may
+        refuse to patch on its own.
         """
         target = await self._resolve(event, user_id)
         body = {"id": target, **event_to_dingtalk(event)}
