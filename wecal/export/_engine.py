@@ -173,7 +173,7 @@ async def export(
     concurrency: int = 8,
     options: Mapping[str, object] | None = None,
     progress: Progress | None = None,
-    buffer_pages: int = 64,
+    buffer_pages: int = 0,
 ) -> ExportResult:
     """
     Export every event of ``sources`` to ``output``.
@@ -186,6 +186,11 @@ async def export(
         fmt: ``"jsonl"``, ``"ics"``, or a writer of your own (an :class:`EventWriter`).
         checkpoint: where progress is recorded; rerunning with it resumes.
         concurrency: how many sources are read at once.
+        buffer_pages: pages read but not yet taken by the writer, beyond the one
+            each reader hands over. 0 (the default): a reader waits while the
+            writer commits, so memory stays at about ``concurrency`` pages
+            however long the export (a buffer of 64 let fast readers pile up
+            64 pages of 1000 events, ~250 MB; benchmarks/RESULTS.md).
         options: anything else that identifies the export (provider, window,
             expand…), as ``{name: value}``. The checkpoint is bound to them, to
             the output path, the format and the sources: resuming with any
