@@ -295,8 +295,10 @@ async def _run(
             return
         with scopes.setdefault(source.key, anyio.CancelScope()):
             async with limiter, send.clone() as out:
+                pages: Any = None
                 try:
-                    async for page in open_pages(source, state.sources[source.key].cursor):
+                    pages = open_pages(source, state.sources[source.key].cursor)
+                    async for page in pages:
                         await out.send((source, page))
                     await out.send((source, None))
                 except Exception as exc:  # one bad source must not stop the rest
@@ -304,6 +306,14 @@ async def _run(
                         failures[source.key] = (_describe_error(exc), exc)
                         progress.failed_sources += 1
                         progress.finished.add(source.key)
+                finally:
+                    # A reader cancelled mid-listing (its source failed in the
+                    # writer) closes its pages: an async generator left open
+                    # would be finalized by the garbage collector.
+                    aclose = getattr(pages, "aclose", None)
+                    if aclose is not None:
+                        with anyio.CancelScope(shield=True):
+                            await aclose()
 
     async def write_all() -> None:
         async with receive:
