@@ -445,7 +445,10 @@ class DingTalkClient(BaseClient):
 
         dingtalk/v1.0 CreateEvent — ``POST …/events`` with ``x-client-token``.
         ``online_meeting=True`` asks DingTalk for a video conference (its link
-        comes back as ``meeting_url``). Over a limit: ValidationError; what the
+        comes back as ``meeting_url``). ``event.reminders`` are sent as they
+        are: an empty tuple means no reminder (DingTalk's own default, 15
+        minutes before, applies only when the field is left out, which the
+        model cannot say). Over a limit: ValidationError; what the
         pattern model cannot say: UnsupportedError — both before sending.
         """
         body = event_to_dingtalk(event)
