@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
+import pytest
 import recurring_ical_events
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -214,10 +215,31 @@ def test_the_embedded_zone_covers_occurrences_after_2038() -> None:
     event = _series("ny", datetime(2024, 7, 1, 9, tzinfo=new_york), "FREQ=YEARLY")
     data, _ = _ics([event])
     embedded = _vtimezones(data)["America/New_York"].to_tz()
-    for year in (2039, 2060, 2150):
+    for year in (2039, 2060, 2150, 2500):
         summer, winter = datetime(year, 7, 1, 9), datetime(year, 1, 1, 9)
         assert embedded.utcoffset(summer) == timedelta(hours=-4), year
         assert embedded.utcoffset(winter) == timedelta(hours=-5), year
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "Europe/Berlin",
+        "Australia/Lord_Howe",
+        "America/St_Johns",
+        "America/Santiago",
+        "Asia/Shanghai",
+    ],
+)
+def test_the_embedded_zone_agrees_with_zoneinfo_from_1990_on(key: str) -> None:
+    zone = ZoneInfo(key)
+    event = _series("z", datetime(2024, 7, 1, 9, tzinfo=zone), "FREQ=DAILY")
+    embedded = _vtimezones(_ics([event])[0])[key].to_tz()
+    moment = datetime(1990, 1, 1, tzinfo=UTC)
+    while moment.year < 2300:
+        local = moment.astimezone(zone)
+        assert local.replace(tzinfo=None).replace(tzinfo=embedded).utcoffset() == local.utcoffset()
+        moment += timedelta(days=61, hours=7)
 
 
 def test_a_fixed_offset_that_is_not_whole_hours_gets_its_own_vtimezone() -> None:

@@ -29,8 +29,8 @@ _STATUS = {
     EventStatus.CANCELLED: "CANCELLED",
 }
 
-#: The years every VTIMEZONE written covers (zoneinfo knows the rules to
-#: come, so the far end is as right as the near one).
+#: The years a VTIMEZONE written covers when its zone's rule for the years
+#: to come cannot be said as RRULEs (most can: those have no end).
 _ZONE_YEARS = (date(1900, 1, 1), date(2200, 1, 1))
 #: RFC 5545 §3.3.11: TEXT holds no CONTROL (%x00-08, %x0A-1F, %x7F); a line
 #: break is written as ``\n``, so only the others are dropped.
@@ -100,7 +100,8 @@ class IcsWriter:
 
     - times are written in the zone the series follows — ``Event.timezone``
       when set, else the start's — with a ``VTIMEZONE`` (emitted the first
-      time a zone is used, covering 1900–2200; RFC 5545 lets components come
+      time a zone is used, covering every year from 1900 on: the zone's
+      rule for the years to come as RRULEs; RFC 5545 lets components come
       in any order): an IANA zone keeps its TZID, a whole-hour fixed offset
       becomes ``Etc/GMT±N``, another fixed offset its own ``UTC+0545``
       definition;
@@ -297,7 +298,107 @@ def _vtimezone(tzid: str) -> bytes:
         vtz.add_component(standard)
         return bytes(vtz.to_ical())
     first, last = _ZONE_YEARS
-    return bytes(icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last).to_ical())
+    tail = _rule_tail(tzid)
+    if tail is None:
+        vtz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
+    else:
+        # Explicit transitions up to the year the zone's rule takes over, then
+        # that rule as RRULEs: the definition holds for every year to come.
+        vtz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=date(_TAIL_YEAR, 1, 1))
+        if "COMMENT" in vtz:
+            del vtz["COMMENT"]
+        for component in tail:
+            vtz.add_component(component)
+    return bytes(vtz.to_ical())
+
+
+# The TZif footer (RFC 8536 §3.3): the POSIX TZ rule zoneinfo applies after
+# the last explicit transition. Only the common "M" form with times of day
+# 0–24 h is turned into RRULEs; other zones keep explicit transitions to 2200.
+_POSIX_RE = re.compile(
+    r"^(?P<std><[^>]+>|[A-Za-z]{3,})(?P<std_off>[+-]?\d{1,2}(?::\d{2}){0,2})"
+    r"(?P<dst><[^>]+>|[A-Za-z]{3,})(?P<dst_off>[+-]?\d{1,2}(?::\d{2}){0,2})?"
+    r",M(?P<m1>\d{1,2})\.(?P<w1>[1-5])\.(?P<d1>[0-6])(?:/(?P<t1>\d{1,2}(?::\d{2}){0,2}))?"
+    r",M(?P<m2>\d{1,2})\.(?P<w2>[1-5])\.(?P<d2>[0-6])(?:/(?P<t2>\d{1,2}(?::\d{2}){0,2}))?$"
+)
+#: Explicit transitions end where TZif files usually switch to their footer.
+_TAIL_YEAR = 2038
+_RRULE_DAYS = ("SU", "MO", "TU", "WE", "TH", "FR", "SA")  # POSIX weekday 0 is Sunday
+
+
+def _posix_footer(key: str) -> str | None:
+    """The POSIX TZ rule at the end of ``key``'s TZif file, as zoneinfo reads it."""
+    import importlib.resources
+    import zoneinfo
+    from pathlib import Path
+
+    data: bytes | None = None
+    for root in zoneinfo.TZPATH:
+        path = Path(root, key)
+        if path.is_file():
+            data = path.read_bytes()
+            break
+    if data is None:
+        try:
+            data = (
+                importlib.resources.files("tzdata.zoneinfo").joinpath(*key.split("/")).read_bytes()
+            )
+        except (ImportError, OSError, ValueError):
+            return None
+    if not data.startswith(b"TZif") or not data.endswith(b"\n"):
+        return None
+    try:
+        return data.rstrip(b"\n").rsplit(b"\n", 1)[-1].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+
+
+def _hms(text: str) -> timedelta:
+    sign = -1 if text.startswith("-") else 1
+    parts = [int(p) for p in text.lstrip("+-").split(":")] + [0, 0]
+    return sign * timedelta(hours=parts[0], minutes=parts[1], seconds=parts[2])
+
+
+def _rule_tail(key: str) -> list[Any] | None:
+    """STANDARD and DAYLIGHT observances with RRULEs for ``key``'s rule from 2038 on."""
+    import icalendar
+
+    footer = _posix_footer(key)
+    match = _POSIX_RE.match(footer or "")
+    if match is None:
+        return None
+    std = -_hms(match["std_off"])  # POSIX offsets are west-positive
+    dst = -_hms(match["dst_off"]) if match["dst_off"] else std + timedelta(hours=1)
+    names = (match["std"].strip("<>"), match["dst"].strip("<>"))
+    tail = []
+    for kind, index, before, after, name in (
+        (icalendar.TimezoneDaylight, "1", std, dst, names[1]),
+        (icalendar.TimezoneStandard, "2", dst, std, names[0]),
+    ):
+        month, week, weekday = (int(match[f"{k}{index}"]) for k in "mwd")
+        at = _hms(match[f"t{index}"] or "2")
+        if not timedelta(0) <= at < timedelta(days=1) or not 1 <= month <= 12:
+            return None
+        day = _nth_weekday(_TAIL_YEAR, month, week, weekday)
+        observance = kind()
+        observance.add("dtstart", datetime.combine(day, time()) + at)
+        observance.add("tzoffsetfrom", before)
+        observance.add("tzoffsetto", after)
+        observance.add("tzname", name)
+        by_day = f"{week if week < 5 else -1}{_RRULE_DAYS[weekday]}"
+        observance.add("rrule", {"freq": "yearly", "bymonth": month, "byday": by_day})
+        tail.append(observance)
+    return tail
+
+
+def _nth_weekday(year: int, month: int, week: int, weekday: int) -> date:
+    """POSIX ``Mm.w.d``: the ``week``-th (5 = last) ``weekday`` (0 = Sunday) of the month."""
+    python_weekday = (weekday - 1) % 7
+    first = date(year, month, 1)
+    day = first + timedelta(days=(python_weekday - first.weekday()) % 7, weeks=week - 1)
+    while day.month != month:  # week 5 past the month's end: the last one
+        day -= timedelta(weeks=1)
+    return day
 
 
 def _cal_address(event: Event, user_id: str) -> str:
