@@ -1,0 +1,153 @@
+"""
+Third-party iCalendar test suites, replayed against wecal.
+
+The cases live as data in ``tests/data/ical/`` (``SOURCES.md`` says where each
+file was transcribed from); the expected instants are the suites' own, not
+wecal's. For every case:
+
+1. ``wecal.expand`` of the event gives exactly the suite's instants;
+2. the .ics ``IcsWriter`` writes for the event, read back by
+   recurring-ical-events (an independent RFC 5545 reader), gives them too.
+
+Where a suite departs from RFC 5545 / DESIGN.md the data says so and the
+test applies the RFC: python-dateutil leaves a DTSTART that its rule does
+not match out of the set, RFC 5545 §3.8.5.3 (and DESIGN.md "Occurrences and
+identity") makes it the first instance, counted toward COUNT.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import icalendar
+import pytest
+import recurring_ical_events
+
+import wecal
+from wecal.export import IcsWriter
+from wecal.recurrence import parse_rrule
+
+DATA = Path(__file__).parent / "data" / "ical"
+#: Far enough for every finite case (dateutil's INTERVAL=100 reaches 2197).
+FAR = datetime(2400, 1, 1, tzinfo=UTC)
+
+
+def _load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((DATA / name).read_text(encoding="utf-8"))
+    return data
+
+
+def _moment(text: str, zone: tzinfo) -> datetime | date:
+    """``YYYYMMDD`` → date; ``YYYYMMDDTHHMMSS`` (``Z``: UTC) → aware datetime."""
+    if "T" not in text:
+        return datetime.strptime(text, "%Y%m%d").date()
+    if text.endswith("Z"):
+        return datetime.strptime(text[:-1], "%Y%m%dT%H%M%S").replace(tzinfo=UTC)
+    return datetime.strptime(text, "%Y%m%dT%H%M%S").replace(tzinfo=zone)
+
+
+def _key(value: datetime | date) -> datetime | date:
+    """Instants compare in UTC; all-day occurrences by their date."""
+    return value.astimezone(UTC) if isinstance(value, datetime) else value
+
+
+def _wecal_starts(event: wecal.Event, lo: datetime, hi: datetime) -> list[datetime | date]:
+    return [_key(occ.start) for occ in wecal.expand(event, lo, hi)]
+
+
+def _reader_starts(event: wecal.Event, lo: datetime, hi: datetime) -> list[datetime | date]:
+    """What recurring-ical-events expands from the .ics wecal writes for ``event``."""
+    writer = IcsWriter(now=datetime(2024, 1, 1, tzinfo=UTC))
+    data = writer.header() + writer.encode([event]) + writer.footer()
+    calendar = icalendar.Calendar.from_ical(data)
+    if event.all_day:
+        # recurring-ical-events reads a window of datetimes as floating for
+        # all-day events: give it the days.
+        found = recurring_ical_events.of(calendar).between(lo.date(), hi.date())
+    else:
+        found = recurring_ical_events.of(calendar).between(lo, hi)
+    return sorted(_key(occ.decoded("DTSTART")) for occ in found)  # type: ignore[type-var]
+
+
+def _event(
+    case_id: str,
+    start: datetime | date,
+    rrule: str,
+    *,
+    zone: str | None,
+    exdates: list[datetime | date] | None = None,
+    rdates: list[datetime | date] | None = None,
+    duration: timedelta = timedelta(hours=1),
+) -> wecal.Event:
+    end = start + (duration if isinstance(start, datetime) else timedelta(days=1))
+    return wecal.Event(
+        provider=wecal.Provider.WECOM,
+        id=case_id,
+        start=start,
+        end=end,
+        timezone=zone,
+        recurrence=wecal.Recurrence(rrule=rrule, exdates=exdates or (), rdates=rdates or ()),
+    )
+
+
+def _check(event: wecal.Event, expected: list[datetime | date], lo: datetime, hi: datetime) -> None:
+    want = [_key(e) for e in expected]
+    assert _wecal_starts(event, lo, hi) == want, "wecal.expand"
+    assert _reader_starts(event, lo, hi) == want, "recurring-ical-events over IcsWriter's .ics"
+
+
+# --------------------------------------------------------------------------
+# python-dateutil's rrule tests
+# --------------------------------------------------------------------------
+
+DATEUTIL = _load("dateutil_rrule.json")
+
+
+def _rfc_set(dtstart: datetime, rule: str, suite: list[datetime]) -> list[datetime]:
+    """
+    The suite's list with RFC 5545's DTSTART rule applied: an off-rule DTSTART
+    (absent from a list that only has later instants) is the first instance
+    and takes one of COUNT's places.
+    """
+    if dtstart in suite or (suite and suite[0] < dtstart):
+        return suite
+    parts = dict(p.split("=", 1) for p in rule.upper().split(";"))
+    kept = suite[: int(parts["COUNT"]) - 1] if "COUNT" in parts else suite
+    return [dtstart, *kept]
+
+
+def _dateutil_cases() -> Iterator[Any]:
+    for case in DATEUTIL["cases"]:
+        # Floating times, read in two zones without DST: instants shift, the
+        # wall clock (what the rule is about) does not.
+        for zone in ("UTC", "Asia/Shanghai"):
+            yield pytest.param(case, zone, id=f"{case['name']}-{zone}")
+
+
+@pytest.mark.parametrize(("case", "zone"), list(_dateutil_cases()))
+def test_dateutil_rrule_cases(case: dict[str, Any], zone: str) -> None:
+    tz = ZoneInfo(zone)
+    dtstart = _moment(case["dtstart"], tz)
+    assert isinstance(dtstart, datetime)
+    # A documented disagreement (the data says why) replaces the suite's list.
+    written = case.get("divergence", {}).get("expected", case["expected"])
+    suite = [_moment(t, tz) for t in written]
+    exdates = [_moment(t, tz) for t in case["exdates"]]
+    rdates = [_moment(t, tz) for t in case["rdates"]]
+    expected = suite
+    if DATEUTIL["suite_omits_off_rule_dtstart"] and not exdates and not rdates:
+        expected = _rfc_set(dtstart, case["rrule"], suite)  # type: ignore[arg-type]
+    event = _event(case["name"], dtstart, case["rrule"], zone=zone, exdates=exdates, rdates=rdates)
+    _check(event, expected, dtstart, max(FAR, dtstart + timedelta(days=400)))
+
+
+@pytest.mark.parametrize("case", DATEUTIL["refused"], ids=lambda c: c["name"])
+def test_dateutil_invalid_rules_are_refused(case: dict[str, Any]) -> None:
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        parse_rrule(case["lines"])
+    assert info.value.message
