@@ -65,8 +65,11 @@ def _secret_re() -> re.Pattern[str]:
     from .providers._registry import secret_names
 
     keys = dict.fromkeys((*_SECRET_KEYS, *secret_names()))
+    # Not after "/": "/v1.0/oauth2/accessToken: 无效的…" is a path and the
+    # provider's message, not a parameter (a Chinese message has no space to
+    # end a "value", so the whole message was masked).
     return re.compile(
-        r"(?P<key>(?:" + "|".join(re.escape(k) for k in keys) + r"))"
+        r"(?<!/)(?P<key>(?:" + "|".join(re.escape(k) for k in keys) + r"))"
         r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
         r"(?P<value>[^&\s\"',;}\]]+)",
         re.IGNORECASE,

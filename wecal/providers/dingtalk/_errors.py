@@ -77,6 +77,8 @@ DINGTALK_V1_PREFIXES: tuple[tuple[str, CodeRule], ...] = (
         CodeRule(RateLimitError, retry=True, meaning="per-minute limit"),
     ),
     ("Forbidden.", CodeRule(PermissionDeniedError, meaning="access denied")),
+    # A live 400 "AuthenticationFailed.MissingParameter" ("缺少参数：x-acs-dingtalk-access-token").
+    ("AuthenticationFailed", CodeRule(AuthenticationError, meaning="authentication failed")),
     ("InvalidParameter", CodeRule(InvalidRequestError, meaning="invalid parameter")),
 )
 

@@ -40,6 +40,9 @@ DINGTALK_LEGACY_ERRORS: Mapping[int, CodeRule] = code_table(
         40014: TOKEN_INVALID,
         42001: CodeRule(AuthenticationError, token_invalid=True, meaning="access token expired"),
         60020: CodeRule(PermissionDeniedError, meaning="caller ip not on the white list"),
+        # "员工不在授权范围" / "请求的部门id不在授权范围内" (the app's contact scope).
+        50002: CodeRule(PermissionDeniedError, meaning="user outside the app's scope"),
+        50004: CodeRule(PermissionDeniedError, meaning="department outside the app's scope"),
         90001: CodeRule(RateLimitError, meaning="banned"),
         **{
             code: CodeRule(RateLimitError, meaning="corp, suite or ip banned")
