@@ -151,3 +151,61 @@ def test_dateutil_invalid_rules_are_refused(case: dict[str, Any]) -> None:
     with pytest.raises(wecal.ResponseFormatError) as info:
         parse_rrule(case["lines"])
     assert info.value.message
+
+
+# --------------------------------------------------------------------------
+# Calendars from recurring-ical-events' own tests (VEVENTs as text)
+# --------------------------------------------------------------------------
+
+RECURRING_ICAL_EVENTS = _load("recurring_ical_events.json")
+#: The set of an event with RDATEs and no RRULE is DTSTART plus its RDATEs; a
+#: ``Recurrence`` always holds a rule, and this one adds nothing to DTSTART.
+START_ONLY = "RRULE:FREQ=DAILY;COUNT=1"
+
+
+def _read_vevent(case_id: str, lines: list[str]) -> wecal.Event:
+    """
+    A ``wecal.Event`` from VEVENT content lines: icalendar reads DTSTART,
+    DTEND/DURATION; the RRULE/EXDATE/RDATE lines go, as written, through
+    ``wecal.recurrence.parse_rrule`` (as a provider's rule text would).
+    """
+    head = ["BEGIN:VCALENDAR", "VERSION:2.0", "BEGIN:VEVENT", f"UID:{case_id}"]
+    text = "\r\n".join([*head, *lines, "END:VEVENT", "END:VCALENDAR", ""])
+    vevent = icalendar.Calendar.from_ical(text).walk("VEVENT")[0]
+    start = vevent.decoded("DTSTART")
+    if "DTEND" in vevent:
+        end = vevent.decoded("DTEND")
+    elif "DURATION" in vevent:
+        end = start + vevent.decoded("DURATION")
+    else:
+        end = start + timedelta(days=1) if not isinstance(start, datetime) else start
+    tzid = vevent["DTSTART"].params.get("TZID")
+    zone = ZoneInfo(tzid) if tzid else None
+    rule_lines = [line for line in lines if line.split(":")[0].split(";")[0] in _RULE_NAMES]
+    if not any(line.startswith("RRULE") for line in rule_lines):
+        rule_lines.insert(0, START_ONLY)
+    recurrence = parse_rrule(rule_lines, tz=zone)
+    return wecal.Event(
+        provider=wecal.Provider.DINGTALK,
+        id=case_id,
+        start=start,
+        end=end,
+        timezone=tzid,
+        recurrence=recurrence,
+    )
+
+
+_RULE_NAMES = ("RRULE", "EXDATE", "RDATE")
+
+
+def _instant(text: str) -> datetime | date:
+    """ISO 8601: a date, or a datetime with its offset."""
+    return date.fromisoformat(text) if "T" not in text else datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("case", RECURRING_ICAL_EVENTS["cases"], ids=lambda c: c["name"])
+def test_recurring_ical_events_calendars(case: dict[str, Any]) -> None:
+    event = _read_vevent(case["name"], case["vevent"])
+    written = case.get("divergence", {}).get("expected", case["expected"])
+    lo, hi = (datetime.fromisoformat(t) for t in case["window"])
+    _check(event, [_instant(t) for t in written], lo, hi)

@@ -42,6 +42,9 @@ def _event(rule: str, start: datetime | date = TUESDAY, **kw: object) -> wecal.E
         "FREQ=WEEKLY ;BYDAY = MO, WE; COUNT=3",
         "FREQ=WEEKLY\\;BYDAY=MO\\,WE\\;COUNT=3",
         "RRULE:FREQ=WEEKLY;BYDAY=MO,WE;COUNT=3",
+        # A list ending with a comma (seen in the wild, e.g. BYMONTH=1,2,…,11,).
+        "FREQ=WEEKLY;BYDAY=MO,WE,;COUNT=3",
+        "FREQ=WEEKLY;COUNT=3;BYDAY=MO,WE,",
     ],
 )
 def test_spaces_and_text_escapes_are_normalized_not_truncated(written: str) -> None:
@@ -60,6 +63,9 @@ def test_spaces_and_text_escapes_are_normalized_not_truncated(written: str) -> N
         ("FREQ=DAILY;COUNT=3 (three days);BYDAY=MO", "COUNT=3 (three days)"),
         ("FREQ=DAILY;BYDAY=MO·TU;COUNT=2", "BYDAY=MO·TU"),
         ("FREQ=DAILY;UNTIL=2024-06-30T00:00:00Z;BYDAY=MO", "UNTIL=2024-06-30T00"),
+        # Only a comma ending a list goes: an empty list or item stays an error.
+        ("FREQ=WEEKLY;BYDAY=,;COUNT=3", "BYDAY"),
+        ("FREQ=WEEKLY;BYDAY=MO,,WE;COUNT=3", "BYDAY"),
     ],
 )
 def test_a_part_that_cannot_be_read_is_an_error_naming_rule_and_part(

@@ -238,6 +238,10 @@ _PART_IN_PROSE_RE = re.compile(
     r"(?:^|[;\s(])((?:FREQ|INTERVAL|COUNT|UNTIL|WKST|BY[A-Z]+|X-[A-Z0-9-]+)\s*=)", re.IGNORECASE
 )
 _SEPARATOR_SPACE_RE = re.compile(r"\s*([;=,])\s*")
+# A comma that ends a part's list ("BYMONTH=1,2,11,", as some calendar apps
+# write it) names no value: dropping it keeps the rule. An empty list
+# ("BYDAY=,") is still an error.
+_TRAILING_COMMA_RE = re.compile(r"(?<=[^=,]),+(?=;|$)")
 _FREQ_CONSTANTS = dict(
     zip(_FREQS, (SECONDLY, MINUTELY, HOURLY, DAILY, WEEKLY, MONTHLY, YEARLY), strict=True)
 )
@@ -276,6 +280,7 @@ def _clean(value: str) -> str:
     - ``\\;`` and ``\\,`` (the rule escaped as TEXT by some writer) are unescaped;
     - white space around ``;``, ``=`` and ``,`` is removed
       (``FREQ=WEEKLY; BYDAY=MO, WE``);
+    - a comma ending a list is removed (``BYMONTH=1,2,11,;COUNT=9``);
     - prose after the rule is dropped when it starts like prose (a bracket,
       or white space and a non-ASCII character) and names no rule part.
 
@@ -287,6 +292,7 @@ def _clean(value: str) -> str:
         text = text[6:]
     text = text.replace("\\;", ";").replace("\\,", ",")
     text = _SEPARATOR_SPACE_RE.sub(r"\1", text).strip()
+    text = _TRAILING_COMMA_RE.sub("", text)
     prefix = _RULE_CHARS_RE.match(text)
     rule = prefix.group(0) if prefix else ""
     rest = text[len(rule) :]
@@ -397,11 +403,11 @@ def normalize_rrule(value: str) -> str:
     once per distinct text (a bounded cache).
 
     Normalizations (never a shorter rule): white space around ``;``, ``=``
-    and ``,`` is dropped, and TEXT-escaped separators (``\\;``, ``\\,``) are
-    unescaped. Prose after the rule is dropped only when it starts with a
-    bracket (or white space and a non-ASCII character) and names no rule
-    part; anything else
-    that cannot be read is an error naming the part.
+    and ``,`` is dropped, so is a comma ending a list (``BYMONTH=1,2,``), and
+    TEXT-escaped separators (``\\;``, ``\\,``) are unescaped. Prose after
+    the rule is dropped only when it starts with a bracket (or white space
+    and a non-ASCII character) and names no rule part; anything else that
+    cannot be read is an error naming the part.
 
     >>> normalize_rrule("rrule:byday=mo,we;freq=weekly;interval=2")
     'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO,WE'
