@@ -73,12 +73,19 @@ def rules(draw: st.DrawFn, *, all_day: bool) -> str:
         parts.append("BYDAY=" + ",".join(days))
     elif freq == "MONTHLY" and draw(st.booleans()):
         parts.append(f"BYMONTHDAY={draw(st.sampled_from((1, 10, 15, 28, -1)))}")
+    if all_day and freq in ("DAILY", "WEEKLY") and draw(st.booleans()):
+        # Times of day on a date series (the DingTalk seed's BYHOUR=8,9):
+        # expand gives one occurrence a day.
+        parts.append("BYHOUR=8,20")
     end = draw(st.sampled_from(("none", "count", "until")))
     if end == "count":
         parts.append(f"COUNT={draw(st.integers(1, 12))}")
     elif end == "until":
         moment = draw(st.datetimes(datetime(2024, 1, 1), datetime(2025, 6, 1)))
         parts.append(f"UNTIL={moment:%Y%m%d}" if all_day else f"UNTIL={moment:%Y%m%dT%H%M%S}Z")
+    if all_day and end != "none" and draw(st.integers(0, 5)) == 0:
+        # A sub-daily rule on a date series, ended: one occurrence a day.
+        return f"FREQ=HOURLY;INTERVAL={draw(st.integers(5, 30))};" + parts[-1]
     return ";".join(parts)
 
 
@@ -128,6 +135,9 @@ def events(draw: st.DrawFn) -> wecal.Event:
         timezone=timezone_name,
         summary=draw(hostile),
         description=draw(hostile),
+        location=draw(hostile),
+        organizer=wecal.Person(id=draw(hostile), display_name=draw(hostile)),
+        attendees=(wecal.Attendee(id="a1", display_name=draw(hostile)),),
         recurrence=wecal.Recurrence(rrule=rule, exdates=tuple(exdates), rdates=tuple(rdates)),
     )
 

@@ -184,12 +184,12 @@ class IcsWriter:
             vevent.add("location", _text(event.location))
         vevent.add("status", _STATUS[event.status])
         if event.recurrence is not None and not occurrence:
-            rule = series_rule_for_ics(event)
+            rule, days = _all_day_rule(event, series_rule_for_ics(event))
             if rule is not None:
                 vevent.add("rrule", icalendar.vRecur.from_ical(rule))
             for exdate in _exdates(event, event.recurrence, series):
                 add_time("exdate", exdate)
-            for rdate in _rdates(event, event.recurrence, series):
+            for rdate in [*_rdates(event, event.recurrence, series), *days]:
                 add_time("rdate", rdate)
         if event.organizer is not None:
             organizer = icalendar.vCalAddress(_cal_address(event, event.organizer.id))
@@ -216,6 +216,42 @@ class IcsWriter:
             alarm.add("trigger", trigger)
             vevent.add_component(alarm)
         return bytes(vevent.to_ical()), zones
+
+
+_TIME_PARTS_RE = re.compile(r";?\bBY(?:HOUR|MINUTE|SECOND)=[^;]*")
+_SUB_DAILY_RE = re.compile(r"\bFREQ=(?:HOURLY|MINUTELY|SECONDLY)\b")
+_FAR_PAST = datetime(1, 1, 2, tzinfo=UTC)
+_FAR_FUTURE = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _all_day_rule(event: Event, rule: str | None) -> tuple[str | None, list[date]]:
+    """
+    The rule to write for an all-day series, and days to write as RDATEs.
+
+    ``expand`` gives an all-day series one occurrence per day however many
+    times of day its rule names (the DingTalk seed's ``BYHOUR=8,9``); a
+    reader of a date series would list each day once per time. So: with
+    COUNT (it counts times, not days) or a sub-daily FREQ the days are
+    written as RDATEs; otherwise BYHOUR/BYMINUTE/BYSECOND are dropped (they
+    pick times within a day, not days). An endless sub-daily rule is written
+    as it is.
+    """
+    if rule is None or isinstance(event.start, datetime):
+        return rule, []
+    sub_daily = bool(_SUB_DAILY_RE.search(rule))
+    if not sub_daily and not _TIME_PARTS_RE.search(rule):
+        return rule, []
+    finite = "COUNT=" in rule or "UNTIL=" in rule
+    if "COUNT=" in rule or (sub_daily and finite) or "BYSETPOS=" in rule:
+        if not finite:
+            return rule, []
+        assert event.recurrence is not None
+        bare = attrs.evolve(event, recurrence=attrs.evolve(event.recurrence, exdates=(), rdates=()))
+        days = [o.start for o in expand(bare, _FAR_PAST, _FAR_FUTURE)]
+        return None, [d for d in days if d != event.start and not isinstance(d, datetime)]
+    if sub_daily:
+        return rule, []
+    return _TIME_PARTS_RE.sub("", rule), []
 
 
 def _series_zone(event: Event) -> _Zone:

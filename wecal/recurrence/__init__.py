@@ -661,7 +661,8 @@ def _effective_until(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> d
             # All-day series (naive dtstart): a UTC UNTIL ends on its local day.
             until = until.astimezone(zone or UTC).replace(tzinfo=None)
         elif not isinstance(until, datetime):
-            until = datetime.combine(until, time())
+            # A date UNTIL includes its whole day here too (BYHOUR=8 on it).
+            until = datetime.combine(until, time(23, 59, 59))
     assert until is None or isinstance(until, datetime)
     return until
 
