@@ -532,6 +532,16 @@ def test_events_list_shows_the_earliest_across_every_source_in_one_zone(
     ]
     assert "times in IST" in done.stdout
 
+    # A source that fails is one line and exit 1; the others are still shown.
+    args[args.index(cal_b)] = "wcjgewNOSUCHCALENDARAAA"
+    done = wecal(*args, cwd=tmp_path, env={**ENV, "COLUMNS": "250"})
+    assert done.returncode == 1
+    assert done.stderr.startswith(
+        "wecal: error: source calendar:wcjgewNOSUCHCALENDARAAA failed: NotFoundError: "
+    )
+    assert done.stderr.count("\n") == 1
+    assert "late-0" in done.stdout
+
 
 def test_help_explains_concurrency_and_limit(tmp_path: Path) -> None:
     export_help = " ".join(wecal("export", "--help", cwd=tmp_path).stdout.split())

@@ -515,3 +515,33 @@ def test_a_failed_checkpoint_save_leaves_no_temp_file(tmp_path: Path) -> None:
     state.save(target)
     assert Checkpoint.load(target) == state
     assert _names(tmp_path) == ["ckpt.json"]
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        (datetime(9999, 12, 31, 23, tzinfo=UTC), datetime(9999, 12, 31, 23, 30, tzinfo=UTC)),
+        (date(1, 1, 1), date(1, 1, 2)),
+    ],
+)
+async def test_an_event_at_the_edge_of_time_in_ics_never_stops_the_others(
+    tmp_path: Path, when: tuple[datetime | date, datetime | date]
+) -> None:
+    """Year 9999 or year 1: written safely, or only its source fails, naming it."""
+    data = {s: make_events(s, 5) for s in "abc"}
+    edge = wecal.Event(provider="wecom", id="edge", start=when[0], end=when[1])
+    data["b"].insert(1, edge)
+    out, ckpt = tmp_path / "out.ics", tmp_path / "ckpt.json"
+    for _ in range(2):  # the rerun neither repeats nor loses anything
+        result = await export(sources(*"abc"), Pages(data), output=out, fmt="ics", checkpoint=ckpt)
+        cal = icalendar.Calendar.from_ical(out.read_bytes())
+        uids = sorted(str(c["UID"]) for c in cal.walk("VEVENT"))
+        healthy = [f"wecom:{s}-{i}" for s in "ac" for i in range(5)]
+        if result.ok:
+            assert uids == sorted([*healthy, *(f"wecom:{e.id}" for e in data["b"])])
+        else:
+            assert [f.source.id for f in result.failed] == ["b"]
+            assert (result.failed[0].error or "").startswith(
+                "event 'edge' cannot be written as ics: "
+            )
+            assert uids == sorted([*healthy, "wecom:b-0"])
