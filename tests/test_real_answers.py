@@ -14,6 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -510,3 +511,99 @@ async def test_v1_token_refused_keeps_the_providers_message() -> None:
     assert info.value.code == "invalidClientIdOrSecret"
     assert "无效的clientId或者clientSecret" in str(info.value)
     assert replay.calls(f"{EVENTS}/e1") == []
+
+
+# -- numbers and booleans as strings, anywhere ------------------------------------------------
+
+
+def stringified(value: Any) -> Any:
+    """``value`` with every JSON number and boolean written as a string, as DingTalk's
+    oapi answers are (``"errcode":"0"``, ``"boss":"true"``, ``"hired_date":"1597…"``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: stringified(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [stringified(v) for v in value]
+    return value
+
+
+def as_strings(name: str) -> tuple[int, bytes]:
+    return 200, json.dumps(stringified(json.loads(fixture(name))), ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize("spelled", ["as published", "as strings"])
+async def test_numbers_and_booleans_as_strings_read_the_same(spelled: str) -> None:
+    # Every real event answer above, and the same answer with each number and
+    # boolean in a string: the events read are equal (raw aside), field by field
+    # as the tests above pin them.
+    def answer(name: str) -> Answer:
+        return name if spelled == "as published" else as_strings(name)
+
+    wecom_client, _ = wecom(
+        {
+            WECOM_TOKEN: [answer("wecom_gettoken_91039.json")],
+            "/cgi-bin/oa/schedule/get": [answer("wecom_schedule_get_97724.json")],
+            "/cgi-bin/oa/schedule/get_by_calendar": [
+                answer("wecom_get_by_calendar_97723.json"),
+                EMPTY_WECOM_PAGE,
+            ],
+        }
+    )
+    async with wecom_client:
+        got = [await wecom_client.get_event("17c7d2bd9f20d652840f72f59e796AAA")]
+        got += [e async for e in wecom_client.list_events("wcjgewCwAAqeJcPI1d8Pwbjt7nttzAAA")]
+    v1_client, _ = v1(
+        {
+            V1_TOKEN: [answer("dingtalk_v1_access_token_0033.json")],
+            EVENTS: [answer("dingtalk_v1_events_list_0254.json"), EMPTY_V1_PAGE],
+            f"{EVENTS}/e1": [answer("dingtalk_v1_event_get_0253.json")],
+            f"{EVENTS}/e2": [answer("dingtalk_v1_event_patch_0252.json")],
+        }
+    )
+    async with v1_client:
+        got += [e async for e in v1_client.list_events(user_id=UNION)]
+        got += [await v1_client.get_event(e, user_id=UNION) for e in ("e1", "e2")]
+    expected = await published_events()
+    assert got == expected
+    assert [e.attendees for e in got] == [e.attendees for e in expected]
+
+
+EMPTY_V1_PAGE = (200, b'{"events":[]}')
+
+
+async def published_events() -> list[wecal.Event]:
+    """What the answers as published read as (pinned field by field above)."""
+    wecom_client, _ = wecom(
+        {
+            "/cgi-bin/oa/schedule/get": ["wecom_schedule_get_97724.json"],
+            "/cgi-bin/oa/schedule/get_by_calendar": [
+                "wecom_get_by_calendar_97723.json",
+                EMPTY_WECOM_PAGE,
+            ],
+        }
+    )
+    async with wecom_client:
+        events = [await wecom_client.get_event("17c7d2bd9f20d652840f72f59e796AAA")]
+        events += [e async for e in wecom_client.list_events("wcjgewCwAAqeJcPI1d8Pwbjt7nttzAAA")]
+    v1_client, _ = v1(
+        {
+            EVENTS: ["dingtalk_v1_events_list_0254.json", EMPTY_V1_PAGE],
+            f"{EVENTS}/e1": ["dingtalk_v1_event_get_0253.json"],
+            f"{EVENTS}/e2": ["dingtalk_v1_event_patch_0252.json"],
+        }
+    )
+    async with v1_client:
+        events += [e async for e in v1_client.list_events(user_id=UNION)]
+        events += [await v1_client.get_event(e, user_id=UNION) for e in ("e1", "e2")]
+    return events
+
+
+async def test_user_get_with_numbers_as_strings() -> None:
+    # 0056 already has "errcode":"0"; with its "false" boolean and every other
+    # value a string too, the unionId is read the same.
+    client, _ = v1({"/topapi/v2/user/get": [as_strings("dingtalk_user_get_v2_0056.json")]})
+    async with client:
+        assert await client.resolve_union_id("zhangsan") == "z21HjQliSzpw0YWxxxxx"

@@ -369,7 +369,7 @@ def test_calendar_admins_spelled_right_win() -> None:
         ({}, "$.calendar_list[0].cal_id"),
         ({"cal_id": "c", "shares": [{"userid": "u", "permission": 2}]}, "shares[0].permission"),
         ({"cal_id": "c", "adminis": "a"}, "$.calendar_list[0].adminis"),
-        ({"cal_id": "c", "public_range": {"partyids": ["2"]}}, "public_range.partyids[0]"),
+        ({"cal_id": "c", "public_range": {"partyids": ["two"]}}, "public_range.partyids[0]"),
         ({"cal_id": "c", "is_public": "yes"}, "$.calendar_list[0].is_public"),
     ],
 )

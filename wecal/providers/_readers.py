@@ -3,6 +3,8 @@ Small JSON readers shared by the provider converters.
 
 Strict types and a JSON path in every error (:class:`~wecal.ResponseFormatError`);
 paths are built only when an error is raised, so the happy path stays cheap.
+One leniency, because real answers need it: where a number is expected, an
+integer written as a decimal string is read as that number (:func:`as_int`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 from ..errors import ResponseFormatError, _describe
 
 __all__ = [
+    "as_int",
     "read_code",
     "read_flag",
     "read_int",
@@ -32,11 +35,37 @@ def read_mapping(value: Any, path: str, key: str = "") -> Mapping[str, Any]:
     return value
 
 
-def read_int(value: Any, path: str, key: str = "") -> int:
+def as_int(value: Any) -> int | None:
+    """
+    ``value`` as an integer: an int (not a bool), or an integer in a string.
+
+    Providers send numbers as strings (DingTalk's ``"errcode": "0"``,
+    ``"minutes": "15"``, ``"hired_date": "1597573616828"``), so every reader of
+    a number takes ``"1571274600"`` or ``"-3600"`` as well. ASCII digits only,
+    at most 20 of them (``int()`` of thousands of digits is refused). None for
+    anything else.
+
+    >>> as_int(" -3600"), as_int(True), as_int("1.5"), as_int("²")
+    (-3600, None, None, None)
+    """
     # ``type(...) is int`` rejects bool (a JSON true is not a timestamp) and is fast.
-    if type(value) is not int:
+    if type(value) is int:
+        return value
+    if type(value) is str:
+        text = value.strip()
+        digits = text[1:] if text[:1] in ("-", "+") else text
+        if 0 < len(digits) <= 20 and digits.isascii() and digits.isdigit():
+            return int(text)
+    return None
+
+
+def read_int(value: Any, path: str, key: str = "") -> int:
+    if type(value) is int:
+        return value
+    number = as_int(value)
+    if number is None:
         raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=path + key)
-    return value
+    return number
 
 
 def read_str(value: Any, path: str, key: str = "") -> str:
@@ -58,12 +87,15 @@ def read_text(data: Mapping[str, Any], key: str, path: str) -> str:
 
 
 def read_flag(data: Mapping[str, Any], key: str, path: str) -> bool:
-    """A WeCom 0/1 flag; missing or null reads as 0."""
+    """A WeCom 0/1 flag (``"0"``/``"1"`` too); missing or null reads as 0."""
     value = data.get(key)
     if value is None or value == 0:
         return False
     if value == 1:
         return True
+    number = as_int(value)
+    if number == 0 or number == 1:
+        return number == 1
     raise ResponseFormatError(f"expected 0 or 1, got {_describe(value)}", path=f"{path}.{key}")
 
 
@@ -88,7 +120,8 @@ def read_str_list(data: Mapping[str, Any], key: str, path: str) -> tuple[str, ..
 
 
 def read_code(table: Mapping[int, Any], value: Any, path: str, key: str = "") -> Any:
-    found = table.get(value) if type(value) is int else None
+    number = value if type(value) is int else as_int(value)
+    found = None if number is None else table.get(number)
     if found is None:
         read_int(value, path, key)
         known = ", ".join(str(k) for k in table)

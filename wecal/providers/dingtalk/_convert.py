@@ -54,7 +54,7 @@ from ...models import (
     _trusted_person,
 )
 from ...recurrence import occurrence_id
-from .._readers import read_mapping, read_str, read_text
+from .._readers import as_int, read_mapping, read_str, read_text
 from ._pattern import pattern_to_rrule, rrule_to_pattern
 
 __all__ = [
@@ -117,13 +117,18 @@ def _enum(
 
 
 def _bool(data: Mapping[str, Any], key: str, path: str) -> bool | None:
-    """An optional JSON boolean."""
+    """An optional JSON boolean; ``"true"``/``"false"`` too (DingTalk sends both)."""
     value = data.get(key)
-    if value is not None and type(value) is not bool:
-        raise ResponseFormatError(
-            f"expected true or false, got {_describe(value)}", path=f"{path}.{key}"
-        )
-    return value
+    if value is None or type(value) is bool:
+        return value
+    if type(value) is str and value.strip().lower() in _BOOL_TEXT:
+        return _BOOL_TEXT[value.strip().lower()]
+    raise ResponseFormatError(
+        f"expected true or false, got {_describe(value)}", path=f"{path}.{key}"
+    )
+
+
+_BOOL_TEXT = {"true": True, "false": False}
 
 
 def _lookup(table: Mapping[str, Any], value: Any, path: str) -> Any:
@@ -180,9 +185,10 @@ def _stamp(value: Any, path: str) -> datetime | None:
     """``createTime`` / ``updateTime``: ISO 8601 text (epoch milliseconds tolerated)."""
     if value is None or value == "":
         return None
-    if type(value) is int:
+    millis = as_int(value)  # a number, or digits in a string
+    if millis is not None:
         try:
-            return _EPOCH + timedelta(milliseconds=value)
+            return _EPOCH + timedelta(milliseconds=millis)
         except OverflowError:
             raise ResponseFormatError(f"{value} is out of range", path=path) from None
     return _parse_datetime(value, UTC, path)
@@ -197,13 +203,9 @@ def _reminders(value: Any, path: str) -> tuple[timedelta, ...]:
     for i, item in enumerate(value):
         item_path = f"{path}[{i}]"
         minutes = read_mapping(item, item_path).get("minutes")
-        number = -1
-        if isinstance(minutes, str) and minutes.strip().isascii() and minutes.strip().isdigit():
-            number = int(minutes)
-        elif type(minutes) is int:
-            number = minutes
+        number = as_int(minutes)  # responses write it as a string: "15"
         # A reminder is at most days ahead; a year of minutes is generous.
-        if not 0 <= number <= _MAX_REMINDER_MINUTES:
+        if number is None or not 0 <= number <= _MAX_REMINDER_MINUTES:
             raise ResponseFormatError(
                 f"expected minutes before the start, got {_describe(minutes)}",
                 path=f"{item_path}.minutes",

@@ -306,10 +306,12 @@ def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[tim
     diffs = read_list(reminders, "remind_time_diffs", path)
     try:
         if diffs:
-            for i, v in enumerate(diffs):
-                if type(v) is not int:
-                    read_int(v, f"{path}.remind_time_diffs[{i}]")
-            return tuple(timedelta(seconds=v) for v in diffs)
+            return tuple(
+                timedelta(
+                    seconds=v if type(v) is int else read_int(v, f"{path}.remind_time_diffs[{i}]")
+                )
+                for i, v in enumerate(diffs)
+            )
         before = reminders.get("remind_before_event_secs")
         if before is None:
             return ()

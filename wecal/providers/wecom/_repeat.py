@@ -31,6 +31,7 @@ from ...recurrence import (
     _until_value,
     normalize_rrule,
 )
+from .._readers import as_int
 
 __all__ = ["recurrence_from_wecom", "recurrence_to_wecom", "wecom_timezone"]
 
@@ -62,11 +63,12 @@ def _int_field(
     value = block.get(key)
     if value is None:
         return default
-    if not isinstance(value, int) or not low <= value <= high:
+    number = value if isinstance(value, int) else as_int(value)
+    if number is None or not low <= number <= high:
         raise ResponseFormatError(
             f"expected an integer {low}..{high}, got {_describe(value)}", path=f"{path}.{key}"
         )
-    return int(value)
+    return int(number)
 
 
 def _int_list(block: Mapping[str, Any], key: str, path: str, low: int, high: int) -> list[int]:
@@ -79,12 +81,13 @@ def _int_list(block: Mapping[str, Any], key: str, path: str, low: int, high: int
         )
     out: set[int] = set()
     for i, item in enumerate(value):
-        if isinstance(item, bool) or not isinstance(item, int) or not low <= item <= high:
+        number = as_int(item)
+        if number is None or not low <= number <= high:
             raise ResponseFormatError(
                 f"expected an integer {low}..{high}, got {_describe(item)}",
                 path=f"{path}.{key}[{i}]",
             )
-        out.add(item)
+        out.add(number)
     return sorted(out)
 
 
@@ -111,10 +114,11 @@ def wecom_timezone(reminders: Mapping[str, Any] | None, *, path: str = "$.remind
     block = _mapping_or_none(reminders, path)
     if block is None or block.get("timezone") is None:
         return _WECOM_DEFAULT_TZ
-    hours = block["timezone"]
-    if isinstance(hours, bool) or not isinstance(hours, int) or not -12 <= hours <= 12:
+    hours = as_int(block["timezone"])
+    if hours is None or not -12 <= hours <= 12:
         raise ResponseFormatError(
-            f"expected whole hours -12..12, got {_describe(hours)}", path=f"{path}.timezone"
+            f"expected whole hours -12..12, got {_describe(block['timezone'])}",
+            path=f"{path}.timezone",
         )
     return timezone(timedelta(hours=hours))
 
@@ -157,14 +161,11 @@ def recurrence_from_wecom(
     whole_day = not isinstance(start, datetime)
     if isinstance(start, datetime) and start.utcoffset() is None:
         raise ValidationError(f"start: naive datetime {start.isoformat()}; attach a timezone")
-    repeat_type = block.get("repeat_type", 0)
-    if (
-        isinstance(repeat_type, bool)
-        or not isinstance(repeat_type, int)
-        or (repeat_type not in _WECOM_TYPES)
-    ):
+    raw_type = block.get("repeat_type", 0)
+    repeat_type = as_int(raw_type)
+    if repeat_type is None or repeat_type not in _WECOM_TYPES:
         raise ResponseFormatError(
-            f"unknown repeat_type {_describe(repeat_type)} (known: 0, 1, 2, 5, 7)",
+            f"unknown repeat_type {_describe(raw_type)} (known: 0, 1, 2, 5, 7)",
             path=f"{path}.repeat_type",
         )
     parts: dict[str, str] = {"FREQ": _WECOM_TYPES[repeat_type]}
