@@ -109,8 +109,9 @@ class Hostile:
       ``trickle_token``: the same from ``gettoken``.
     - ``endless``: a chunked body that never ends (until the client leaves).
     - ``declared_huge``: ``Content-Length`` of 2 GB, then a few bytes.
-    - ``deep_json``, ``errcode_superscript``, ``errcode_digits``,
-      ``errcode_digits_str``: hostile JSON.
+    - ``deep_json``, ``deep_field`` (a summary nested 800 deep),
+      ``errcode_superscript``, ``errcode_digits``, ``errcode_digits_str``:
+      hostile JSON.
     - ``echo``: errors that echo the request URL (token included), the
       secret and the token in the message, request id, ``hint`` and headers
       (the first page of a listing is served, so there is output to check);
@@ -317,6 +318,12 @@ class Hostile:
 _HOSTILE_JSON: dict[str, Callable[[], bytes]] = {
     "deep_json": lambda: (
         b'{"errcode": 0, "schedule_list": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    ),
+    "deep_field": lambda: (
+        b'{"errcode": 0, "schedule_list": [{"schedule_id": "x", "summary": '
+        + b"[" * 800
+        + b"]" * 800
+        + b"}]}"
     ),
     "errcode_superscript": lambda: '{"errcode": "²", "errmsg": "x"}'.encode(),
     "errcode_digits": lambda: b'{"errcode": ' + b"9" * 5000 + b', "errmsg": "x"}',

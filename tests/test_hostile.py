@@ -180,7 +180,7 @@ def test_max_response_bytes_must_be_a_positive_int() -> None:
 
 @pytest.mark.parametrize(
     "mode",
-    ["deep_json", "errcode_superscript", "errcode_digits", "errcode_digits_str"],
+    ["deep_json", "deep_field", "errcode_superscript", "errcode_digits", "errcode_digits_str"],
 )
 async def test_hostile_json_is_a_response_format_error(mode: str) -> None:
     server = Hostile(mode)
