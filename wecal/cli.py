@@ -169,6 +169,8 @@ class _Config:
         self.clients: dict[str, CalendarProvider] = {}
         self.owner: dict[Source, ProviderEntry] = {}
         self.label = ""
+        #: What, besides the sources, says which data this is (a checkpoint is bound to it).
+        self.identity: dict[str, object] = {}
 
     @property
     def sources(self) -> list[Source]:
@@ -317,6 +319,7 @@ def _build(
                 )
                 config.add(PROVIDERS[name], client, selected[name])
         config.label = f"sandbox (seed {seed}, size {size})"
+        config.identity = {"--sandbox-seed": seed, "--sandbox-size": size}
         return config
 
     if latency or faults:
@@ -349,6 +352,8 @@ def _build(
         )
     config.add(entry, entry.client(app_id, secret, base_url=base_url), [s.id for s in sources])
     config.label = provider
+    # Another host or another app may hold other data under the same ids.
+    config.identity = {"--base-url": base_url, entry.app_id.option: app_id}
     return config
 
 
@@ -542,6 +547,7 @@ def export_command(
     config = _build(**target)
     options: dict[str, object] = {
         "--provider": config.label,
+        **config.identity,
         "--start": window[0],
         "--end": window[1],
         "--expand": expand,

@@ -452,6 +452,10 @@ class _Sink:
             return
         if self.lock is not None:
             self.lock.acquire()
+            assert self.checkpoint is not None
+            # A run killed while writing the checkpoint left its temp file: ours now.
+            with contextlib.suppress(FileNotFoundError):
+                temp_path(self.checkpoint).unlink()
         saved = Checkpoint.load(self.checkpoint) if self.checkpoint is not None else None
         if saved is None:
             self._open_fresh(self.output)
