@@ -123,3 +123,12 @@ async def test_refused_before_sending(call: Call, error: type[Exception], needle
 
 def test_repr_shows_no_secret() -> None:
     assert "secret-value" not in repr(client())
+
+
+async def test_a_cursor_whose_position_is_not_of_this_listing_is_the_callers_mistake() -> None:
+    async with client() as ding:
+        listing = ding.list_events(user_id=UNION, start=T0, end=T0 + timedelta(days=1))
+        forged = listing._encode("9|token-of-another-window", 0)  # window 9 of a 1-window listing
+        with pytest.raises(wecal.ValidationError, match="does not belong to this listing"):
+            async for _ in listing.by_page(cursor=forged):
+                pass

@@ -31,7 +31,6 @@ from urllib.parse import quote
 
 from ..._client import BaseClient, ClientSettings
 from ...errors import (
-    InvalidRequestError,
     NotFoundError,
     ProviderError,
     ResponseFormatError,
@@ -103,9 +102,7 @@ def _split_position(position: str | None, windows: int) -> tuple[int, str]:
         return 0, ""
     head, sep, token = position.partition("|")
     if not sep or not head.isdigit() or int(head) >= windows:
-        raise InvalidRequestError(
-            "invalid cursor: its position does not belong to this listing", provider=_PROVIDER
-        )
+        raise ValidationError("invalid cursor: its position does not belong to this listing")
     return int(head), token
 
 
