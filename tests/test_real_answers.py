@@ -218,6 +218,65 @@ async def test_wecom_60020_untrusted_ip_is_permission_denied() -> None:
     assert "not allow to access from your ip" in info.value.message
 
 
+async def test_wecom_42001_refreshes_the_token_and_replays() -> None:
+    # A live 42001 body (no hint, the "more info" link): the token is fetched anew
+    # and the call replayed once, which then reads the real schedule answer.
+    client, replay = wecom(
+        {"/cgi-bin/oa/schedule/get": ["wecom_error_42001.json", "wecom_schedule_get_97724.json"]}
+    )
+    async with client:
+        event = await client.get_event("17c7d2bd9f20d652840f72f59e796AAA")
+    assert event.summary == "test_summary"
+    assert len(replay.calls(WECOM_TOKEN)) == 2
+    assert len(replay.calls("/cgi-bin/oa/schedule/get")) == 2
+
+
+async def test_wecom_busy_is_retried() -> None:
+    # {"errcode":-1,"errmsg":"system busy"}: transient, asked again.
+    client, replay = wecom(
+        {"/cgi-bin/oa/schedule/get": ["wecom_error_-1.json", "wecom_schedule_get_97724.json"]}
+    )
+    async with client:
+        event = await client.get_event("17c7d2bd9f20d652840f72f59e796AAA")
+    assert event.id == "17c7d2bd9f20d652840f72f59e796AAA"
+    assert len(replay.calls("/cgi-bin/oa/schedule/get")) == 2
+    assert len(replay.calls(WECOM_TOKEN)) == 1
+
+
+async def test_wecom_45009_is_a_rate_limit_with_the_minute_block() -> None:
+    # {"errcode":45009,"errmsg":"api freq out of limit"}: WeCom blocks for 60 s,
+    # longer than these tests' retry deadline (5 s), so it is raised at once.
+    client, replay = wecom({"/cgi-bin/oa/schedule/get": ["wecom_error_45009.json"]})
+    async with client:
+        with pytest.raises(wecal.RateLimitError) as info:
+            await client.get_event("17c7d2bd9f20d652840f72f59e796AAA")
+    assert info.value.code == 45009
+    assert info.value.retry_after is not None
+    assert 55 <= info.value.retry_after <= 60
+    assert len(replay.calls("/cgi-bin/oa/schedule/get")) == 1
+
+
+async def test_wecom_calendar_get_doc_answer() -> None:
+    # developer.work.weixin.qq.com/document/path/97717 (2023/04/11): the example
+    # spells admins "adminis"; permission 1 = 可查看, 3 = 仅查看闲忙.
+    client, _ = wecom({"/cgi-bin/oa/calendar/get": ["wecom_calendar_get_97717.json"]})
+    async with client:
+        (calendar,) = await client.get_calendars(["wcjgewCwAAqeJcPI1d8Pwbjt7nttzBBB"])
+    assert calendar.id == "wcjgewCwAAqeJcPI1d8Pwbjt7nttzBBB"
+    assert (calendar.summary, calendar.description) == ("全员周会", "每周一例会")
+    assert calendar.color == "#0000FF"
+    assert calendar.admins == ("admin1", "admin2")
+    assert [(share.user_id, share.permission) for share in calendar.shares] == [
+        ("admin1", wecal.SharePermission.VIEW),
+        ("admin2", wecal.SharePermission.VIEW),
+        ("userid3", wecal.SharePermission.FREE_BUSY),
+    ]
+    assert calendar.is_public
+    assert calendar.public_user_ids == ("userid4", "userid5")
+    assert calendar.public_department_ids == (2, 3)
+    assert not calendar.is_corp_calendar
+
+
 # -- DingTalk legacy (oapi) ------------------------------------------------------------------
 
 
@@ -309,6 +368,33 @@ async def test_v1_events_list_doc_answer_then_a_null_next_token() -> None:
     pages = replay.calls(EVENTS)
     assert len(pages) == 2
     assert pages[1].url.params["nextToken"] == "cnNTbW1YbxxxxdlQrQT09"
+
+
+async def test_v1_sync_keeps_the_doc_answers_sync_token() -> None:
+    # 0254's page carries nextToken *and* syncToken; the next page (the
+    # practitioner's, "nextToken": null) has none: the sync keeps 0254's token
+    # and sends it on the next sync.
+    pages = ["dingtalk_v1_events_list_0254.json", "dingtalk_v1_events_list_practitioner.json"]
+    client, replay = v1({EVENTS: pages})
+    async with client:
+        stream = client.sync_events(user_id=UNION)
+        async with stream:
+            changes = [(c.kind, c.event_id) async for c in stream]
+        assert stream.resynced
+        assert changes == [
+            (wecal.ChangeKind.RESET, ""),
+            (wecal.ChangeKind.CREATED, "cnNTbWxxxxaFJZdEgvdlQrQT09_20230101T000000Z"),
+            (wecal.ChangeKind.CREATED, "xxxxxxxx"),
+        ]
+        first, second = replay.calls(EVENTS)
+        assert first.url.params["showDeleted"] == "true"
+        assert "timeMax" not in first.url.params  # a timeMax would suppress the syncToken
+        assert second.url.params["nextToken"] == "cnNTbW1YbxxxxdlQrQT09"
+        replay.routes[EVENTS] = ["dingtalk_v1_events_list_0254.json", *pages]
+        again = client.sync_events(user_id=UNION, state=stream.state)
+        async with again:
+            _ = [c async for c in again]
+    assert replay.calls(EVENTS)[2].url.params["syncToken"] == "zxcasdfvc000009"
 
 
 async def test_v1_eventsview_doc_answer() -> None:
