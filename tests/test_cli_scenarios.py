@@ -598,12 +598,23 @@ def test_sandbox_banner_says_how_to_connect_and_serves_it(tmp_path: Path) -> Non
         assert done.returncode == 0, done.stderr
         assert len(ids(tmp_path / "out.jsonl")) == 3
 
-        taken = wecal("sandbox", "--port", str(port), cwd=tmp_path)
-        assert (taken.returncode, taken.stdout) == (1, "")
-        assert taken.stderr == (
+        line = (
             f"wecal: error: cannot listen on 127.0.0.1:{port}: Address already in use "
             "(another sandbox running? pick another --port)\n"
         )
+        taken = wecal("sandbox", "--port", str(port), cwd=tmp_path)
+        assert (taken.returncode, taken.stdout, taken.stderr) == (1, "", line)
+        # python -m wecal.sandbox: the same demo, defaults and check.
+        module = subprocess.run(
+            [sys.executable, "-m", "wecal.sandbox", "--port", str(port)],
+            cwd=tmp_path,
+            env=_env(),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (module.returncode, module.stdout, module.stderr) == (1, "", line)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)
