@@ -218,29 +218,24 @@ async def test_wecom_60020_untrusted_ip_is_permission_denied() -> None:
     assert "not allow to access from your ip" in info.value.message
 
 
-async def test_wecom_42001_refreshes_the_token_and_replays() -> None:
-    # A live 42001 body (no hint, the "more info" link): the token is fetched anew
-    # and the call replayed once, which then reads the real schedule answer.
-    client, replay = wecom(
-        {"/cgi-bin/oa/schedule/get": ["wecom_error_42001.json", "wecom_schedule_get_97724.json"]}
-    )
+@pytest.mark.parametrize(
+    ("first", "tokens"),
+    [
+        # A live 42001 body (no hint, the "more info" link): the token is fetched
+        # anew and the call replayed once.
+        ("wecom_error_42001.json", 2),
+        # {"errcode":-1,"errmsg":"system busy"}: transient, asked again, same token.
+        ("wecom_error_-1.json", 1),
+    ],
+    ids=["42001-expired-token", "minus-1-busy"],
+)
+async def test_wecom_transient_answers_are_asked_again(first: str, tokens: int) -> None:
+    client, replay = wecom({"/cgi-bin/oa/schedule/get": [first, "wecom_schedule_get_97724.json"]})
     async with client:
         event = await client.get_event("17c7d2bd9f20d652840f72f59e796AAA")
-    assert event.summary == "test_summary"
-    assert len(replay.calls(WECOM_TOKEN)) == 2
+    assert (event.id, event.summary) == ("17c7d2bd9f20d652840f72f59e796AAA", "test_summary")
+    assert len(replay.calls(WECOM_TOKEN)) == tokens
     assert len(replay.calls("/cgi-bin/oa/schedule/get")) == 2
-
-
-async def test_wecom_busy_is_retried() -> None:
-    # {"errcode":-1,"errmsg":"system busy"}: transient, asked again.
-    client, replay = wecom(
-        {"/cgi-bin/oa/schedule/get": ["wecom_error_-1.json", "wecom_schedule_get_97724.json"]}
-    )
-    async with client:
-        event = await client.get_event("17c7d2bd9f20d652840f72f59e796AAA")
-    assert event.id == "17c7d2bd9f20d652840f72f59e796AAA"
-    assert len(replay.calls("/cgi-bin/oa/schedule/get")) == 2
-    assert len(replay.calls(WECOM_TOKEN)) == 1
 
 
 async def test_wecom_45009_is_a_rate_limit_with_the_minute_block() -> None:
