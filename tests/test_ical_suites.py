@@ -17,9 +17,10 @@ identity") makes it the first instance, counted toward COUNT.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta, tzinfo
+import re
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -60,10 +61,32 @@ def _wecal_starts(event: wecal.Event, lo: datetime, hi: datetime) -> list[dateti
     return [_key(occ.start) for occ in wecal.expand(event, lo, hi)]
 
 
+@functools.cache
+def _vtimezone(tzid: str) -> bytes:
+    writer = IcsWriter(now=datetime(2024, 1, 1, tzinfo=UTC))
+    probe = wecal.Event(
+        provider=wecal.Provider.WECOM,
+        id="zone",
+        start=datetime(2024, 1, 1, tzinfo=ZoneInfo(tzid)),
+        end=datetime(2024, 1, 1, 1, tzinfo=ZoneInfo(tzid)),
+    )
+    data = writer.encode([probe])
+    return data[: data.index(b"BEGIN:VEVENT")]
+
+
 def _reader_starts(event: wecal.Event, lo: datetime, hi: datetime) -> list[datetime | date]:
     """What recurring-ical-events expands from the .ics wecal writes for ``event``."""
     writer = IcsWriter(now=datetime(2024, 1, 1, tzinfo=UTC))
-    data = writer.header() + writer.encode([event]) + writer.footer()
+    zone = event.timezone or (event.start.tzinfo if isinstance(event.start, datetime) else None)
+    key = getattr(zone, "key", zone)
+    zones = b""
+    if isinstance(key, str) and key not in ("UTC", "Etc/UTC"):
+        # The writer's VTIMEZONE for this zone, built once for the module
+        # (it takes a tenth of a second): the file is the one a fresh writer
+        # writes, with the definition first.
+        zones = _vtimezone(key)
+        writer.restore({"zones": [key]})
+    data = writer.header() + zones + writer.encode([event]) + writer.footer()
     calendar = icalendar.Calendar.from_ical(data)
     if event.all_day:
         # recurring-ical-events reads a window of datetimes as floating for
@@ -102,48 +125,83 @@ def _check(event: wecal.Event, expected: list[datetime | date], lo: datetime, hi
 
 
 # --------------------------------------------------------------------------
-# python-dateutil's rrule tests
+# RRULE test vectors: python-dateutil's rrule tests, libical's icalrecur_test
 # --------------------------------------------------------------------------
 
 DATEUTIL = _load("dateutil_rrule.json")
+LIBICAL = _load("libical_icalrecur.json")
 
 
-def _rfc_set(dtstart: datetime, rule: str, suite: list[datetime]) -> list[datetime]:
+def _rfc_set(
+    dtstart: datetime | date, rule: str, suite: list[datetime | date]
+) -> list[datetime | date]:
     """
     The suite's list with RFC 5545's DTSTART rule applied: an off-rule DTSTART
     (absent from a list that only has later instants) is the first instance
     and takes one of COUNT's places.
     """
-    if dtstart in suite or (suite and suite[0] < dtstart):
+    if dtstart in suite or (suite and suite[0] < dtstart):  # type: ignore[operator]
         return suite
-    parts = dict(p.split("=", 1) for p in rule.upper().split(";"))
+    parts = dict(p.split("=", 1) for p in rule.upper().rstrip(";").split(";"))
     kept = suite[: int(parts["COUNT"]) - 1] if "COUNT" in parts else suite
     return [dtstart, *kept]
 
 
-def _dateutil_cases() -> Iterator[Any]:
-    for case in DATEUTIL["cases"]:
+def _vector_params(suite: dict[str, Any]) -> list[Any]:
+    params = []
+    for case in suite["cases"]:
         # Floating times, read in two zones without DST: instants shift, the
-        # wall clock (what the rule is about) does not.
-        for zone in ("UTC", "Asia/Shanghai"):
-            yield pytest.param(case, zone, id=f"{case['name']}-{zone}")
+        # wall clock (what the rule is about) does not. UTC times and dates
+        # are read once...
+        floating = case["dtstart"][-1] != "Z" and "T" in case["dtstart"]
+        # ... unless a UTC UNTIL pins the end to an instant.
+        floating = floating and not re.search(r"UNTIL=\d{8}T\d{6}Z", case["rrule"].upper())
+        for zone in ("UTC", "Asia/Shanghai") if floating else ("UTC",):
+            params.append(pytest.param(suite, case, zone, id=f"{case['name'][:60]}-{zone}"))
+    return params
 
 
-@pytest.mark.parametrize(("case", "zone"), list(_dateutil_cases()))
-def test_dateutil_rrule_cases(case: dict[str, Any], zone: str) -> None:
+@pytest.mark.parametrize(
+    ("suite", "case", "zone"), _vector_params(DATEUTIL) + _vector_params(LIBICAL)
+)
+def test_rrule_vectors(suite: dict[str, Any], case: dict[str, Any], zone: str) -> None:
     tz = ZoneInfo(zone)
     dtstart = _moment(case["dtstart"], tz)
-    assert isinstance(dtstart, datetime)
     # A documented disagreement (the data says why) replaces the suite's list.
     written = case.get("divergence", {}).get("expected", case["expected"])
-    suite = [_moment(t, tz) for t in written]
-    exdates = [_moment(t, tz) for t in case["exdates"]]
-    rdates = [_moment(t, tz) for t in case["rdates"]]
-    expected = suite
-    if DATEUTIL["suite_omits_off_rule_dtstart"] and not exdates and not rdates:
-        expected = _rfc_set(dtstart, case["rrule"], suite)  # type: ignore[arg-type]
-    event = _event(case["name"], dtstart, case["rrule"], zone=zone, exdates=exdates, rdates=rdates)
-    _check(event, expected, dtstart, max(FAR, dtstart + timedelta(days=400)))
+    expected = [_moment(t, tz) for t in written]
+    exdates = [_moment(t, tz) for t in case.get("exdates", ())]
+    rdates = [_moment(t, tz) for t in case.get("rdates", ())]
+    lo = dtstart if isinstance(dtstart, datetime) else datetime.combine(dtstart, time(), UTC)
+    duration = timedelta(hours=1)
+    if "start_at" in case:
+        # Instances from START-AT on: zero-length, so none before it overlaps.
+        start_at = _moment(case["start_at"], tz)
+        assert isinstance(start_at, datetime)
+        lo, duration = start_at, timedelta(0)
+        expected = [e for e in expected if _key(e) >= start_at]  # type: ignore[operator]
+    elif suite["suite_omits_off_rule_dtstart"] and not exdates and not rdates:
+        expected = _rfc_set(dtstart, case["rrule"], expected)
+    event = _event(
+        case["name"],
+        dtstart,
+        case["rrule"],
+        zone=zone,
+        exdates=exdates,
+        rdates=rdates,
+        duration=duration,
+    )
+    hi = max(FAR, lo + timedelta(days=400))
+    if not re.search(r"(?i)(COUNT|UNTIL)=", case["rrule"]) and expected:
+        # An endless rule: the suite lists its first instances (libical as
+        # many as fit its buffer); compare up to the last one listed.
+        last = expected[-1]
+        hi = (
+            last + timedelta(seconds=1)
+            if isinstance(last, datetime)
+            else datetime.combine(last + timedelta(days=1), time(), UTC)
+        )
+    _check(event, expected, lo, hi)
 
 
 @pytest.mark.parametrize("case", DATEUTIL["refused"], ids=lambda c: c["name"])

@@ -12,7 +12,7 @@ import attrs
 
 from .._zones import zone_for
 from ..models import Event, EventStatus, Recurrence, ResponseStatus
-from ..recurrence import expand, series_rule_for_ics
+from ..recurrence import expand, series_fixups_for_ics, series_rule_for_ics
 
 __all__ = ["IcsWriter"]
 
@@ -187,9 +187,11 @@ class IcsWriter:
             rule, days = _all_day_rule(event, series_rule_for_ics(event))
             if rule is not None:
                 vevent.add("rrule", icalendar.vRecur.from_ical(rule))
-            for exdate in _exdates(event, event.recurrence, series):
+            # What dateutil-based readers would get wrong in the first week.
+            extra, wrong = series_fixups_for_ics(event) if rule is not None else ([], [])
+            for exdate in [*_exdates(event, event.recurrence, series), *wrong]:
                 add_time("exdate", exdate)
-            for rdate in [*_rdates(event, event.recurrence, series), *days]:
+            for rdate in [*_rdates(event, event.recurrence, series), *days, *extra]:
                 add_time("rdate", rdate)
         if event.organizer is not None:
             organizer = icalendar.vCalAddress(_cal_address(event, event.organizer.id))

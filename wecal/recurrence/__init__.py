@@ -40,7 +40,7 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
-from itertools import count
+from itertools import count, islice, takewhile
 from types import MappingProxyType
 from typing import Any
 
@@ -74,6 +74,7 @@ __all__ = [
     "normalize_rrule",
     "occurrence_id",
     "parse_rrule",
+    "series_fixups_for_ics",
     "series_rule_for_ics",
 ]
 
@@ -625,7 +626,7 @@ def _day_bounds(event: Event, zone: tzinfo) -> tuple[datetime, datetime]:
 
 def _build_rule(
     event: Event, parsed: _Rule, dtstart: datetime, zone: tzinfo | None, *, count: int | None
-) -> rrule | None:
+) -> rrule | rruleset | None:
     """
     A dateutil rrule for ``parsed`` at ``dtstart`` with UNTIL made compatible
     and ``count`` instances at most, or None when it can never match (from
@@ -635,6 +636,8 @@ def _build_rule(
     if parsed.never:
         return None
     try:
+        if parsed.kwargs["freq"] == WEEKLY and "bysetpos" in parsed.kwargs:
+            return _weekly_setpos(parsed, dtstart, until, count)
         return rrule(dtstart=dtstart, until=until, count=count, **parsed.kwargs)
     except (ValueError, TypeError, OverflowError) as exc:
         if _is_empty_set(exc):
@@ -643,6 +646,40 @@ def _build_rule(
             f"cannot expand rule {_describe(parsed.text)} of event {_describe(event.id)}: {exc}",
             path="$.recurrence.rrule",
         ) from exc
+
+
+def _weekly_setpos(
+    parsed: _Rule, dtstart: datetime, until: datetime | None, count: int | None
+) -> rruleset | None:
+    """
+    A WEEKLY rule with BYSETPOS, its first week counted from WKST.
+
+    RFC 5545 §3.3.10: BYSETPOS picks among the instances of one interval,
+    and a WEEKLY interval is a week starting on WKST. dateutil starts the
+    first one at DTSTART instead (``BYDAY=MO,TU,TH,SA,SU;BYSETPOS=2,3`` from
+    a Tuesday gives Thursday and Saturday, not Tuesday and Thursday, as
+    libical does). So the rule runs from the week's start (same time of
+    day), the instances before DTSTART are excluded, and COUNT becomes the
+    UNTIL of its last instance from DTSTART on.
+    """
+    wkst = int(parsed.kwargs.get("wkst", 0))
+    kwargs = {**parsed.kwargs, "wkst": wkst}
+    week_start = dtstart - timedelta(days=(dtstart.weekday() - wkst) % 7)
+    base = rrule(dtstart=week_start, until=until, **kwargs)
+    if count is not None:
+        last = None
+        for last in islice((d for d in base if d >= dtstart), count):  # noqa: B007
+            pass
+        if last is None:
+            return None
+        base = rrule(dtstart=week_start, until=last, **kwargs)
+    out = rruleset()
+    out.rrule(base)
+    for moment in base:
+        if moment >= dtstart:
+            break
+        out.exdate(moment)
+    return out
 
 
 def _effective_until(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> datetime | None:
@@ -678,11 +715,13 @@ def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bo
     """
     assert event.recurrence is not None
     parsed = _rule(event.recurrence.rrule, path="$.recurrence.rrule")
+    if all_day:
+        parsed = _for_dates(parsed)
     rules = rruleset()
     rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
     first = next(iter(rule), None) if rule is not None else None
     if first is not None and (first.date() == dtstart.date() if all_day else first == dtstart):
-        rules.rrule(rule)  # type: ignore[arg-type]
+        rules.rrule(rule)  # type: ignore[arg-type]  # a set nests in a set
         return rules
     rules.rdate(dtstart)
     if rule is not None and parsed.count is not None:
@@ -692,8 +731,32 @@ def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bo
             else None
         )
     if rule is not None:
-        rules.rrule(rule)
+        rules.rrule(rule)  # type: ignore[arg-type]  # a set nests in a set
     return rules
+
+
+_TIME_KWARGS = ("byhour", "byminute", "bysecond")
+_DAY_FREQS = frozenset((DAILY, WEEKLY, MONTHLY, YEARLY))
+
+
+def _for_dates(parsed: _Rule) -> _Rule:
+    """
+    ``parsed`` for an all-day series: BYHOUR, BYMINUTE and BYSECOND dropped.
+
+    RFC 5545 §3.3.10: they MUST be ignored when DTSTART is a DATE, so COUNT
+    and BYSETPOS count days, not times of day (libical does the same; the
+    DingTalk seed's ``BYHOUR=8,9`` on an all-day event is one a day). A
+    sub-daily FREQ on a date series is left as it is.
+    """
+    if parsed.kwargs["freq"] not in _DAY_FREQS or not any(
+        key in parsed.kwargs for key in _TIME_KWARGS
+    ):
+        return parsed
+    parts = _split_parts(parsed.text, path="$.recurrence.rrule")
+    for name in ("BYHOUR", "BYMINUTE", "BYSECOND"):
+        parts.pop(name, None)
+    kwargs = {k: v for k, v in parsed.kwargs.items() if k not in _TIME_KWARGS}
+    return attrs.evolve(parsed, text=_join_parts(parts), kwargs=MappingProxyType(kwargs))
 
 
 # The longest each month can be (February: 29).
@@ -728,27 +791,22 @@ def series_rule_for_ics(event: Event) -> str | None:
     replaced by an UNTIL at the rule's last instance (all readers agree on
     UNTIL), and a rule with no instance after the start is not written.
     """
-    assert event.recurrence is not None
-    parsed = _rule(event.recurrence.rrule, path="$.recurrence.rrule")
-    all_day = not isinstance(event.start, datetime)
-    zone: tzinfo | None
-    if all_day:
-        assert isinstance(event.start, date)
-        zone = _event_zone(event, UTC) or UTC
-        dtstart = datetime.combine(event.start, time())
-    else:
-        assert isinstance(event.start, datetime)
-        zone = _event_zone(event, None)
-        dtstart = (event.start.astimezone(zone) if zone is not None else event.start).replace(
-            microsecond=0
-        )
+    parsed, all_day, zone, dtstart = _ics_start(event)
     rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
     first = next(iter(rule), None) if rule is not None else None
     on_rule = first is not None and (
         first.date() == dtstart.date() if all_day else first == dtstart
     )
-    if on_rule and parsed.until is None:
+    # dateutil-based readers count a WEEKLY BYSETPOS rule's first week from
+    # DTSTART (see series_fixups_for_ics): COUNT would end elsewhere there.
+    setpos_count = _is_weekly_setpos(parsed) and parsed.count is not None
+    if on_rule and parsed.until is None and not setpos_count:
         return parsed.text  # every reader agrees
+    if on_rule and setpos_count:
+        last_on: datetime | None = None
+        for last_on in rule or ():  # noqa: B007 - finite (COUNT): the last instance
+            pass
+        return _with_until(parsed, last_on, all_day, zone)
     if on_rule:
         # UNTIL as expand reads it, in the type of DTSTART (RFC 5545 wants
         # UTC for a zoned start and a date for a date start).
@@ -768,6 +826,81 @@ def series_rule_for_ics(event: Event) -> str | None:
     if last is None:
         return None
     return _with_until(parsed, last, all_day, zone)
+
+
+def _ics_start(event: Event) -> tuple[_Rule, bool, tzinfo | None, datetime]:
+    """The rule, all-day flag, zone and dateutil dtstart the .ics of ``event`` is about."""
+    assert event.recurrence is not None
+    parsed = _rule(event.recurrence.rrule, path="$.recurrence.rrule")
+    if not isinstance(event.start, datetime):
+        return (
+            _for_dates(parsed),
+            True,
+            _event_zone(event, UTC) or UTC,
+            datetime.combine(event.start, time()),
+        )
+    zone = _event_zone(event, None)
+    start = event.start.astimezone(zone) if zone is not None else event.start
+    return parsed, False, zone, start.replace(microsecond=0)
+
+
+def _is_weekly_setpos(parsed: _Rule) -> bool:
+    return parsed.kwargs["freq"] == WEEKLY and "bysetpos" in parsed.kwargs
+
+
+def series_fixups_for_ics(
+    event: Event,
+) -> tuple[list[datetime | date], list[datetime | date]]:
+    """
+    RDATEs and EXDATEs to write beside :func:`series_rule_for_ics`'s rule so
+    that readers built on dateutil (recurring-ical-events, icalendar users)
+    list what :func:`expand` does.
+
+    dateutil applies a WEEKLY rule's BYSETPOS to a first week running from
+    DTSTART rather than from WKST (RFC 5545, libical and ``expand``): that
+    week's instances they would add are EXDATEs, those they would miss are
+    RDATEs. Readers that follow the RFC find nothing to remove and nothing
+    new to add. ``([], [])`` for every other rule.
+    """
+    parsed, all_day, zone, dtstart = _ics_start(event)
+    if not _is_weekly_setpos(parsed) or "byweekday" not in parsed.kwargs or parsed.never:
+        return [], []
+    until = _effective_until(parsed, dtstart, zone)
+    ours = _weekly_setpos(parsed, dtstart, until, parsed.count)
+    wkst = int(parsed.kwargs.get("wkst", 0))
+    week_end = dtstart + timedelta(days=7 - (dtstart.weekday() - wkst) % 7)
+    right = set(takewhile(lambda d: d < week_end, ours or ()))
+    if parsed.count is not None:
+        last: datetime | None = None
+        for last in ours or ():  # noqa: B007 - finite (COUNT): the UNTIL written
+            pass
+        until = last
+    naive = {
+        d
+        for d in takewhile(
+            lambda d: d < week_end, rrule(dtstart=dtstart, until=until, **parsed.kwargs)
+        )
+    }
+
+    def out(moments: set[datetime]) -> list[datetime | date]:
+        return sorted(m.date() if all_day else m for m in moments)
+
+    # An instant the event adds itself (an RDATE) is never excluded.
+    assert event.recurrence is not None
+    added = {_key_of(d, zone, all_day) for d in event.recurrence.rdates}
+    wrong = {d for d in naive - right if _key_of(d, zone, all_day) not in added}
+    return out(right - naive - {dtstart}), out(wrong)
+
+
+def _key_of(moment: datetime | date, zone: tzinfo | None, all_day: bool) -> datetime | date:
+    """An instant (UTC), or a local day for an all-day series."""
+    if all_day:
+        if isinstance(moment, datetime):
+            return moment.astimezone(zone).date() if moment.tzinfo else moment.date()
+        return moment
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return moment
 
 
 def _with_until(parsed: _Rule, until: datetime | None, all_day: bool, zone: tzinfo | None) -> str:
