@@ -298,6 +298,28 @@ async def test_legacy_gettoken_refused_is_authentication_error() -> None:
     assert replay.calls("/topapi/calendar/list") == []
 
 
+@pytest.mark.parametrize("status", [200, 403])
+async def test_dingtalk_ip_ban_is_a_five_minute_rate_limit(status: int) -> None:
+    # how-to-process-api-throttling (1433): over 10 000 calls in 20 s from one IP,
+    # {"status":1111,"wait":5,"source":"x5","punish":"deny",…} with no errcode or
+    # code, and every call refused for 5 minutes. (Its HTTP status is not given.)
+    v1_client, v1_replay = v1({f"{EVENTS}/e1": [(status, "dingtalk_ip_ban_1433.json")]})
+    legacy_client, legacy_replay = legacy(
+        {"/topapi/calendar/list": [(status, "dingtalk_ip_ban_1433.json")]}
+    )
+    async with v1_client, legacy_client:
+        with pytest.raises(wecal.RateLimitError) as v1_info:
+            await v1_client.get_event("e1", user_id=UNION)
+        with pytest.raises(wecal.RateLimitError) as legacy_info:
+            _ = [e async for e in legacy_client.list_events(user_id="01040144291326")]
+    for info in (v1_info, legacy_info):
+        assert info.value.retry_after is not None
+        assert 295 <= info.value.retry_after <= 300
+        assert info.value.request_id == "xxx"  # the answer's uuid
+    assert len(v1_replay.calls(f"{EVENTS}/e1")) == 1
+    assert len(legacy_replay.calls("/topapi/calendar/list")) == 1
+
+
 # -- DingTalk v1.0 ---------------------------------------------------------------------------
 
 # The doc examples set date and dateTime together on a timed event (isAllDay false):

@@ -22,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from ..errors import NotFoundError, ProviderError, ResponseFormatError, _describe
+from ..errors import NotFoundError, ProviderError, RateLimitError, ResponseFormatError, _describe
 from ._errors import CodeRule, rule_for_status
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
@@ -142,6 +142,8 @@ class Dialect:
         JSON (the caller decides what a non-JSON success means). ``api``
         names the call (``"schedule/get"``) for per-API code readings.
         """
+        if body is not None and body.get("punish") == "deny":
+            return _gateway_ban(status, body)
         if self.style == "errcode":
             return self._classify_errcode(status, body, api)
         return self._classify_status(status, body)
@@ -200,6 +202,22 @@ class Dialect:
         if scopes:
             message += f" (required scope: {', '.join(scopes)})"
         return Failure(rule, code, message, request_id, status)
+
+
+#: DingTalk's gateway bans an egress IP for 5 minutes after 10 000 calls in
+#: 20 s, answering {"status": 1111, "wait": 5, "source": "x5", "punish": "deny",
+#: "uuid": …} with no errcode or code (open.dingtalk.com, how-to-process-api-
+#: throttling): a rate limit that blocks every call of the client for 5 minutes.
+_IP_BAN = CodeRule(
+    RateLimitError, retry=True, block=300.0, meaning="egress ip banned for 5 minutes"
+)
+
+
+def _gateway_ban(status: int, body: Mapping[str, Any]) -> Failure:
+    code = body.get("status")
+    message = f"{_IP_BAN.meaning} (punish: deny, wait: {_text(body.get('wait'))})"
+    request_id = _text(body.get("uuid")) or None
+    return Failure(_IP_BAN, code if type(code) is int else None, message, request_id, status)
 
 
 def _unknown(code: object) -> CodeRule:
