@@ -33,6 +33,9 @@ import wecal
 from wecal.export import IcsWriter
 from wecal.recurrence import parse_rrule
 
+from .test_recurrence_rfc import CASES as RFC_CASES
+from .test_recurrence_rfc import rfc_event
+
 DATA = Path(__file__).parent / "data" / "ical"
 #: Far enough for every finite case (dateutil's INTERVAL=100 reaches 2197).
 FAR = datetime(2400, 1, 1, tzinfo=UTC)
@@ -130,6 +133,7 @@ def _check(event: wecal.Event, expected: list[datetime | date], lo: datetime, hi
 
 DATEUTIL = _load("dateutil_rrule.json")
 LIBICAL = _load("libical_icalrecur.json")
+RRULE_JS = _load("rrule_js.json")
 
 
 def _rfc_set(
@@ -162,7 +166,8 @@ def _vector_params(suite: dict[str, Any]) -> list[Any]:
 
 
 @pytest.mark.parametrize(
-    ("suite", "case", "zone"), _vector_params(DATEUTIL) + _vector_params(LIBICAL)
+    ("suite", "case", "zone"),
+    _vector_params(DATEUTIL) + _vector_params(LIBICAL) + _vector_params(RRULE_JS),
 )
 def test_rrule_vectors(suite: dict[str, Any], case: dict[str, Any], zone: str) -> None:
     tz = ZoneInfo(zone)
@@ -267,3 +272,38 @@ def test_recurring_ical_events_calendars(case: dict[str, Any]) -> None:
     written = case.get("divergence", {}).get("expected", case["expected"])
     lo, hi = (datetime.fromisoformat(t) for t in case["window"])
     _check(event, [_instant(t) for t in written], lo, hi)
+
+
+# --------------------------------------------------------------------------
+# RFC 5545's own examples (tests/test_recurrence_rfc.py), read back from the
+# .ics: a New York series across DST, with the embedded VTIMEZONE
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("lines", "window_end", "expected"),
+    [pytest.param(lines, end, expected, id=name) for name, lines, end, expected in RFC_CASES],
+)
+def test_rfc5545_examples_read_back_from_the_ics(
+    lines: list[str], window_end: datetime, expected: list[datetime]
+) -> None:
+    event = rfc_event(lines)
+    assert isinstance(event.start, datetime)
+    _check(event, expected, event.start, window_end)
+
+
+# --------------------------------------------------------------------------
+# RFC 7529 (RSCALE, SKIP): rules wecal cannot represent are refused
+# --------------------------------------------------------------------------
+
+RFC7529 = _load("rfc7529.json")
+
+
+@pytest.mark.parametrize("case", RFC7529["refused"], ids=lambda c: c["name"])
+def test_rfc7529_rules_are_refused_naming_the_part(case: dict[str, Any]) -> None:
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        parse_rrule(case["lines"])
+    assert case["part"] in str(info.value)
+    event = _event("rscale", datetime(2024, 2, 29, 9, tzinfo=UTC), case["lines"][0], zone=None)
+    with pytest.raises(wecal.ResponseFormatError):
+        wecal.expand(event, datetime(2024, 1, 1, tzinfo=UTC), FAR)

@@ -28,24 +28,29 @@ def est(y: int, m: int, days: list[int] | range, h: int = 9, mi: int = 0) -> lis
     return [datetime(y, m, d, h, mi, tzinfo=_EST) for d in days]
 
 
-def _expand(lines: list[str], window_end: datetime) -> list[datetime]:
-    """DTSTART line + RRULE (+ EXDATE) lines → the starts within [DTSTART, window_end)."""
+def rfc_event(lines: list[str]) -> wecal.Event:
+    """DTSTART line (New York) + RRULE (+ EXDATE) lines → a one-hour series."""
     from zoneinfo import ZoneInfo
 
     dtstart_text = lines[0].split(":", 1)[1]
     zone = ZoneInfo(NY)
     start = datetime.strptime(dtstart_text, "%Y%m%dT%H%M%S").replace(tzinfo=zone)
-    recurrence = parse_rrule(lines[1:])
-    event = wecal.Event(
+    return wecal.Event(
         provider=wecal.Provider.DINGTALK,
         id="rfc",
         start=start,
         end=start + timedelta(hours=1),
         timezone=NY,
-        recurrence=recurrence,
+        recurrence=parse_rrule(lines[1:]),
     )
+
+
+def _expand(lines: list[str], window_end: datetime) -> list[datetime]:
+    """DTSTART line + RRULE (+ EXDATE) lines → the starts within [DTSTART, window_end)."""
+    event = rfc_event(lines)
+    assert isinstance(event.start, datetime)
     out = []
-    for occurrence in expand(event, start, window_end):
+    for occurrence in expand(event, event.start, window_end):
         assert isinstance(occurrence.start, datetime)
         out.append(occurrence.start)
     return out
