@@ -266,8 +266,13 @@ def _instant(text: str) -> datetime | date:
     return date.fromisoformat(text) if "T" not in text else datetime.fromisoformat(text)
 
 
-@pytest.mark.parametrize("case", RECURRING_ICAL_EVENTS["cases"], ids=lambda c: c["name"])
-def test_recurring_ical_events_calendars(case: dict[str, Any]) -> None:
+DATEUTIL_TZID = _load("dateutil_tzid.json")
+
+
+@pytest.mark.parametrize(
+    "case", RECURRING_ICAL_EVENTS["cases"] + DATEUTIL_TZID["cases"], ids=lambda c: c["name"]
+)
+def test_vevent_cases(case: dict[str, Any]) -> None:
     event = _read_vevent(case["name"], case["vevent"])
     written = case.get("divergence", {}).get("expected", case["expected"])
     lo, hi = (datetime.fromisoformat(t) for t in case["window"])
