@@ -14,6 +14,12 @@ body) over one pooled keep-alive connection and decode the JSON:
 Rounds alternate bare / wecal / wecal-unlimited so load drifts hit all three;
 the figure is the ratio of median time per request (target ≤ 1.10×). The
 same is measured with 16 requests in flight, for information.
+
+Layer by layer, in-process (issue 11): the same calls answered by an
+``httpx.MockTransport`` — no socket, no server — with 16 in flight, timed in
+CPU time (``time.process_time``), which a shared machine's load disturbs far
+less than wall time: bare httpx, wecal's core with the token placed by hand,
++ the token lookup, + a rate limiter that cannot bind (``max_concurrency=16``).
 """
 
 from __future__ import annotations
@@ -95,6 +101,64 @@ async def measure(url: str, n: int, rounds: int, in_flight: int) -> dict[str, li
     return times
 
 
+_EMPTY = b'{"errcode":0,"errmsg":"ok","schedule_list":[]}'
+_TOKEN = b'{"errcode":0,"errmsg":"ok","access_token":"bench-token","expires_in":7200}'
+
+
+def _mock() -> httpx.MockTransport:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=_TOKEN if "gettoken" in request.url.path else _EMPTY)
+
+    return httpx.MockTransport(handler)
+
+
+async def layers(n: int, rounds: int, in_flight: int = 16) -> dict[str, float]:
+    """CPU seconds per call of each layer, in-process, ``in_flight`` at a time (medians)."""
+    url = "http://bench.invalid"
+    bare_http = httpx.AsyncClient(base_url=url, transport=_mock())
+    plain = wecal.WeComClient(
+        "ww_a", "bench-secret", base_url=url, rate_limit=False, transport=_mock()
+    )
+    capped = wecal.RateLimitConfig(rate=1_000_000, burst=1000, max_concurrency=in_flight)
+    limited = wecal.WeComClient(
+        "ww_b", "bench-secret", base_url=url, rate_limit=capped, transport=_mock()
+    )
+
+    async def bare() -> None:
+        r = await bare_http.post(PATH, params={"access_token": "bench-token"}, json=BODY)
+        if r.json()["errcode"] != 0:
+            raise RuntimeError("the mock said no")
+
+    async def no_token() -> None:
+        await plain._http.call(
+            "schedule/get_by_calendar", "POST", PATH, json=BODY,
+            params={"access_token": "bench-token"}, authenticated=False,
+        )  # fmt: skip
+
+    async def core() -> None:
+        await plain._http.call("schedule/get_by_calendar", "POST", PATH, json=BODY)
+
+    async def core_limited() -> None:
+        await limited._http.call("schedule/get_by_calendar", "POST", PATH, json=BODY)
+
+    senders = {
+        "bare": bare,
+        "core, no token": no_token,
+        "core": core,
+        "core + limiter": core_limited,
+    }
+    cpu: dict[str, list[float]] = {k: [] for k in senders}
+    async with bare_http, plain, limited:
+        for send in senders.values():  # warm up
+            await _per_request(send, in_flight * 4, in_flight)
+        for _ in range(rounds):
+            for name, send in senders.items():
+                c0 = time.process_time()
+                await _per_request(send, n, in_flight)
+                cpu[name].append((time.process_time() - c0) / n)
+    return {k: median(v) for k, v in cpu.items()}
+
+
 def run(quick: bool) -> list[Result]:
     """Benchmark 4: 500 sequential requests × 7 rounds (quick: 30 × 1)."""
     n, rounds = (32, 1) if quick else (512, 7)
@@ -105,6 +169,13 @@ def run(quick: bool) -> list[Result]:
     bare, ours, free = (median(seq[k]) for k in ("bare", "wecal", "wecal-unlimited"))
     pbare, pours = median(par["bare"]), median(par["wecal"])
     ratio = ours / bare
+    cpu = anyio.run(layers, *((64, 1) if quick else (1600, 7)))
+    steps = list(cpu)
+    layer_text = "; ".join(
+        f"{k} {cpu[k] * 1e6:.0f} µs"
+        + ("" if i == 0 else f" ({(cpu[k] - cpu[steps[i - 1]]) * 1e6:+.0f})")
+        for i, k in enumerate(steps)
+    )
     return [
         Result(
             name="4. send-loop overhead, sequential",
@@ -128,5 +199,13 @@ def run(quick: bool) -> list[Result]:
                 f"per request: bare {pbare * 1e6:.0f} µs, wecal {pours * 1e6:.0f} µs "
                 f"({1 / pbare:,.0f} vs {1 / pours:,.0f} requests/s)"
             ),
+        ),
+        Result(
+            name="4. send loop layers, CPU per call, 16 in flight, in-process",
+            value=cpu["core + limiter"] / cpu["bare"],
+            unit="× bare httpx",
+            target="(info)",
+            ok=None,
+            detail=f"{layer_text} (each layer over the previous one; medians)",
         ),
     ]

@@ -25,6 +25,7 @@ EXPECTED_ROWS = [
     "3. RSS growth 1,000 → 5,000 events",
     "4. send-loop overhead, sequential",
     "4. send-loop overhead, 16 in flight",
+    "4. send loop layers, CPU per call, 16 in flight, in-process",
     "5. fan-out 4 calendars, 16 in flight, wecal ÷ bare httpx",
     "5. fan-out speed-up, 16 in flight vs one calendar at a time",
 ]
