@@ -45,15 +45,15 @@ def as_int(value: Any) -> int | None:
     at most 20 of them (``int()`` of thousands of digits is refused). None for
     anything else.
 
-    >>> as_int(" -3600"), as_int(True), as_int("1.5"), as_int("²")
-    (-3600, None, None, None)
+    >>> as_int(" -3600"), as_int(True), as_int("1.5"), as_int("+8"), as_int("²")
+    (-3600, None, None, None, None)
     """
     # ``type(...) is int`` rejects bool (a JSON true is not a timestamp) and is fast.
     if type(value) is int:
         return value
     if type(value) is str:
         text = value.strip()
-        digits = text[1:] if text[:1] in ("-", "+") else text
+        digits = text.removeprefix("-")  # as a JSON integer is written: no "+"
         if 0 < len(digits) <= 20 and digits.isascii() and digits.isdigit():
             return int(text)
     return None
