@@ -292,7 +292,7 @@ def test_exclude_time_list_becomes_exdates_in_the_schedule_offset() -> None:
         ),
         ({"is_repeat": 1, "repeat_until": -5}, "$.reminders.repeat_until"),
         ({"is_repeat": 1, "timezone": 13}, "$.reminders.timezone"),
-        ({"is_repeat": 1, "timezone": "+8"}, "$.reminders.timezone"),
+        ({"is_repeat": 1, "timezone": "Asia/Shanghai"}, "$.reminders.timezone"),
         ({"is_repeat": 1, "exclude_time_list": {"start_time": 1}}, "$.reminders.exclude_time_list"),
         (
             {"is_repeat": 1, "exclude_time_list": [{}]},
