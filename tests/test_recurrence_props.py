@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from itertools import chain, islice
+from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from dateutil.rrule import rrulestr
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import wecal
@@ -387,3 +388,53 @@ def test_recurrence_from_wecom_raises_only_response_format_error(
     except wecal.ResponseFormatError:
         return
     assert recurrence is None or isinstance(recurrence, wecal.Recurrence)
+
+
+# Values that compare equal as dict keys but read differently (True and 1.0 are
+# not the integer 1; "1" is) — a cache keyed on values must keep them apart.
+lookalikes = st.sampled_from((0, 1, 2, 7, True, False, 1.0, "1", "01", " 1", None, 1606976813))
+wecom_repeat_values = st.one_of(
+    lookalikes,
+    st.lists(lookalikes, max_size=3),
+    st.lists(st.fixed_dictionaries({"start_time": lookalikes}), max_size=2),
+)
+
+
+def _outcome(block: Any, start: datetime | date, path: str) -> Any:
+    try:
+        return recurrence_from_wecom(block, start=start, path=path)
+    except wecal.ResponseFormatError as exc:
+        return (type(exc), exc.path, exc.message)
+
+
+@given(
+    st.lists(
+        st.dictionaries(wecom_keys, wecom_repeat_values, max_size=9).map(
+            lambda d: {"is_repeat": 1, **d}
+        ),
+        min_size=2,
+        max_size=4,
+    ),
+    st.booleans(),
+)
+@example(
+    [
+        {"is_repeat": 1, "repeat_type": 1},
+        {"is_repeat": 1, "repeat_type": True},
+        {"is_repeat": 1, "is_custom_repeat": 1, "repeat_interval": 2},
+        {"is_repeat": 1, "is_custom_repeat": 1, "repeat_interval": 2.0},
+        {"is_repeat": 1, "repeat_type": 1, "is_custom_repeat": 1, "repeat_day_of_week": [1]},
+        {"is_repeat": 1, "repeat_type": 1, "is_custom_repeat": 1, "repeat_day_of_week": [True]},
+    ],
+    False,
+)
+def test_recurrence_from_wecom_cache_reads_as_the_full_reading(
+    blocks: list[dict[str, Any]], whole_day: bool
+) -> None:
+    """A plain dict may be answered from the cache; any other Mapping never is."""
+    start: datetime | date = (
+        date(2024, 1, 1) if whole_day else datetime(2024, 1, 1, tzinfo=timezone(timedelta(hours=8)))
+    )
+    for i, block in enumerate(blocks * 2):  # the second time round, hits
+        path = f"$.schedule_list[{i}].reminders"
+        assert _outcome(block, start, path) == _outcome(MappingProxyType(block), start, path)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
+from functools import lru_cache
 from typing import Any
 
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
@@ -50,6 +51,8 @@ _WECOM_TYPES: dict[int, str] = {
 }
 _WECOM_CODES = {"DAILY": 0, "WEEKLY": 1, "MONTHLY": 2, "YEARLY": 5}
 _WECOM_DEFAULT_TZ = timezone(timedelta(hours=8))
+#: The 25 offsets ``timezone`` can name, made once.
+_WECOM_ZONES = {h: timezone(timedelta(hours=h)) for h in range(-12, 13)}
 
 
 # --------------------------------------------------------------------------
@@ -111,6 +114,12 @@ def wecom_timezone(reminders: Mapping[str, Any] | None, *, path: str = "$.remind
     Raises:
         ResponseFormatError: not an integer in -12..12 (``path.timezone``).
     """
+    if type(reminders) is dict:  # what json.loads gives: skip the ABC check
+        hours = reminders.get("timezone")
+        if hours is None:
+            return _WECOM_DEFAULT_TZ
+        if type(hours) is int and -12 <= hours <= 12:
+            return _WECOM_ZONES[hours]
     block = _mapping_or_none(reminders, path)
     if block is None or block.get("timezone") is None:
         return _WECOM_DEFAULT_TZ
@@ -151,6 +160,118 @@ def recurrence_from_wecom(
         ResponseFormatError: unknown ``repeat_type``, bad day numbers, wrong
             types; the JSON path names the field.
     """
+    if type(reminders) is dict:
+        is_repeat = reminders.get("is_repeat")
+        if is_repeat is None or (type(is_repeat) is int and is_repeat == 0):
+            return None  # what the full reading gives too, without its checks
+        key = _repeat_key(reminders, start)
+        if key is not None:
+            try:
+                return _cached_recurrence(key)
+            except (ResponseFormatError, ValidationError):
+                pass  # bad input is never cached: the full reading below names its path
+    return _recurrence_from_block(reminders, start=start, path=path)
+
+
+# The repeat fields a reminders block holds, in a fixed order; the cache key is
+# their values (plus the kind of start), so it holds hashable primitives only.
+_REPEAT_FIELDS = (
+    "is_repeat",
+    "repeat_type",
+    "is_custom_repeat",
+    "repeat_interval",
+    "repeat_day_of_week",
+    "repeat_day_of_month",
+    "timezone",
+    "repeat_until",
+)
+#: A field that is absent (``repeat_type`` absent is 0, null is an error).
+_ABSENT = "<absent>"
+_ABSENT_KEY = (_ABSENT,)
+
+
+def _key_value(value: Any) -> Any:
+    """``value`` as a key part, or None when it cannot be one (then: no cache)."""
+    kind = type(value)
+    if kind is int or kind is str:
+        # A str and an int never compare equal, so "1" and 1 stay apart; bool
+        # and float (equal to ints as keys) take the uncached path.
+        return (kind is str, value)
+    if value is None:
+        return ()
+    if kind is list:
+        parts = tuple(_key_value(item) for item in value)
+        return None if None in parts else ("list", parts)
+    return None
+
+
+def _repeat_key(block: dict[str, Any], start: Any) -> tuple[Any, ...] | None:
+    """The cache key of ``block``'s repeat fields and ``start``'s kind, or None."""
+    if type(start) is date:
+        kind = "date"
+    elif type(start) is datetime and start.utcoffset() is not None:
+        kind = "aware"
+    else:
+        return None
+    key: list[Any] = [kind]
+    for name in _REPEAT_FIELDS:
+        value = block.get(name, _ABSENT)
+        part = _ABSENT_KEY if value is _ABSENT else _key_value(value)
+        if part is None:
+            return None
+        key.append(part)
+    excluded = block.get("exclude_time_list")
+    if excluded is not None:
+        if type(excluded) is not list:
+            return None
+        starts = []
+        for item in excluded:
+            if type(item) is not dict:
+                return None
+            part = _key_value(item.get("start_time"))
+            if part is None:
+                return None
+            starts.append(part)
+        key.append(tuple(starts))
+    else:
+        key.append(None)
+    return tuple(key)
+
+
+def _from_key(part: Any) -> Any:
+    if part == ():
+        return None
+    if part[0] == "list":
+        return [_from_key(item) for item in part[1]]
+    return part[1]
+
+
+# Real pages repeat a handful of rules across many schedules: one Recurrence
+# (frozen, so shareable) per distinct set of repeat fields, bounded.
+@lru_cache(maxsize=4096)
+def _cached_recurrence(key: tuple[Any, ...]) -> Recurrence | None:
+    kind, *parts, excluded = key
+    block: dict[str, Any] = {
+        name: _from_key(part)
+        for name, part in zip(_REPEAT_FIELDS, parts, strict=True)
+        if part != _ABSENT_KEY
+    }
+    if excluded is not None:
+        block["exclude_time_list"] = [
+            {} if part == () else {"start_time": _from_key(part)} for part in excluded
+        ]
+    # The start only matters by kind (a date: UNTIL and exdates are dates).
+    start = _EPOCH_DAY if kind == "date" else _EPOCH_MOMENT
+    return _recurrence_from_block(block, start=start, path="$.reminders")
+
+
+_EPOCH_DAY = date(1970, 1, 1)
+_EPOCH_MOMENT = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _recurrence_from_block(
+    reminders: Any, *, start: datetime | date, path: str
+) -> Recurrence | None:
     block = _mapping_or_none(reminders, path)
     if block is None or not _int_field(block, "is_repeat", path, 0, 0, 1):
         return None
