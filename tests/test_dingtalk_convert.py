@@ -449,3 +449,74 @@ def test_mutated_pages_and_schedules_raise_only_response_format_errors(
     schedule = data.draw(mutated(load("query_schedule.json")))
     path = _error_path(busy_from_response, schedule)
     assert path is None or path.startswith("$")
+
+
+# People values that compare equal as cache keys but read differently: True is
+# not "true", 1 is not True, "" is no answer.
+person_values = {
+    "id": st.sampled_from(["u1", "u2", "", None, 1, True]),
+    "displayName": st.sampled_from(["张三", "Ann 🙂", "", None, 0, False]),
+    "responseStatus": st.sampled_from(
+        ["accepted", "declined", "needsAction", "", None, "perhaps", 1, True]
+    ),
+    "isOptional": st.sampled_from([True, False, "true", "false", None, 1, 0, "no"]),
+}
+_ANSWERS = {
+    "accepted": R.ACCEPTED, "declined": R.DECLINED, "needsAction": R.NEEDS_ACTION,
+    "": R.NEEDS_ACTION, None: R.NEEDS_ACTION,
+}  # fmt: skip
+_OPTIONAL = {True: True, "true": True, False: False, "false": False, None: False}
+
+
+def _expected_person(item: dict[str, Any]) -> tuple[str | None, wecal.Attendee | None]:
+    """(the first bad field, or None; the attendee it reads as)."""
+    person_id, name = item.get("id"), item.get("displayName")
+    answer, optional = item.get("responseStatus"), item.get("isOptional")
+    if person_id is not None and type(person_id) is not str:
+        return "id", None
+    if answer not in _ANSWERS or type(answer) is bool:
+        return "responseStatus", None
+    if optional not in _OPTIONAL or type(optional) is int:
+        return "isOptional", None
+    if name is not None and type(name) is not str:
+        return "displayName", None
+    return None, wecal.Attendee(
+        id=person_id or "",
+        display_name=name or "",
+        response=_ANSWERS[answer],
+        optional=_OPTIONAL[optional],
+    )
+
+
+@given(
+    st.lists(st.fixed_dictionaries({}, optional=person_values), min_size=1, max_size=4),
+    st.integers(0, 3),
+)
+def test_people_read_the_same_every_time(people: list[dict[str, Any]], organizer: int) -> None:
+    """Attendees and the organizer come from a cache after the first page; same answer."""
+    organizer_item = people[organizer % len(people)]
+    raw = {
+        "id": "e1",
+        "start": {"date": "2024-06-03"},
+        "organizer": organizer_item,
+        "attendees": people,
+    }
+    bad_org, _ = _expected_person(organizer_item)
+    expected_path = f"$.organizer.{bad_org}" if bad_org else None
+    attendees = []
+    for i, item in enumerate(people):
+        bad, attendee = _expected_person(item)
+        if bad and expected_path is None:
+            expected_path = f"$.attendees[{i}].{bad}"
+        attendees.append(attendee)
+    for _ in range(2):  # the second time round, from the cache
+        if expected_path is not None:
+            with pytest.raises(wecal.ResponseFormatError) as info:
+                event_from_dingtalk(raw)
+            assert info.value.path == expected_path
+            continue
+        event = event_from_dingtalk(raw)
+        assert list(event.attendees) == attendees
+        assert event.organizer == wecal.Person(
+            id=organizer_item.get("id") or "", display_name=organizer_item.get("displayName") or ""
+        )

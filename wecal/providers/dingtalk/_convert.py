@@ -34,6 +34,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -46,6 +47,7 @@ from ...models import (
     Attendee,
     Event,
     EventStatus,
+    Person,
     Provider,
     Recurrence,
     ResponseStatus,
@@ -223,6 +225,61 @@ def _person(data: Any, path: str) -> tuple[str, str, ResponseStatus, bool]:
     return person_id, read_text(data, "displayName", path), answer, optional
 
 
+# A tenant's people come back on every page, and frozen models can be shared:
+# one Attendee / Person per (id, displayName, responseStatus, isOptional) as
+# sent, bounded. ``typed``: the values' types are part of the key (True is not
+# 1); each miss runs the full reading on the same values, and a bad value
+# raises, which is never cached.
+@lru_cache(maxsize=8192, typed=True)
+def _cached_attendee(person_id: Any, name: Any, answer: Any, optional: Any) -> Attendee:
+    fields = {"id": person_id, "displayName": name}
+    fields |= {"responseStatus": answer, "isOptional": optional}
+    person_id, name, answer, optional = _person(fields, "$")
+    return _trusted_attendee(id=person_id, display_name=name, response=answer, optional=optional)
+
+
+@lru_cache(maxsize=1024, typed=True)
+def _cached_organizer(person_id: Any, name: Any, answer: Any, optional: Any) -> Person:
+    fields = {"id": person_id, "displayName": name}
+    fields |= {"responseStatus": answer, "isOptional": optional}
+    person_id, name, _, _ = _person(fields, "$")
+    return _trusted_person(id=person_id, display_name=name)
+
+
+def _read_attendees(items: list[Any], path: str) -> tuple[Attendee, ...]:
+    """``attendees``: one cached call per item; the full reading names what is wrong."""
+    try:
+        return tuple(
+            [
+                _cached_attendee(
+                    a.get("id"), a.get("displayName"), a.get("responseStatus"), a.get("isOptional")
+                )
+                for a in items
+            ]
+        )
+    except (AttributeError, TypeError, ResponseFormatError):
+        pass  # not an object, an unhashable value, or a bad one: find it and name its path
+    out = []
+    for i, item in enumerate(items):
+        person_id, name, answer, optional = _person(item, f"{path}.attendees[{i}]")
+        out.append(
+            _trusted_attendee(id=person_id, display_name=name, response=answer, optional=optional)
+        )
+    return tuple(out)
+
+
+def _read_organizer(item: Any, path: str) -> Person:
+    try:
+        return _cached_organizer(
+            item.get("id"), item.get("displayName"), item.get("responseStatus"),
+            item.get("isOptional"),
+        )  # fmt: skip
+    except (AttributeError, TypeError, ResponseFormatError):
+        pass
+    person_id, name, _, _ = _person(item, path)
+    return _trusted_person(id=person_id, display_name=name)
+
+
 def _bounds(
     data: Mapping[str, Any], path: str
 ) -> tuple[datetime | date, datetime | date, str | None]:
@@ -313,23 +370,16 @@ def _event(data: Mapping[str, Any], path: str, calendar_id: str | None) -> Event
     organizer = None
     raw_organizer = data.get("organizer")
     if raw_organizer is not None:
-        org_id, org_name, _, _ = _person(raw_organizer, f"{path}.organizer")
-        organizer = _trusted_person(id=org_id, display_name=org_name)
+        organizer = _read_organizer(raw_organizer, f"{path}.organizer")
 
-    attendees: list[Attendee] = []
+    attendees: tuple[Attendee, ...] = ()
     raw_attendees = data.get("attendees")
     if raw_attendees is not None:
         if not isinstance(raw_attendees, list):
             raise ResponseFormatError(
                 f"expected an array, got {_describe(raw_attendees)}", path=f"{path}.attendees"
             )
-        for i, item in enumerate(raw_attendees):
-            person_id, name, answer, optional = _person(item, f"{path}.attendees[{i}]")
-            attendees.append(
-                _trusted_attendee(
-                    id=person_id, display_name=name, response=answer, optional=optional
-                )
-            )
+        attendees = _read_attendees(raw_attendees, path)
 
     status = _enum(data, "status", _EVENT_STATUS, EventStatus.CONFIRMED, path)
 
@@ -400,7 +450,7 @@ def _event(data: Mapping[str, Any], path: str, calendar_id: str | None) -> Event
             recurrence_id=recurrence_id,
             status=status,
             organizer=organizer,
-            attendees=tuple(attendees),
+            attendees=attendees,
             reminders=_reminders(data.get("reminders"), f"{path}.reminders"),
             meeting_url=meeting_url,
             created=_stamp(data.get("createTime"), f"{path}.createTime"),
