@@ -235,6 +235,9 @@ LOCAL_MISTAKES: list[tuple[str, Local]] = [
     ("rate_limit=3", lambda: wecal.WeComClient("c", "s", rate_limit=3)),  # type: ignore[arg-type]
     ("timeout='x'", lambda: wecal.WeComClient("c", "s", timeout="x")),  # type: ignore[arg-type]
     ("unknown setting", lambda: wecal.WeComClient("c", "s", bogus=1)),  # type: ignore[call-arg]
+    ("timeout=0", lambda: wecal.WeComClient("c", "s", timeout=0)),
+    ("timeout=-1", lambda: wecal.WeComClient("c", "s", timeout=-1.0)),
+    ("timeout=nan", lambda: wecal.WeComClient("c", "s", timeout=float("nan"))),
     ("unknown date_zone", lambda: wecal.WeComClient("c", "s", date_zone="Mars/Olympus")),
     ("expand(non-event)", lambda: wecal.expand("x", T0, T1)),  # type: ignore[arg-type]
     ("expand(naive window)", lambda: wecal.expand(_event(), T0.replace(tzinfo=None), T1)),
@@ -285,6 +288,26 @@ async def test_local_mistakes_are_validation_errors_and_nothing_is_sent(
         await run()
     assert not isinstance(info.value, wecal.ProviderError), name
     assert isinstance(info.value, ValueError)  # ValidationError is one
+
+
+@pytest.mark.parametrize(
+    ("client", "args", "name"),
+    [
+        (wecal.WeComClient, (None, "s"), "corp_id"),
+        (wecal.WeComClient, ("c", ""), "corp_secret"),
+        (wecal.DingTalkLegacyClient, ("", "s"), "app_key"),
+        (wecal.DingTalkClient, ("k", b"secret-bytes"), "app_secret"),
+    ],
+)
+def test_a_missing_credential_names_the_clients_parameter(
+    client: type[wecal.WeComClient], args: tuple[object, object], name: str
+) -> None:
+    """An unset environment variable passed as a credential: the message says which."""
+    with pytest.raises(wecal.ValidationError) as info:
+        client(*args)  # type: ignore[arg-type]
+    message = str(info.value)
+    assert message.startswith(f"{client.__name__}: {name} must be a non-empty string")
+    assert "secret-bytes" not in message
 
 
 # -- one provider name per client ----------------------------------------------------

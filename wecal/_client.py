@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import tzinfo
 from types import TracebackType
 from typing import Any, ClassVar, Literal, Self, TypedDict, Unpack
@@ -69,6 +70,7 @@ class BaseClient:
             raise ValidationError(
                 f"{type(self).__name__}: unknown setting {', '.join(unknown)} (known: {known})"
             )
+        _check_credentials(type(self), app_id, secret)
         base_url = settings.pop("base_url", None)
         date_zone = settings.pop("date_zone", None)
         zone = (
@@ -133,3 +135,18 @@ class BaseClient:
         """Release the connections; the client cannot be used afterwards."""
         for core in self._cores.values():
             await core.aclose()
+
+
+def _check_credentials(cls: type[BaseClient], app_id: object, secret: object) -> None:
+    """
+    A :class:`~wecal.ValidationError` naming the client's own parameter
+    (``corp_id``, ``app_secret``…) when a credential is missing: what a caller
+    passing an unset environment variable gets. The secret's value is never shown.
+    """
+    names = list(inspect.signature(cls.__init__).parameters)[1:3]
+    if len(names) < 2:
+        names = ["app_id", "secret"]
+    for name, value in zip(names, (app_id, secret), strict=True):
+        if not isinstance(value, str) or not value:
+            got = "None" if value is None else "''" if value == "" else type(value).__name__
+            raise ValidationError(f"{cls.__name__}: {name} must be a non-empty string, got {got}")

@@ -885,6 +885,12 @@ def _check_settings(
             continue
         if isinstance(value, bool) or not isinstance(value, types):
             raise ValidationError(f"{name} must be {what}, got {_describe(value)}")
+    if isinstance(timeout, int | float) and not timeout > 0:
+        # httpx would time every request out at once (or never): each call
+        # would end in a TransportError after all its retries.
+        raise ValidationError(
+            f"timeout must be a positive number of seconds (None: no timeout), got {timeout!r}"
+        )
 
 
 class _Body(httpx.AsyncByteStream):
