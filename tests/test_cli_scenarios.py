@@ -637,6 +637,32 @@ def test_sandbox_fault_spec_is_checked(tmp_path: Path) -> None:
     assert retries > 0
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--size", "-5"], "--size must be within 0..100000, got -5"),
+        (["--sources", "1001"], "--sources must be within 0..1000, got 1001"),
+        (["--latency", "nan"], "--latency must be within 0..60, got nan"),
+        (["--port", "70000"], "--port must be within 0..65535, got 70000"),
+    ],
+)
+def test_python_m_sandbox_refuses_what_wecal_sandbox_refuses(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Out-of-range numbers: one line and exit 2 before any banner, as ``wecal sandbox``."""
+    from wecal.sandbox._serve import main
+
+    assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert (out, err) == ("", f"python -m wecal.sandbox: error: {message}\n")
+    name = args[0]
+    done = wecal("sandbox", *args, cwd=Path.cwd())
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("wecal: error: ")
+    assert done.stderr.count("\n") == 1
+    assert name in done.stderr
+
+
 def test_errors_inside_exception_groups_are_one_line() -> None:
     """What a task group raises: the WecalError inside decides the line and the code."""
     import anyio

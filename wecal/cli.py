@@ -387,7 +387,7 @@ def _source_help(kind: str) -> str:
 
 def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
     """The demo's options, one set of defaults (``--sandbox-seed`` on export and list)."""
-    from .sandbox._demo import DEFAULTS
+    from .sandbox._demo import DEFAULTS, LIMITS
 
     pre, only = ("sandbox-", " (with --sandbox)") if sandbox_prefix else ("", "")
     return [
@@ -398,13 +398,13 @@ def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
             f"--{pre}size",
             default=DEFAULTS.size,
             show_default=True,
-            type=click.IntRange(0, 100_000),
+            type=click.IntRange(*LIMITS["size"]),
             help="Demo events per source (calendar or user).",
         ),
         click.option(
             "--latency",
             default=DEFAULTS.latency,
-            type=click.FloatRange(0, 60),
+            type=click.FloatRange(*LIMITS["latency"]),
             help=f"Seconds added to every answer{only}.",
         ),
         click.option(
@@ -879,17 +879,22 @@ def _show(moment: Any, zone: tzinfo) -> str:
 
 
 def _sandbox_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from .sandbox._demo import DEFAULTS
+    from .sandbox._demo import DEFAULTS, LIMITS
 
     options = [
-        click.option("--port", default=8765, show_default=True, type=click.IntRange(0, 65535)),
+        click.option(
+            "--port",
+            default=8765,
+            show_default=True,
+            type=click.IntRange(*LIMITS["port"]),
+        ),
         click.option("--host", default="127.0.0.1", show_default=True),
         *_demo_options(sandbox_prefix=False),
         click.option(
             "--sources",
             default=DEFAULTS.sources,
             show_default=True,
-            type=click.IntRange(0, 1000),
+            type=click.IntRange(*LIMITS["sources"]),
             help="Calendars / users per provider.",
         ),
         _debug_option,

@@ -137,13 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m wecal.sandbox [--port N] [--host H] [--seed S] [--sources N] [--size N]
     [--latency S] [--faults SPEC]``: the same demo, defaults and banner as ``wecal sandbox``.
     """
-    from ._demo import DEFAULTS
+    from ._demo import DEFAULTS, check_limit
 
     parser = argparse.ArgumentParser(
         prog="python -m wecal.sandbox",
         description="Serve the wecal provider emulator with demo data (Ctrl-C stops it).",
     )
-    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free one")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
     parser.add_argument(
@@ -156,6 +156,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
+        check_limit("port", args.port)
         return run(
             args.port,
             host=args.host,
