@@ -33,6 +33,7 @@ def load(name: str) -> dict[str, Any]:
 
 def test_examples_are_found() -> None:
     assert set(EXAMPLES) == {
+        "quick_start",
         "web_handler",
         "bulk_export",
         "sandbox_client",
@@ -42,6 +43,21 @@ def test_examples_are_found() -> None:
         "meeting_moved",
         "dingtalk_bot",
     }
+
+
+def test_quick_start_round_trips_an_event() -> None:
+    example = load("quick_start")
+    event, data = example["event"], example["data"]
+    # The plain-JSON form, spelled out independently of to_dict.
+    assert json.loads(json.dumps(data)) == data
+    assert (data["provider"], data["start"], data["end"]) == (
+        "wecom",
+        "2024-06-03T10:00:00+08:00",
+        "2024-06-03T11:00:00+08:00",
+    )
+    assert data["reminders"] == [-900]
+    assert wecal.from_dict(data) == event
+    assert event.start.tzinfo == ZoneInfo("Asia/Shanghai")
 
 
 def _wecom(sandbox: Sandbox) -> wecal.WeComClient:

@@ -9,6 +9,8 @@ D+1). Build them by hand for writes and tests::
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
+    import wecal
+
     tz = ZoneInfo("Asia/Shanghai")
     event = wecal.Event(
         provider=wecal.Provider.WECOM,
