@@ -343,6 +343,11 @@ def test_write_then_read_round_trips(
         (lambda d: d["start"].update(dateTime="soon"), "$.start.dateTime"),
         (lambda d: d["end"].pop("dateTime"), "$.end.dateTime"),
         (lambda d: d.update(isAllDay="yes"), "$.isAllDay"),
+        (lambda d: d.update(isAllDay=""), "$.isAllDay"),
+        (lambda d: d.update(isAllDay=0), "$.isAllDay"),
+        (lambda d: d["start"].update(timeZone=8), "$.start.timeZone"),
+        (lambda d: d["end"].update(dateTime=20200101), "$.end.dateTime"),
+        (lambda d: d["start"].update(dateTime="2020-01-01T10:15:30+25:00"), "$.start.dateTime"),
         (lambda d: d.update(status="maybe"), "$.status"),
         (
             lambda d: d["attendees"][1].update(responseStatus="perhaps"),

@@ -284,6 +284,27 @@ def _bounds(
     data: Mapping[str, Any], path: str
 ) -> tuple[datetime | date, datetime | date, str | None]:
     """``(start, end, timezone)``; see the module docstring for the rules."""
+    start_bound, end_bound = data.get("start"), data.get("end")
+    all_day_value = data.get("isAllDay")
+    if (
+        type(start_bound) is dict
+        and type(end_bound) is dict
+        and (all_day_value is None or all_day_value is False)
+    ):
+        # The usual timed shape (non-empty dateTime and timeZone on both
+        # bounds, isAllDay absent or false): what the full reading below
+        # does for it, without its per-field readers.
+        start_dt, end_dt = start_bound.get("dateTime"), end_bound.get("dateTime")
+        start_zone, end_zone = start_bound.get("timeZone"), end_bound.get("timeZone")
+        if (
+            type(start_dt) is str and type(end_dt) is str and start_dt and end_dt
+            and type(start_zone) is str and type(end_zone) is str and start_zone and end_zone
+        ):  # fmt: skip
+            zone = zone_for(start_zone)
+            start = _parse_datetime(start_dt, zone, f"{path}.start.dateTime")
+            end = _parse_datetime(end_dt, zone_for(end_zone) or zone, f"{path}.end.dateTime")
+            if end >= start:
+                return start, end, start_zone if zone is not None else None
     start_bound = read_mapping(data.get("start"), f"{path}.start")
     end_value = data.get("end")
     end_bound = start_bound if end_value is None else read_mapping(end_value, f"{path}.end")
