@@ -137,7 +137,8 @@ class DingTalkClient(BaseClient):
 
     Settings are those of every client (``base_url`` — which then serves the
     ``/topapi`` user lookups too — ``transport``, ``http_client``,
-    ``timeout``, ``proxy``, ``retry``, ``rate_limit``, ``token_store``).
+    ``timeout``, ``proxy``, ``retry``, ``rate_limit``, ``token_store``,
+    ``max_response_bytes``, ``date_zone``; see :class:`~wecal.ClientSettings`).
     """
 
     dialect = DINGTALK_V1

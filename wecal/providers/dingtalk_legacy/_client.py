@@ -55,7 +55,8 @@ class DingTalkLegacyClient(BaseClient):
     Settings are those of :class:`wecal.WeComClient` (``base_url``,
     ``transport``, ``http_client``, ``timeout``, ``proxy``, ``retry``,
     ``rate_limit`` — default 20 QPS per API as DingTalk documents —
-    ``token_store``).
+    ``token_store``, ``max_response_bytes``, ``date_zone``; see
+    :class:`~wecal.ClientSettings`).
     """
 
     dialect = DINGTALK_LEGACY

@@ -79,9 +79,13 @@ class WeComClient(BaseClient):
         transport / http_client: bring your own httpx transport or client.
         timeout: seconds per request (httpx semantics), default 10.
         proxy: WeCom only answers trusted IPs (60020): send through this proxy.
-        retry: :class:`~wecal._retry.RetryConfig` (attempts, backoff, deadline).
-        rate_limit: ``None`` = WeCom's documented per-API limits, ``False`` = off.
+        retry: :class:`~wecal.RetryConfig` (attempts, backoff, deadline).
+        rate_limit: :class:`~wecal.RateLimitConfig`; ``None`` = WeCom's
+            documented per-API limits, ``False`` = off.
         token_store: share tokens between processes (default: in memory).
+        max_response_bytes: the largest response body read (default 64 MiB).
+        date_zone: the zone a ``date`` window bound is read in (default
+            ``Asia/Shanghai``). All of them: :class:`~wecal.ClientSettings`.
     """
 
     dialect = WECOM
