@@ -434,6 +434,16 @@ def test_path_mistakes_are_one_line_usage_errors(
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_output_the_system_refuses_is_not_called_a_full_disk(tmp_path: Path) -> None:
+    # /proc exists (so the path checks pass) but takes no new file, even from root.
+    done = wecal("export", "--sandbox", "--sandbox-size", "2", "-o", "/proc/a.jsonl", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (1, "")
+    assert done.stderr.startswith("wecal: error: cannot write /proc/a.jsonl: ")
+    assert done.stderr.endswith("; check the output path and its permissions and rerun\n")
+    assert done.stderr.count("\n") == 1
+
+
 def test_usage_mistakes_are_one_line(tmp_path: Path) -> None:
     sources = tmp_path / "sources.txt"
     sources.write_bytes(b"\xff\xfe not text")

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import functools
 import heapq
 import os
@@ -619,7 +620,11 @@ async def _export(
     if isinstance(failure, OSError):
         line, _ = _error_line(failure)
         resume = " the same command to resume" if checkpoint is not None else ""
-        raise click.ClickException(f"{line}; make room and rerun{resume}") from failure
+        # Only a full disk or a size limit wants room; a path the system
+        # refuses (read-only, no permission, /proc) wants another path.
+        full = failure.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+        advice = "make room" if full else "check the output path and its permissions"
+        raise click.ClickException(f"{line}; {advice} and rerun{resume}") from failure
     if failure is not None:
         raise failure
 
