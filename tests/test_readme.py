@@ -60,6 +60,18 @@ def test_quick_start_round_trips_an_event() -> None:
     assert event.start.tzinfo == ZoneInfo("Asia/Shanghai")
 
 
+def test_the_sandbox_notification_methods_named_are_on_sandbox_notifications() -> None:
+    """The prose names methods a newcomer calls on ``sandbox.notifications``."""
+    section = README.split("`wecal.sandbox` sends these notifications too:")[1]
+    section = section.split("## The sandbox")[0]
+    named = set(
+        re.findall(r"`(?:sandbox\.notifications\.)?((?:user|subscribe)_\w+|script)\b", section)
+    )
+    assert len(named) == 9  # subscribe ×2, user_* ×6, script
+    notifications = Sandbox().notifications
+    assert {name for name in named if not callable(getattr(notifications, name, None))} == set()
+
+
 def _wecom(sandbox: Sandbox) -> wecal.WeComClient:
     return wecal.WeComClient(
         WECOM_CORP_ID,
