@@ -186,6 +186,8 @@ async def export(
         fmt: ``"jsonl"``, ``"ics"``, or a writer of your own (an :class:`EventWriter`).
         checkpoint: where progress is recorded; rerunning with it resumes.
         concurrency: how many sources are read at once.
+        progress: a :class:`Progress` the exporter keeps up to date (events,
+            pages, sources done/failed) for a display to read; optional.
         buffer_pages: pages read but not yet taken by the writer, beyond the one
             each reader hands over. 0 (the default): a reader waits while the
             writer commits, so memory stays at about ``concurrency`` pages
