@@ -673,6 +673,22 @@ def test_python_m_sandbox_refuses_what_wecal_sandbox_refuses(
     assert name in done.stderr
 
 
+def test_python_m_sandbox_help_shows_the_defaults_of_wecal_sandbox(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from wecal.sandbox._serve import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["--help"])
+    assert info.value.code == 0
+    module_help = " ".join(capsys.readouterr().out.split())
+    click_help = " ".join(wecal("sandbox", "--help", cwd=Path.cwd()).stdout.split())
+    for option in ("--port", "--host", "--seed", "--sources", "--size"):
+        shown = click_help.split(option, 1)[1].split("[default: ", 1)[1]
+        default = shown.split(";")[0].split("]")[0]
+        assert f"(default: {default})" in module_help, option
+
+
 def test_errors_inside_exception_groups_are_one_line() -> None:
     """What a task group raises: the WecalError inside decides the line and the code."""
     import anyio

@@ -142,10 +142,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m wecal.sandbox",
         description="Serve the wecal provider emulator with demo data (Ctrl-C stops it).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free one")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--seed", type=int, default=DEFAULTS.seed)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--seed", type=int, default=DEFAULTS.seed, help="demo data seed")
     parser.add_argument(
         "--sources", type=int, default=DEFAULTS.sources, help="calendars/users per provider"
     )
