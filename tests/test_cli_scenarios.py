@@ -689,6 +689,17 @@ def test_python_m_sandbox_help_shows_the_defaults_of_wecal_sandbox(
         assert f"(default: {default})" in module_help, option
 
 
+def test_a_page_size_over_the_providers_maximum_is_a_usage_error(tmp_path: Path) -> None:
+    """Refused before any request with exit 2, not as every source failing (exit 1)."""
+    args = ["export", "--sandbox", "--sandbox-size", "2", "-o", "a.jsonl", "--page-size", "500"]
+    done = wecal(*args, "--provider", "dingtalk", cwd=tmp_path)
+    assert (done.returncode, done.stdout) == (2, "")
+    assert done.stderr.startswith("wecal: error: --page-size 500: dingtalk takes at most 100")
+    assert done.stderr.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    assert wecal(*args, "--provider", "wecom", cwd=tmp_path).returncode == 0
+
+
 def test_errors_inside_exception_groups_are_one_line() -> None:
     """What a task group raises: the WecalError inside decides the line and the code."""
     import anyio

@@ -546,6 +546,14 @@ def export_command(
     if expand and None in window:
         raise click.UsageError("--expand needs --start and --end")
     config = _build(**target)
+    over = [
+        f"{name} takes at most {PROVIDERS[name].max_page_size}"
+        for name in config.clients
+        if page_size is not None and page_size > PROVIDERS[name].max_page_size
+    ]
+    if over:
+        anyio.run(config.aclose)
+        raise click.UsageError(f"--page-size {page_size}: {'; '.join(over)}")
     options: dict[str, object] = {
         "--provider": config.label,
         **config.identity,
