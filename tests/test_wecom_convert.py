@@ -252,6 +252,12 @@ def test_reminder_fallback_to_remind_before_event_secs() -> None:
         timedelta(minutes=-5),
         timedelta(0),
     )
+    reminders["remind_time_diffs"] = [-300, "-900", 120]  # offered, as text, not offered
+    assert schedule_to_event(_item(reminders=reminders)).reminders == (
+        timedelta(minutes=-5),
+        timedelta(minutes=-15),
+        timedelta(minutes=2),
+    )
     reminders["is_remind"] = 0
     assert schedule_to_event(_item(reminders=reminders)).reminders == ()
 
@@ -288,6 +294,15 @@ def test_whole_day_nine_oclock_reminder() -> None:
         (
             _item(reminders={"is_remind": 1, "remind_time_diffs": [-300, "x"]}),
             "$.schedule_list[3].reminders.remind_time_diffs[1]",
+        ),
+        # False and 0.0 equal the offered offset 0 as keys, but are no integers.
+        (
+            _item(reminders={"is_remind": 1, "remind_time_diffs": [-300, False]}),
+            "$.schedule_list[3].reminders.remind_time_diffs[1]",
+        ),
+        (
+            _item(reminders={"is_remind": 1, "remind_time_diffs": [0.0]}),
+            "$.schedule_list[3].reminders.remind_time_diffs[0]",
         ),
     ],
 )

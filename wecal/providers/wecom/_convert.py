@@ -108,6 +108,7 @@ _NEEDS_ACTION = ResponseStatus.NEEDS_ACTION
 # Reminder offsets WeCom accepts (``remind_time_diffs``, seconds from start).
 _REMINDERS = frozenset({0, -300, -900, -3600, -86400})
 _WHOLE_DAY_REMINDERS = _REMINDERS | {32400, -172800, -604800}
+_OFFSETS = {seconds: timedelta(seconds=seconds) for seconds in _WHOLE_DAY_REMINDERS}
 
 # Text limits in characters (schedule: doc 93703; calendar: doc 96823).
 _SCHEDULE_LIMITS = (("summary", 128), ("description", 1000), ("location", 128))
@@ -304,6 +305,11 @@ def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[tim
     if reminders is None or not read_flag(reminders, "is_remind", path):
         return ()
     diffs = read_list(reminders, "remind_time_diffs", path)
+    if diffs:
+        # The offsets WeCom offers, made once (an int only: False would find 0).
+        found = [_OFFSETS.get(v) if type(v) is int else None for v in diffs]
+        if None not in found:
+            return tuple(found)  # type: ignore[arg-type]  # no None in it
     try:
         if diffs:
             return tuple(
