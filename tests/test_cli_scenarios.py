@@ -613,7 +613,7 @@ def test_sandbox_banner_says_how_to_connect_and_serves_it(tmp_path: Path) -> Non
             "(another sandbox running? pick another --port)\n"
         )
         taken = wecal("sandbox", "--port", str(port), cwd=tmp_path)
-        assert (taken.returncode, taken.stdout, taken.stderr) == (1, "", line)
+        assert (taken.returncode, taken.stdout, taken.stderr) == (2, "", line)
         # python -m wecal.sandbox: the same demo, defaults and check.
         module = subprocess.run(
             [sys.executable, "-m", "wecal.sandbox", "--port", str(port)],
@@ -624,7 +624,7 @@ def test_sandbox_banner_says_how_to_connect_and_serves_it(tmp_path: Path) -> Non
             timeout=60,
             check=False,
         )
-        assert (module.returncode, module.stdout, module.stderr) == (1, "", line)
+        assert (module.returncode, module.stdout, module.stderr) == (2, "", line)
     finally:
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=30)

@@ -273,7 +273,8 @@ def serve_demo(settings: DemoSettings, *, host: str, port: int, out: TextIO, err
     Bind, print the banner to ``out``, serve until Ctrl-C; the exit code.
 
     A taken port (or a bad host) is said on ``err`` in one line, before any
-    banner, and returns 1; a bad fault spec raises ValidationError first.
+    banner, and returns 2 (refused before any work, as a locked export is);
+    a bad fault spec raises ValidationError first.
     """
     import uvicorn
 
@@ -285,7 +286,7 @@ def serve_demo(settings: DemoSettings, *, host: str, port: int, out: TextIO, err
             f"wecal: error: cannot listen on {host}:{port}: {exc.strerror or exc}"
             " (another sandbox running? pick another --port)\n"
         )
-        return 1
+        return 2
     with contextlib.closing(sock):
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
