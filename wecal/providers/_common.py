@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
 
 from .._zones import day_start
 from ..errors import ValidationError, WecalError, _describe
 from ..models import Event
-from ..paging import Paginator
+from ..paging import Paginator, PagingStrategy, raw_id
 from ..recurrence import expand as expand_event
 from ..sync import SyncStream
 
@@ -20,6 +20,7 @@ __all__ = [
     "check_instance",
     "check_page_size",
     "check_window",
+    "event_listing",
     "gather",
     "id_list",
     "in_window",
@@ -185,3 +186,32 @@ async def gather(calls: Iterable[Callable[[], Awaitable[None]]]) -> None:
             tg.start_soon(guarded, call, tg.cancel_scope)
     if failures:
         raise failures[0]
+
+
+def _event_id(event: Event) -> str:
+    return event.id
+
+
+def event_listing(
+    paging: PagingStrategy[Mapping[str, Any]],
+    transform: Callable[[Sequence[Mapping[str, Any]]], Iterable[Event]],
+    *,
+    id_field: str,
+    query: Mapping[str, Any],
+    provider: str,
+) -> Paginator[Event]:
+    """
+    The paginator of a provider's event listing: raw pages in, ``Event``s out.
+
+    Events are de-duplicated by ``Event.id``; progress is counted on the raw
+    items' ``id_field`` (see :class:`~wecal.paging.Paginator`); ``query``
+    fingerprints the listing's cursors.
+    """
+    return Paginator(
+        paging,
+        transform=transform,
+        key=_event_id,
+        raw_key=raw_id(id_field),
+        query=query,
+        provider=provider,
+    )

@@ -38,9 +38,9 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
-from ...paging import Paginator, TokenPaging, raw_id
+from ...paging import Paginator, TokenPaging
 from ...sync import SyncStream
-from .._common import check_page_size, check_window, gather, in_window
+from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping, read_str, read_text
 from ..dingtalk_legacy._errors import DINGTALK_LEGACY
 from ._convert import (
@@ -256,11 +256,10 @@ class DingTalkClient(BaseClient):
                 return events  # the server expanded them over the window
             return list(in_window(events, start, end, expand=False))
 
-        return Paginator(
+        return event_listing(
             TokenPaging(fetch),
-            transform=transform,
-            key=lambda event: event.id,
-            raw_key=raw_id("id"),
+            transform,
+            id_field="id",
             query={
                 "provider": "dingtalk-v1",
                 "user_id": user_id,

@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 from ..._client import BaseClient, ClientSettings
 from ...errors import ValidationError, _describe
 from ...models import Event
-from ...paging import Paginator, TokenPaging, raw_id
+from ...paging import Paginator, TokenPaging
 from ...sync import SyncStream, snapshot_sync
-from .._common import check_page_size, check_window
+from .._common import check_page_size, check_window, event_listing
 from ._convert import item_to_event, page_from_response
 from ._errors import DINGTALK_LEGACY
 
@@ -130,11 +130,10 @@ class DingTalkLegacyClient(BaseClient):
                 for i, item in enumerate(raw)
             ]
 
-        return Paginator(
+        return event_listing(
             TokenPaging(fetch),
-            transform=transform,
-            key=lambda event: event.id,
-            raw_key=raw_id("id"),
+            transform,
+            id_field="id",
             query={
                 "provider": "dingtalk-legacy",
                 "user_id": user_id,

@@ -31,12 +31,13 @@ from ...errors import (
     _describe,
 )
 from ...models import Calendar, Event
-from ...paging import OffsetPaging, Paginator, raw_id
+from ...paging import OffsetPaging, Paginator
 from ...sync import SyncStream, snapshot_sync
 from .._common import (
     check_instance,
     check_page_size,
     check_window,
+    event_listing,
     gather,
     id_list,
     in_window,
@@ -147,11 +148,10 @@ class WeComClient(BaseClient):
             ]
             return list(in_window(events, start, end, expand=expand))
 
-        return Paginator(
+        return event_listing(
             OffsetPaging(fetch, page_size=limit),
-            transform=transform,
-            key=lambda event: event.id,
-            raw_key=raw_id("schedule_id"),
+            transform,
+            id_field="schedule_id",
             query={
                 "provider": _PROVIDER,
                 "calendar_id": calendar_id,
