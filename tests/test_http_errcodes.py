@@ -71,6 +71,8 @@ DINGTALK_LEGACY_DOC = {
     40089: (wecal.AuthenticationError, False),
     40096: (wecal.AuthenticationError, False),
     60121: (wecal.NotFoundError, False),
+    # Same page: 33012 "无效的USERID" (a user the corp does not have).
+    33012: (wecal.NotFoundError, False),
     # Same page: 50002/50004 "企业员工/部门不在授权范围" (a real 50004 answer in
     # tests/data/real, from a public issue).
     50002: (wecal.PermissionDeniedError, False),

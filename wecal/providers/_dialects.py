@@ -32,6 +32,10 @@ __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 DEFAULT_TOKEN_LIFETIME = 7200.0
 
 _HINT_RE = re.compile(r"hint:\s*\[([^\]]+)\]")
+# "ding talk error[subcode=90002,submsg=…]": the envelope's sub-code when the
+# body has no sub_code field of its own.
+_SUB_CODE_RE = re.compile(r"sub_?code\s*[=:]\s*([^,\]\s]+)", re.IGNORECASE)
+_SUB_MSG_RE = re.compile(r"sub_?msg\s*[=:]\s*([^\]]+)", re.IGNORECASE)
 _NOT_FOUND_RE = re.compile(r"not[._-]?(?:found|exists?)", re.IGNORECASE)
 _NOT_FOUND = CodeRule(NotFoundError, meaning="not found")
 
@@ -160,10 +164,10 @@ class Dialect:
             sub_code: str | None = None
             if code == self.envelope_code:
                 # {"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限", …}
-                sub_code = _text(body.get("sub_code", body.get("subCode"))).strip() or None
+                sub_code, sub_message = _sub_code(body, message)
                 if sub_code is not None:
-                    rule = self.sub_codes.get(sub_code) or rule
-                    message = _text(body.get("sub_msg", body.get("subMsg"))) or message
+                    rule = self._sub_rule(sub_code) or rule
+                    message = sub_message or message
             if rule is None:
                 rule = (rule_for_status(status) if status >= 500 else None) or _unknown(code)
             return Failure(rule, code, message or rule.meaning, request_id, status, sub_code)
@@ -178,6 +182,14 @@ class Dialect:
         if status_rule is not None:
             return Failure(status_rule, None, status_rule.meaning, None, status)
         return None
+
+    def _sub_rule(self, sub_code: str) -> CodeRule | None:
+        """The rule of an envelope's sub-code: as given, else its number ("isp.90002")."""
+        rule = self.sub_codes.get(sub_code)
+        if rule is None:
+            tail = sub_code.rpartition(".")[2]
+            rule = self.sub_codes.get(tail) if tail.isdecimal() else None
+        return rule
 
     def _classify_status(self, status: int, body: Mapping[str, Any] | None) -> Failure | None:
         if status < 400:
@@ -218,6 +230,24 @@ def _gateway_ban(status: int, body: Mapping[str, Any]) -> Failure:
     message = f"{_IP_BAN.meaning} (punish: deny, wait: {_text(body.get('wait'))})"
     request_id = _text(body.get("uuid")) or None
     return Failure(_IP_BAN, code if type(code) is int else None, message, request_id, status)
+
+
+def _sub_code(body: Mapping[str, Any], message: str) -> tuple[str | None, str]:
+    """
+    An envelope's ``(sub_code, sub_msg)``: the body's fields (``sub_code`` /
+    ``subCode`` / ``subcode``), else what its ``errmsg`` says
+    (``ding talk error[subcode=90002,submsg=…]``).
+    """
+    raw = body.get("sub_code", body.get("subCode", body.get("subcode")))
+    sub_code = _text(raw).strip() or None
+    sub_message = _text(body.get("sub_msg", body.get("subMsg", body.get("submsg"))))
+    if sub_code is None:
+        found = _SUB_CODE_RE.search(message)
+        sub_code = found.group(1) if found else None
+    if sub_code is not None and not sub_message:
+        found = _SUB_MSG_RE.search(message)
+        sub_message = found.group(1).strip() if found else ""
+    return sub_code, sub_message
 
 
 def _unknown(code: object) -> CodeRule:

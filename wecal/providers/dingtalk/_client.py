@@ -73,7 +73,7 @@ _PRIMARY = "primary"
 # A wecal occurrence id: "{series id}_{UTC start}" or "{series id}_{date}".
 _OCCURRENCE_RE = re.compile(r"^(?P<series>.+)_(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
 # userid → unionId lookups (legacy oapi errcode): "找不到该用户".
-_NO_SUCH_USER = (60121, 60111, 40003)
+_NO_SUCH_USER = (60121, 60111, 40003, 33012)
 
 
 def _segment(value: str, name: str) -> str:

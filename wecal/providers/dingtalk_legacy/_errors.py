@@ -34,6 +34,8 @@ DINGTALK_LEGACY_ERRORS: Mapping[int, CodeRule] = code_table(
         40089: CodeRule(AuthenticationError, meaning="invalid corpid or corpsecret"),
         40096: CodeRule(AuthenticationError, meaning="invalid appKey or appSecret"),
         60121: CodeRule(NotFoundError, meaning="user not found"),
+        # "无效的USERID": a userid the corp does not have — not found, whatever the code.
+        33012: CodeRule(NotFoundError, meaning="invalid userid (no such user)"),
         # 40001 is both "bad secret" (at gettoken) and "bad token" (elsewhere);
         # the core turns a token-invalid code at gettoken into a plain auth error.
         40001: TOKEN_INVALID,
@@ -84,6 +86,7 @@ DINGTALK_LEGACY_SUB_CODES: Mapping[str, CodeRule] = MappingProxyType(
         "60011": CodeRule(PermissionDeniedError, meaning="no permission for this api"),
         "60020": CodeRule(PermissionDeniedError, meaning="caller ip not on the white list"),
         "60121": CodeRule(NotFoundError, meaning="user not found"),
+        "33012": CodeRule(NotFoundError, meaning="invalid userid (no such user)"),
         "90002": _QPS,
         "90018": _QPS,
     }

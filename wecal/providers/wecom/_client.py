@@ -15,7 +15,7 @@ no recurrence id (an occurrence is addressed by ``op_start_time``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import partial
 from typing import Any, Literal, Unpack
@@ -98,6 +98,42 @@ class WeComClient(BaseClient):
         return await self._http.call(
             api, "POST", f"/cgi-bin/oa/{api}", json=body, idempotent=idempotent
         )
+
+    async def _keyed_write(
+        self,
+        api: str,
+        body: Mapping[str, Any],
+        *,
+        kind: str,
+        key: str,
+        exists: Callable[[str], Awaitable[object]],
+    ) -> Any:
+        """
+        A write addressed by one id (``key``) among other fields.
+
+        WeCom answers 40058 ("invalid parameter") both for an unknown id and
+        for a bad field. On 40058 the id is looked up (``exists`` raises
+        :class:`~wecal.NotFoundError` when it is gone): an unknown id is
+        :class:`~wecal.NotFoundError`, whatever the code; else the answer
+        stands as the :class:`~wecal.InvalidRequestError` it is.
+        """
+        try:
+            return await self._post(api, body)
+        except InvalidRequestError as exc:
+            if exc.code != 40058:
+                raise
+            try:
+                await exists(key)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"{api}: no such {kind} {key!r} ({exc.message})",
+                    provider=_PROVIDER,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                    http_status=exc.http_status,
+                    missing=(key,),
+                ) from exc
+            raise
 
     # -- reading ---------------------------------------------------------------
 
@@ -347,7 +383,9 @@ class WeComClient(BaseClient):
         if {a.id for a in event.attendees} == {a.id for a in current.attendees}:
             body["skip_attendees"] = 1
             schedule.pop("attendees", None)
-        answer = await self._post("schedule/update", body)
+        answer = await self._keyed_write(
+            "schedule/update", body, kind="schedule", key=target, exists=self.get_event
+        )
         new_id = answer.get("schedule_id") or target
         return await self.get_event(str(new_id))
 
@@ -397,7 +435,13 @@ class WeComClient(BaseClient):
         users = id_list(user_ids, "userid")
         if not users:
             raise ValidationError("user_ids must be one or more userid strings")
-        await self._post(api, {"schedule_id": target, "attendees": [{"userid": u} for u in users]})
+        await self._keyed_write(
+            api,
+            {"schedule_id": target, "attendees": [{"userid": u} for u in users]},
+            kind="schedule",
+            key=target,
+            exists=self.get_event,
+        )
 
     # -- calendars -------------------------------------------------------------
 
@@ -443,8 +487,12 @@ class WeComClient(BaseClient):
         ``is_public`` and ``is_corp_calendar`` cannot change after creation.
         """
         check_instance(calendar, Calendar, "calendar")
-        body = await self._post(
-            "calendar/update", {"calendar": calendar_to_wecom(calendar, for_update=True)}
+        body = await self._keyed_write(
+            "calendar/update",
+            {"calendar": calendar_to_wecom(calendar, for_update=True)},
+            kind="calendar",
+            key=calendar.id,
+            exists=lambda cal_id: self.get_calendars([cal_id]),
         )
         self._report_share_failures(body, calendar.id, strict_shares)
         (updated,) = await self.get_calendars([calendar.id])
