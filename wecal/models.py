@@ -54,6 +54,7 @@ class Provider(enum.StrEnum):
 
     WECOM = "wecom"
     DINGTALK = "dingtalk"
+    FEISHU = "feishu"
 
 
 class EventStatus(enum.StrEnum):

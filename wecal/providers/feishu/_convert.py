@@ -1,0 +1,620 @@
+"""
+Feishu / Lark calendar v4 event JSON ↔ :class:`~wecal.Event`: pure functions, no I/O.
+
+Reading (``reference/feishu.md`` §4), with the rule chosen for each quirk:
+
+- ``start_time`` / ``end_time`` are ``{timestamp, timezone}`` (epoch seconds
+  as a string; shown in ``timezone``, Feishu's default ``Asia/Shanghai`` when
+  absent) or ``{date}`` (all-day, in UTC: ``Event.timezone`` is ``"UTC"``).
+  The docs' examples set ``date`` and ``timestamp`` together: the
+  ``timestamp`` wins. The end date of an all-day event is read as exclusive
+  (the official CLI's read path); an end on or before the start means one
+  day. ``all_day_end="inclusive"`` reads it as the last day instead.
+- ``event_id`` is ``{uid}_{original start}``: a single event or a series'
+  master ends in ``_0``; an instance or an exception ends in its original
+  start (epoch seconds). Such an item is an occurrence (DESIGN.md
+  "Occurrences and identity"): ``series_id`` is the master's id
+  (``recurring_event_id``, else ``{uid}_0``), ``recurrence_id`` the original
+  start (a UTC date for all-day events) and ``id`` is
+  ``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"``, so ``instance_view`` and
+  :func:`wecal.expand` name an occurrence alike. Feishu's own id of it stays
+  in ``raw["event_id"]``. A ``cancelled`` exception is a deleted occurrence
+  (``status`` CANCELLED).
+- ``recurrence`` (an RRULE body, no ``RRULE:`` prefix) → ``Recurrence`` on a
+  master; the docs' filler ``recurring_event_id`` on a master is ignored.
+- ``vchat.meeting_url`` → ``meeting_url`` (``https://`` added when Feishu
+  leaves the scheme out: ``vc.feishu.cn/j/152568231``); ``location.name``
+  (else ``address``) → ``location``; ``reminders[].minutes`` N (before the
+  start) → ``timedelta(minutes=-N)``; ``event_organizer`` → ``organizer``;
+  ``attendees[].rsvp_status`` → ``response`` (``removed`` reads as
+  DECLINED); ``create_time`` → ``created`` (there is no update time).
+
+Writing: :func:`event_to_feishu` builds a create/patch body; over a Feishu
+limit is a :class:`~wecal.ValidationError`, what Feishu cannot store
+(EXDATE/RDATE, a reminder over two weeks away, a year outside 1970–2500) an
+:class:`~wecal.UnsupportedError`, both before anything is sent. All-day end
+dates are written inclusive (the last day), as the official CLI writes them.
+Attendees are not part of the body: Feishu adds them through their own
+endpoint (:func:`attendees_to_feishu`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from types import MappingProxyType
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from ..._zones import zone_for
+from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
+from ...models import (
+    Attendee,
+    Calendar,
+    Event,
+    EventStatus,
+    Provider,
+    Recurrence,
+    ResponseStatus,
+    _trusted_attendee,
+    _trusted_event,
+    _trusted_person,
+)
+from ...recurrence import normalize_rrule, occurrence_id
+from .._readers import as_int
+from ._wire import (
+    AttendeeWire,
+    CalendarWire,
+    EventWire,
+    ListData,
+    Location,
+    Reminder,
+    TimeInfo,
+    Vchat,
+    decode,
+    to_json,
+)
+
+__all__ = [
+    "MAX_ATTENDEES_PER_CALL",
+    "MAX_DESCRIPTION",
+    "MAX_SUMMARY",
+    "RESPONSE_WIRE",
+    "AllDayEnd",
+    "attendees_to_feishu",
+    "calendar_from_feishu",
+    "event_from_feishu",
+    "event_to_feishu",
+    "list_page",
+    "split_event_id",
+]
+
+#: Create/patch limits (``reference/feishu.md`` §3.3, §3.5, §4).
+MAX_SUMMARY = 1000
+MAX_DESCRIPTION = 40960
+MAX_LOCATION = 512
+MAX_RRULE = 2000
+MAX_ATTENDEES_PER_CALL = 1000
+MAX_REMINDER_MINUTES = 20160
+#: ``timestamp`` range the docs give: 1 … 16725225600 (2500-01-01).
+MAX_TIMESTAMP = 16725225600
+
+#: How an all-day event's end date is written on the wire.
+AllDayEnd = Literal["exclusive", "inclusive"]
+
+#: ``rsvp_status`` → answer. ``removed`` (taken off the event) reads as declined.
+RESPONSE_STATUS: Mapping[str, ResponseStatus] = MappingProxyType(
+    {
+        "needs_action": ResponseStatus.NEEDS_ACTION,
+        "accept": ResponseStatus.ACCEPTED,
+        "tentative": ResponseStatus.TENTATIVE,
+        "decline": ResponseStatus.DECLINED,
+        "removed": ResponseStatus.DECLINED,
+    }
+)
+#: answer → ``rsvp_status`` of ``reply``.
+RESPONSE_WIRE: Mapping[ResponseStatus, str] = MappingProxyType(
+    {
+        ResponseStatus.ACCEPTED: "accept",
+        ResponseStatus.TENTATIVE: "tentative",
+        ResponseStatus.DECLINED: "decline",
+    }
+)
+_EVENT_STATUS: Mapping[str, EventStatus] = MappingProxyType(
+    {
+        "confirmed": EventStatus.CONFIRMED,
+        "tentative": EventStatus.TENTATIVE,
+        "cancelled": EventStatus.CANCELLED,
+    }
+)
+_DEFAULT_ZONE = "Asia/Shanghai"
+_DAY = timedelta(days=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_SECOND = timedelta(seconds=1)
+
+
+# --------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------
+
+
+def split_event_id(event_id: str) -> tuple[str, int]:
+    """
+    ``(uid, original start in epoch seconds)`` of a Feishu event id; 0 for a
+    single event or a master, and for an id without a numeric suffix.
+
+    >>> split_event_id("75d28f9b-e35c-4230-8a83-4a661497db54_1602504000")
+    ('75d28f9b-e35c-4230-8a83-4a661497db54', 1602504000)
+    """
+    uid, sep, suffix = event_id.rpartition("_")
+    number = as_int(suffix) if sep else None
+    if number is None or number < 0 or not suffix.isdigit():
+        return event_id, 0
+    return uid, number
+
+
+def _seconds(value: str | int, path: str) -> int:
+    number = as_int(value)
+    if number is None or not 0 <= number <= MAX_TIMESTAMP:
+        raise ResponseFormatError(
+            f"expected epoch seconds (0…{MAX_TIMESTAMP}), got {_describe(value)}", path=path
+        )
+    return number
+
+
+def _zone(info: TimeInfo, path: str) -> tuple[tzinfo, str | None]:
+    name = info.timezone or _DEFAULT_ZONE
+    zone = zone_for(name)
+    if zone is None:
+        raise ResponseFormatError(f"unknown time zone {name!r}", path=f"{path}.timezone")
+    return zone, name
+
+
+def _day(info: TimeInfo, path: str) -> date | None:
+    if not info.date:
+        return None
+    try:
+        return date.fromisoformat(info.date)
+    except ValueError:
+        raise ResponseFormatError(
+            f"expected 'YYYY-MM-DD', got {_describe(info.date)}", path=f"{path}.date"
+        ) from None
+
+
+def _bounds(
+    wire: EventWire, path: str, all_day_end: AllDayEnd
+) -> tuple[datetime | date, datetime | date, str | None]:
+    """``(start, end, timezone)``; see the module docstring for the rules."""
+    start_info, end_info = wire.start_time, wire.end_time
+    if start_info is None:
+        raise ResponseFormatError("missing", path=f"{path}.start_time")
+    if end_info is None:
+        raise ResponseFormatError("missing", path=f"{path}.end_time")
+    if start_info.timestamp not in (None, ""):
+        assert start_info.timestamp is not None
+        if end_info.timestamp in (None, ""):
+            raise ResponseFormatError(
+                "a timed event needs a timestamp on both start and end",
+                path=f"{path}.end_time.timestamp",
+            )
+        assert end_info.timestamp is not None
+        zone, name = _zone(start_info, f"{path}.start_time")
+        start = datetime.fromtimestamp(
+            _seconds(start_info.timestamp, f"{path}.start_time.timestamp"), zone
+        )
+        end_zone, _ = _zone(end_info, f"{path}.end_time") if end_info.timezone else (zone, None)
+        end = datetime.fromtimestamp(
+            _seconds(end_info.timestamp, f"{path}.end_time.timestamp"), end_zone
+        ).astimezone(zone)
+        if end < start:
+            raise ResponseFormatError(
+                f"end {end.isoformat()} is before start {start.isoformat()}",
+                path=f"{path}.end_time.timestamp",
+            )
+        return start, end, name
+    first = _day(start_info, f"{path}.start_time")
+    if first is None:
+        raise ResponseFormatError("neither timestamp nor date given", path=f"{path}.start_time")
+    last = _day(end_info, f"{path}.end_time")
+    if last is None:
+        raise ResponseFormatError(
+            "an all-day event needs a date on both start and end", path=f"{path}.end_time.date"
+        )
+    try:
+        if all_day_end == "inclusive":
+            last += _DAY
+        if last <= first:
+            last = first + _DAY  # a zero-length (or inclusive one-day) end: one day
+    except OverflowError:
+        raise ResponseFormatError("date out of range", path=f"{path}.end_time.date") from None
+    return first, last, "UTC"
+
+
+def _enum(table: Mapping[str, Any], value: str | None, default: Any, path: str) -> Any:
+    if not value:
+        return default
+    found = table.get(value)
+    if found is None:
+        raise ResponseFormatError(f"unknown value {value!r} (known: {', '.join(table)})", path=path)
+    return found
+
+
+def _reminders(items: list[Reminder] | None, path: str) -> tuple[timedelta, ...]:
+    out = []
+    for i, item in enumerate(items or ()):
+        minutes = as_int(item.minutes)
+        if minutes is None or not -MAX_REMINDER_MINUTES <= minutes <= MAX_REMINDER_MINUTES:
+            raise ResponseFormatError(
+                f"expected minutes before the start (±{MAX_REMINDER_MINUTES}), "
+                f"got {_describe(item.minutes)}",
+                path=f"{path}.reminders[{i}].minutes",
+            )
+        out.append(timedelta(minutes=-minutes))
+    return tuple(out)
+
+
+def attendee_id(wire: AttendeeWire) -> str:
+    """The id an attendee is known by: its user, chat, room or e-mail id."""
+    by_type = {
+        "user": wire.user_id,
+        "chat": wire.chat_id,
+        "resource": wire.room_id,
+        "third_party": wire.third_party_email,
+    }.get(wire.type or "")
+    return (
+        by_type
+        or wire.user_id
+        or wire.chat_id
+        or wire.room_id
+        or wire.third_party_email
+        or wire.attendee_id
+        or ""
+    )
+
+
+def _attendees(items: list[AttendeeWire] | None, path: str) -> tuple[Attendee, ...]:
+    out = []
+    for i, item in enumerate(items or ()):
+        ident = attendee_id(item)
+        if not ident:
+            raise ResponseFormatError(
+                "an attendee with no id (user_id, chat_id, room_id, third_party_email)",
+                path=f"{path}.attendees[{i}]",
+            )
+        answer = _enum(
+            RESPONSE_STATUS,
+            item.rsvp_status,
+            ResponseStatus.NEEDS_ACTION,
+            f"{path}.attendees[{i}].rsvp_status",
+        )
+        out.append(
+            _trusted_attendee(
+                id=ident,
+                display_name=item.display_name or "",
+                response=answer,
+                optional=bool(item.is_optional),
+            )
+        )
+    return tuple(out)
+
+
+def _meeting_url(vchat: Vchat | None) -> str | None:
+    url = (vchat.meeting_url or "").strip() if vchat is not None else ""
+    if not url:
+        return None
+    return url if "://" in url else f"https://{url}"
+
+
+def _created(value: str | int | None, path: str) -> datetime | None:
+    if value in (None, "", 0, "0"):
+        return None
+    assert value is not None
+    return _EPOCH + timedelta(seconds=_seconds(value, f"{path}.create_time"))
+
+
+def event_from_feishu(
+    data: Mapping[str, Any],
+    *,
+    path: str = "$",
+    calendar_id: str | None = None,
+    all_day_end: AllDayEnd = "exclusive",
+) -> Event:
+    """
+    One calendar v4 event (a ``get`` answer's ``data.event``, an item of an
+    ``events``, ``instances`` or ``instance_view`` listing) →
+    :class:`~wecal.Event`. ``calendar_id`` is the calendar it was read from
+    (else its ``organizer_calendar_id``).
+
+    >>> ev = event_from_feishu({"event_id": "u1_0", "summary": "周会",
+    ...     "start_time": {"timestamp": "1717380000", "timezone": "Asia/Shanghai"},
+    ...     "end_time": {"timestamp": "1717383600", "timezone": "Asia/Shanghai"}})
+    >>> ev.start.isoformat(), ev.timezone
+    ('2024-06-03T10:00:00+08:00', 'Asia/Shanghai')
+
+    Raises:
+        ResponseFormatError: ``event_id`` or a time missing or mistyped, an
+            unknown status or answer, a rule that is not a rule; ``.path``
+            names it.
+    """
+    wire = decode(data, EventWire, path=path)
+    try:
+        return _event(wire, data, path, calendar_id, all_day_end)
+    except OverflowError:
+        raise ResponseFormatError("a time is out of range", path=path) from None
+
+
+def _event(
+    wire: EventWire,
+    data: Mapping[str, Any],
+    path: str,
+    calendar_id: str | None,
+    all_day_end: AllDayEnd,
+) -> Event:
+    if not wire.event_id:
+        raise ResponseFormatError("missing", path=f"{path}.event_id")
+    start, end, zone_name = _bounds(wire, path, all_day_end)
+    all_day = not isinstance(start, datetime)
+    uid, original = split_event_id(wire.event_id)
+
+    event_id = wire.event_id
+    series_id: str | None = None
+    recurrence_id: datetime | date | None = None
+    recurrence = None
+    if original:
+        # An instance or an exception: an occurrence of its series.
+        series_id = wire.recurring_event_id or f"{uid}_0"
+        moment = _EPOCH + timedelta(seconds=_seconds(original, f"{path}.event_id"))
+        if all_day:
+            recurrence_id = moment.date()
+        else:
+            assert isinstance(start, datetime)
+            recurrence_id = moment.astimezone(start.tzinfo)
+        event_id = occurrence_id(series_id, recurrence_id)
+    elif wire.recurrence:
+        if len(wire.recurrence) > MAX_RRULE * 2:
+            raise ResponseFormatError(
+                f"a rule of {len(wire.recurrence)} characters", path=f"{path}.recurrence"
+            )
+        try:
+            rule = normalize_rrule(wire.recurrence)
+        except ResponseFormatError as exc:
+            raise ResponseFormatError(
+                exc.message.removeprefix("$.recurrence: "), path=f"{path}.recurrence"
+            ) from None
+        recurrence = Recurrence(rrule=rule)
+
+    organizer = None
+    if wire.event_organizer is not None and (
+        wire.event_organizer.user_id or wire.event_organizer.display_name
+    ):
+        organizer = _trusted_person(
+            id=wire.event_organizer.user_id or "",
+            display_name=wire.event_organizer.display_name or "",
+        )
+    location = wire.location
+    try:
+        return _trusted_event(
+            provider=Provider.FEISHU,
+            id=event_id,
+            calendar_id=calendar_id or wire.organizer_calendar_id or None,
+            summary=wire.summary or "",
+            description=wire.description or "",
+            location=(location.name or location.address or "") if location else "",
+            start=start,
+            end=end,
+            all_day=all_day,
+            timezone=zone_name,
+            recurrence=recurrence,
+            series_id=series_id,
+            recurrence_id=recurrence_id,
+            status=_enum(_EVENT_STATUS, wire.status, EventStatus.CONFIRMED, f"{path}.status"),
+            organizer=organizer,
+            attendees=_attendees(wire.attendees, path),
+            reminders=_reminders(wire.reminders, path),
+            meeting_url=_meeting_url(wire.vchat),
+            created=_created(wire.create_time, path),
+            updated=None,
+            raw=data,
+        )
+    except ValidationError as exc:
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+def list_page(
+    body: Mapping[str, Any], *, path: str = "$.data"
+) -> tuple[list[Mapping[str, Any]], bool, str | None, str | None]:
+    """
+    ``(items, has_more, page_token, sync_token)`` of a listing's ``data``.
+
+    Missing or null ``items`` is an empty page; an empty token is None.
+
+    >>> list_page({"items": [], "has_more": False, "sync_token": "s1"})
+    ([], False, None, 's1')
+    """
+    data = decode(body, ListData, path=path)
+    return (
+        list(data.items or ()),
+        bool(data.has_more),
+        data.page_token or None,
+        data.sync_token or None,
+    )
+
+
+def calendar_from_feishu(data: Mapping[str, Any], *, path: str = "$") -> Calendar:
+    """
+    One calendar (``calendars`` list, ``get``, ``primary``) → :class:`~wecal.Calendar`.
+
+    ``color`` (ARGB int32) → ``#RRGGBB``; ``readonly`` unless the current
+    identity's ``role`` is ``writer`` or ``owner``; ``is_public`` for
+    ``permissions: public``.
+    """
+    wire = decode(data, CalendarWire, path=path)
+    if not wire.calendar_id:
+        raise ResponseFormatError("missing", path=f"{path}.calendar_id")
+    color = None
+    if wire.color is not None and wire.color not in (0, -1):
+        color = f"#{wire.color & 0xFFFFFF:06X}"
+    try:
+        return Calendar(
+            provider=Provider.FEISHU,
+            id=wire.calendar_id,
+            summary=wire.summary or "",
+            description=wire.description or "",
+            color=color,
+            is_public=wire.permissions == "public",
+            readonly=(wire.role or "owner") not in ("writer", "owner"),
+            raw=data,
+        )
+    except ValidationError as exc:
+        raise ResponseFormatError(exc.message, path=path) from exc
+
+
+# --------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------
+
+
+def _check_length(name: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ValidationError(
+            f"Event.{name}: {len(text)} characters, over Feishu's limit of {limit}"
+        )
+
+
+def _write_zone(event: Event) -> str:
+    """The IANA zone a timed event is written in (Feishu takes no fixed offsets)."""
+    if event.timezone and event.timezone[0] not in "+-":
+        return event.timezone
+    assert isinstance(event.start, datetime)
+    tz = event.start.tzinfo
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    offset = event.start.utcoffset()
+    assert offset is not None
+    minutes = int(offset.total_seconds()) // 60
+    if minutes % 60 == 0 and -12 * 60 <= minutes <= 14 * 60:
+        # POSIX-style Etc zones have the sign reversed: Etc/GMT-8 is +08:00.
+        return "UTC" if minutes == 0 else f"Etc/GMT{-minutes // 60:+d}"
+    if event.recurrence is not None:
+        raise UnsupportedError(
+            f"Feishu needs an IANA time zone; {event.start.isoformat()} has a fixed offset "
+            "that no IANA zone matches, and a series needs its wall clock",
+            feature="timezone",
+        )
+    return "UTC"
+
+
+def _stamp(moment: datetime, field: str) -> str:
+    # Exact floor (no float rounding): Feishu stores whole seconds, as WeCom does.
+    seconds = (moment - _EPOCH) // _SECOND
+    if not 0 <= seconds <= MAX_TIMESTAMP:
+        raise UnsupportedError(
+            f"Feishu stores {field} as epoch seconds from 1970 to 2500; got {moment.isoformat()}",
+            feature=field,
+        )
+    return str(seconds)
+
+
+def _rule(recurrence: Recurrence) -> str:
+    if recurrence.exdates or recurrence.rdates:
+        part = "EXDATE" if recurrence.exdates else "RDATE"
+        raise UnsupportedError(
+            f"Feishu cannot create a series with {part}s: its recurrence is one RRULE "
+            "(delete the occurrences after creating it)",
+            feature=part,
+        )
+    try:
+        rule = normalize_rrule(recurrence.rrule)
+    except ResponseFormatError as exc:
+        raise ValidationError(f"Event.recurrence.rrule: {exc.message}") from None
+    if len(rule) > MAX_RRULE:
+        raise ValidationError(
+            f"Event.recurrence.rrule: {len(rule)} characters, over Feishu's limit of {MAX_RRULE}"
+        )
+    return rule
+
+
+def _reminders_out(reminders: Sequence[timedelta]) -> list[Reminder]:
+    out = []
+    for i, reminder in enumerate(reminders):
+        seconds = -reminder.total_seconds()
+        if seconds % 60 or abs(seconds) > MAX_REMINDER_MINUTES * 60:
+            raise UnsupportedError(
+                f"Event.reminders[{i}]: Feishu reminds whole minutes up to two weeks before "
+                f"or after the start, not {reminder}",
+                feature="reminders",
+            )
+        out.append(Reminder(minutes=int(seconds // 60)))
+    return out
+
+
+def event_to_feishu(event: Event, *, all_day_end: AllDayEnd = "inclusive") -> dict[str, Any]:
+    """
+    A create or patch body for ``event`` (attendees excluded: they have their
+    own endpoint). All-day end dates go out as the last day by default.
+
+    Raises:
+        ValidationError: over a Feishu limit (summary 1000, description 40960,
+            location 512, rule 2000 characters), or a rule that is not one
+            (COUNT and UNTIL together).
+        UnsupportedError: EXDATE/RDATE, a reminder not in whole minutes or over
+            two weeks away, a time outside 1970–2500.
+    """
+    if not isinstance(event, Event):
+        raise ValidationError(f"expected a wecal.Event, got {_describe(event)}")
+    _check_length("summary", event.summary, MAX_SUMMARY)
+    _check_length("description", event.description, MAX_DESCRIPTION)
+    _check_length("location", event.location, MAX_LOCATION)
+    if event.all_day:
+        assert isinstance(event.start, date)
+        assert isinstance(event.end, date)
+        end = max(event.end, event.start + _DAY)
+        last = end - _DAY if all_day_end == "inclusive" else end
+        start_time = TimeInfo(date=event.start.isoformat())
+        end_time = TimeInfo(date=last.isoformat())
+    else:
+        assert isinstance(event.start, datetime)
+        assert isinstance(event.end, datetime)
+        zone = _write_zone(event)
+        start_time = TimeInfo(timestamp=_stamp(event.start, "start"), timezone=zone)
+        end_time = TimeInfo(timestamp=_stamp(event.end, "end"), timezone=zone)
+    wire = EventWire(
+        summary=event.summary,
+        description=event.description,
+        start_time=start_time,
+        end_time=end_time,
+        location=Location(name=event.location) if event.location else None,
+        reminders=_reminders_out(event.reminders),
+        recurrence=_rule(event.recurrence) if event.recurrence is not None else None,
+        vchat=(
+            Vchat(vc_type="third_party", meeting_url=event.meeting_url)
+            if event.meeting_url
+            else None
+        ),
+    )
+    return to_json(wire)
+
+
+def attendees_to_feishu(attendees: Iterable[Attendee]) -> list[dict[str, Any]]:
+    """
+    ``[{type, <id field>, is_optional}]`` for ``POST …/attendees``.
+
+    The kind of attendee is read from its id the way Feishu shapes them:
+    ``oc_…`` a group chat, ``omm_…`` a meeting room, an e-mail address an
+    external (third-party) attendee, anything else a user id.
+    """
+    out: list[dict[str, Any]] = []
+    for attendee in attendees:
+        ident = attendee.id
+        if ident.startswith("oc_"):
+            wire = AttendeeWire(type="chat", chat_id=ident)
+        elif ident.startswith("omm_"):
+            wire = AttendeeWire(type="resource", room_id=ident)
+        elif "@" in ident:
+            wire = AttendeeWire(type="third_party", third_party_email=ident)
+        else:
+            wire = AttendeeWire(type="user", user_id=ident)
+        if attendee.optional:
+            wire.is_optional = True
+        out.append(to_json(wire))
+    return out
