@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,35 +17,103 @@ from wecal.sandbox import Fault, Sandbox, generate
 
 from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, WECOM_CORP_ID, WECOM_SECRET
 
-README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+ROOT = Path(__file__).parents[1]
+#: The README and every page of docs/: their examples run as written.
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"<!-- example: (\w+) -->\n```python\n(.*?)```", re.S)
-EXAMPLES = dict(BLOCK.findall(README))
+#: Any Python block, and the line before it (an example's tag or a sketch's).
+ANY_BLOCK = re.compile(r"([^\n]*)\n```python\n", re.S)
+
+
+def _collect() -> tuple[dict[str, str], dict[str, list[str]]]:
+    examples: dict[str, str] = {}
+    where: dict[str, list[str]] = {}
+    for page in PAGES:
+        for name, code in BLOCK.findall(page.read_text(encoding="utf-8")):
+            examples[name] = code
+            where.setdefault(name, []).append(page.relative_to(ROOT).as_posix())
+    return examples, where
+
+
+EXAMPLES, WHERE = _collect()
+README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.anyio
 
 
 def load(name: str) -> dict[str, Any]:
     namespace: dict[str, Any] = {"__name__": f"readme_{name}"}
-    exec(compile(EXAMPLES[name], f"README.md:{name}", "exec"), namespace)
+    exec(compile(EXAMPLES[name], f"{WHERE[name][0]}:{name}", "exec"), namespace)
     return namespace
 
 
 def test_examples_are_found() -> None:
-    assert set(EXAMPLES) == {
-        "quick_start",
-        "web_handler",
-        "bulk_export",
-        "sandbox_client",
-        "chat_bot",
-        "notify_endpoint",
-        "sync_loop",
-        "meeting_moved",
-        "dingtalk_bot",
+    assert WHERE == {
+        "quick_start": ["README.md"],
+        "web_handler": ["README.md"],
+        "bulk_export": ["README.md"],
+        "dingtalk_bot": ["README.md"],
+        "notify_endpoint": ["README.md"],
+        "page_by_page": ["docs/clients.md"],
+        "free_at": ["docs/dingtalk.md"],
+        "chat_bot": ["docs/dingtalk-legacy.md"],
+        "resume_listing": ["docs/errors.md"],
+        "model_round_trip": ["docs/model.md"],
+        "edit_event": ["docs/model.md"],
+        "expand_series": ["docs/recurrence.md"],
+        "sandbox_client": ["docs/sandbox.md"],
+        "sandbox_in_tests": ["docs/sandbox.md"],
+        "sync_loop": ["docs/sync.md"],
+        "meeting_moved": ["docs/sync.md"],
+        "wecom_reschedule": ["docs/wecom.md"],
     }
 
 
-def test_quick_start_round_trips_an_event() -> None:
-    example = load("quick_start")
+def test_every_python_block_is_an_example_or_a_marked_sketch() -> None:
+    """A block a reader may paste either runs (tagged ``example``) or says it does not."""
+    unmarked = [
+        f"{page.relative_to(ROOT)}: {before!r}"
+        for page in PAGES
+        for before in ANY_BLOCK.findall(page.read_text(encoding="utf-8"))
+        if not before.startswith(("<!-- example: ", "<!-- sketch -->"))
+    ]
+    assert unmarked == []
+
+
+def test_the_readme_is_a_guide_of_at_most_250_lines() -> None:
+    assert README.count("\n") <= 250
+    quick_start = EXAMPLES["quick_start"]
+    assert len([line for line in quick_start.splitlines() if line.strip()]) <= 25
+
+
+def test_quick_start_runs_as_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    example = load("quick_start")  # the script: it starts the sandbox and runs main()
+    printed = capsys.readouterr().out.splitlines()
+    box, demo = example["box"], example["demo"]
+    calendar, user = demo.wecom_calendars[0], demo.dingtalk_v1_users[0]
+    created = [line.split()[1] for line in printed if line.startswith("created ")]
+    listed = [line for line in printed if not line.startswith("created ")]
+    records = [json.loads(line) for line in (tmp_path / "demo.jsonl").read_text().splitlines()]
+    assert len(created) == 2
+    # Every event of the calendar and of the user, as the sandbox holds them, new ones included.
+    wecom_ids = {s["schedule_id"] for s in box.wecom_ground_truth(calendar)}
+    ding_ids = {e["id"] for e in box.dingtalk_v1.ground_truth(user)}
+    assert created[0] in wecom_ids
+    assert created[1] in ding_ids
+    assert len(records) == len(listed) == len(wecom_ids) + len(ding_ids)
+    assert {(r["provider"], r["id"]) for r in records} == {
+        *(("wecom", i) for i in wecom_ids),
+        *(("dingtalk", i) for i in ding_ids),
+    }
+    assert {r["id"] for r in records if r["summary"] == "你好"} >= set(created)
+    assert [line.split()[0] for line in listed] == [r["provider"] for r in records]
+
+
+def test_model_round_trips_an_event() -> None:
+    example = load("model_round_trip")
     event, data = example["event"], example["data"]
     # The plain-JSON form, spelled out independently of to_dict.
     assert json.loads(json.dumps(data)) == data
@@ -60,10 +127,35 @@ def test_quick_start_round_trips_an_event() -> None:
     assert event.start.tzinfo == ZoneInfo("Asia/Shanghai")
 
 
+def test_edit_event_makes_a_validated_copy() -> None:
+    postponed = load("edit_event")["postponed"]
+    tz = ZoneInfo("Asia/Shanghai")
+    event = wecal.Event(
+        provider=wecal.Provider.WECOM,
+        id="e1",
+        summary="周会",
+        start=datetime(2024, 6, 3, 10, tzinfo=tz),
+        end=datetime(2024, 6, 3, 11, tzinfo=tz),
+    )
+    later = postponed(event, 2)
+    assert (later.id, later.summary) == ("e1", "周会")
+    assert (later.start, later.end) == (
+        datetime(2024, 6, 5, 10, tzinfo=tz),
+        datetime(2024, 6, 5, 11, tzinfo=tz),
+    )
+    assert later.description == "(postponed 2 days)"
+    assert event.start == datetime(2024, 6, 3, 10, tzinfo=tz)  # the original is unchanged
+
+
+def test_expand_series_asserts_its_own_result() -> None:
+    example = load("expand_series")  # the example asserts June's instants itself
+    assert len(example["june"]) == 6
+
+
 def test_the_sandbox_notification_methods_named_are_on_sandbox_notifications() -> None:
     """The prose names methods a newcomer calls on ``sandbox.notifications``."""
-    section = README.split("`wecal.sandbox` sends these notifications too:")[1]
-    section = section.split("## The sandbox")[0]
+    page = (ROOT / "docs" / "notifications.md").read_text(encoding="utf-8")
+    section = page.split("`wecal.sandbox` sends these notifications too:")[1]
     named = set(
         re.findall(r"`(?:sandbox\.notifications\.)?((?:user|subscribe)_\w+|script)\b", section)
     )
@@ -143,17 +235,7 @@ async def test_chat_bot_reply(sandbox: Sandbox) -> None:
         assert await today_reply(ding, "u100", now) == "暂时无法读取日历，请稍后再试。"
 
 
-async def test_notify_endpoint_mounted(monkeypatch: pytest.MonkeyPatch) -> None:
-    try:
-        import fastapi  # noqa: F401
-    except ImportError:
-        # FastAPI is not a test dependency: its FastAPI class is a Starlette
-        # subclass whose mount() is Starlette's, so run the example on that.
-        import types
-
-        from starlette.applications import Starlette
-
-        monkeypatch.setitem(sys.modules, "fastapi", types.SimpleNamespace(FastAPI=Starlette))
+async def test_notify_endpoint_mounted() -> None:
     from wecal.notifications import WeComCallback
 
     key, token, corp = "k" * 43, "readme-token", "ww_readme"
@@ -230,23 +312,10 @@ def test_examples_type_check_under_mypy_strict(tmp_path: Path) -> None:
         path = tmp_path / f"readme_{name}.py"
         path.write_text(code, encoding="utf-8")
         files.append(str(path))
-    stubs = tmp_path / "stubs"
-    try:
-        import fastapi  # noqa: F401
-    except ImportError:
-        # FastAPI is not a test dependency; its FastAPI class is a Starlette.
-        (stubs / "fastapi").mkdir(parents=True)
-        (stubs / "fastapi" / "__init__.pyi").write_text(
-            "from starlette.applications import Starlette\n\nclass FastAPI(Starlette): ...\n"
-        )
     root = Path(__file__).parents[1]
-    config = tmp_path / "mypy.ini"
-    config.write_text(f"[mypy]\nmypy_path = {stubs}\n")
     out, err, status = api.run(
         [
             "--strict",
-            "--config-file",
-            str(config),
             "--cache-dir",
             str(root / ".mypy_cache"),
             "--no-error-summary",
@@ -273,8 +342,8 @@ async def test_dingtalk_bot(sandbox: Sandbox) -> None:
             },
         },
     )
-    example = load("dingtalk_bot")
-    book_meeting, free_at = example["book_meeting"], example["free_at"]
+    book_meeting = load("dingtalk_bot")["book_meeting"]
+    free_at = load("free_at")["free_at"]
     async with wecal.DingTalkClient(
         DINGTALK_APP_KEY,
         DINGTALK_APP_SECRET,
@@ -285,18 +354,21 @@ async def test_dingtalk_bot(sandbox: Sandbox) -> None:
     ) as ding:
         assert await free_at(ding, "zhangsan", 15, three.date()) == "15 点你有空。"
         refused = await book_meeting(ding, "zhangsan", ["lisi", "wangwu"], "评审", three)
-        assert refused == "1 人那时没空，换个时间吧。"
+        assert refused == "有人那时没空，换个时间吧。"
         assert [e["summary"] for e in v1.ground_truth(me)] == []
         reply = await book_meeting(ding, "zhangsan", ["lisi"], "评审", three)
         (booked,) = v1.ground_truth(me)
         assert booked["summary"] == "评审"
         assert {a["id"] for a in booked["attendees"]} >= {guest}
-        assert reply.startswith("已预约 15:00「评审」 ")
+        assert reply.startswith("已预约「评审」 ")
         assert booked["onlineMeetingInfo"]["url"] in reply
         assert await free_at(ding, "zhangsan", 15, three.date()) == "15 点你有安排。"
         assert await free_at(ding, "zhangsan", 16, three.date()) == "16 点你有空。"
         sandbox.faults.script("dingtalk.v1.schedule.query", [Fault.busy()])
         assert await free_at(ding, "zhangsan", 15, three.date()) == "暂时无法读取日历，请稍后再试。"
+        sandbox.faults.script("dingtalk.v1.schedule.query", [Fault.busy()])
+        busy = await book_meeting(ding, "zhangsan", ["lisi"], "评审", three + timedelta(hours=3))
+        assert busy == "暂时无法预约，请稍后再试。"
 
 
 async def test_sandbox_client_against_the_served_demo() -> None:
@@ -310,3 +382,63 @@ async def test_sandbox_client_against_the_served_demo() -> None:
     first_summaries = load("sandbox_client")["first_summaries"]
     with serve(demo.sandbox) as url:
         assert await first_summaries(url, calendar) == expected
+
+
+async def test_page_by_page_saves_where_it_is(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=5, wecom_calendars=1, schedules_per_calendar=120)
+    cal = summary.wecom_calendars[0]
+    read_calendar = load("page_by_page")["read_calendar"]
+    expected = [s["schedule_id"] for s in sandbox.wecom_ground_truth(cal)]
+    saved: dict[str, str | None] = {}
+    async with _wecom(sandbox) as wecom:
+        sandbox.faults.script("wecom.schedule.get_by_calendar", [None, None, Fault.error(40058)])
+        with pytest.raises(wecal.NotFoundError):
+            await read_calendar(wecom, cal, saved)
+        first_part = saved[cal]
+        assert first_part is not None  # two pages of 50 were read and saved
+        rest = await read_calendar(wecom, cal, saved)
+        assert await read_calendar(wecom, cal, saved) == []  # complete: nothing more
+    assert [e.id for e in rest] == expected[100:]
+
+
+async def test_resume_listing_resumes_after_errors(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=6, wecom_calendars=1, schedules_per_calendar=30)
+    cal = summary.wecom_calendars[0]
+    all_events = load("resume_listing")["all_events"]
+    expected = {s["schedule_id"] for s in sandbox.wecom_ground_truth(cal)}
+    async with wecal.WeComClient(
+        WECOM_CORP_ID,
+        WECOM_SECRET,
+        base_url="http://sandbox",
+        transport=httpx.ASGITransport(app=sandbox.app),
+        token_store=wecal.MemoryTokenStore(),
+        retry=wecal.RetryConfig(max_attempts=1),
+    ) as wecom:
+        sandbox.faults.script("wecom.schedule.get_by_calendar", [Fault.busy(), Fault.busy()])
+        events = await all_events(wecom, cal)
+        assert {e.id for e in events} == expected
+        assert len(events) == len(expected)
+
+
+async def test_wecom_reschedule(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=7, wecom_calendars=1, schedules_per_calendar=10)
+    cal = summary.wecom_calendars[0]
+    timed = next(
+        s
+        for s in sandbox.wecom_ground_truth(cal)
+        if not s["is_whole_day"] and not s["reminders"]["is_repeat"]
+    )
+    push_back = load("wecom_reschedule")["push_back"]
+    async with _wecom(sandbox) as wecom:
+        moved = await push_back(wecom, timed["schedule_id"], 2)
+    stored = sandbox.wecom_schedules[timed["schedule_id"]]
+    assert (stored["start_time"], stored["end_time"]) == (
+        timed["start_time"] + 7200,
+        timed["end_time"] + 7200,
+    )
+    assert stored["summary"] == f"{timed['summary']}（改期）"
+    assert moved.id == timed["schedule_id"]
+
+
+async def test_sandbox_in_tests_example() -> None:
+    await load("sandbox_in_tests")["survives_a_busy_provider"]()
