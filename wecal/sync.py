@@ -287,10 +287,13 @@ class TokenSync:
         self._is_deleted = is_deleted
 
     def encode(self, token: str) -> str:
+        """The opaque state to save for the provider's sync ``token``, bound to this query."""
         payload = json.dumps({"scope": self._scope, "token": token}).encode()
         return self._PREFIX + base64.urlsafe_b64encode(payload).decode().rstrip("=")
 
     def decode(self, state: str) -> str:
+        """The provider's sync token in ``state``; ValidationError for another query's state."""
+
         def bad(why: str) -> ValidationError:
             return ValidationError(
                 f"sync state {why}: pass the state the last sync of this query gave"
@@ -312,6 +315,7 @@ class TokenSync:
         return token
 
     def stream(self, state: str | None) -> SyncStream:
+        """The changes since ``state`` (None: a ``reset`` and every event)."""
         token = None if state is None else self.decode(state)
 
         async def run(stream: SyncStream) -> AsyncGenerator[Change, None]:

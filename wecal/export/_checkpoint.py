@@ -101,6 +101,7 @@ class Checkpoint:
     writer: dict[str, Any] = attrs.Factory(dict)
 
     def to_json(self) -> str:
+        """The checkpoint as the JSON text written to disk (what ``from_json`` reads)."""
         data = _converter.unstructure(self)
         return json.dumps({"version": CHECKPOINT_VERSION, **data}, ensure_ascii=False, indent=1)
 

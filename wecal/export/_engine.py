@@ -39,10 +39,14 @@ class PageLike(Protocol):
     """What the exporter needs of a page: its events and the cursor after it."""
 
     @property
-    def items(self) -> Sequence[Event]: ...
+    def items(self) -> Sequence[Event]:
+        """The page's events."""
+        ...
 
     @property
-    def cursor(self) -> str | None: ...
+    def cursor(self) -> str | None:
+        """Where the source resumes after this page (None: nothing after it)."""
+        ...
 
 
 #: Opens the pages of one source, resuming after ``cursor`` (None = from the start).
@@ -58,6 +62,7 @@ class Source:
 
     @property
     def key(self) -> str:
+        """``kind:id``: how the checkpoint and the result name this source."""
         return f"{self.kind}:{self.id}"
 
 
@@ -69,15 +74,25 @@ class EventWriter(Protocol):
 
     format: str
 
-    def header(self) -> bytes: ...
+    def header(self) -> bytes:
+        """What a new output starts with (written once)."""
+        ...
 
-    def footer(self) -> bytes: ...
+    def footer(self) -> bytes:
+        """What closes the output; rewritten after every commit, so the file is whole."""
+        ...
 
-    def encode(self, events: Iterable[Event]) -> bytes: ...
+    def encode(self, events: Iterable[Event]) -> bytes:
+        """The bytes of ``events``, appended after what was written before."""
+        ...
 
-    def state(self) -> dict[str, Any]: ...
+    def state(self) -> dict[str, Any]:
+        """What the writer must remember across a resume (kept in the checkpoint; JSON)."""
+        ...
 
-    def restore(self, state: dict[str, Any]) -> None: ...
+    def restore(self, state: dict[str, Any]) -> None:
+        """Take back the ``state()`` a checkpoint kept, before encoding more."""
+        ...
 
 
 def writer_for(fmt: str) -> JsonlWriter | IcsWriter:
@@ -115,10 +130,12 @@ class ExportResult:
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
+        """The sources that failed (a rerun with the checkpoint retries them)."""
         return tuple(s for s in self.sources if s.error is not None)
 
     @property
     def ok(self) -> bool:
+        """True when no source failed."""
         return not self.failed
 
 

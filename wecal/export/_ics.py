@@ -126,21 +126,26 @@ class IcsWriter:
         self._dtstamp = now or datetime.now(UTC)
 
     def header(self) -> bytes:
+        """``BEGIN:VCALENDAR`` and the calendar's properties."""
         return (
             b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//wecal//wecal export//EN\r\n"
             b"CALSCALE:GREGORIAN\r\n"
         )
 
     def footer(self) -> bytes:
+        """``END:VCALENDAR``."""
         return b"END:VCALENDAR\r\n"
 
     def state(self) -> dict[str, Any]:
+        """The time zones already written, so a resumed export adds each VTIMEZONE once."""
         return {"zones": sorted(self._zones_written)}
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Take back the zones a checkpoint says were written."""
         self._zones_written = set(state.get("zones", ()))
 
     def encode(self, events: Iterable[Event]) -> bytes:
+        """A VEVENT per event, after the VTIMEZONE of any zone not written before."""
         chunks: list[bytes] = []
         for event in events:
             component, zones = self._vevent(event)

@@ -201,16 +201,21 @@ class JsonlWriter:
     format = "jsonl"
 
     def header(self) -> bytes:
+        """Nothing: JSONL has no header."""
         return b""
 
     def footer(self) -> bytes:
+        """Nothing: JSONL has no footer."""
         return b""
 
     def encode(self, events: Iterable[Event]) -> bytes:
+        """One line per event, each ending in ``\\n``."""
         return encode_jsonl(events)
 
     def state(self) -> dict[str, Any]:
+        """Nothing to remember: every line stands alone."""
         return {}
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
         return None

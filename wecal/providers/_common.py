@@ -52,7 +52,14 @@ class CalendarProvider(Protocol):
         end: datetime | date | None = None,
         expand: bool = False,
         page_size: int | None = None,
-    ) -> Paginator[Event]: ...
+    ) -> Paginator[Event]:
+        """
+        The events of a calendar (``calendar_id``) or of a user (``user_id``),
+        page by page; with ``start``/``end`` those overlapping ``[start, end)``
+        (a date is 00:00 in the client's ``date_zone``), with ``expand=True``
+        the occurrences of recurring events inside it.
+        """
+        ...
 
     def sync_events(
         self,
@@ -61,9 +68,17 @@ class CalendarProvider(Protocol):
         user_id: str | None = None,
         state: str | None = None,
         page_size: int | None = None,
-    ) -> SyncStream: ...
+    ) -> SyncStream:
+        """
+        The changes since ``state`` (None: everything, as one ``reset``), as an
+        async context manager whose ``state`` to save exists once every change
+        was consumed.
+        """
+        ...
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the client's connections; calls in flight end with ``ClientClosedError``."""
+        ...
 
 
 def check_window(

@@ -80,6 +80,7 @@ class Delivery:
 
     @property
     def delivered(self) -> bool:
+        """True once an attempt was answered 2xx."""
         return any(200 <= s < 300 for s in self.statuses)
 
 
@@ -129,6 +130,7 @@ class SandboxNotifications:
         self._subs["dingtalk"] = _Subscription(url, DingTalkCallback(token, aes_key, key))
 
     def unsubscribe(self, provider: str) -> None:
+        """Stop sending ``provider``'s (``"wecom"``, ``"dingtalk"``) notifications."""
         self._subs.pop(provider, None)
 
     def _first_key(self, provider: str) -> str:
