@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
+import logging
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
@@ -282,7 +285,7 @@ def test_foreign_receive_id_is_authentication_error() -> None:
     )
     with pytest.raises(wecal.AuthenticationError) as info:
         wecom_cb().parse(sig, ts, nonce, body)
-    assert info.value.code == "receive_id"
+    assert info.value.code == "decrypt"
     _assert_clean(info.value)
 
 
@@ -301,19 +304,40 @@ def _raw_cbc(plain: bytes) -> str:
 @pytest.mark.parametrize(
     ("ciphertext", "words"),
     [
-        (_raw_cbc(b"x" * 31 + b"\x21"), "padding"),  # pad byte 33 > 32
-        (_raw_cbc(b"x" * 30 + b"\x01\x02"), "padding"),  # inconsistent pad bytes
-        (_raw_cbc(b"x" * 16 + b"\x00\x00\xff\xff" + b"\x0c" * 12), "claims"),  # length lies
-        (_raw_cbc(b"x" * 10 + b"\x16" * 22), "short"),
         ("QUJD", "AES blocks"),  # 3 bytes
         ("QUJDRA=", "base64"),  # truncated
         ("not base64 at all!", "base64"),
     ],
 )
 def test_malformed_ciphertext_is_response_format_error(ciphertext: str, words: str) -> None:
+    # What anyone can see of a ciphertext without the key: a format error.
     with pytest.raises(wecal.ResponseFormatError) as info:
         wecom_cb().parse(*_signed_wecom(ciphertext))
     assert words in str(info.value)
+    _assert_clean(info.value)
+
+
+_FOREIGN = ref_encrypt(AES_KEY, "ww_another_corp", b"<xml><MsgType>event</MsgType></xml>")
+
+
+@pytest.mark.parametrize(
+    "ciphertext",
+    [
+        _raw_cbc(b"x" * 31 + b"\x21"),  # pad byte 33 > 32
+        _raw_cbc(b"x" * 30 + b"\x01\x02"),  # inconsistent pad bytes
+        _raw_cbc(b"x" * 16 + b"\x00\x00\xff\xff" + b"\x0c" * 12),  # length lies
+        _raw_cbc(b"x" * 10 + b"\x16" * 22),  # too short for the header
+        _FOREIGN,  # another receive id
+    ],
+)
+def test_undecryptable_messages_all_get_one_same_error(ciphertext: str) -> None:
+    # Bad padding, a lying length and another receive id are told apart by
+    # nothing: the same class, code and message (no oracle).
+    with pytest.raises(wecal.AuthenticationError) as info:
+        wecom_cb().parse(*_signed_wecom(ciphertext))
+    with pytest.raises(wecal.AuthenticationError) as foreign:
+        wecom_cb().parse(*_signed_wecom(_FOREIGN))
+    assert (info.value.code, str(info.value)) == ("decrypt", str(foreign.value))
     _assert_clean(info.value)
 
 
@@ -330,7 +354,6 @@ EXTERNAL = b"""<?xml version="1.0"?>
         BILLION_LAUGHS,
         EXTERNAL,
         b"<xml><Encrypt>&undefined;</Encrypt></xml>",
-        b"<xml><Encrypt>abc</Encrypt>",
         b"",
         b"\xff\xfe<",
         b"<xml>" * 40 + b"</xml>" * 40,
@@ -606,3 +629,255 @@ async def test_endpoint_answers_lifespan_and_closes_websockets() -> None:
         "lifespan.shutdown.complete",
         "websocket.close",
     ]
+
+
+# -- the endpoint under attack ------------------------------------------------------
+
+
+class Asgi:
+    """Drive the endpoint as a server would: any query bytes, any body chunks."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.received = 0  # body messages the app asked for
+
+    async def call(
+        self,
+        query: bytes,
+        chunks: Any = (),
+        *,
+        method: str = "POST",
+        headers: list[tuple[bytes, bytes]] | None = None,
+    ) -> tuple[int, bytes, dict[bytes, bytes]]:
+        source = iter(chunks)
+        sent: list[dict[str, Any]] = []
+        self.received = 0
+
+        async def receive() -> dict[str, Any]:
+            self.received += 1
+            try:
+                chunk = next(source)
+            except StopIteration:
+                return {"type": "http.request", "body": b"", "more_body": False}
+            if chunk is None:  # a client that stops sending
+                await anyio.sleep_forever()
+            return {"type": "http.request", "body": chunk, "more_body": True}
+
+        async def send(message: dict[str, Any]) -> None:
+            sent.append(message)
+
+        scope = {
+            "type": "http",
+            "method": method,
+            "path": "/",
+            "query_string": query,
+            "headers": headers or [],
+        }
+        await self.app(scope, receive, send)
+        start, body = sent
+        return start["status"], body["body"], dict(start["headers"])
+
+
+def _qs(**params: str) -> bytes:
+    from urllib.parse import urlencode
+
+    return urlencode(params).encode()
+
+
+def _wecom_request(message: str, **kw: Any) -> tuple[bytes, bytes]:
+    sig, ts, nonce, body = wecom_post(message, **kw)
+    return _qs(msg_signature=sig, timestamp=ts, nonce=nonce), body
+
+
+def _ding_request(message: dict[str, Any]) -> tuple[bytes, bytes]:
+    sig, ts, nonce, body = ding_post(message)
+    return _qs(signature=sig, timestamp=ts, nonce=nonce), body
+
+
+def _no_error_logged(caplog: pytest.LogCaptureFixture) -> None:
+    loud = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert not loud, [r.getMessage() for r in loud]
+    for record in caplog.records:
+        assert record.exc_info is None, record.getMessage()
+
+
+@pytest.mark.anyio
+async def test_endless_body_is_413_at_once_and_left_unread() -> None:
+    asgi = Asgi(asgi_endpoint(wecom_cb(), Recorder(), max_body=10_000))
+    query, _ = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
+    endless = (b"<xml>" * 200 for _ in itertools.count())  # 1000 bytes a chunk, forever
+    status, _, headers = await asgi.call(query, endless)
+    assert status == 413
+    assert headers[b"connection"] == b"close"
+    assert asgi.received == 11  # 11 000 bytes read: past the limit, and not one chunk more
+    # A declared length over the limit is refused before anything is read.
+    huge = [(b"content-length", str(100 * 1024 * 1024).encode())]
+    status, _, _ = await asgi.call(query, endless, headers=huge)
+    assert (status, asgi.received) == (413, 0)
+
+
+@pytest.mark.anyio
+async def test_body_and_handler_have_deadlines() -> None:
+    query, body = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
+    asgi = Asgi(asgi_endpoint(wecom_cb(), Recorder(), body_timeout=0.05))
+    status, _, headers = await asgi.call(query, [body[:10], None])  # then nothing, ever
+    assert (status, headers[b"connection"]) == (408, b"close")
+
+    calls: list[Notification] = []
+
+    async def hangs(note: Notification) -> None:
+        calls.append(note)
+        if len(calls) == 1:
+            await anyio.sleep_forever()
+
+    asgi = Asgi(asgi_endpoint(wecom_cb(), hangs, handler_timeout=0.05))
+    assert (await asgi.call(query, [body]))[0] == 503
+    # The provider's retry of the same request is delivered (it was never accepted).
+    assert (await asgi.call(query, [body]))[0] == 200
+    assert (await asgi.call(query, [body]))[0] == 200
+    assert len(calls) == 2
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("concurrent", [False, True], ids=["sequential", "concurrent"])
+async def test_replays_reach_the_handler_once(concurrent: bool) -> None:
+    seen = Recorder()
+    asgi = Asgi(asgi_endpoint(wecom_cb(), seen))
+    query, body = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
+    statuses: list[int] = []
+
+    async def replay() -> None:
+        statuses.append((await Asgi(asgi.app).call(query, [body]))[0])
+
+    if concurrent:
+        async with anyio.create_task_group() as tg:
+            for _ in range(1000):
+                tg.start_soon(replay)
+    else:
+        for _ in range(1000):
+            await replay()
+    assert statuses == [200] * 1000
+    assert len(seen.notes) == 1
+    # Another delivery of the same event (a new nonce: a new request) is not a replay.
+    _, ts, _, body2 = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+    enc = body2.split(b"CDATA[")[1].split(b"]")[0].decode()
+    other = _qs(msg_signature=ref_sign(TOKEN, ts, "n2", enc), timestamp=ts, nonce="n2")
+    assert (await asgi.call(other, [body2]))[0] == 200
+    assert len(seen.notes) == 2
+
+
+@pytest.mark.anyio
+async def test_dingtalk_replays_are_acknowledged_with_success_and_delivered_once() -> None:
+    seen = Recorder()
+    cb = ding_cb()
+    asgi = Asgi(asgi_endpoint(cb, seen))
+    payload = {k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"}
+    query, body = _ding_request(payload)
+    for _ in range(200):
+        status, answer, _ = await asgi.call(query, [body])
+        assert status == 200
+        assert cb.open_reply(json.loads(answer)) == "success"
+    assert len(seen.notes) == 1
+
+
+@pytest.mark.anyio
+async def test_replicas_sharing_a_store_deliver_once() -> None:
+    from wecal.notifications._asgi import MemorySeen
+
+    store = MemorySeen()
+    seen = Recorder()
+    replicas = [Asgi(asgi_endpoint(wecom_cb(), seen, shared=store)) for _ in range(3)]
+    query, body = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
+    for i in range(30):
+        assert (await replicas[i % 3].call(query, [body]))[0] == 200
+    assert len(seen.notes) == 1
+
+
+@pytest.mark.anyio
+async def test_a_failed_handler_gets_the_retry() -> None:
+    seen = Recorder(fail=True)
+    asgi = Asgi(asgi_endpoint(wecom_cb(), seen))
+    query, body = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
+    assert (await asgi.call(query, [body]))[0] == 500
+    seen.fail = False
+    assert [(await asgi.call(query, [body]))[0] for _ in range(5)] == [200] * 5
+    assert len(seen.notes) == 1
+
+
+def test_memory_store_expires_and_is_bounded() -> None:
+    from wecal.notifications._asgi import MemorySeen
+
+    now = [0.0]
+    store = MemorySeen(max_keys=3, clock=lambda: now[0])
+    assert [store.check_and_add(k, 10) for k in "abca"] == [False, False, False, True]
+    now[0] = 11
+    assert store.check_and_add("a", 10) is False  # expired
+    assert [store.check_and_add(k, 10) for k in "defa"] == [False, False, False, False]
+    assert len(store._keys) == 3  # bounded: "a" had to go to hold d, e, f
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "request_"),
+    [
+        (
+            "unknown XML encoding",
+            lambda: _wecom_request(
+                '<?xml version="1.0" encoding="x-no-such"?>'
+                + VECTORS["wecom_events"]["add_schedule"]
+            ),
+        ),
+        (
+            "CreateTime out of range",
+            lambda: _wecom_request(
+                VECTORS["wecom_events"]["add_schedule"].replace("1717200000", "9" * 16)
+            ),
+        ),
+        (
+            "calendarEventUpdateTime out of range",
+            lambda: _ding_request(
+                {**VECTORS["dingtalk_event"], "calendarEventUpdateTime": 9999999999999999}
+            ),
+        ),
+        ("JSON instead of XML", lambda: _wecom_request(json.dumps({"MsgType": "event"}))),
+        (
+            "lone surrogate in the query",
+            lambda: (b"msg_signature=%ED%B3%BF&timestamp=1&nonce=n", b"<xml/>"),
+        ),
+        (
+            "non-UTF-8 query",
+            lambda: (b"msg_signature=%FF&timestamp=%ff&nonce=n", b"<xml/>"),
+        ),
+        ("raw bytes in the query", lambda: (b"msg_signature=\xed\xb3\xbf", b"<xml/>")),
+        ("too many fields", lambda: (b"&".join([b"a=1"] * 100), b"<xml/>")),
+    ],
+)
+async def test_bad_requests_are_4xx_without_error_log(
+    name: str, request_: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    query, body = request_()
+    app = asgi_endpoint(
+        ding_cb() if b"signature=" in query and b"msg_" not in query else wecom_cb(), Recorder()
+    )
+    status, _, _ = await Asgi(app).call(query, [body])
+    assert 400 <= status < 500, name
+    _no_error_logged(caplog)
+
+
+@pytest.mark.anyio
+async def test_bad_padding_and_foreign_receive_id_get_the_same_answer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    asgi = Asgi(asgi_endpoint(wecom_cb(), Recorder()))
+    answers = set()
+    for ciphertext in (_raw_cbc(b"x" * 31 + b"\x21"), _FOREIGN):
+        sig, ts, nonce, body = _signed_wecom(ciphertext)
+        status, text, headers = await asgi.call(
+            _qs(msg_signature=sig, timestamp=ts, nonce=nonce), [body]
+        )
+        answers.add((status, text, tuple(sorted(headers.items()))))
+    assert len(answers) == 1
+    status, _, _ = answers.pop()
+    assert status == 403
+    _no_error_logged(caplog)

@@ -5,22 +5,35 @@ Plain ASGI (no framework dependency): it reads the query string and the body,
 lets the callback object verify and parse them, answers the handshakes itself
 and awaits ``on_notification`` for each calendar notification before
 answering — so a handler that fails makes the provider deliver again.
+
+What an unauthenticated caller can cost it is bounded: the body is read up to
+``max_body`` bytes and within ``body_timeout`` seconds (413 / 408 at once,
+the rest never read), the signature is checked before anything but the
+ciphertext is read from the envelope, and every malformed request is a 4xx
+logged at WARNING without a traceback. A signed request already accepted
+inside the replay window is acknowledged without reaching the handler again.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
+import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from datetime import timedelta
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
-from ..errors import AuthenticationError, UnsupportedError, WecalError
+import anyio
+
+from ..errors import AuthenticationError, UnsupportedError, ValidationError, WecalError
 from ._dingtalk import DingTalkCallback
 from ._model import Notification
 from ._wecom import WeComCallback
 
-__all__ = ["CallbackEndpoint", "asgi_endpoint"]
+__all__ = ["CallbackEndpoint", "SeenStore", "asgi_endpoint"]
 
 logger = logging.getLogger("wecal.notifications")
 
@@ -32,15 +45,105 @@ Handler = Callable[[Notification], Awaitable[object]]
 
 #: Larger bodies are refused (413): a callback is a few KB.
 MAX_BODY = 64 * 1024
+#: Seconds a request may take to send its body (then 408).
+BODY_TIMEOUT = 10.0
+#: Seconds ``on_notification`` may take (then 503, and the provider delivers
+#: again); WeCom itself gives up on an answer after about 5 s.
+HANDLER_TIMEOUT = 5.0
+#: How long an accepted request is remembered; at least twice the callback's
+#: ``max_age`` (a request is accepted from ``max_age`` before its timestamp
+#: to ``max_age`` after it).
+REPLAY_WINDOW = timedelta(minutes=10)
+#: Query parameters read at most; a callback sends four.
+_MAX_FIELDS = 32
+
+
+class SeenStore(Protocol):
+    """
+    Where accepted requests are remembered: ``seen(key, ttl)`` is True when
+    ``key`` was recorded less than ``ttl`` seconds ago, else it records it and
+    returns False, in one step. An in-process store serves one process; a
+    shared one (Redis ``SET key 1 NX EX ttl``) serves every replica.
+    """
+
+    async def seen(self, key: str, ttl: float) -> bool: ...
+
+
+class MemorySeen:
+    """
+    The in-process :class:`SeenStore`: keys with their expiry, oldest first,
+    at most ``max_keys`` (the oldest are forgotten first).
+    """
+
+    def __init__(self, max_keys: int = 100_000, *, clock: Callable[[], float] = time.monotonic):
+        self._keys: OrderedDict[str, float] = OrderedDict()
+        self._max = max_keys
+        self._clock = clock
+
+    def __repr__(self) -> str:
+        return f"MemorySeen({len(self._keys)} keys)"
+
+    async def seen(self, key: str, ttl: float) -> bool:
+        return self.check_and_add(key, ttl)
+
+    def check_and_add(self, key: str, ttl: float) -> bool:
+        """:meth:`seen` without the await."""
+        now = self._clock()
+        keys = self._keys
+        expiry = keys.pop(key, None)
+        if expiry is not None and expiry > now:
+            keys[key] = expiry
+            return True
+        keys[key] = now + ttl
+        while keys and (len(keys) > self._max or next(iter(keys.values())) <= now):
+            keys.popitem(last=False)
+        return False
+
+    def discard(self, key: str) -> bool:
+        """Forget ``key``; True if it was recorded and not yet expired."""
+        expiry = self._keys.pop(key, None)
+        return expiry is not None and expiry > self._clock()
 
 
 class _Answer:
-    __slots__ = ("body", "content_type", "status")
+    __slots__ = ("body", "close", "content_type", "status")
 
-    def __init__(self, status: int, body: bytes, content_type: str = "text/plain") -> None:
+    def __init__(
+        self, status: int, body: bytes, content_type: str = "text/plain", *, close: bool = False
+    ) -> None:
         self.status = status
         self.body = body
         self.content_type = content_type
+        #: Tell the server to drop the connection (a body left unread).
+        self.close = close
+
+
+_TOO_LARGE = _Answer(413, b"request body too large", close=True)
+_TOO_SLOW = _Answer(408, b"request body too slow", close=True)
+_BAD = _Answer(400, b"bad request")
+_FORBIDDEN = _Answer(403, b"forbidden")
+
+
+class _Delivery:
+    """A notification to hand over, the answer once handed, and its replay key."""
+
+    __slots__ = ("answer", "key", "note")
+
+    def __init__(self, note: Notification, answer: _Answer, key: str) -> None:
+        self.note = note
+        self.answer = answer
+        self.key = key
+
+
+def _positive(name: str, value: object) -> float:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise ValidationError(f"asgi_endpoint: {name} must be a positive number, got {value!r}")
+    return float(value)
 
 
 class CallbackEndpoint:
@@ -52,10 +155,27 @@ class CallbackEndpoint:
         on_notification: Handler,
         *,
         max_body: int = MAX_BODY,
+        body_timeout: float = BODY_TIMEOUT,
+        handler_timeout: float = HANDLER_TIMEOUT,
+        replay_window: timedelta = REPLAY_WINDOW,
+        shared: SeenStore | None = None,
     ) -> None:
+        if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
+            raise ValidationError(f"asgi_endpoint: max_body must be an int > 0, got {max_body!r}")
+        if not isinstance(replay_window, timedelta) or replay_window <= timedelta(0):
+            raise ValidationError("asgi_endpoint: replay_window must be a positive timedelta")
+        if shared is not None and not callable(getattr(shared, "seen", None)):
+            raise ValidationError("asgi_endpoint: shared must have an async seen(key, ttl)")
         self.callback = callback
         self.on_notification = on_notification
         self.max_body = max_body
+        self.body_timeout = _positive("body_timeout", body_timeout)
+        self.handler_timeout = _positive("handler_timeout", handler_timeout)
+        self.replay_window = replay_window
+        self.shared: SeenStore = shared if shared is not None else MemorySeen()
+        # Requests whose handler failed here: a provider's identical retry is
+        # delivered again even though the store has seen it.
+        self._failed = MemorySeen(10_000)
 
     def __repr__(self) -> str:
         return f"CallbackEndpoint({self.callback!r})"
@@ -69,42 +189,75 @@ class CallbackEndpoint:
                 await send({"type": "websocket.close", "code": 1003})
             return
         answer = await self._answer(scope, receive)
-        await send(
-            {
-                "type": "http.response.start",
-                "status": answer.status,
-                "headers": [
-                    (b"content-type", answer.content_type.encode("latin-1")),
-                    (b"content-length", str(len(answer.body)).encode("latin-1")),
-                ],
-            }
-        )
+        headers = [
+            (b"content-type", answer.content_type.encode("latin-1")),
+            (b"content-length", str(len(answer.body)).encode("latin-1")),
+        ]
+        if answer.close:
+            headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
     async def _answer(self, scope: Scope, receive: Receive) -> _Answer:
-        method = scope.get("method", "GET")
-        raw_query = scope.get("query_string", b"")
-        query = dict(parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True))
-        body = await _read_body(receive, self.max_body)
-        if body is None:
-            return _Answer(413, b"request body too large")
+        method = str(scope.get("method", "GET"))
+        declared = _content_length(scope)
+        if declared is not None and declared > self.max_body:
+            logger.warning("refused a callback: a body of %d bytes (max_body)", declared)
+            return _TOO_LARGE
+        body: bytes | _Answer = _TOO_SLOW
+        with anyio.move_on_after(self.body_timeout):
+            body = await _read_body(receive, self.max_body)
+        if isinstance(body, _Answer):
+            logger.warning("refused a callback: %s", body.body.decode())
+            return body
         try:
-            if isinstance(self.callback, WeComCallback):
-                return await self._wecom(self.callback, method, query, body)
-            return await self._dingtalk(self.callback, method, query, body)
+            query = _query(scope)
+            outcome = self._read(method, query, body)
         except AuthenticationError as exc:
             logger.warning("refused a %s callback: %s", exc.provider, exc.message)
-            return _Answer(403, b"forbidden")
+            return _FORBIDDEN
         except WecalError as exc:
             logger.warning("malformed callback: %s", exc)
-            return _Answer(400, b"bad request")
+            return _BAD
+        except Exception as exc:  # a request no reader foresaw is still the caller's fault
+            logger.warning("malformed callback: %s", type(exc).__name__)
+            return _BAD
+        if isinstance(outcome, _Answer):
+            return outcome
+        return await self._deliver(outcome)
+
+    def _read(self, method: str, query: dict[str, str], body: bytes) -> _Answer | _Delivery:
+        if isinstance(self.callback, WeComCallback):
+            return self._wecom(self.callback, method, query, body)
+        return self._dingtalk(self.callback, method, query, body)
+
+    async def _deliver(self, delivery: _Delivery) -> _Answer:
+        ttl = self.replay_window.total_seconds()
+        if await self.shared.seen(delivery.key, ttl) and not self._failed.discard(delivery.key):
+            logger.info("acknowledged a %s callback already accepted", delivery.note.provider)
+            return delivery.answer
+        failed = True
+        try:
+            with anyio.move_on_after(self.handler_timeout):
+                await self.on_notification(delivery.note)
+                failed = False
+            if failed:
+                logger.warning(
+                    "the notification handler took over %gs; the provider will retry",
+                    self.handler_timeout,
+                )
+                return _Answer(503, b"handler timed out")
         except Exception:
             logger.exception("the notification handler failed; the provider will retry")
             return _Answer(500, b"handler failed")
+        finally:
+            if failed:
+                self._failed.check_and_add(delivery.key, ttl)
+        return delivery.answer
 
-    async def _wecom(
+    def _wecom(
         self, cb: WeComCallback, method: str, query: dict[str, str], body: bytes
-    ) -> _Answer:
+    ) -> _Answer | _Delivery:
         args = (query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", ""))
         if method == "GET":
             return _Answer(200, cb.verify_url(*args, query.get("echostr", "")).encode())
@@ -115,12 +268,11 @@ class CallbackEndpoint:
         except UnsupportedError as exc:  # not about calendars: acknowledge, ignore
             logger.debug("ignored a WeCom event: %s", exc.feature)
             return _Answer(200, b"")
-        await self.on_notification(note)
-        return _Answer(200, b"")
+        return _Delivery(note, _Answer(200, b""), _replay_key(note, args[0]))
 
-    async def _dingtalk(
+    def _dingtalk(
         self, cb: DingTalkCallback, method: str, query: dict[str, str], body: bytes
-    ) -> _Answer:
+    ) -> _Answer | _Delivery:
         if method != "POST":
             return _Answer(405, b"method not allowed")
         signature = query.get("signature") or query.get("msg_signature", "")
@@ -130,9 +282,17 @@ class CallbackEndpoint:
         except UnsupportedError as exc:
             logger.debug("ignored a DingTalk event: %s", exc.feature)
             note = None
-        if note is not None:
-            await self.on_notification(note)
-        return _Answer(200, json.dumps(cb.reply()).encode(), "application/json")
+        reply = _Answer(200, json.dumps(cb.reply()).encode(), "application/json")
+        if note is None:
+            return reply
+        return _Delivery(note, reply, _replay_key(note, signature))
+
+
+def _replay_key(note: Notification, signature: str) -> str:
+    # The verified signature covers the timestamp, the nonce and the
+    # ciphertext: it names this request, so a replay of it has the same key,
+    # while a provider's fresh delivery (new nonce) does not.
+    return f"wecal:callback:{note.provider}:{signature.strip().lower()}"
 
 
 def asgi_endpoint(
@@ -140,6 +300,10 @@ def asgi_endpoint(
     on_notification: Handler,
     *,
     max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
+    handler_timeout: float = HANDLER_TIMEOUT,
+    replay_window: timedelta = REPLAY_WINDOW,
+    shared: SeenStore | None = None,
 ) -> CallbackEndpoint:
     """
     An ASGI app for a provider's callback URL: mount it in FastAPI, Starlette,
@@ -153,27 +317,68 @@ def asgi_endpoint(
       encrypted ``success``; calendar changes go to ``on_notification`` first.
     - Events that are not about calendars are acknowledged and ignored. A
       forged or stale request gets 403, a malformed one 400, a body over
-      ``max_body`` bytes 413; ``on_notification`` raising gets 500 (and is
-      logged), so the provider delivers again.
+      ``max_body`` bytes 413 (at once, the rest unread), a body not received
+      within ``body_timeout`` seconds 408; ``on_notification`` raising gets
+      500 (and is logged), taking over ``handler_timeout`` seconds 503, so the
+      provider delivers again.
+    - A request already accepted within ``replay_window`` (a replay, or a
+      provider's duplicate delivery) is acknowledged without calling
+      ``on_notification`` again. ``shared`` remembers the accepted requests:
+      any object with ``async seen(key, ttl) -> bool``; the default is this
+      process's memory, so give a store every replica shares when several
+      serve one callback URL.
     """
-    return CallbackEndpoint(callback, on_notification, max_body=max_body)
+    return CallbackEndpoint(
+        callback,
+        on_notification,
+        max_body=max_body,
+        body_timeout=body_timeout,
+        handler_timeout=handler_timeout,
+        replay_window=replay_window,
+        shared=shared,
+    )
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The request body, or None past ``limit`` bytes (the rest is read and dropped)."""
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"")
+    if not isinstance(raw, bytes):
+        raise ValidationError("query string is not bytes")
+    try:
+        pairs = parse_qsl(
+            raw.decode("latin-1"),
+            keep_blank_values=True,
+            errors="strict",
+            max_num_fields=_MAX_FIELDS,
+        )
+    except UnicodeDecodeError:
+        raise ValidationError("query string is not UTF-8") from None
+    except ValueError:
+        raise ValidationError(f"query string has over {_MAX_FIELDS} fields") from None
+    return dict(pairs)
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name.lower() == b"content-length":
+            return int(value) if value.isdigit() and len(value) < 20 else None
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | _Answer:
+    """The request body, or 413 as soon as it passes ``limit`` bytes (the rest unread)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            return _Answer(400, b"request body incomplete", close=True)
         chunk = message.get("body", b"")
         size += len(chunk)
-        if size <= limit:
-            chunks.append(chunk)
+        if size > limit:
+            return _TOO_LARGE
+        chunks.append(chunk)
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks) if size <= limit else None
+            return b"".join(chunks)
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

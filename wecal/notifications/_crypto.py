@@ -10,7 +10,9 @@ The "msg crypt" scheme WeCom callbacks and DingTalk HTTP event subscriptions sha
 - the receive id is WeCom's corp id, or DingTalk's app key (suite key, corp id).
 
 The signature is checked before anything is decrypted, so a forged request
-learns nothing from how decryption fails (no padding oracle). Messages never
+learns nothing from how decryption fails (no padding oracle); a signed message
+that does not decrypt for this app (bad padding, a length that lies, another
+receive id) gets one and the same error whatever is wrong with it. Messages never
 hold the token, the key or the ciphertext.
 """
 
@@ -50,7 +52,10 @@ MAX_CIPHERTEXT = 1 << 20
 def signature(token: str, timestamp: str, nonce: str, ciphertext: str) -> str:
     """SHA-1 hex over the sorted, concatenated parts (both providers' rule)."""
     joined = "".join(sorted((token, timestamp, nonce, ciphertext)))
-    return hashlib.sha1(joined.encode("utf-8"), usedforsecurity=False).hexdigest()
+    # surrogatepass: a lone surrogate in a forged parameter gives a signature
+    # that does not match, not a UnicodeEncodeError.
+    data = joined.encode("utf-8", "surrogatepass")
+    return hashlib.sha1(data, usedforsecurity=False).hexdigest()
 
 
 class MsgCrypt:
@@ -105,7 +110,8 @@ class MsgCrypt:
     def verify(self, sig: str, timestamp: str, nonce: str, ciphertext: str) -> None:
         """Check the signature, then the timestamp; raise AuthenticationError."""
         expected = signature(self._token, timestamp, nonce, ciphertext)
-        if not hmac.compare_digest(expected.encode("ascii"), sig.strip().lower().encode("utf-8")):
+        given = sig.strip().lower().encode("utf-8", "surrogatepass")
+        if not hmac.compare_digest(expected.encode("ascii"), given):
             raise AuthenticationError(
                 "callback signature does not match (wrong token, or a forged request)",
                 provider=self._provider,
@@ -150,29 +156,24 @@ class MsgCrypt:
             )
         decryptor = Cipher(algorithms.AES(self._key), modes.CBC(self._key[:16])).decryptor()
         padded = decryptor.update(data) + decryptor.finalize()
+        # Bad padding, a length that lies, a message too short and another
+        # receive id all give the one same error, after the same work: the
+        # answer says nothing of how the plaintext is wrong (no oracle).
         unpadder = padding.PKCS7(_PAD_BITS).unpadder()
         try:
             plain = unpadder.update(padded) + unpadder.finalize()
         except ValueError:
-            raise ResponseFormatError(
-                "callback message has bad padding (wrong AES key?)", path="encrypt"
-            ) from None
-        if len(plain) < _HEADER:
-            raise ResponseFormatError("callback message is too short", path="encrypt")
-        (length,) = struct.unpack(">I", plain[16:_HEADER])
-        if length > len(plain) - _HEADER:
-            raise ResponseFormatError(
-                f"callback message claims {length} bytes, holds {len(plain) - _HEADER}",
-                path="encrypt",
-            )
-        message = plain[_HEADER : _HEADER + length]
-        receive_id = plain[_HEADER + length :]
-        if not hmac.compare_digest(receive_id, self._receive_id):
+            plain = b""
+        (length,) = struct.unpack(">I", plain[16:_HEADER]) if len(plain) >= _HEADER else (-1,)
+        fits = 0 <= length <= len(plain) - _HEADER
+        message = plain[_HEADER : _HEADER + length] if fits else b""
+        receive_id = plain[_HEADER + length :] if fits else b"\x00"
+        if not (hmac.compare_digest(receive_id, self._receive_id) and fits):
             raise AuthenticationError(
-                "callback message is addressed to another receive id "
-                f"(expected {self.receive_id!r})",
+                "callback message does not decrypt to a message for this app "
+                f"(wrong AES key, or addressed to another receive id than {self.receive_id!r})",
                 provider=self._provider,
-                code="receive_id",
+                code="decrypt",
             )
         return message
 

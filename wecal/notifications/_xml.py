@@ -6,6 +6,9 @@ declaration is refused, so no entity can be declared and none expanded
 (billion laughs, external entities). Only the five predefined entities and
 character references remain. ``defusedxml`` would add a dependency for the
 same guard; WeCom's documents need nothing a DTD could give.
+
+The cost is linear in the document: a repeated tag is appended to its list in
+place, text arrives in expat's buffered chunks and is joined once per element.
 """
 
 from __future__ import annotations
@@ -27,6 +30,12 @@ class _Refused(Exception):
     """Raised inside expat's handlers to stop the parse."""
 
 
+class _Repeated(list[Any]):
+    """The values of a tag that repeats under one parent (a list built in place)."""
+
+    __slots__ = ()
+
+
 def parse_xml(data: bytes, *, where: str) -> dict[str, Any]:
     """
     The root element's children as a dict: tag → text, or a nested dict for an
@@ -38,7 +47,9 @@ def parse_xml(data: bytes, *, where: str) -> dict[str, Any]:
     if len(data) > MAX_XML:
         raise ResponseFormatError(f"XML document of {len(data)} bytes is too large", path=where)
     parser = expat.ParserCreate()
-    stack: list[tuple[str, dict[str, Any], list[str]]] = []
+    # One CharacterDataHandler call per run of text, not per line or entity.
+    parser.buffer_text = True
+    stack: list[tuple[dict[str, Any], list[str]]] = []
     result: dict[str, Any] = {}
 
     def refuse_doctype(*_: object) -> None:
@@ -47,27 +58,29 @@ def parse_xml(data: bytes, *, where: str) -> dict[str, Any]:
     def refuse_entity(*_: object) -> None:
         raise _Refused("entity declarations are not allowed")
 
-    def start(tag: str, _attrs: dict[str, str]) -> None:
+    def start(_tag: str, _attrs: object) -> None:
         if len(stack) >= _MAX_DEPTH:
             raise _Refused(f"elements nested deeper than {_MAX_DEPTH}")
-        stack.append((tag, {}, []))
+        stack.append(({}, []))
 
     def end(tag: str) -> None:
-        _, children, texts = stack.pop()
-        value: Any = children if children else "".join(texts).strip()
+        children, texts = stack.pop()
         if not stack:
             result.update(children)
             return
-        parent = stack[-1][1]
-        if tag in parent:
-            previous = parent[tag]
-            parent[tag] = [*previous, value] if isinstance(previous, list) else [previous, value]
-        else:
+        value: Any = children if children else "".join(texts).strip()
+        parent = stack[-1][0]
+        previous = parent.get(tag)
+        if previous is None:
             parent[tag] = value
+        elif type(previous) is _Repeated:
+            previous.append(value)  # in place: the whole parse stays linear
+        else:
+            parent[tag] = _Repeated((previous, value))
 
     def text(chunk: str) -> None:
         if stack:
-            stack[-1][2].append(chunk)
+            stack[-1][1].append(chunk)
 
     parser.StartDoctypeDeclHandler = refuse_doctype
     parser.EntityDeclHandler = refuse_entity
@@ -83,6 +96,8 @@ def parse_xml(data: bytes, *, where: str) -> dict[str, Any]:
         raise ResponseFormatError(
             f"malformed XML ({reason}, line {exc.lineno} column {exc.offset})", path=where
         ) from None
-    except (RecursionError, MemoryError, ValueError):
+    except LookupError:  # an encoding="…" Python has no codec for
+        raise ResponseFormatError("XML in an unknown encoding", path=where) from None
+    except (RecursionError, MemoryError, ValueError, UnicodeError):
         raise ResponseFormatError("malformed XML", path=where) from None
     return result
