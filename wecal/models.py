@@ -28,7 +28,7 @@ import enum
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, date, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import attrs
 
@@ -111,7 +111,7 @@ def _check_moment(owner: str, name: str, value: object) -> None:
 E = TypeVar("E", bound=enum.Enum)
 
 
-def _enum(cls: type[E], value: Any) -> E:
+def _enum(cls: type[E], value: object) -> E:
     """``cls(value)``; a refusal is a ValidationError naming the choices."""
     try:
         return cls(value)
@@ -122,20 +122,32 @@ def _enum(cls: type[E], value: Any) -> E:
         ) from None
 
 
-# Named converters: attrs' mypy plugin reads named functions only.
-def _provider(value: Any) -> Provider:
+# The values each enum takes as a string, spelled out so that ``mypy --strict``
+# refuses a misspelt one (``Event(provider="wecomm")``) where it is written;
+# tests/test_models.py checks that they match the enums.
+ProviderName = Literal["wecom", "dingtalk", "feishu"]
+EventStatusName = Literal["confirmed", "tentative", "cancelled"]
+ResponseStatusName = Literal["needs_action", "accepted", "tentative", "declined"]
+SharePermissionName = Literal["view", "free_busy"]
+
+
+# Named converters: attrs' mypy plugin reads named functions only, and types
+# each ``__init__`` parameter as its converter's argument: what is typed here
+# is what a type checker accepts in ``Event(...)``. Run time checks the same
+# (and anything a caller without a type checker passes) with ValidationError.
+def _provider(value: Provider | ProviderName) -> Provider:
     return _enum(Provider, value)
 
 
-def _event_status(value: Any) -> EventStatus:
+def _event_status(value: EventStatus | EventStatusName) -> EventStatus:
     return _enum(EventStatus, value)
 
 
-def _response_status(value: Any) -> ResponseStatus:
+def _response_status(value: ResponseStatus | ResponseStatusName) -> ResponseStatus:
     return _enum(ResponseStatus, value)
 
 
-def _share_permission(value: Any) -> SharePermission:
+def _share_permission(value: SharePermission | SharePermissionName) -> SharePermission:
     return _enum(SharePermission, value)
 
 
@@ -148,7 +160,32 @@ def _to_tuple(value: Iterable[Any]) -> tuple[Any, ...]:
     return tuple(value)
 
 
-def _freeze_raw(value: Any) -> Mapping[str, Any]:
+# One converter per element type (the attrs plugin does not solve a generic one).
+def _attendees(value: Iterable[Attendee]) -> tuple[Attendee, ...]:
+    return _to_tuple(value)
+
+
+def _reminders(value: Iterable[timedelta]) -> tuple[timedelta, ...]:
+    return _to_tuple(value)
+
+
+def _moments(value: Iterable[datetime | date]) -> tuple[datetime | date, ...]:
+    return _to_tuple(value)
+
+
+def _strings(value: Iterable[str]) -> tuple[str, ...]:
+    return _to_tuple(value)
+
+
+def _ints(value: Iterable[int]) -> tuple[int, ...]:
+    return _to_tuple(value)
+
+
+def _shares(value: Iterable[CalendarShare]) -> tuple[CalendarShare, ...]:
+    return _to_tuple(value)
+
+
+def _freeze_raw(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     if value is None:
         return _EMPTY
     if not isinstance(value, Mapping):
@@ -190,8 +227,8 @@ class Recurrence:
     """
 
     rrule: str
-    exdates: tuple[datetime | date, ...] = attrs.field(default=(), converter=_to_tuple)
-    rdates: tuple[datetime | date, ...] = attrs.field(default=(), converter=_to_tuple)
+    exdates: tuple[datetime | date, ...] = attrs.field(default=(), converter=_moments)
+    rdates: tuple[datetime | date, ...] = attrs.field(default=(), converter=_moments)
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.rrule, str) or not self.rrule.strip():
@@ -249,9 +286,9 @@ class Event:
     recurrence_id: datetime | date | None = None
     status: EventStatus = attrs.field(default=EventStatus.CONFIRMED, converter=_event_status)
     organizer: Person | None = None
-    attendees: tuple[Attendee, ...] = attrs.field(default=(), converter=_to_tuple)
+    attendees: tuple[Attendee, ...] = attrs.field(default=(), converter=_attendees)
     #: Alarm triggers relative to the start, RFC 5545 style: -15 min fires 15 minutes before.
-    reminders: tuple[timedelta, ...] = attrs.field(default=(), converter=_to_tuple)
+    reminders: tuple[timedelta, ...] = attrs.field(default=(), converter=_reminders)
     #: Online meeting link, when the provider gives one.
     meeting_url: str | None = None
     created: datetime | None = None
@@ -356,14 +393,14 @@ class Calendar:
     color: str | None = None
     timezone: str | None = attrs.field(default=None, validator=_check_timezone)
     #: Who may manage it (WeCom ``admins``, at most 3; the old ``organizer``).
-    admins: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
-    shares: tuple[CalendarShare, ...] = attrs.field(default=(), converter=_to_tuple)
+    admins: tuple[str, ...] = attrs.field(default=(), converter=_strings)
+    shares: tuple[CalendarShare, ...] = attrs.field(default=(), converter=_shares)
     #: WeCom public calendar (``is_public``); not updatable after create.
     is_public: bool = False
     #: Users (``public_range.userids``) a public calendar is visible to.
-    public_user_ids: tuple[str, ...] = attrs.field(default=(), converter=_to_tuple)
+    public_user_ids: tuple[str, ...] = attrs.field(default=(), converter=_strings)
     #: Departments (``public_range.partyids``) a public calendar is visible to.
-    public_department_ids: tuple[int, ...] = attrs.field(default=(), converter=_to_tuple)
+    public_department_ids: tuple[int, ...] = attrs.field(default=(), converter=_ints)
     #: WeCom 全员日历 (``is_corp_calendar``); not updatable after create.
     is_corp_calendar: bool = False
     #: Old WeCom model: the organizer may only read it.
