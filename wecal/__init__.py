@@ -29,6 +29,7 @@ from .errors import UnsupportedError as UnsupportedError
 from .errors import ValidationError as ValidationError
 from .errors import WecalError as WecalError
 from .models import Attendee as Attendee
+from .models import BusySlot as BusySlot
 from .models import Calendar as Calendar
 from .models import CalendarShare as CalendarShare
 from .models import Event as Event
@@ -41,7 +42,6 @@ from .models import SharePermission as SharePermission
 from .paging import Page as Page
 from .paging import Paginator as Paginator
 from .providers._common import CalendarProvider as CalendarProvider
-from .providers.dingtalk import BusySlot as BusySlot
 from .providers.dingtalk import DingTalkClient as DingTalkClient
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
 from .providers.wecom import WeComClient as WeComClient

@@ -37,6 +37,7 @@ from .errors import ValidationError, _describe
 
 __all__ = [
     "Attendee",
+    "BusySlot",
     "Calendar",
     "CalendarShare",
     "Event",
@@ -363,6 +364,25 @@ class Event:
     def is_occurrence(self) -> bool:
         """True for one occurrence of a series (``series_id`` is set)."""
         return self.series_id is not None
+
+
+@attrs.frozen
+class BusySlot:
+    """
+    A stretch of time someone is not free (a provider's free/busy answer).
+
+    ``tentative`` is True when the provider says maybe (DingTalk's
+    ``TENTATIVE``: not answered or maybe), False for busy. All-day items span
+    their days' UTC midnights.
+    """
+
+    start: datetime
+    end: datetime
+    tentative: bool = False
+
+    def covers(self, moment: datetime) -> bool:
+        """Whether ``moment`` (aware) falls inside ``[start, end)``."""
+        return self.start <= moment < self.end
 
 
 @attrs.frozen(kw_only=True)

@@ -39,12 +39,11 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import attrs
-
 from ..._zones import zone_for
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
 from ...models import (
     Attendee,
+    BusySlot,
     Event,
     EventStatus,
     Person,
@@ -513,24 +512,6 @@ def page_from_response(
 # --------------------------------------------------------------------------
 # Free/busy
 # --------------------------------------------------------------------------
-
-
-@attrs.frozen
-class BusySlot:
-    """
-    A stretch of time someone is not free (``querySchedule``'s ``scheduleItems``).
-
-    ``tentative`` is True for DingTalk's ``TENTATIVE`` (not answered or maybe),
-    False for ``BUSY``. All-day items span their days' UTC midnights.
-    """
-
-    start: datetime
-    end: datetime
-    tentative: bool = False
-
-    def covers(self, moment: datetime) -> bool:
-        """Whether ``moment`` (aware) falls inside ``[start, end)``."""
-        return self.start <= moment < self.end
 
 
 def _slot_time(value: Any, path: str) -> datetime:
