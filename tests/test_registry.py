@@ -42,7 +42,7 @@ def test_every_entry_has_a_sandbox_emulator_with_credentials() -> None:
     found = credentials()
     assert set(found) == set(PROVIDERS)
     for name, (app_id, secret) in found.items():
-        module = importlib.import_module(PROVIDERS[name].sandbox)
+        module = importlib.import_module(PROVIDERS[name].emulator)
         assert (app_id, secret) == module.CREDENTIALS
 
 

@@ -24,6 +24,7 @@ from tests.sandbox_fixtures import (
     ding_token,
     new_sandbox,
 )
+from wecal.providers.dingtalk._emulator import handle
 from wecal.sandbox import (
     DEFAULT_DINGTALK_APP_KEY,
     DEFAULT_DINGTALK_APP_SECRET,
@@ -34,7 +35,6 @@ from wecal.sandbox import (
     generate,
     serve,
 )
-from wecal.sandbox._dingtalk_v1 import handle
 
 pytestmark = pytest.mark.anyio
 

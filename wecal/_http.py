@@ -49,7 +49,7 @@ instead of replayed. DingTalk v1.0 writes carry ``x-client-token`` and are
 sent with ``idempotent=True``.
 
 Secrets (app secret, tokens, a proxy password) never reach a message,
-``repr`` or log record: they are registered with :func:`wecal.errors.redact`,
+``repr`` or log record: they are registered with :func:`wecal._redact.redact`,
 which masks them literally wherever they appear (echoed in a request id, a
 header, a body); errors are built from redacted text and render redacted;
 wrapped ``httpx`` errors are replaced by redacted copies; and a filter on
@@ -75,6 +75,7 @@ import attrs
 import httpx
 
 from ._ratelimit import RateLimitConfig, RateLimiter
+from ._redact import _register_secret, redact
 from ._retry import Decision, RetryConfig, decide
 from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
 from .errors import (
@@ -87,8 +88,6 @@ from .errors import (
     ValidationError,
     WecalError,
     _describe,
-    _register_secret,
-    redact,
 )
 from .providers._dialects import Dialect, Failure
 

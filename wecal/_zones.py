@@ -13,6 +13,8 @@ from datetime import date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import ValidationError
+
 __all__ = ["DEFAULT_DATE_ZONE", "day_start", "is_valid_timezone", "zone_for"]
 
 _OFFSET_RE = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
@@ -52,7 +54,5 @@ def day_start(day: date, zone: str | tzinfo | None) -> datetime:
     """00:00 of ``day`` in ``zone`` (a name, a tzinfo, or None for the default)."""
     tz = zone_for(zone or DEFAULT_DATE_ZONE) if not isinstance(zone, tzinfo) else zone
     if tz is None:
-        from .errors import ValidationError
-
         raise ValidationError(f"date_zone: unknown time zone {zone!r}")
     return datetime.combine(day, time(), tzinfo=tz)

@@ -19,15 +19,16 @@ Every error is a :class:`WecalError`; catch that to catch them all::
     └── UnsupportedError            a model the target provider cannot represent; .feature
 
 No message, ``repr()`` or attribute of these classes ever holds a secret: text
-that reaches them passes through :func:`redact` first.
+that reaches them passes through :func:`redact` (:mod:`wecal._redact`) first.
 """
 
 from __future__ import annotations
 
-import functools
-import re
-import threading
 from typing import Any, Required, Self, TypedDict, Unpack
+
+from ._redact import REDACTED as REDACTED
+from ._redact import _register_secret as _register_secret
+from ._redact import redact as redact
 
 __all__ = [
     "AuthenticationError",
@@ -45,78 +46,6 @@ __all__ = [
     "WecalError",
     "redact",
 ]
-
-# Query parameters, headers and JSON keys whose values are secrets, besides the
-# ones each provider declares in the registry. A value ends at the first
-# character that cannot be part of a token or secret.
-_SECRET_KEYS = (
-    "access_token",
-    "accesstoken",
-    "appSecret",
-    "client_secret",
-    "suite_secret",
-    "x-acs-dingtalk-access-token",
-)
-
-
-@functools.cache
-def _secret_re() -> re.Pattern[str]:
-    # Imported late: the registry imports the clients, which import this module.
-    from .providers._registry import secret_names
-
-    keys = dict.fromkeys((*_SECRET_KEYS, *secret_names()))
-    # Not after "/": "/v1.0/oauth2/accessToken: 无效的…" is a path and the
-    # provider's message, not a parameter (a Chinese message has no space to
-    # end a "value", so the whole message was masked).
-    return re.compile(
-        r"(?<!/)(?P<key>(?:" + "|".join(re.escape(k) for k in keys) + r"))"
-        r"(?P<sep>[\"']?\s*[=:]\s*[\"']?)"
-        r"(?P<value>[^&\s\"',;}\]]+)",
-        re.IGNORECASE,
-    )
-
-
-REDACTED = "***"
-# Secrets and tokens this process handles, masked literally by every redact()
-# call: an echo of a token in a header, a request id or a body is masked even
-# where no pattern names it. App secrets (one per app: few) are kept; tokens
-# (a new one every two hours per app) are bounded, the oldest — long expired —
-# forgotten first. Each is a dict used as an ordered set.
-_KNOWN: dict[str, dict[str, None]] = {"secret": {}, "token": {}}
-_KNOWN_LOCK = threading.Lock()
-_MAX_KNOWN = {"secret": 4096, "token": 64}
-# Shorter values are not masked literally (they would mask ordinary words).
-_MIN_SECRET_LENGTH = 6
-
-
-def _register_secret(value: str, *, kind: str = "secret") -> None:
-    """Mask ``value`` (``kind`` "secret" or "token") in every string :func:`redact` sees."""
-    if not isinstance(value, str) or len(value) < _MIN_SECRET_LENGTH:
-        return
-    with _KNOWN_LOCK:
-        known = _KNOWN[kind]
-        known.pop(value, None)
-        known[value] = None
-        while len(known) > _MAX_KNOWN[kind]:
-            del known[next(iter(known))]
-
-
-def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
-    """
-    Return ``text`` with every secret replaced by ``***``.
-
-    Values of well-known secret parameters (``access_token=…``,
-    ``corpsecret=…``, ``"appSecret": "…"``, the DingTalk token header) are
-    masked by pattern; ``secrets``, and the app secrets and tokens of this
-    process's clients, are masked literally wherever they stand.
-
-    >>> redact("GET /cgi-bin/gettoken?corpid=ww1&corpsecret=s3cr3t")
-    'GET /cgi-bin/gettoken?corpid=ww1&corpsecret=***'
-    """
-    for secret in (*secrets, *tuple(_KNOWN["secret"]), *tuple(_KNOWN["token"])):
-        if secret and secret in text:
-            text = text.replace(secret, REDACTED)
-    return _secret_re().sub(lambda m: m.group("key") + m.group("sep") + REDACTED, text)
 
 
 class WecalError(Exception):

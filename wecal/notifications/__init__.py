@@ -20,18 +20,46 @@ mount. A notification says *what* changed; ``client.sync_events(...)`` fetches
 the change.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._asgi import CallbackEndpoint as CallbackEndpoint
 from ._asgi import asgi_endpoint as asgi_endpoint
-from ._dingtalk import DingTalkCallback as DingTalkCallback
+from ._model import CallbackAnswer as CallbackAnswer
+from ._model import CallbackDelivery as CallbackDelivery
 from ._model import Notification as Notification
 from ._model import NotificationKind as NotificationKind
-from ._wecom import WeComCallback as WeComCallback
+from ._model import ProviderCallback as ProviderCallback
+
+if TYPE_CHECKING:
+    from ..providers.dingtalk._callback import DingTalkCallback as DingTalkCallback
+    from ..providers.wecom._callback import WeComCallback as WeComCallback
 
 __all__ = [
+    "CallbackAnswer",
+    "CallbackDelivery",
     "CallbackEndpoint",
     "DingTalkCallback",
     "Notification",
     "NotificationKind",
+    "ProviderCallback",
     "WeComCallback",
     "asgi_endpoint",
 ]
+
+# The callback classes live in their provider folders and import this
+# package's shared parts (_crypto, _model, _xml); a static import of them here
+# would be a circle (provider callback -> this package -> provider callback),
+# so they are re-exported on first access, from the registry.
+_CALLBACKS = {"DingTalkCallback", "WeComCallback"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _CALLBACKS:
+        from ..providers._registry import PROVIDERS
+
+        for entry in PROVIDERS.values():
+            if entry.callback.endswith(f":{name}"):
+                found = entry.load_callback()
+                globals()[name] = found
+                return found
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

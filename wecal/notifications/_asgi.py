@@ -16,7 +16,6 @@ inside the replay window is acknowledged without reaching the handler again.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -28,10 +27,8 @@ from urllib.parse import parse_qsl
 
 import anyio
 
-from ..errors import AuthenticationError, UnsupportedError, ValidationError, WecalError
-from ._dingtalk import DingTalkCallback
-from ._model import Notification
-from ._wecom import WeComCallback
+from ..errors import AuthenticationError, ValidationError, WecalError
+from ._model import CallbackAnswer, Notification, ProviderCallback
 
 __all__ = ["CallbackEndpoint", "SeenStore", "asgi_endpoint"]
 
@@ -105,23 +102,10 @@ class MemorySeen:
         return expiry is not None and expiry > self._clock()
 
 
-class _Answer:
-    __slots__ = ("body", "close", "content_type", "status")
-
-    def __init__(
-        self, status: int, body: bytes, content_type: str = "text/plain", *, close: bool = False
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        #: Tell the server to drop the connection (a body left unread).
-        self.close = close
-
-
-_TOO_LARGE = _Answer(413, b"request body too large", close=True)
-_TOO_SLOW = _Answer(408, b"request body too slow", close=True)
-_BAD = _Answer(400, b"bad request")
-_FORBIDDEN = _Answer(403, b"forbidden")
+_TOO_LARGE = CallbackAnswer(413, b"request body too large", close=True)
+_TOO_SLOW = CallbackAnswer(408, b"request body too slow", close=True)
+_BAD = CallbackAnswer(400, b"bad request")
+_FORBIDDEN = CallbackAnswer(403, b"forbidden")
 
 
 class _Delivery:
@@ -129,7 +113,7 @@ class _Delivery:
 
     __slots__ = ("answer", "key", "note")
 
-    def __init__(self, note: Notification, answer: _Answer, key: str) -> None:
+    def __init__(self, note: Notification, answer: CallbackAnswer, key: str) -> None:
         self.note = note
         self.answer = answer
         self.key = key
@@ -151,7 +135,7 @@ class CallbackEndpoint:
 
     def __init__(
         self,
-        callback: WeComCallback | DingTalkCallback,
+        callback: ProviderCallback,
         on_notification: Handler,
         *,
         max_body: int = MAX_BODY,
@@ -198,16 +182,16 @@ class CallbackEndpoint:
         await send({"type": "http.response.start", "status": answer.status, "headers": headers})
         await send({"type": "http.response.body", "body": answer.body})
 
-    async def _answer(self, scope: Scope, receive: Receive) -> _Answer:
+    async def _answer(self, scope: Scope, receive: Receive) -> CallbackAnswer:
         method = str(scope.get("method", "GET"))
         declared = _content_length(scope)
         if declared is not None and declared > self.max_body:
             logger.warning("refused a callback: a body of %d bytes (max_body)", declared)
             return _TOO_LARGE
-        body: bytes | _Answer = _TOO_SLOW
+        body: bytes | CallbackAnswer = _TOO_SLOW
         with anyio.move_on_after(self.body_timeout):
             body = await _read_body(receive, self.max_body)
-        if isinstance(body, _Answer):
+        if isinstance(body, CallbackAnswer):
             logger.warning("refused a callback: %s", body.body.decode())
             return body
         try:
@@ -222,16 +206,17 @@ class CallbackEndpoint:
         except Exception as exc:  # a request no reader foresaw is still the caller's fault
             logger.warning("malformed callback: %s", type(exc).__name__)
             return _BAD
-        if isinstance(outcome, _Answer):
+        if isinstance(outcome, CallbackAnswer):
             return outcome
         return await self._deliver(outcome)
 
-    def _read(self, method: str, query: dict[str, str], body: bytes) -> _Answer | _Delivery:
-        if isinstance(self.callback, WeComCallback):
-            return self._wecom(self.callback, method, query, body)
-        return self._dingtalk(self.callback, method, query, body)
+    def _read(self, method: str, query: dict[str, str], body: bytes) -> CallbackAnswer | _Delivery:
+        outcome = self.callback.answer(method, query, body)
+        if isinstance(outcome, CallbackAnswer):
+            return outcome
+        return _Delivery(outcome.note, outcome.answer, _replay_key(outcome.note, outcome.signature))
 
-    async def _deliver(self, delivery: _Delivery) -> _Answer:
+    async def _deliver(self, delivery: _Delivery) -> CallbackAnswer:
         ttl = self.replay_window.total_seconds()
         if await self.shared.seen(delivery.key, ttl) and not self._failed.discard(delivery.key):
             logger.info("acknowledged a %s callback already accepted", delivery.note.provider)
@@ -246,46 +231,14 @@ class CallbackEndpoint:
                     "the notification handler took over %gs; the provider will retry",
                     self.handler_timeout,
                 )
-                return _Answer(503, b"handler timed out")
+                return CallbackAnswer(503, b"handler timed out")
         except Exception:
             logger.exception("the notification handler failed; the provider will retry")
-            return _Answer(500, b"handler failed")
+            return CallbackAnswer(500, b"handler failed")
         finally:
             if failed:
                 self._failed.check_and_add(delivery.key, ttl)
         return delivery.answer
-
-    def _wecom(
-        self, cb: WeComCallback, method: str, query: dict[str, str], body: bytes
-    ) -> _Answer | _Delivery:
-        args = (query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", ""))
-        if method == "GET":
-            return _Answer(200, cb.verify_url(*args, query.get("echostr", "")).encode())
-        if method != "POST":
-            return _Answer(405, b"method not allowed")
-        try:
-            note = cb.parse(*args, body)
-        except UnsupportedError as exc:  # not about calendars: acknowledge, ignore
-            logger.debug("ignored a WeCom event: %s", exc.feature)
-            return _Answer(200, b"")
-        return _Delivery(note, _Answer(200, b""), _replay_key(note, args[0]))
-
-    def _dingtalk(
-        self, cb: DingTalkCallback, method: str, query: dict[str, str], body: bytes
-    ) -> _Answer | _Delivery:
-        if method != "POST":
-            return _Answer(405, b"method not allowed")
-        signature = query.get("signature") or query.get("msg_signature", "")
-        timestamp = query.get("timestamp") or query.get("timeStamp", "")
-        try:
-            note = cb.parse(signature, timestamp, query.get("nonce", ""), body)
-        except UnsupportedError as exc:
-            logger.debug("ignored a DingTalk event: %s", exc.feature)
-            note = None
-        reply = _Answer(200, json.dumps(cb.reply()).encode(), "application/json")
-        if note is None:
-            return reply
-        return _Delivery(note, reply, _replay_key(note, signature))
 
 
 def _replay_key(note: Notification, signature: str) -> str:
@@ -296,7 +249,7 @@ def _replay_key(note: Notification, signature: str) -> str:
 
 
 def asgi_endpoint(
-    callback: WeComCallback | DingTalkCallback,
+    callback: ProviderCallback,
     on_notification: Handler,
     *,
     max_body: int = MAX_BODY,
@@ -364,14 +317,14 @@ def _content_length(scope: Scope) -> int | None:
     return None
 
 
-async def _read_body(receive: Receive, limit: int) -> bytes | _Answer:
+async def _read_body(receive: Receive, limit: int) -> bytes | CallbackAnswer:
     """The request body, or 413 as soon as it passes ``limit`` bytes (the rest unread)."""
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            return _Answer(400, b"request body incomplete", close=True)
+            return CallbackAnswer(400, b"request body incomplete", close=True)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:

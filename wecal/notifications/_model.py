@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 
+from ..errors import ResponseFormatError
 from ..models import Provider
 
-__all__ = ["Notification", "NotificationKind"]
+__all__ = [
+    "CallbackAnswer",
+    "CallbackDelivery",
+    "Notification",
+    "NotificationKind",
+    "ProviderCallback",
+    "epoch",
+    "text_arg",
+]
 
 
 class NotificationKind(enum.StrEnum):
@@ -54,3 +63,68 @@ class Notification:
     occurred_at: datetime | None = None
     #: The decrypted payload as received; not part of equality.
     raw: Mapping[str, Any] = attrs.field(factory=dict, eq=False, converter=_freeze, repr=False)
+
+
+@attrs.frozen
+class CallbackAnswer:
+    """The HTTP answer a callback endpoint sends back to the provider."""
+
+    status: int
+    body: bytes
+    content_type: str = "text/plain"
+    #: Tell the server to drop the connection (a body left unread).
+    close: bool = False
+
+
+@attrs.frozen
+class CallbackDelivery:
+    """
+    A verified request that carried a calendar notification: ``answer`` is
+    sent once the handler took it; ``signature`` (verified) names the request,
+    so a replay of it is recognised.
+    """
+
+    note: Notification
+    answer: CallbackAnswer
+    signature: str
+
+
+class ProviderCallback(Protocol):
+    """
+    What :func:`wecal.notifications.asgi_endpoint` needs of a provider's
+    callback class (each provider folder has one, named in the registry).
+    """
+
+    def answer(
+        self, method: str, query: Mapping[str, str], body: bytes
+    ) -> CallbackAnswer | CallbackDelivery:
+        """
+        The answer to one request on the callback URL (a handshake, or an event
+        not about calendars), or the notification it carried with the answer to
+        send once it is handled. Raises :class:`~wecal.AuthenticationError` for
+        a forged or stale request and another :class:`~wecal.WecalError` for a
+        malformed one.
+        """
+        ...
+
+
+def text_arg(name: str, value: object) -> str:
+    """A request parameter as a string, or ResponseFormatError naming it."""
+    if isinstance(value, bytes):
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise ResponseFormatError("not UTF-8", path=name) from None
+    if not isinstance(value, str) or not value:
+        raise ResponseFormatError("missing", path=name)
+    return value
+
+
+def epoch(value: object, *, unit: int, where: str) -> datetime | None:
+    """A Unix time (``unit`` per second) as an aware UTC datetime; None if absent."""
+    if value in (None, ""):
+        return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 16:
+        raise ResponseFormatError(f"expected a Unix time, got {text[:24]!r}", path=where)
+    return datetime.fromtimestamp(int(text) / unit, tz=UTC)

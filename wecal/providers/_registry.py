@@ -4,7 +4,8 @@ The provider registry: everything provider-shaped that the rest of wecal iterate
 One :class:`ProviderEntry` per provider API says which client class serves it,
 which credentials it takes (CLI option, environment variable), what a *source*
 of an export is (a calendar id or a user id), which wire names carry secrets
-(for redaction), and which sandbox module emulates it. The CLI, the sandbox
+(for redaction), which module emulates it in the sandbox and which class parses
+its change callbacks. The CLI, the sandbox
 app and the redaction code read this table; nothing outside a provider's own
 folder branches on a provider's name. Adding a provider is one folder plus one
 entry here.
@@ -12,10 +13,11 @@ entry here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import importlib
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from types import MappingProxyType
-from typing import Literal, Protocol, Unpack
+from types import MappingProxyType, ModuleType
+from typing import TYPE_CHECKING, Literal, Protocol, Unpack
 
 import attrs
 
@@ -23,10 +25,14 @@ from .._client import ClientSettings
 from ..errors import ValidationError
 from ..models import Event
 from ..paging import Paginator
+from . import dingtalk, dingtalk_legacy, wecom
 from ._common import CalendarProvider
 from .dingtalk import DingTalkClient
 from .dingtalk_legacy import DingTalkLegacyClient
 from .wecom import WeComClient
+
+if TYPE_CHECKING:
+    from ..notifications._model import ProviderCallback
 
 __all__ = ["PROVIDERS", "ClientFactory", "Credential", "ProviderEntry", "entry", "secret_names"]
 
@@ -56,7 +62,12 @@ class ProviderEntry:
 
     ``source_kind`` is what one export source of this provider is: a calendar
     (``list_events(calendar_id)``) or a user (``list_events(user_id=...)``).
-    ``sandbox`` names the module of :mod:`wecal.sandbox` that emulates it.
+    ``emulator`` names the module (in the provider's folder) that emulates it
+    in :mod:`wecal.sandbox`; ``callback`` the class (``module:Class``, in the
+    provider's folder) that parses its change callbacks for
+    :mod:`wecal.notifications`. Names, not the objects: the emulators need the
+    ``sandbox`` extra (starlette), the callbacks the ``notify`` extra
+    (cryptography), and this table loads without either.
     """
 
     name: str
@@ -67,8 +78,21 @@ class ProviderEntry:
     source_kind: Literal["calendar", "user"]
     source_help: str
     secret_names: tuple[str, ...]
-    sandbox: str
+    emulator: str
+    callback: str
     max_page_size: int
+
+    def load_emulator(self) -> ModuleType:
+        """The emulator module (needs the ``sandbox`` extra)."""
+        return importlib.import_module(self.emulator)
+
+    def load_callback(self) -> Callable[[str, str, str], ProviderCallback]:
+        """The callback class (needs the ``notify`` extra): ``(token, aes_key, app_id)``."""
+        module, _, name = self.callback.partition(":")
+        found: Callable[[str, str, str], ProviderCallback] = getattr(
+            importlib.import_module(module), name
+        )
+        return found
 
     def list_source(
         self,
@@ -119,8 +143,9 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 ),
                 source_kind="calendar",
                 source_help="WeCom cal_id",
-                secret_names=("corpsecret", "corp_secret", "access_token"),
-                sandbox="wecal.sandbox._wecom",
+                secret_names=wecom.SECRET_NAMES,
+                emulator="wecal.providers.wecom._emulator",
+                callback="wecal.providers.wecom._callback:WeComCallback",
                 max_page_size=1000,
             ),
             ProviderEntry(
@@ -131,8 +156,9 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret=_DINGTALK_APP_SECRET,
                 source_kind="user",
                 source_help="DingTalk staff userid",
-                secret_names=("appsecret", "app_secret", "access_token"),
-                sandbox="wecal.sandbox._dingtalk",
+                secret_names=dingtalk_legacy.SECRET_NAMES,
+                emulator="wecal.providers.dingtalk_legacy._emulator",
+                callback="wecal.providers.dingtalk._callback:DingTalkCallback",
                 max_page_size=2500,
             ),
             ProviderEntry(
@@ -143,8 +169,9 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret=_DINGTALK_APP_SECRET,
                 source_kind="user",
                 source_help="DingTalk unionId",
-                secret_names=("appSecret", "accessToken", "x-acs-dingtalk-access-token"),
-                sandbox="wecal.sandbox._dingtalk_v1",
+                secret_names=dingtalk.SECRET_NAMES,
+                emulator="wecal.providers.dingtalk._emulator",
+                callback="wecal.providers.dingtalk._callback:DingTalkCallback",
                 max_page_size=100,
             ),
         )

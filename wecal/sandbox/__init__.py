@@ -9,7 +9,7 @@ DingTalk ``/gettoken`` and ``/topapi/calendar/list``; DingTalk v1.0
 ``/v1.0/oauth2/accessToken`` and ``/v1.0/calendar/users/{unionId}/...``
 (events, eventsview, respond, attendees, querySchedule, calendars) with
 ``/topapi/v2/user/get`` for userid → unionId — state in
-``sandbox.dingtalk_v1``, routes and behaviours in ``wecal.sandbox._dingtalk_v1``.
+``sandbox.dingtalk_v1``, routes and behaviours in ``wecal.providers.dingtalk._emulator``.
 State is kept (create, read back, overwrite-style or partial update,
 ``op_mode`` splits, ``x-client-token`` replays), tokens expire by the sandbox
 clock, errors carry the providers' errcodes (v1.0: HTTP status + ``code``), and
@@ -50,7 +50,8 @@ with the ``DEFAULT_*`` credentials. ``sandbox.wecom_ground_truth(cal_id)`` and
 return what a complete, correct listing must contain.
 
 Behaviours the provider docs leave open, and what the sandbox does, are listed
-in the docstrings of ``wecal.sandbox._wecom`` (errcodes), ``._dingtalk``
+in the docstrings of ``wecal.providers.wecom._emulator`` (errcodes),
+``wecal.providers.dingtalk_legacy._emulator``
 (errcodes, quirky recurrence forms, paging) and ``._data`` (whole-day
 convention). Requires the ``sandbox`` extra (starlette, uvicorn).
 
@@ -60,6 +61,7 @@ callback to ``url``, with scripted faults (``NotifyFault``: duplicate,
 reorder, fail-then-retry); see ``wecal.sandbox._notify``.
 """
 
+from ..providers._emulation._faults import Fault, FaultKind, Faults
 from ._app import create_app
 from ._data import (
     DEFAULT_DINGTALK_APP_KEY,
@@ -69,7 +71,6 @@ from ._data import (
     GenerateSummary,
     generate,
 )
-from ._faults import Fault, FaultKind, Faults
 from ._notify import Delivery, NotifyFault, SandboxNotifications
 from ._serve import describe, main, run, serve
 from ._state import FakeClock, RecordedRequest, Sandbox

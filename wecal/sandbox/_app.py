@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._registry import PROVIDERS
-from ._faults import Fault, FaultKind
-from ._state import RecordedRequest
+from ._record import RecordedRequest
 
 if TYPE_CHECKING:
     from ._state import Sandbox
@@ -41,7 +41,7 @@ _TOKEN_HEADERS = (b"x-acs-dingtalk-access-token",)
 
 def _emulators() -> tuple[ModuleType, ...]:
     """The emulator module of every registered provider (each serves its own paths)."""
-    modules = (importlib.import_module(e.sandbox) for e in PROVIDERS.values())
+    modules = (importlib.import_module(e.emulator) for e in PROVIDERS.values())
     return tuple(dict.fromkeys(modules))
 
 

@@ -24,7 +24,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ._recur import wecom_occurrences
+from ..providers._emulation._recur import wecom_occurrences
+from ..providers.dingtalk_legacy import _emulator as _dingtalk_emulator
+from ..providers.wecom import _emulator as _wecom_emulator
 
 if TYPE_CHECKING:
     from ._state import Sandbox
@@ -39,10 +41,8 @@ __all__ = [
 ]
 
 #: Credentials of the apps :func:`generate` adds when the sandbox has none.
-DEFAULT_WECOM_CORP_ID = "ww_sandbox_corp"
-DEFAULT_WECOM_SECRET = "sandbox-wecom-secret"
-DEFAULT_DINGTALK_APP_KEY = "dingsandboxappkey"
-DEFAULT_DINGTALK_APP_SECRET = "sandbox-dingtalk-secret"
+DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET = _wecom_emulator.CREDENTIALS
+DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET = _dingtalk_emulator.CREDENTIALS
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 

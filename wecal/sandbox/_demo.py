@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING, Any, TextIO
 import attrs
 
 from ..errors import ValidationError
+from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._registry import PROVIDERS
 from ._data import generate
-from ._faults import Fault, FaultKind
+from ._state import Sandbox
 
 if TYPE_CHECKING:
     from ..providers._common import CalendarProvider
-    from ._state import Sandbox
 
 __all__ = [
     "DEFAULTS",
@@ -123,8 +123,6 @@ def demo(
 
 def build(settings: DemoSettings = DEFAULTS) -> Demo:
     """A sandbox filled with the demo data of ``settings``, its faults set."""
-    from ._state import Sandbox
-
     if settings.latency < 0:
         raise ValidationError(f"latency must be >= 0 seconds, got {settings.latency}")
     rules = parse_faults(settings.faults)  # before any work: a bad spec is a usage error
@@ -198,7 +196,7 @@ def credentials() -> dict[str, tuple[str, str]]:
     """The sandbox's default app credentials per provider registry name."""
     found: dict[str, tuple[str, str]] = {}
     for entry in PROVIDERS.values():
-        module = importlib.import_module(entry.sandbox)
+        module = importlib.import_module(entry.emulator)
         found[entry.name] = module.CREDENTIALS
     return found
 

@@ -28,14 +28,16 @@ import queue
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
 from ..errors import TransportError, ValidationError
+from ..providers._registry import PROVIDERS
 
 if TYPE_CHECKING:
-    from ..notifications import DingTalkCallback, WeComCallback
+    from ..providers.dingtalk._callback import DingTalkCallback
+    from ..providers.wecom._callback import WeComCallback
     from ._state import Sandbox
 
 __all__ = ["Delivery", "NotifyFault", "SandboxNotifications"]
@@ -115,19 +117,18 @@ class SandboxNotifications:
         self, url: str, token: str, encoding_aes_key: str, corp_id: str | None = None
     ) -> None:
         """POST WeCom callbacks to ``url`` (corp id: the first WeCom app's, by default)."""
-        from ..notifications import WeComCallback
-
         corp = corp_id or self._first_key("wecom")
-        self._subs["wecom"] = _Subscription(url, WeComCallback(token, encoding_aes_key, corp))
+        # The callback classes need the notify extra, loaded only when subscribing.
+        callback = PROVIDERS["wecom"].load_callback()(token, encoding_aes_key, corp)
+        self._subs["wecom"] = _Subscription(url, cast("WeComCallback", callback))
 
     def subscribe_dingtalk(
         self, url: str, token: str, aes_key: str, app_key: str | None = None
     ) -> None:
         """POST DingTalk ``calendar_event_change`` events to ``url``."""
-        from ..notifications import DingTalkCallback
-
         key = app_key or self._first_key("dingtalk")
-        self._subs["dingtalk"] = _Subscription(url, DingTalkCallback(token, aes_key, key))
+        callback = PROVIDERS["dingtalk"].load_callback()(token, aes_key, key)
+        self._subs["dingtalk"] = _Subscription(url, cast("DingTalkCallback", callback))
 
     def unsubscribe(self, provider: str) -> None:
         """Stop sending ``provider``'s (``"wecom"``, ``"dingtalk"``) notifications."""
@@ -361,12 +362,10 @@ class SandboxNotifications:
 
     @staticmethod
     def _seal(sub: _Subscription, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
-        from ..notifications import WeComCallback
-
-        if isinstance(sub.callback, WeComCallback):
+        if delivery.provider == "wecom":
             xml = "".join(
                 f"<{k}><![CDATA[{v}]]></{k}>" if k != "CreateTime" else f"<{k}>{v}</{k}>"
                 for k, v in delivery.message.items()
             )
-            return sub.callback.seal(f"<xml>{xml}</xml>".encode())
-        return sub.callback.seal(delivery.message)
+            return cast("WeComCallback", sub.callback).seal(f"<xml>{xml}</xml>".encode())
+        return cast("DingTalkCallback", sub.callback).seal(delivery.message)

@@ -17,6 +17,7 @@ from ..errors import TransportError, ValidationError
 from ._data import (
     GenerateSummary,
 )
+from ._demo import DEFAULTS, DemoSettings, check_limit, credentials, serve_demo
 from ._state import Sandbox
 
 __all__ = ["describe", "main", "run", "serve"]
@@ -90,7 +91,6 @@ def describe(summary: GenerateSummary) -> str:
     provider: its app id (secrets are named, not shown) and its sources — the
     calendars or users (DingTalk v1.0: unionIds) that hold the demo data.
     """
-    from ._demo import credentials
 
     sources = summary.sources
     return "\n".join(
@@ -120,7 +120,6 @@ def run(
     ``DEFAULT_DINGTALK_APP_SECRET``) with ``sources`` calendars or users of
     ``size`` events each.
     """
-    from ._demo import DEFAULTS, DemoSettings, serve_demo
 
     settings = DemoSettings(
         seed=DEFAULTS.seed if seed is None else seed,
@@ -137,7 +136,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     ``python -m wecal.sandbox [--port N] [--host H] [--seed S] [--sources N] [--size N]
     [--latency S] [--faults SPEC]``: the same demo, defaults and banner as ``wecal sandbox``.
     """
-    from ._demo import DEFAULTS, check_limit
 
     parser = argparse.ArgumentParser(
         prog="python -m wecal.sandbox",

@@ -14,13 +14,16 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..errors import ValidationError, WecalError
-from ._faults import Faults
+from ..providers._emulation._faults import Faults
+from ..providers.dingtalk._emulator import DingTalkV1, v1
+from ..providers.dingtalk_legacy._emulator import list_items
+from ._app import create_app
+from ._data import generate
 from ._notify import SandboxNotifications
+from ._record import RecordedRequest
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
-
-    from ._dingtalk_v1 import DingTalkV1
 
 __all__ = ["FakeClock", "RecordedRequest", "Sandbox"]
 
@@ -46,32 +49,6 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         """Move the clock forward by ``seconds``."""
         self.now += seconds
-
-
-@attrs.frozen
-class RecordedRequest:
-    """
-    One request the sandbox received, as tests assert on it.
-
-    ``query`` has ``access_token``, ``corpsecret`` and ``appsecret`` replaced by
-    ``"REDACTED"``. ``status`` is None when the connection was dropped;
-    ``errcode`` is the provider errcode answered (None for non-JSON answers),
-    ``code`` the string code of a DingTalk v1.0 error answer;
-    ``fault`` names the injected fault kind, if any. JSON ``appSecret`` values
-    are ``"REDACTED"`` too.
-    """
-
-    method: str
-    path: str
-    query: Mapping[str, str]
-    json: Any
-    provider: str | None
-    api: str | None
-    status: int | None
-    errcode: int | None
-    fault: str | None
-    at: float
-    code: str | None = None
 
 
 @attrs.define
@@ -157,16 +134,12 @@ class Sandbox:
     def app(self) -> Starlette:
         """The ASGI application (created on first use)."""
         if self._app is None:
-            from ._app import create_app
-
             self._app = create_app(self)
         return self._app
 
     @property
     def dingtalk_v1(self) -> DingTalkV1:
         """The DingTalk v1.0 emulator's state: users (unionIds), events, knobs."""
-        from ._dingtalk_v1 import v1
-
         return v1(self)
 
     def add_wecom_app(self, corp_id: str, secret: str) -> str:
@@ -380,13 +353,9 @@ class Sandbox:
         pages, in order, for the window ``[start, end)`` (overlap) — with
         ``recurrence`` as a clean list of lines rather than the quirky wire forms.
         """
-        from ._dingtalk import list_items
-
         with self._lock:
             return list_items(self, user_id, start, end, expand=expand, quirks=False)
 
     def populate(self, **kwargs: Any) -> Any:
         """Shorthand for :func:`wecal.sandbox.generate` ``(self, **kwargs)``."""
-        from ._data import generate
-
         return generate(self, **kwargs)

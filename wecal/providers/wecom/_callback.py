@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
-from ..errors import ResponseFormatError, UnsupportedError
-from ..models import Provider
-from . import _crypto
-from ._model import Notification, NotificationKind
-from ._xml import parse_xml
+from ...errors import ResponseFormatError, UnsupportedError
+from ...models import Provider
+from ...notifications import _crypto
+from ...notifications._model import (
+    CallbackAnswer,
+    CallbackDelivery,
+    Notification,
+    NotificationKind,
+    epoch,
+    text_arg,
+)
+from ...notifications._xml import parse_xml
 
 __all__ = ["WeComCallback"]
+
+logger = logging.getLogger("wecal.notifications")
 
 #: WeCom's ``Event`` values about calendars → what changed.
 EVENT_KINDS: Mapping[str, NotificationKind] = {
@@ -25,28 +35,6 @@ EVENT_KINDS: Mapping[str, NotificationKind] = {
 }
 #: ``FromUserName`` of events the system (not a member) sends.
 _SYSTEM_SENDER = "sys"
-
-
-def text_arg(name: str, value: object) -> str:
-    """A request parameter as a string, or ResponseFormatError naming it."""
-    if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            raise ResponseFormatError("not UTF-8", path=name) from None
-    if not isinstance(value, str) or not value:
-        raise ResponseFormatError("missing", path=name)
-    return value
-
-
-def epoch(value: object, *, unit: int, where: str) -> datetime | None:
-    """A Unix time (``unit`` per second) as an aware UTC datetime; None if absent."""
-    if value in (None, ""):
-        return None
-    text = str(value).strip()
-    if not text.isascii() or not text.isdigit() or len(text) > 16:
-        raise ResponseFormatError(f"expected a Unix time, got {text[:24]!r}", path=where)
-    return datetime.fromtimestamp(int(text) / unit, tz=UTC)
 
 
 class WeComCallback:
@@ -115,6 +103,26 @@ class WeComCallback:
         """The calendar notification a POST carries (``body``: the XML posted)."""
         message = parse_xml(self.decrypt(msg_signature, timestamp, nonce, body), where="message")
         return notification_from_xml(message)
+
+    def answer(
+        self, method: str, query: Mapping[str, str], body: bytes
+    ) -> CallbackAnswer | CallbackDelivery:
+        """
+        The callback URL's answer: the URL-verification GET gets the decrypted
+        ``echostr``; a POST is verified and parsed, then answered with an empty
+        200 (events not about calendars too, without a notification).
+        """
+        args = (query.get("msg_signature", ""), query.get("timestamp", ""), query.get("nonce", ""))
+        if method == "GET":
+            return CallbackAnswer(200, self.verify_url(*args, query.get("echostr", "")).encode())
+        if method != "POST":
+            return CallbackAnswer(405, b"method not allowed")
+        try:
+            note = self.parse(*args, body)
+        except UnsupportedError as exc:  # not about calendars: acknowledge, ignore
+            logger.debug("ignored a WeCom event: %s", exc.feature)
+            return CallbackAnswer(200, b"")
+        return CallbackDelivery(note, CallbackAnswer(200, b""), args[0])
 
     def seal(self, message: bytes) -> tuple[bytes, dict[str, str]]:
         """

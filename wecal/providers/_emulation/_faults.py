@@ -50,7 +50,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ..errors import ValidationError
+from ...errors import ValidationError
 
 __all__ = ["Fault", "FaultKind", "Faults"]
 

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from ..errors import ResponseFormatError, UnsupportedError
-from ..models import Provider
-from . import _crypto
-from ._model import Notification, NotificationKind
-from ._wecom import epoch, text_arg
+from ...errors import ResponseFormatError, UnsupportedError
+from ...models import Provider
+from ...notifications import _crypto
+from ...notifications._model import (
+    CallbackAnswer,
+    CallbackDelivery,
+    Notification,
+    NotificationKind,
+    epoch,
+    text_arg,
+)
 
 __all__ = ["DingTalkCallback"]
+
+logger = logging.getLogger("wecal.notifications")
 
 #: ``changeType`` values → what changed. Anything else is reported as an
 #: update: the notification only triggers a fetch, which finds the truth.
@@ -101,6 +110,27 @@ class DingTalkCallback:
         """The encrypted ``success`` answer DingTalk expects (fresh nonce, now)."""
         ciphertext, sig, ts, nonce = self._crypt.seal(b"success")
         return {"msg_signature": sig, "timeStamp": ts, "nonce": nonce, "encrypt": ciphertext}
+
+    def answer(
+        self, method: str, query: Mapping[str, str], body: bytes
+    ) -> CallbackAnswer | CallbackDelivery:
+        """
+        The callback URL's answer: every POST (``check_url`` included) gets the
+        encrypted ``success``, with the calendar change it carried, if any.
+        """
+        if method != "POST":
+            return CallbackAnswer(405, b"method not allowed")
+        signature = query.get("signature") or query.get("msg_signature", "")
+        timestamp = query.get("timestamp") or query.get("timeStamp", "")
+        try:
+            note = self.parse(signature, timestamp, query.get("nonce", ""), body)
+        except UnsupportedError as exc:
+            logger.debug("ignored a DingTalk event: %s", exc.feature)
+            note = None
+        reply = CallbackAnswer(200, json.dumps(self.reply()).encode(), "application/json")
+        if note is None:
+            return reply
+        return CallbackDelivery(note, reply, signature)
 
     def seal(self, message: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """``(body, query)`` of a POST DingTalk would send — for tests and the sandbox."""

@@ -125,12 +125,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..errors import ValidationError, WecalError
-from ._data import DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET
-from ._faults import Fault, FaultKind
+from ...errors import ValidationError, WecalError
+from .._emulation._faults import Fault, FaultKind
 
 if TYPE_CHECKING:
-    from ._state import Sandbox
+    from ...sandbox._state import Sandbox
 
 __all__ = [
     "CREDENTIALS",
@@ -152,7 +151,8 @@ PROVIDER = "dingtalk_v1"
 #: Legacy errcode of a "rate limited" fault (v1.0 answers it by ``fault_answer``).
 RATE_LIMIT_CODE = 90018
 #: The demo app: v1.0 and legacy share DingTalk's app key and secret.
-CREDENTIALS = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
+#: The same DingTalk app serves the legacy and the v1.0 API.
+CREDENTIALS = ("dingsandboxappkey", "sandbox-dingtalk-secret")
 
 #: Limits of the reference §2.3/§2.4.
 MAX_RESULTS = 100

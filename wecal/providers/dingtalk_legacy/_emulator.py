@@ -31,11 +31,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._data import DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET
-from ._recur import ding_expand, ding_moment
+from .._emulation._recur import ding_expand, ding_moment
 
 if TYPE_CHECKING:
-    from ._state import Sandbox
+    from ...sandbox._state import Sandbox
 
 __all__ = [
     "CREDENTIALS",
@@ -50,7 +49,8 @@ __all__ = [
 ]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
-CREDENTIALS = (DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
+#: The same DingTalk app serves the legacy and the v1.0 API.
+CREDENTIALS = ("dingsandboxappkey", "sandbox-dingtalk-secret")
 
 MESSAGES = {
     -1: "系统繁忙",

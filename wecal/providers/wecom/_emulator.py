@@ -27,11 +27,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from ._data import DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET
-from ._recur import wecom_is_occurrence, wecom_previous_occurrence
+from .._emulation._recur import wecom_is_occurrence, wecom_previous_occurrence
 
 if TYPE_CHECKING:
-    from ._state import Sandbox
+    from ...sandbox._state import Sandbox
 
 __all__ = [
     "CREDENTIALS",
@@ -45,7 +44,7 @@ __all__ = [
 ]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
-CREDENTIALS = (DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET)
+CREDENTIALS = ("ww_sandbox_corp", "sandbox-wecom-secret")
 
 MESSAGES = {
     -1: "system busy",
