@@ -881,3 +881,151 @@ async def test_bad_padding_and_foreign_receive_id_get_the_same_answer(
     status, _, _ = answers.pop()
     assert status == 403
     _no_error_logged(caplog)
+
+
+class _Loud(logging.Handler):
+    """Collects the records at ERROR and those with a traceback."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.loud: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno >= logging.ERROR or record.exc_info:
+            self.loud.append(record.getMessage())
+
+
+_NASTY_TEXT = st.one_of(
+    st.sampled_from(
+        [
+            "9999999999999999",
+            "99999999999999999999",
+            "-1",
+            "1e30",
+            "0x10",
+            "",
+            " ",
+            "&amp;",
+            "]]>",
+            "<x/>",
+            "\u0660\u0661",  # Arabic-Indic digits: isdigit() but not ASCII
+            '{"a": 1}',
+        ]
+    ),
+    st.text(max_size=12),
+    st.integers().map(str),
+)
+_JSON_NASTY = st.one_of(
+    st.integers(),
+    st.floats(allow_nan=True),
+    st.booleans(),
+    st.none(),
+    _NASTY_TEXT,
+    st.lists(st.integers(), max_size=3),
+    st.dictionaries(st.text(max_size=4), st.integers(), max_size=2),
+)
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@st.composite
+def _hostile_requests(draw: st.DrawFn) -> tuple[bool, bytes, bytes]:
+    """(is_wecom, query, body): signed envelopes with the message, envelope or query mutated."""
+    wecom = draw(st.booleans())
+    ts = draw(st.sampled_from([str(int(NOW)), str(int(NOW * 1000))]))
+    if wecom:
+        name = draw(st.sampled_from(sorted(k for k in WECOM_KINDS)))
+        xml = VECTORS["wecom_events"][name]
+        for field in draw(
+            st.lists(
+                st.sampled_from(
+                    ["CreateTime", "CalId", "ScheduleId", "MsgType", "Event", "FromUserName"]
+                ),
+                max_size=3,
+            )
+        ):
+            if f"<{field}>" in xml:
+                head, rest = xml.split(f"<{field}>", 1)
+                xml = (
+                    head
+                    + f"<{field}>"
+                    + _xml_escape(draw(_NASTY_TEXT))
+                    + rest[rest.index(f"</{field}>") :]
+                )
+        if draw(st.booleans()):
+            xml = (
+                draw(
+                    st.sampled_from(
+                        [
+                            '<?xml version="1.0" encoding="x-none"?>',
+                            '<?xml version="1.0" encoding="utf-16"?>',
+                            '<?xml version="1.0" encoding="iso-8859-1"?>',
+                            "",
+                        ]
+                    )
+                )
+                + xml
+            )
+        message = xml.encode("utf-8", "surrogatepass")
+        receive_id = draw(st.sampled_from([CORP_ID, APP_KEY, ""]))
+    else:
+        payload: dict[str, Any] = {
+            k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"
+        }
+        for field in draw(st.lists(st.sampled_from(sorted(payload)), max_size=3)):
+            payload[field] = draw(_JSON_NASTY)
+        message = json.dumps(payload).encode("utf-8", "surrogatepass")
+        receive_id = draw(st.sampled_from([APP_KEY, CORP_ID]))
+    if draw(st.booleans()):  # mutate the signed message's bytes
+        raw = bytearray(message)
+        for at in draw(st.lists(st.integers(min_value=0), max_size=3)):
+            if raw:
+                raw[at % len(raw)] = draw(st.integers(min_value=0, max_value=255))
+        message = bytes(raw)
+    enc = ref_encrypt(AES_KEY, receive_id, message)
+    nonce = draw(st.sampled_from(["n0nce", "n", "\u00e9"]))
+    sig = ref_sign(TOKEN, ts, nonce, enc)
+    if wecom:
+        envelope = f"<xml><ToUserName>{CORP_ID}</ToUserName><Encrypt><![CDATA[{enc}]]></Encrypt>"
+        body = (envelope + "</xml>").encode()
+    else:
+        body = json.dumps({"encrypt": enc}).encode()
+    if draw(st.booleans()):  # mutate the (unsigned) envelope around the ciphertext
+        junk = draw(
+            st.sampled_from(
+                [b"<a/>" * 500, b"\xff\xfe", b"<!DOCTYPE x>", b"[" * 2000, b"{", b"\x00"]
+            )
+        )
+        body = draw(st.sampled_from([junk + body, body + junk, body[: len(body) // 2]]))
+    params = {"msg_signature" if wecom else "signature": sig, "timestamp": ts, "nonce": nonce}
+    query = _qs(**params)
+    if draw(st.booleans()):  # mutate the query string's bytes
+        extra = draw(
+            st.sampled_from(
+                [b"&timestamp=%ED%B3%BF", b"&nonce=%FF", b"&x=\xed\xb3\xbf", b"&" * 50, b"%"]
+            )
+        )
+        query = draw(
+            st.sampled_from([query + extra, extra + b"&" + query, query[: len(query) // 2]])
+        )
+    return wecom, query, body
+
+
+@pytest.mark.anyio
+@given(request=_hostile_requests())
+async def test_fuzzed_signed_envelopes_get_2xx_or_4xx_and_no_error_log(
+    request: tuple[bool, bytes, bytes],
+) -> None:
+    wecom, query, body = request
+    loud = _Loud()
+    root = logging.getLogger()
+    root.addHandler(loud)
+    try:
+        app = asgi_endpoint(wecom_cb() if wecom else ding_cb(), Recorder())
+        status, _, _ = await Asgi(app).call(query, [body])
+    finally:
+        root.removeHandler(loud)
+    assert 200 <= status < 300 or 400 <= status < 500
+    assert loud.loud == []
