@@ -943,19 +943,28 @@ async def _reclaim_orphans(client: httpx.AsyncClient, *, only_when_full: bool = 
     Give back pool slots that httpcore lost to a cancelled request.
 
     httpcore's pool (1.0.x, encode/httpcore#1093) hands a queued request a
-    new connection; if that request is cancelled before it starts
-    connecting, the connection stays in the pool forever — never connected,
-    never failed, claimed by no request — and holds a slot. With
-    ``max_connections`` such slots every later request waits for a
-    connection that never comes. Cancellation storms (listings abandoned
-    while requests are in flight) produce them.
+    connection of its own and keeps it in the pool while the request uses
+    it. A request cancelled at the wrong moment leaves that connection
+    behind, claimed by no request and usable by none:
 
-    This looks for such connections (only connections of httpx's own
-    HTTP transport; anything else is left alone), marks each as failed so
-    that the pool drops it, and lets the pool hand the freed slots to the
-    requests waiting. It touches httpcore internals, guarded so that
-    another httpcore version makes it a no-op. ``only_when_full``: look only
-    when every slot is taken (the cheap check before each send).
+    - cancelled before it starts connecting: a connection that never
+      connects (``CONNECTING`` for ever);
+    - cancelled after the connect, at the next checkpoint (the connection's
+      state lock): a connected HTTP/1.1 connection still ``NEW`` — neither
+      idle nor available, so never reused and never closed.
+
+    Each holds a slot; with ``max_connections`` of them every later request
+    waits for a connection that never comes (cancellation storms — listings
+    abandoned while requests are in flight — produce thousands).
+
+    A connection that no queued or running request holds and that is
+    neither idle, available nor closed is such an orphan, whatever its inner
+    state: this removes each from the pool, lets the pool hand the freed
+    slots to the requests waiting, and closes them. It reads httpcore
+    internals (only of httpx's own HTTP transport; anything else is left
+    alone), guarded so that another httpcore version makes it a no-op.
+    ``only_when_full``: look only when every slot is taken (the cheap check
+    before each send); after a failed or cancelled send, always.
     """
     pool = getattr(getattr(client, "_transport", None), "_pool", None)
     connections = getattr(pool, "_connections", None)
@@ -969,25 +978,26 @@ async def _reclaim_orphans(client: httpx.AsyncClient, *, only_when_full: bool = 
     closing: list[Any] = []
     with lock:
         claimed = {id(getattr(r, "connection", None)) for r in requests}
-        orphans = [
-            c
-            for c in connections
-            if id(c) not in claimed
-            and "_connection" in vars(c)
-            and vars(c)["_connection"] is None
-            and vars(c).get("_connect_failed") is False
-        ]
+        orphans = [c for c in connections if id(c) not in claimed and _stuck(c)]
         if not orphans:
             return
         for connection in orphans:
-            connection._connect_failed = True  # is_closed(): the pool drops it
+            connections.remove(connection)
         logger.debug("reclaimed %d orphaned connection pool slot(s)", len(orphans))
         if callable(assign):
             closing = list(assign())
     with anyio.CancelScope(shield=True):
-        for connection in closing:
+        for connection in (*orphans, *closing):
             with contextlib.suppress(Exception):
                 await connection.aclose()
+
+
+def _stuck(connection: Any) -> bool:
+    """Whether a pool connection can neither serve a request nor be dropped by the pool."""
+    try:
+        return not (connection.is_idle() or connection.is_available() or connection.is_closed())
+    except Exception:  # not an httpcore connection as we know it: leave it alone
+        return False
 
 
 def _snippet(content: bytes, limit: int = 80) -> str:
