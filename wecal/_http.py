@@ -61,6 +61,7 @@ A ``base_url`` with credentials in it is refused.
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json as jsonlib
 import logging
 import random
@@ -76,7 +77,7 @@ import httpx
 
 from ._ratelimit import RateLimitConfig, RateLimiter
 from ._redact import _register_secret, redact
-from ._retry import Decision, RetryConfig, decide
+from ._retry import RETRY_AFTER_TOO_LONG, Decision, RetryConfig, decide
 from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
 from .errors import (
     AuthenticationError,
@@ -191,15 +192,26 @@ def _install_log_filter() -> None:
 _install_log_filter()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
+def _retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
+    """
+    ``Retry-After`` in seconds (delta-seconds or an HTTP date), None when
+    absent or unreadable. Any length is returned: ``RetryConfig.max_retry_after``
+    decides whether it is waited out or raised.
+    """
     value = response.headers.get("retry-after")
     if value is None:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        return None  # an HTTP date: rare from these providers; back off instead
-    return seconds if 0 <= seconds < 86_400 else None
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = max(0.0, when.timestamp() - now())
+    return seconds if 0 <= seconds < float("inf") else None
 
 
 @attrs.frozen
@@ -338,6 +350,7 @@ class HttpCore:
         self._clock = clock
         self._sleep = sleep
         self._jitter = jitter
+        self._wall_clock = wall_clock
         if rate_limit is False:
             limits, default_rate = RateLimitConfig(max_concurrency=None), float("inf")
         else:
@@ -489,10 +502,13 @@ class HttpCore:
             if wait <= 0:
                 return
             deadline = self.retry.deadline
-            if deadline is not None and self._clock() - start + wait > deadline:
+            cap = self.retry.max_retry_after
+            if (deadline is not None and self._clock() - start + wait > deadline) or (
+                cap is not None and wait > cap
+            ):
                 raise RateLimitError(
                     f"{self.provider} blocks this app's calls for {wait:.0f}s more, "
-                    "longer than the retry deadline",
+                    "longer than the retry deadline or max_retry_after",
                     provider=self.provider,
                     code=self._pause_code,
                     retry_after=wait,
@@ -776,7 +792,7 @@ class HttpCore:
             self.stats.rate_limited += 1
         hint = rule.block
         if hint is None and response.status_code in (429, 503):
-            hint = _retry_after(response)
+            hint = _retry_after(response, self._wall_clock)
         if rule.block is not None:
             # A provider block applies to the app, not to this task: pause
             # every task of this client.
@@ -784,6 +800,17 @@ class HttpCore:
             self._pause_code = failure.code
 
         def fail(verdict: Decision, attempts: int) -> WecalError:
+            if verdict.reason == RETRY_AFTER_TOO_LONG:
+                # Asked to wait longer than max_retry_after: the caller schedules it.
+                return self._provider_error(
+                    failure,
+                    method,
+                    path,
+                    cls=rule.error if issubclass(rule.error, RateLimitError) else RateLimitError,
+                    note=f"the server asks to wait {hint:g}s, over max_retry_after="
+                    f"{self.retry.max_retry_after:g}s",
+                    retry_after=hint,
+                )
             blocked = verdict.reason == "deadline" or rule.block is not None
             return self._provider_error(
                 failure, method, path, retry_after=hint if blocked else None

@@ -17,7 +17,11 @@ import attrs
 
 from .errors import ValidationError, _describe
 
-__all__ = ["Decision", "RetryConfig", "backoff_ceiling", "decide"]
+__all__ = ["RETRY_AFTER_TOO_LONG", "Decision", "RetryConfig", "backoff_ceiling", "decide"]
+
+#: The reason of a :class:`Decision` to stop because the server asked for a
+#: wait longer than ``RetryConfig.max_retry_after``.
+RETRY_AFTER_TOO_LONG = "retry-after over max_retry_after"
 
 
 def _positive(instance: object, attribute: attrs.Attribute[float], value: float | None) -> None:
@@ -46,6 +50,12 @@ class RetryConfig:
     :class:`~wecal.RateLimitError` and its ``retry_after``::
 
         WeComClient(corp_id, secret, retry=RetryConfig(max_attempts=6, deadline=120))
+
+    ``max_retry_after`` caps a wait the server asks for (``Retry-After``, a
+    provider's block time), default 5 minutes, whatever the deadline (also
+    with ``deadline=None``): a longer one is not slept but raised at once as
+    :class:`~wecal.RateLimitError` with that ``retry_after``, for the caller
+    to schedule. None lifts the cap.
     """
 
     max_attempts: int = attrs.field(default=4, validator=_at_least_one)
@@ -53,6 +63,8 @@ class RetryConfig:
     backoff_max: float = attrs.field(default=8.0, validator=_positive)
     #: Seconds for the whole call. 90 s lets a call sit out one 60 s WeCom block.
     deadline: float | None = attrs.field(default=90.0, validator=_positive)
+    #: The longest wait a server may ask for that is slept (seconds; None: no cap).
+    max_retry_after: float | None = attrs.field(default=300.0, validator=_positive)
 
 
 @attrs.frozen
@@ -101,6 +113,8 @@ def decide(
     if attempt >= config.max_attempts:
         return Decision(False, reason="attempts exhausted")
     if hint is not None:
+        if config.max_retry_after is not None and hint > config.max_retry_after:
+            return Decision(False, delay=hint, reason=RETRY_AFTER_TOO_LONG)
         delay = hint
     else:
         delay = min(max(jitter, 0.0), 1.0) * backoff_ceiling(config, attempt)
