@@ -1029,3 +1029,84 @@ async def test_fuzzed_signed_envelopes_get_2xx_or_4xx_and_no_error_log(
         root.removeHandler(loud)
     assert 200 <= status < 300 or 400 <= status < 500
     assert loud.loud == []
+
+
+@given(request=_hostile_requests())
+def test_fuzzed_signed_envelopes_raise_only_wecal_errors_in_the_callbacks(
+    request: tuple[bool, bytes, bytes],
+) -> None:
+    # The same requests, straight to the callback classes: whatever is wrong
+    # with them is a WecalError (the endpoint's 4xx), never a foreign exception.
+    from urllib.parse import parse_qsl
+
+    wecom, query, body = request
+    try:
+        params = dict(parse_qsl(query.decode("latin-1"), errors="strict"))
+    except UnicodeDecodeError:
+        return  # the endpoint refuses these before any callback sees them
+    cb = wecom_cb() if wecom else ding_cb()
+    try:
+        cb.answer("POST", params, body)
+    except wecal.WecalError as exc:
+        _assert_clean(exc)
+
+
+_PADDING = b"<a/>" * 16_000  # 64,000 bytes of repeated empty tags
+
+
+def test_the_signature_is_checked_before_the_envelope_is_read() -> None:
+    sig, ts, nonce, body = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+    hostile = [
+        BILLION_LAUGHS.replace(b"<xml><Encrypt>&lol2;</Encrypt></xml>", body),
+        EXTERNAL.replace(b"<xml><Encrypt>&xxe;</Encrypt></xml>", body),
+        body.replace(b"<xml>", b"<xml>" + _PADDING),
+        body.replace(b"</xml>", b"<x>" * 40),  # unclosed, too deep
+    ]
+    for envelope in hostile:
+        # Forged: refused for its signature, whatever the envelope holds.
+        with pytest.raises(wecal.AuthenticationError) as info:
+            wecom_cb().parse("0" * 40, ts, nonce, envelope)
+        assert info.value.code == "signature"
+        # Signed: the unsigned envelope around the ciphertext is not read.
+        assert wecom_cb().parse(sig, ts, nonce, envelope).kind is NotificationKind.CREATED
+
+
+def test_dingtalk_envelope_members_other_than_encrypt_are_skipped() -> None:
+    payload = {k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"}
+    sig, ts, nonce, body = ding_post(payload)
+    enc = json.loads(body)["encrypt"]
+    wide = json.dumps({"x": [{}] * 20_000, "encrypt": enc, "y": "z" * 1000}).encode()
+    with pytest.raises(wecal.AuthenticationError):
+        ding_cb().parse("0" * 40, ts, nonce, wide)
+    note = ding_cb().parse(sig, ts, nonce, wide)
+    assert note is not None
+    assert note.event_id == payload["calendarEventId"]
+
+
+@pytest.mark.parametrize("value", ["9999999999999999", "253402300800"])
+def test_times_out_of_range_are_format_errors(value: str) -> None:
+    xml = VECTORS["wecom_events"]["add_schedule"].replace("1717200000", value)
+    with pytest.raises(wecal.ResponseFormatError, match="CreateTime"):
+        wecom_cb().parse(*wecom_post(xml))
+    payload = {k: v for k, v in VECTORS["dingtalk_event"].items() if k != "_source"}
+    payload["calendarEventUpdateTime"] = int(value) * 1000 if len(value) < 16 else int(value)
+    with pytest.raises(wecal.ResponseFormatError, match="calendarEventUpdateTime"):
+        ding_cb().parse(*ding_post(payload))
+
+
+def test_the_last_representable_second_is_read() -> None:
+    xml = VECTORS["wecom_events"]["add_schedule"].replace("1717200000", "253402214400")
+    note = wecom_cb().parse(*wecom_post(xml))
+    assert note.occurred_at == datetime(9999, 12, 31, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("where", ["msg_signature", "timestamp", "nonce"])
+def test_lone_surrogates_in_parameters_are_format_errors(where: str) -> None:
+    sig, ts, nonce, body = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+    args = {"msg_signature": sig, "timestamp": ts, "nonce": nonce}
+    args[where] += "\udcff"
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        wecom_cb().parse(args["msg_signature"], args["timestamp"], args["nonce"], body)
+    assert info.value.path == where
+    with pytest.raises(wecal.ResponseFormatError):
+        ding_cb().parse(args["msg_signature"], args["timestamp"], args["nonce"], body)

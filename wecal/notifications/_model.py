@@ -117,7 +117,16 @@ def text_arg(name: str, value: object) -> str:
             raise ResponseFormatError("not UTF-8", path=name) from None
     if not isinstance(value, str) or not value:
         raise ResponseFormatError("missing", path=name)
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: no request carries one
+            raise ResponseFormatError("not valid text (a lone surrogate)", path=name) from None
     return value
+
+
+#: 9999-12-31T00:00:00Z, the last day a datetime can hold (any zone).
+_MAX_EPOCH = 253_402_214_400
 
 
 def epoch(value: object, *, unit: int, where: str) -> datetime | None:
@@ -127,4 +136,8 @@ def epoch(value: object, *, unit: int, where: str) -> datetime | None:
     text = str(value).strip()
     if not text.isascii() or not text.isdigit() or len(text) > 16:
         raise ResponseFormatError(f"expected a Unix time, got {text[:24]!r}", path=where)
-    return datetime.fromtimestamp(int(text) / unit, tz=UTC)
+    seconds = int(text) / unit
+    # Past year 9999 a datetime cannot hold it (ValueError, OverflowError).
+    if seconds > _MAX_EPOCH:
+        raise ResponseFormatError(f"Unix time {text} is out of range", path=where)
+    return datetime.fromtimestamp(seconds, tz=UTC)

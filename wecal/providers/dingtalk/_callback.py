@@ -11,6 +11,7 @@ from typing import Any
 from ...errors import ResponseFormatError, UnsupportedError
 from ...models import Provider
 from ...notifications import _crypto
+from ...notifications._envelope import json_ciphertext
 from ...notifications._model import (
     CallbackAnswer,
     CallbackDelivery,
@@ -83,10 +84,9 @@ class DingTalkCallback:
         sig = text_arg("signature", signature)
         ts = text_arg("timestamp", timestamp)
         nc = text_arg("nonce", nonce)
-        envelope = _json_object(body, "body")
-        ciphertext = envelope.get("encrypt")
-        if not isinstance(ciphertext, str) or not ciphertext:
-            raise ResponseFormatError("missing", path="body.encrypt")
+        # Only the ciphertext is read before the signature is checked (the
+        # other members of the envelope are skipped, never built).
+        ciphertext = json_ciphertext(body, where="body")
         self._crypt.verify(sig, ts, nc, ciphertext)
         return _json_object(self._crypt.decrypt(ciphertext), "message")
 

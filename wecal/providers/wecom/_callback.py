@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import ResponseFormatError, UnsupportedError
 from ...models import Provider
 from ...notifications import _crypto
+from ...notifications._envelope import xml_ciphertext
 from ...notifications._model import (
     CallbackAnswer,
     CallbackDelivery,
@@ -92,10 +93,9 @@ class WeComCallback:
     def decrypt(self, msg_signature: str, timestamp: str, nonce: str, body: bytes) -> bytes:
         """The decrypted message XML of a POST, verified (any event, not only calendars)."""
         sig, ts, nc = self._params(msg_signature, timestamp, nonce)
-        envelope = parse_xml(body, where="body")
-        ciphertext = envelope.get("Encrypt")
-        if not isinstance(ciphertext, str) or not ciphertext:
-            raise ResponseFormatError("missing", path="body.Encrypt")
+        # Only the ciphertext is read before the signature is checked; the
+        # envelope around it is not signed, and is not parsed at all.
+        ciphertext = xml_ciphertext(body, where="body")
         self._crypt.verify(sig, ts, nc, ciphertext)
         return self._crypt.decrypt(ciphertext)
 
