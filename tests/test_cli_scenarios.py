@@ -160,7 +160,7 @@ def test_resume_with_another_output_is_refused_then_the_right_one_resumes(
 @pytest.mark.parametrize(
     ("change", "expected"),
     [
-        (["--start", "2020-01-01"], "--start (none), this run has 2020-01-01T00:00:00+00:00"),
+        (["--start", "2020-01-01"], "--start (none), this run has 2020-01-01T00:00:00+08:00"),
         (["--page-size", "5"], "--page-size 4, this run has 5"),
         (["--base-url", "http://127.0.0.1:9"], "--base-url {url}, this run has http://127.0.0.1:9"),
         ({"WECAL_WECOM_CORP_ID": "ww_other"}, "--corp-id ww_test_corp, this run has ww_other"),
@@ -380,8 +380,8 @@ def test_start_after_end_is_a_usage_error(sandbox_url: str, tmp_path: Path) -> N
     done = wecal(*args, "--end", "2024-01-01", cwd=tmp_path, env=ENV)
     assert (done.returncode, done.stderr) == (
         2,
-        "wecal: error: Invalid value for --start/--end: --start 2024-05-01T00:00:00+00:00 is "
-        "not before --end 2024-01-01T00:00:00+00:00 (see 'wecal export --help')\n",
+        "wecal: error: Invalid value for --start/--end: --start 2024-05-01T00:00:00+08:00 is "
+        "not before --end 2024-01-01T00:00:00+08:00 (see 'wecal export --help')\n",
     )
     assert list(tmp_path.iterdir()) == []
 

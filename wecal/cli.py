@@ -30,7 +30,7 @@ import sys
 import time
 import traceback
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
@@ -48,7 +48,7 @@ from . import __version__
 from ._client import BaseClient
 from ._http import CallStats
 from ._tokens import MemoryTokenStore
-from ._zones import zone_for
+from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import ProviderError, RateLimitError, TransportError, ValidationError, WecalError
 from .export import ExportResult, PageLike, Progress, Source, export, parse_when
 from .models import Event
@@ -457,6 +457,28 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapped
 
 
+def _zone(ctx: click.Context, param: click.Parameter, value: str) -> tzinfo:
+    zone = zone_for(value)
+    if zone is None:
+        raise click.BadParameter(f"{value!r} is not an IANA zone or a ±HH:MM offset")
+    return zone
+
+
+#: One rule for every command, the library's: a date is 00:00 of that day and
+#: a time without an offset is a wall-clock time, both in ``--tz`` — by default
+#: the clients' ``date_zone`` default (Asia/Shanghai, the providers' home zone).
+_tz_option = click.option(
+    "--tz",
+    "zone",
+    default=DEFAULT_DATE_ZONE,
+    show_default=True,
+    callback=_zone,
+    help="The zone of dates and of times without an offset in --start/--end, "
+    "and of the times shown (IANA name or ±HH:MM).",
+)
+_WHEN = "an ISO date (00:00 in --tz) or datetime (in --tz without an offset)"
+
+
 def _when(text: str | None, zone: tzinfo, option: str) -> datetime | None:
     if text is None:
         return None
@@ -491,8 +513,9 @@ def main() -> None:
 
 @main.command("export")
 @_target_options
-@click.option("--start", help="Window start (ISO date or datetime; UTC if naive).")
-@click.option("--end", help="Window end, exclusive.")
+@click.option("--start", help=f"Window start: {_WHEN}.")
+@click.option("--end", help=f"Window end, exclusive: {_WHEN}.")
+@_tz_option
 @click.option("--expand", is_flag=True, help="One event per occurrence (needs --start/--end).")
 @click.option(
     "--format",
@@ -526,6 +549,7 @@ def export_command(
     target: dict[str, Any],
     start: str | None,
     end: str | None,
+    zone: tzinfo,
     expand: bool,
     fmt: str | None,
     output: str,
@@ -535,7 +559,7 @@ def export_command(
     quiet: bool,
 ) -> int:
     """Export every event of the sources to JSONL or .ics, resumably."""
-    window = (_when(start, UTC, "--start"), _when(end, UTC, "--end"))
+    window = (_when(start, zone, "--start"), _when(end, zone, "--end"))
     _window(*window)
     if fmt is None:
         fmt = "jsonl" if output == "-" else _FORMATS.get(Path(output).suffix.lower())
@@ -778,21 +802,10 @@ def events_group() -> None:
     """Look at events."""
 
 
-def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzinfo:
-    if value is None:
-        from dateutil.tz import tzlocal
-
-        return tzlocal()
-    zone = zone_for(value)
-    if zone is None:
-        raise click.BadParameter(f"{value!r} is not an IANA zone or a ±HH:MM offset")
-    return zone
-
-
 @events_group.command("list")
 @_target_options
-@click.option("--start", help="From (ISO date or datetime, in --tz if naive; default: now).")
-@click.option("--end", help="Until, exclusive (default: 30 days after --start).")
+@click.option("--start", help=f"From: {_WHEN} (default: now).")
+@click.option("--end", help=f"Until, exclusive: {_WHEN} (default: 30 days after --start).")
 @click.option(
     "--limit",
     default=20,
@@ -800,12 +813,7 @@ def _zone(ctx: click.Context, param: click.Parameter, value: str | None) -> tzin
     type=click.IntRange(1, 10_000),
     help="Show the N earliest events of the window, across all the sources.",
 )
-@click.option(
-    "--tz",
-    "zone",
-    callback=_zone,
-    help="Show times in this zone (IANA name or ±HH:MM; default: the local zone).",
-)
+@_tz_option
 def events_list(
     *,
     target: dict[str, Any],

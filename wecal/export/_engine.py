@@ -15,6 +15,7 @@ from typing import IO, Any, Protocol
 import anyio
 import attrs
 
+from .._zones import DEFAULT_DATE_ZONE, zone_for
 from ..errors import ValidationError
 from ..models import Event
 from ._checkpoint import Binding, Checkpoint, SourceState, temp_path
@@ -681,12 +682,19 @@ class _Sink:
             self.lock.release()
 
 
-def parse_when(text: str, *, default_tz: tzinfo = UTC) -> datetime:
+_DEFAULT_ZONE: tzinfo = zone_for(DEFAULT_DATE_ZONE) or UTC
+
+
+def parse_when(text: str, *, default_tz: tzinfo | None = None) -> datetime:
     """
     ``2024-06-01`` or ``2024-06-01T09:00[+08:00]`` → an aware datetime.
 
-    Dates mean midnight; naive times are taken in ``default_tz``.
+    The clients' rule for dates: a date is 00:00 of that day, and a time
+    without an offset a wall-clock time, in ``default_tz`` (default
+    ``Asia/Shanghai``, as the clients' ``date_zone``).
     """
+    if default_tz is None:
+        default_tz = _DEFAULT_ZONE
     try:
         if len(text) == 10:
             d = date.fromisoformat(text)
