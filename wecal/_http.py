@@ -22,6 +22,10 @@ Bounds against hostile servers:
 - bodies are read as a stream, at most ``max_response_bytes`` (decoded);
 - a body that is not JSON, nested past the stack, or with an integer past
   4300 digits is a ``ResponseFormatError``;
+- a call may pass ``decode``, a provider's typed reader of a success body
+  (msgspec, into its wire Structs): it is tried first on a 2xx answer and
+  says None for anything but a plain success of the expected shape, which
+  then takes the path above (classification, ``json.loads``) unchanged;
 - ``aclose()`` cancels the calls in flight (``ClientClosedError``) and no
   httpx client is created after it; a core belongs to the event loop it was
   first used in;
@@ -68,7 +72,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, overload
 
 import anyio
 import anyio.lowlevel
@@ -99,6 +103,8 @@ __all__ = [
     "HttpCore",
     "logger",
 ]
+
+_T = TypeVar("_T")
 
 #: Debug lines: method, path (never the query), api, attempt, status, code, latency.
 logger = logging.getLogger("wecal")
@@ -240,7 +246,8 @@ class _Outcome:
     (dropped, and the call replayed once with a fresh one).
     """
 
-    body: dict[str, Any] | None = None
+    #: The decoded JSON object, or what the call's ``decode`` made of it.
+    body: Any = None
     fail: Callable[[Decision, int], WecalError] | None = None
     retryable: bool = False
     hint: float | None = None
@@ -459,6 +466,7 @@ class HttpCore:
 
     # -- the send loop -----------------------------------------------------
 
+    @overload
     async def call(
         self,
         api: str,
@@ -470,9 +478,47 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         idempotent: bool = True,
-    ) -> dict[str, Any]:
+        decode: None = None,
+    ) -> dict[str, Any]: ...
+
+    @overload
+    async def call(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
+        decode: Callable[[bytes], _T | None],
+    ) -> _T | dict[str, Any]: ...
+
+    async def call(
+        self,
+        api: str,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        authenticated: bool = True,
+        idempotent: bool = True,
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> Any:
         """
         Send one call and return its decoded JSON object after the error check.
+
+        ``decode(body_bytes)``, when given, reads a 2xx body first: what it
+        returns (not None) is the call's result, with no further check — it
+        must return None for anything but a plain success (an error code, a
+        gateway ban, a shape it does not expect) and never raise; that body
+        is then decoded and classified as without it, and the result is the
+        JSON object. Providers use it to decode pages straight into typed
+        Structs (``providers/wecom/_wire.py``).
 
         ``api`` names the API for rate limiting and logs (``"schedule/get"``).
         ``idempotent=False`` forbids replays after ambiguous failures (see
@@ -493,6 +539,7 @@ class HttpCore:
             authenticated=authenticated,
             idempotent=idempotent,
             token_call=False,
+            decode=decode,
         )
 
     async def _wait_pause(self, start: float) -> None:
@@ -533,7 +580,8 @@ class HttpCore:
         authenticated: bool,
         idempotent: bool,
         token_call: bool,
-    ) -> dict[str, Any]:
+        decode: Callable[[bytes], Any] | None = None,
+    ) -> Any:
         """
         The one decision site: run attempts, and after each decide whether to
         return, replay with a fresh token, sleep and retry, or raise.
@@ -565,6 +613,7 @@ class HttpCore:
                         start=start,
                         idempotent=idempotent,
                         token_call=token_call,
+                        decode=decode,
                     )
                     if outcome.body is not None:
                         return outcome.body
@@ -626,6 +675,7 @@ class HttpCore:
         start: float,
         idempotent: bool,
         token_call: bool,
+        decode: Callable[[bytes], Any] | None = None,
     ) -> _Outcome:
         """
         Send ``request`` once and classify what came back; never sleeps, never
@@ -698,6 +748,14 @@ class HttpCore:
             )
 
         assert response is not None
+        if decode is not None and 200 <= response.status_code < 300:
+            typed = decode(content)
+            if typed is not None:
+                logger.debug(
+                    "%s %s api=%s attempt=%d status=%d code=0 latency=%.3fs",
+                    method, path, api, attempt, response.status_code, latency,
+                )  # fmt: skip
+                return _Outcome(body=typed)
         failure, body = self._classify(response.status_code, content, api)
         logger.debug(
             "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",

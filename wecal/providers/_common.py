@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, tzinfo
 from typing import Any, Protocol, runtime_checkable
 
@@ -208,25 +208,27 @@ def _event_id(event: Event) -> str:
 
 
 def event_listing(
-    paging: PagingStrategy[Mapping[str, Any]],
-    transform: Callable[[Sequence[Mapping[str, Any]]], Iterable[Event]],
+    paging: PagingStrategy[Any],
+    transform: Callable[[Sequence[Any]], Iterable[Event]],
     *,
     id_field: str,
     query: Mapping[str, Any],
     provider: str,
+    raw_key: Callable[[Any], Hashable] | None = None,
 ) -> Paginator[Event]:
     """
     The paginator of a provider's event listing: raw pages in, ``Event``s out.
 
     Events are de-duplicated by ``Event.id``; progress is counted on the raw
-    items' ``id_field`` (see :class:`~wecal.paging.Paginator`); ``query``
-    fingerprints the listing's cursors.
+    items' ``id_field`` (see :class:`~wecal.paging.Paginator`), or on what
+    ``raw_key`` says of an item when the raw items are not all JSON objects
+    (a provider's wire Structs); ``query`` fingerprints the listing's cursors.
     """
     return Paginator(
         paging,
         transform=transform,
         key=_event_id,
-        raw_key=raw_id(id_field),
+        raw_key=raw_key or raw_id(id_field),
         query=query,
         provider=provider,
     )

@@ -15,7 +15,7 @@ no recurrence id (an occurrence is addressed by ``op_start_time``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import date, datetime
 from functools import partial
 from typing import Any, Literal, Unpack
@@ -31,7 +31,7 @@ from ...errors import (
     _describe,
 )
 from ...models import Calendar, Event
-from ...paging import OffsetPaging, Paginator
+from ...paging import OffsetPaging, Paginator, raw_id
 from ...sync import SyncStream, snapshot_sync
 from .._common import (
     check_instance,
@@ -50,10 +50,12 @@ from ._convert import (
     calendar_to_wecom,
     event_to_schedule,
     schedule_to_event,
+    schedules_from_wire,
     share_failures,
     wecom_schedule_page,
 )
 from ._errors import WECOM
+from ._wire import SchedulePage, decode_schedule_page
 
 __all__ = ["WeComClient"]
 
@@ -62,6 +64,14 @@ log = logging.getLogger("wecal")
 #: ``get_by_calendar`` ``limit`` and ``schedule/get`` / ``calendar/get`` id lists: 1..1000.
 MAX_BATCH = 1000
 _PROVIDER = "wecom"
+
+
+_schedule_id = raw_id("schedule_id")
+
+
+def _schedule_key(item: Any) -> Hashable:
+    """A listed schedule's id for the paginator's progress guard, decoded or not."""
+    return item[0].schedule_id if type(item) is tuple else _schedule_id(item)
 
 
 class WeComClient(BaseClient):
@@ -172,22 +182,33 @@ class WeComClient(BaseClient):
         )
         limit = check_page_size(page_size, default=MAX_BATCH, maximum=MAX_BATCH, provider=_PROVIDER)
 
-        async def fetch(offset: int, size: int) -> Sequence[Mapping[str, Any]]:
-            body = await self._post(
-                "schedule/get_by_calendar", {"cal_id": calendar_id, "offset": offset, "limit": size}
+        async def fetch(offset: int, size: int) -> Sequence[Any]:
+            # Decoded into the wire Structs (_wire.py); an answer they do not
+            # take comes back as the JSON object, for the dict readers.
+            body = await self._http.call(
+                "schedule/get_by_calendar",
+                "POST",
+                "/cgi-bin/oa/schedule/get_by_calendar",
+                json={"cal_id": calendar_id, "offset": offset, "limit": size},
+                decode=decode_schedule_page,
             )
-            return wecom_schedule_page(body)
+            return body if isinstance(body, SchedulePage) else wecom_schedule_page(body)
 
-        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
-            events = [
-                schedule_to_event(item, path=f"$.schedule_list[{i}]") for i, item in enumerate(raw)
-            ]
+        def transform(raw: Sequence[Any]) -> Iterable[Event]:
+            if isinstance(raw, SchedulePage):
+                events = schedules_from_wire(raw)
+            else:
+                events = [
+                    schedule_to_event(item, path=f"$.schedule_list[{i}]")
+                    for i, item in enumerate(raw)
+                ]
             return list(in_window(events, start, end, expand=expand))
 
         return event_listing(
             OffsetPaging(fetch, page_size=limit),
             transform,
             id_field="schedule_id",
+            raw_key=_schedule_key,
             query={
                 "provider": _PROVIDER,
                 "calendar_id": calendar_id,

@@ -37,6 +37,7 @@ Decisions (WeCom leaves these open; see ``reference/wecom.md`` §5):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
@@ -53,6 +54,7 @@ from ...models import (
     EventStatus,
     Person,
     Provider,
+    Recurrence,
     ResponseStatus,
     SharePermission,
     _trusted_attendee,
@@ -60,6 +62,7 @@ from ...models import (
     _trusted_person,
 )
 from .._readers import (
+    as_int,
     read_code,
     read_flag,
     read_int,
@@ -69,7 +72,9 @@ from .._readers import (
     read_str_list,
     read_text,
 )
+from .._wire import RawJSON
 from ._repeat import UINT32_MAX, recurrence_from_wecom, recurrence_to_wecom, wecom_timezone
+from ._wire import SchedulePage, ScheduleWire
 
 __all__ = [
     "WECOM_EVENT_STATUS",
@@ -79,6 +84,7 @@ __all__ = [
     "calendar_to_wecom",
     "event_to_schedule",
     "schedule_to_event",
+    "schedules_from_wire",
     "share_failures",
     "wecom_schedule_page",
 ]
@@ -259,7 +265,117 @@ def schedule_to_event(data: Mapping[str, Any], *, path: str = "$") -> Event:
 
 
 class _NotFast(Exception):
-    """An attendee the fast path does not take (the slow path says why)."""
+    """An attendee or schedule the fast path does not take (the slow path says why)."""
+
+
+def schedules_from_wire(page: SchedulePage) -> list[Event]:
+    """
+    The events of a page :func:`~wecal.providers.wecom._wire.decode_schedule_page`
+    read: the same events :func:`schedule_to_event` makes of the page's JSON,
+    each ``raw`` a :class:`~wecal.providers._wire.RawJSON` of its bytes.
+
+    The Structs have checked every type; what they cannot say (a code WeCom
+    does not define, a time out of range, a digit string that is not a
+    number) sends the whole page to the dict readers, which raise the
+    ResponseFormatError with its JSON path (``$.schedule_list[3].status``) —
+    the same error, path and order as for a page read without the Structs.
+    """
+    try:
+        return [_schedule_from_wire(item, raw) for item, raw in page]
+    except (
+        _NotFast, ResponseFormatError, ValidationError, OverflowError, OSError, ValueError,
+        RecursionError,
+    ):  # fmt: skip
+        pass
+    try:
+        body = json.loads(page.content)
+    except (ValueError, RecursionError):  # what msgspec skipped and json.loads refuses
+        raise ResponseFormatError(
+            "body is not JSON the standard reader takes (an integer of more than "
+            "4300 digits, or nesting too deep)",
+            path="$",
+        ) from None
+    items = wecom_schedule_page(body)
+    return [schedule_to_event(item, path=f"$.schedule_list[{i}]") for i, item in enumerate(items)]
+
+
+def _digits(value: int | str) -> int:
+    number = value if type(value) is int else as_int(value)
+    if number is None:
+        raise _NotFast
+    return number
+
+
+def _code(table: Mapping[int, Any], value: int | str) -> Any:
+    found = table.get(_digits(value))
+    if found is None:
+        raise _NotFast
+    return found
+
+
+@lru_cache(maxsize=4096)
+def _reminders_block(block: bytes, all_day: bool) -> tuple[tzinfo, Recurrence | None, Any]:
+    """
+    What a ``reminders`` block says — offset, repeat rule, reminder offsets —
+    read once per distinct block (its bytes) and kind of start: the repeat
+    reading uses the start's kind only (``_repeat.py``), never its value.
+    Bad input is never cached (it raises; the page then takes the dict readers).
+    """
+    reminders = json.loads(block)
+    if reminders is not None and type(reminders) is not dict:
+        raise _NotFast
+    tz = wecom_timezone(reminders)
+    # Any start of the right kind and offset: the rule does not depend on its value.
+    start = _EPOCH.date() if all_day else _EPOCH.astimezone(tz)
+    return tz, recurrence_from_wecom(reminders, start=start), _read_reminders(reminders, "$")
+
+
+def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
+    """One :class:`ScheduleWire` → Event, as :func:`schedule_to_event` reads its JSON."""
+    flag = s.is_whole_day
+    if flag is None or flag == 0:
+        all_day = False
+    elif flag == 1:
+        all_day = True
+    else:
+        number = _digits(flag)
+        if number != 0 and number != 1:
+            raise _NotFast
+        all_day = number == 1
+    tz, recurrence, reminders = _reminders_block(bytes(s.reminders), all_day)
+    start_dt = datetime.fromtimestamp(_digits(s.start_time), tz)
+    end_dt = datetime.fromtimestamp(_digits(s.end_time), tz)
+    if end_dt < start_dt:
+        raise _NotFast
+    start: datetime | date = start_dt
+    end: datetime | date = end_dt
+    if all_day:
+        start = start_dt.date()
+        last = end_dt.date()
+        end = last if end_dt.time() == _MIDNIGHT and last > start else last + _DAY
+    status = EventStatus.CONFIRMED if s.status is None else _code(WECOM_EVENT_STATUS, s.status)
+    attendees: tuple[Attendee, ...] = ()
+    if s.attendees:
+        attendees = tuple([_attendee(a.userid, a.response_status) for a in s.attendees])
+    organizer = _person(s.organizer) if s.organizer else None
+    return _trusted_event(
+        provider=Provider.WECOM,
+        id=s.schedule_id,
+        calendar_id=s.cal_id or None,
+        summary=s.summary or "",
+        description=s.description or "",
+        location=s.location or "",
+        start=start,
+        end=end,
+        all_day=all_day,
+        timezone=_offset_name(tz),
+        recurrence=recurrence,
+        status=status,
+        organizer=organizer,
+        attendees=attendees,
+        reminders=reminders,
+        raw=RawJSON(raw),
+    )
 
 
 # A corp's people come back on every page, and a frozen Attendee can be
