@@ -7,11 +7,12 @@ Run wecal's benchmarks and print each figure next to its target.
     .venv/bin/python benchmarks/run.py --only 3 --many-sources  # + 1M events over 10,000 sources
 
 1 decode + normalize, 2 export efficiency, 3 memory, 4 send-loop overhead,
-5 fan-out over many calendars at 16 in flight
-(see each ``bench_*.py`` docstring). Servers run on 127.0.0.1 in child
-processes and are stopped on exit. Not part of CI's pass/fail: the exit
-status is 0 whether targets are met or not, non-zero only if a benchmark
-could not run. Results are copied into ``RESULTS.md`` by hand.
+5 fan-out over many calendars at 16 in flight, 6 CPU per request of the
+notification endpoint for hostile vs plain bodies (see each ``bench_*.py``
+docstring). Servers run on 127.0.0.1 in child processes and are stopped on
+exit. Not part of CI's pass/fail: the exit status is 0 whether targets are
+met or not, non-zero only if a benchmark could not run. Results are copied
+into ``RESULTS.md`` by hand.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import bench_decode
 import bench_export
 import bench_fanout
 import bench_memory
+import bench_notify
 import bench_sendloop
 from _common import Result, machine
 
@@ -35,6 +37,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], list[Result]]]] = {
     "3": ("memory", bench_memory.run),
     "4": ("send-loop overhead", bench_sendloop.run),
     "5": ("fan-out, 16 in flight", bench_fanout.run),
+    "6": ("notification endpoint, hostile bodies", bench_notify.run),
 }
 
 

@@ -28,6 +28,11 @@ EXPECTED_ROWS = [
     "4. send loop layers, CPU per call, 16 in flight, in-process",
     "5. fan-out 4 calendars, 16 in flight, wecal ÷ bare httpx",
     "5. fan-out speed-up, 16 in flight vs one calendar at a time",
+    "6. endpoint CPU, junk tags ÷ plain, 64 KB",
+    "6. endpoint CPU, forged around ciphertext ÷ plain, 64 KB",
+    "6. endpoint CPU, replayed with junk ÷ plain, 64 KB",
+    "6. endpoint CPU, json junk ÷ plain, 64 KB",
+    "6. endpoint CPU, signed message of empty tags ÷ plain, 64 KB",
 ]
 
 
