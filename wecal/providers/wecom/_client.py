@@ -53,6 +53,7 @@ from ._convert import (
     schedules_from_wire,
     share_failures,
     wecom_schedule_page,
+    with_callers_zone,
 )
 from ._errors import WECOM
 from ._wire import SchedulePage, decode_schedule_page
@@ -330,6 +331,13 @@ class WeComClient(BaseClient):
         ``calendar_id`` (or ``event.calendar_id``) must be a calendar of this
         app; without one WeCom uses the app's default calendar. What WeCom
         cannot store raises :class:`~wecal.UnsupportedError` before sending.
+
+        WeCom stores a fixed UTC offset, not a zone name: an IANA zone is
+        sent as its offset at the start (whole hours only). The returned event
+        keeps the caller's IANA zone (``event.timezone``, else its start's
+        ``ZoneInfo``) when that zone has the stored offset — all year, for a
+        recurring event — and says the offset (``"+08:00"``) otherwise; a
+        later ``get_event`` or listing always says the offset.
         """
         check_instance(event, Event, "event")
         schedule = event_to_schedule(event, calendar_id=calendar_id)
@@ -340,7 +348,7 @@ class WeComClient(BaseClient):
             raise ResponseFormatError(
                 f"expected the new schedule_id, got {_describe(new_id)}", path="$.schedule_id"
             )
-        return await self.get_event(new_id)
+        return with_callers_zone(await self.get_event(new_id), event)
 
     def _op(
         self, event: Event, occurrence: datetime | date | None, following: bool
@@ -381,7 +389,8 @@ class WeComClient(BaseClient):
         ``occurrence`` (its original start; implied for an occurrence event
         from ``expand``) edits one occurrence (``op_mode=1``) or, with
         ``following=True``, it and the ones after (``op_mode=2``). WeCom then
-        splits off a new schedule: its id is the returned event's id.
+        splits off a new schedule: its id is the returned event's id. The
+        returned event keeps the caller's IANA zone as ``create_event``'s does.
         """
         check_instance(event, Event, "event")
         target, op = self._op(event, occurrence, following)
@@ -408,7 +417,7 @@ class WeComClient(BaseClient):
             "schedule/update", body, kind="schedule", key=target, exists=self.get_event
         )
         new_id = answer.get("schedule_id") or target
-        return await self.get_event(str(new_id))
+        return with_callers_zone(await self.get_event(str(new_id)), event)
 
     async def delete_event(
         self,

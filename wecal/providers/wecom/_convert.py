@@ -45,6 +45,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import attrs
+
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
 from ...models import (
     Attendee,
@@ -87,6 +89,7 @@ __all__ = [
     "schedules_from_wire",
     "share_failures",
     "wecom_schedule_page",
+    "with_callers_zone",
 ]
 
 #: ``attendees[].response_status`` → answer (DESIGN.md). 3 is 仅接受一次
@@ -441,6 +444,64 @@ def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[tim
         return (timedelta(seconds=-read_int(before, f"{path}.remind_before_event_secs")),)
     except OverflowError:
         raise ResponseFormatError("reminder offset is out of range", path=path) from None
+
+
+def with_callers_zone(stored: Event, sent: Event) -> Event:
+    """
+    ``stored`` (as WeCom answers a write: times in a fixed offset) in the
+    caller's IANA zone when that zone says the same offset, so an event
+    created with ``timezone="Asia/Shanghai"`` comes back with it, not ``+08:00``.
+
+    The caller's zone is ``sent.timezone``, else the ``ZoneInfo`` of its
+    start. It is kept only when its offset equals the stored one at the start
+    and at the end, and, for a recurring event, half a year later too (WeCom
+    repeats in the fixed offset; a zone with daylight saving time would say
+    other times for part of the year). Otherwise ``stored`` is returned as is.
+    Same instants either way; a later ``get_event`` reads the fixed offset.
+    """
+    name = sent.timezone
+    if (
+        name is None
+        and isinstance(sent.start, datetime)
+        and isinstance(sent.start.tzinfo, ZoneInfo)
+    ):
+        name = sent.start.tzinfo.key
+    if name is None or name[0] in "+-" or stored.timezone is None or stored.timezone[0] not in "+-":
+        return stored
+    try:
+        zone = ZoneInfo(name)
+    except (ValueError, OSError):
+        return stored
+    fixed = _fixed_offset(stored.timezone)
+    start, end = stored.start_datetime, stored.end_datetime
+    moments = [start, end] + ([start + timedelta(days=182)] if stored.recurrence else [])
+    if any(m.astimezone(zone).utcoffset() != fixed for m in moments):
+        return stored
+
+    def moved(moment: datetime | date) -> datetime | date:
+        return moment.astimezone(zone) if isinstance(moment, datetime) else moment
+
+    recurrence = stored.recurrence
+    if recurrence is not None:
+        recurrence = attrs.evolve(
+            recurrence,
+            exdates=[moved(m) for m in recurrence.exdates],
+            rdates=[moved(m) for m in recurrence.rdates],
+        )
+    return attrs.evolve(
+        stored,
+        timezone=name,
+        start=moved(stored.start),
+        end=moved(stored.end),
+        recurrence=recurrence,
+        recurrence_id=None if stored.recurrence_id is None else moved(stored.recurrence_id),
+    )
+
+
+def _fixed_offset(name: str) -> timedelta:
+    """``+08:00`` → 8 hours."""
+    sign = -1 if name[0] == "-" else 1
+    return sign * timedelta(hours=int(name[1:3]), minutes=int(name[4:6]))
 
 
 def _zone_for_write(event: Event) -> timezone:
