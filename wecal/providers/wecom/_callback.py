@@ -51,9 +51,10 @@ class WeComCallback:
     ``max_age`` is the replay window for the request's ``timestamp`` (None to
     turn the check off); ``clock`` returns the current Unix time.
 
-    Errors: a wrong signature, a stale timestamp or another corp's message →
-    :class:`wecal.AuthenticationError` (``.code`` ``"signature"``,
-    ``"timestamp"``, ``"receive_id"``); a malformed request →
+    Errors: a wrong signature, a stale timestamp, or a signed message that
+    does not decrypt for this corp (another corp's, or a wrong AES key: told
+    apart by nothing) → :class:`wecal.AuthenticationError` (``.code``
+    ``"signature"``, ``"timestamp"``, ``"decrypt"``); a malformed request →
     :class:`wecal.ResponseFormatError`; an event that is not about calendars
     (a chat message, a contact change) → :class:`wecal.UnsupportedError`
     whose ``feature`` is the event's name.
