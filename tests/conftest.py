@@ -31,5 +31,6 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
-# The sandbox fixtures (`sandbox`, `sandbox_url`) for every test module.
-pytest_plugins = ["tests.sandbox_fixtures"]
+# The sandbox fixtures (`sandbox`, `sandbox_url`) and a real redis-server
+# (`redis_server`) for every test module.
+pytest_plugins = ["tests.sandbox_fixtures", "tests._redis"]

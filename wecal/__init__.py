@@ -12,6 +12,8 @@ from ._convert import to_dict as to_dict
 from ._http import CallStats as CallStats
 from ._ratelimit import RateLimitConfig as RateLimitConfig
 from ._retry import RetryConfig as RetryConfig
+from ._shared import MemoryState as MemoryState
+from ._shared import SharedState as SharedState
 from ._tokens import MemoryTokenStore as MemoryTokenStore
 from ._tokens import StoredToken as StoredToken
 from ._tokens import TokenStore as TokenStore
@@ -69,6 +71,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "InvalidRequestError",
+    "MemoryState",
     "MemoryTokenStore",
     "NotFoundError",
     "Page",
@@ -85,6 +88,7 @@ __all__ = [
     "ResponseStatus",
     "RetryConfig",
     "SharePermission",
+    "SharedState",
     "StoredToken",
     "SyncStream",
     "TokenStore",

@@ -12,6 +12,7 @@ import httpx
 from ._http import CallStats, HttpCore
 from ._ratelimit import RateLimitConfig
 from ._retry import RetryConfig
+from ._shared import SharedState
 from ._tokens import TokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import ValidationError
@@ -30,8 +31,13 @@ class ClientSettings(TypedDict, total=False):
     request, httpx semantics (default 10); ``proxy``: send through it (WeCom
     answers trusted IPs only); ``retry``: :class:`~wecal.RetryConfig`;
     ``rate_limit``: :class:`~wecal.RateLimitConfig`, ``None`` for the
-    provider's documented limits, ``False`` for none; ``token_store``: share
-    tokens between processes (default: one in-memory store per process);
+    provider's documented limits, ``False`` for none; ``shared``: a
+    :class:`~wecal.SharedState` holding tokens, rate-limit schedules, the
+    quota ledger and provider blocks, shared by every client (and, with
+    ``wecal.redis.RedisBackend``, every process) given the same one (default:
+    limits of this client alone, tokens shared within the process);
+    ``token_store``: where tokens are kept (wins over ``shared`` for tokens;
+    default: one in-memory store per process);
     ``max_response_bytes``: the largest response body read (default 64 MiB;
     a larger one ends the call with :class:`~wecal.ResponseFormatError`);
     ``date_zone``: the zone a ``date`` window bound of ``list_events`` is read
@@ -47,6 +53,7 @@ class ClientSettings(TypedDict, total=False):
     retry: RetryConfig | None
     rate_limit: RateLimitConfig | Literal[False] | None
     token_store: TokenStore | None
+    shared: SharedState | None
     max_response_bytes: int
     date_zone: str | tzinfo | None
 

@@ -82,7 +82,8 @@ import httpx
 from ._ratelimit import RateLimitConfig, RateLimiter
 from ._redact import _register_secret, redact
 from ._retry import RETRY_AFTER_TOO_LONG, Decision, RetryConfig, decide
-from ._tokens import DEFAULT_STORE, TokenManager, TokenStore, token_key
+from ._shared import MemoryState, SharedState
+from ._tokens import DEFAULT_STORE, SharedTokenManager, TokenManager, TokenStore, token_key
 from .errors import (
     AuthenticationError,
     ClientClosedError,
@@ -253,6 +254,8 @@ class _Outcome:
     hint: float | None = None
     blocked: bool = False
     stale_token: str | None = None
+    #: A provider block to share: (seconds, code, whether it bans the egress IP).
+    share_block: tuple[float, int | str | None, bool] | None = None
 
 
 @attrs.define
@@ -306,6 +309,7 @@ class HttpCore:
         retry: RetryConfig | None = None,
         rate_limit: RateLimitConfig | Literal[False] | None = None,
         token_store: TokenStore | None = None,
+        shared: SharedState | None = None,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
@@ -321,6 +325,8 @@ class HttpCore:
             proxy=proxy,
             retry=retry,
             rate_limit=rate_limit,
+            token_store=token_store,
+            shared=shared,
         )
         if not isinstance(app_id, str) or not app_id:
             raise ValidationError("app id must be a non-empty string")
@@ -360,15 +366,50 @@ class HttpCore:
         self._wall_clock = wall_clock
         if rate_limit is False:
             limits, default_rate = RateLimitConfig(max_concurrency=None), float("inf")
+            per_minute = per_hour = egress_limit = None
         else:
             limits, default_rate = rate_limit or RateLimitConfig(), dialect.default_rate
-        self._limiter = RateLimiter(limits, default_rate, clock=clock, sleep=sleep)
-        self.tokens = TokenManager(
-            token_key(dialect.name, app_id, secret, self.base_url),
-            self._fetch_token,
-            store=token_store if token_store is not None else DEFAULT_STORE,
-            clock=wall_clock,
+            per_minute, per_hour = dialect.default_per_minute, dialect.default_per_hour
+            egress_limit = dialect.default_egress_limit
+        #: Where limits, quotas and blocks are kept: ``shared=``, else this
+        #: core's own :class:`~wecal.MemoryState`.
+        self.shared: SharedState = (
+            shared if shared is not None else MemoryState(clock=clock, wall_clock=wall_clock)
         )
+        # The budget's name: provider API family, app, host (no secret in it).
+        scope = f"{dialect.name}:{app_id}@{self.base_url.split('://', 1)[-1]}"
+        self._limiter = RateLimiter(
+            limits,
+            default_rate,
+            clock=clock,
+            sleep=sleep,
+            state=self.shared,
+            scope=scope,
+            provider=self.provider,
+            per_minute=per_minute,
+            per_hour=per_hour,
+            egress_limit=egress_limit,
+            wall_clock=wall_clock,
+        )
+        key = token_key(dialect.name, app_id, secret, self.base_url)
+        self.tokens: TokenManager | SharedTokenManager
+        if token_store is None and shared is not None:
+            self.tokens = SharedTokenManager(
+                key,
+                self._fetch_token,
+                state=shared,
+                provider=self.provider,
+                clock=wall_clock,
+                sleep=sleep,
+                lock_ttl=float(getattr(shared, "token_lock_ttl", 15.0)),
+            )
+        else:
+            self.tokens = TokenManager(
+                key,
+                self._fetch_token,
+                store=token_store if token_store is not None else DEFAULT_STORE,
+                clock=wall_clock,
+            )
         self._closed = False
         # Scopes of the calls in flight: aclose() cancels them.
         self._calls: set[anyio.CancelScope] = set()
@@ -618,6 +659,10 @@ class HttpCore:
                     if outcome.body is not None:
                         return outcome.body
                     self.check_open()  # closed meanwhile: say so, not what it broke
+                    if outcome.share_block is not None:
+                        # Every process sharing the state pauses, not just this one.
+                        seconds, code, wide = outcome.share_block
+                        await self._limiter.share_block(seconds, code, egress_wide=wide)
                     if outcome.stale_token is not None and not token_replayed:
                         # Drop only the token that failed (others may have
                         # refreshed it already), then replay once with a fresh one.
@@ -694,7 +739,7 @@ class HttpCore:
         too_large: int | None = None
         sent_at = self._clock()
         with anyio.move_on_after(left) as deadline_scope:
-            async with self._limiter.slot(api):
+            async with self._limiter.slot(api, left, counted=not token_call):
                 sent_at = self._clock()
                 self.stats.requests += 1
                 try:
@@ -879,6 +924,9 @@ class HttpCore:
             hint=hint,
             blocked=rule.block is not None,
             fail=fail,
+            share_block=None
+            if rule.block is None
+            else (rule.block, failure.code, rule.egress_wide),
         )
 
     def _classify(
@@ -953,6 +1001,8 @@ def _check_settings(
     proxy: object,
     retry: object,
     rate_limit: object,
+    token_store: object = None,
+    shared: object = None,
 ) -> None:
     """A :class:`~wecal.ValidationError` for a client setting of the wrong type."""
     expected: tuple[tuple[str, object, tuple[type, ...], str], ...] = (
@@ -968,6 +1018,13 @@ def _check_settings(
         if value is None or (name == "rate_limit" and value is False):
             continue
         if isinstance(value, bool) or not isinstance(value, types):
+            raise ValidationError(f"{name} must be {what}, got {_describe(value)}")
+    protocols: tuple[tuple[str, object, type, str], ...] = (
+        ("token_store", token_store, TokenStore, "a wecal.TokenStore"),
+        ("shared", shared, SharedState, "a wecal.SharedState (wecal.MemoryState(), RedisBackend)"),
+    )
+    for name, value, proto, what in protocols:
+        if value is not None and not isinstance(value, proto):
             raise ValidationError(f"{name} must be {what}, got {_describe(value)}")
     if isinstance(timeout, int | float) and not timeout > 0:
         # httpx would time every request out at once (or never): each call

@@ -29,20 +29,27 @@ that reason.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
 
-from .errors import ResponseFormatError, WecalError, redact
+from . import errors as _errors
+from .errors import ProviderError, ResponseFormatError, WecalError, redact
+
+if TYPE_CHECKING:
+    from ._shared import SharedState
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "STORE_TIMEOUT",
     "MemoryTokenStore",
+    "SharedTokenManager",
     "StoredToken",
     "TokenManager",
     "TokenStore",
@@ -248,3 +255,193 @@ def _check_token(value: object) -> None:
         )
     if not (value.isascii() and value.isprintable()) or any(c.isspace() for c in value):
         raise ResponseFormatError("the access token holds characters a token cannot have")
+
+
+#: Seconds a refresh lock is held at most: longer than a token fetch with its
+#: retries usually takes. A holder that dies frees it after this long.
+LOCK_TTL = 15.0
+#: Seconds a failed fetch's verdict (bad secret, IP not allowed) is shared.
+VERDICT_TTL = 15.0
+# The errors a failed fetch shares with the other processes: the provider's
+# refusals. Transport errors are transient, each process finds out itself.
+_SHARED_VERDICTS = ("AuthenticationError", "PermissionDeniedError", "QuotaExceededError")
+
+
+class SharedTokenManager:
+    """
+    Token cache for one app on a :class:`~wecal.SharedState`: one fetch per
+    token lifetime across every process sharing the state.
+
+    Within the process an ``anyio.Lock`` lets one task talk to the state at a
+    time, and a local copy answers every call until the refresh time, so a
+    call costs no store round trip. Past the refresh time:
+
+    - the process that takes the state's refresh lock (with a *fence*) fetches
+      and writes the token only if its fence is newer than the stored one's;
+    - the others keep using the current token until it expires
+      (stale-while-revalidate), or, with no usable token, wait on the store
+      (polling 25→200 ms with jitter), not on the token endpoint;
+    - a holder that died frees the lock after its TTL, and the next waiter takes it;
+    - a fetch refused by the provider (bad secret, IP not allowed) is
+      shared as a verdict for ``verdict_ttl`` seconds: the others raise it
+      instead of asking again.
+
+    Each process refreshes at a slightly different time (0–30 s of jitter on
+    the margin), so the lock is rarely contended.
+    """
+
+    def __init__(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[tuple[str, float]]],
+        *,
+        state: SharedState,
+        provider: str,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        margin: float = REFRESH_MARGIN,
+        lock_ttl: float = LOCK_TTL,
+        verdict_ttl: float = VERDICT_TTL,
+        store_timeout: float = STORE_TIMEOUT,
+    ) -> None:
+        self._key = key
+        self._fetch = fetch
+        self._state = state
+        self._provider = provider
+        self._clock = clock
+        self._sleep = sleep
+        self._margin = margin
+        self.lock_ttl = lock_ttl
+        self.verdict_ttl = verdict_ttl
+        #: Seconds a state operation may take before the call fails.
+        self.store_timeout = store_timeout
+        self._local: StoredToken | None = None
+        self._lock: anyio.Lock | None = None
+        self._generation = 0
+        self._last_error: WecalError | None = None
+        #: How many fetches this process ran (for tests and metrics).
+        self.fetches = 0
+
+    def __repr__(self) -> str:
+        return f"SharedTokenManager(key={self._key!r}, fetches={self.fetches})"
+
+    async def _ask(self, operation: str, *args: Any) -> Any:
+        """One state operation, bounded in time; its failures become WecalErrors."""
+        name = f"shared state {type(self._state).__name__}.{operation}()"
+        try:
+            with anyio.fail_after(self.store_timeout):
+                return await getattr(self._state, operation)(self._key, *args)
+        except TimeoutError:
+            raise WecalError(f"{name} did not answer within {self.store_timeout:g}s") from None
+        except WecalError:
+            raise
+        except Exception as exc:
+            raise WecalError(f"{name} failed: {type(exc).__name__}: {redact(str(exc))}") from None
+
+    async def get(self, *, stale: str | None = None) -> str:
+        """A usable token (never ``stale``), from the local copy, the state, or a fetch."""
+        local = self._local
+        if local is not None and local.value != stale and self._clock() < local.refresh_at:
+            return local.value
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        generation = self._generation
+        async with self._lock:
+            local = self._local
+            if local is not None and local.value != stale and self._clock() < local.refresh_at:
+                return local.value
+            if self._generation != generation and self._last_error is not None:
+                # A fetch failed while we queued: its verdict, a copy per caller.
+                raise self._last_error._fresh()
+            self._generation += 1
+            self._last_error = None
+            try:
+                return await self._obtain(stale)
+            except WecalError as exc:
+                self._last_error = exc._fresh()
+                raise
+
+    async def _obtain(self, stale: str | None) -> str:
+        delay = 0.025
+        while True:
+            stored = await self._ask("get_token")
+            if stored is not None and not isinstance(stored, StoredToken):
+                raise WecalError(
+                    f"shared state {type(self._state).__name__}.get_token() returned "
+                    f"{type(stored).__name__}, not a StoredToken or None"
+                )
+            now = self._clock()
+            if stored is not None and stored.value != stale and now < stored.refresh_at:
+                self._local = stored
+                return stored.value
+            verdict = await self._ask("get_verdict")
+            if verdict is not None:
+                raise _verdict_error(str(verdict), self._provider)
+            fence = await self._ask("lock_token", self.lock_ttl)
+            if fence is not None:
+                return await self._refresh(int(fence))
+            if stored is not None and stored.value != stale and now < stored.expires_at:
+                # Someone else is refreshing: keep the current token meanwhile,
+                # and look again in a second.
+                self._local = StoredToken(
+                    stored.value, stored.expires_at, min(stored.expires_at, now + 1.0)
+                )
+                return stored.value
+            await self._sleep(delay * (0.5 + random.random()))
+            delay = min(delay * 2, 0.2)
+
+    async def _refresh(self, fence: int) -> str:
+        try:
+            self.fetches += 1
+            try:
+                value, lifetime = await self._fetch()
+                _check_token(value)
+            except ProviderError as exc:
+                if type(exc).__name__ in _SHARED_VERDICTS:
+                    verdict = f"{type(exc).__name__}\x1f{exc.code}\x1f{exc.message}"
+                    await self._ask("set_verdict", verdict, self.verdict_ttl)
+                raise
+            now = self._clock()
+            lifetime = min(lifetime, _MAX_LIFETIME) if lifetime > 0 else 7200.0
+            # Jittered per process, so that processes do not all come due at once.
+            margin = min(self._margin, lifetime / 2) + random.uniform(0, min(30.0, lifetime / 10))
+            token = StoredToken(value, now + lifetime, now + lifetime - margin)
+            if not await self._ask("set_token", token, fence):
+                # A newer fence wrote meanwhile (we were paused past our lock):
+                # theirs wins.
+                newer = await self._ask("get_token")
+                if isinstance(newer, StoredToken) and newer.expires_at > now:
+                    token = newer
+            self._local = token
+            return token.value
+        finally:
+            # A failure is harmless: the lock ends with its TTL anyway.
+            with (
+                anyio.CancelScope(shield=True),
+                anyio.move_on_after(self.store_timeout),
+                contextlib.suppress(Exception),
+            ):
+                await self._state.unlock_token(self._key, fence)
+
+    async def invalidate(self, value: str) -> None:
+        """Drop ``value`` here and in the state if it is still the stored token."""
+        if self._local is not None and self._local.value == value:
+            self._local = None
+        await self._ask("discard_token", value)
+
+
+def _verdict_error(verdict: str, provider: str) -> WecalError:
+    """The error a shared verdict stands for (a ProviderError subclass, no secret in it)."""
+    name, _, rest = verdict.partition("\x1f")
+    code_text, _, message = rest.partition("\x1f")
+    cls = getattr(_errors, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, ProviderError)):
+        cls = ProviderError
+    code: int | str | None = None if code_text in ("", "None") else code_text
+    if isinstance(code, str) and code.lstrip("-").isdigit():
+        code = int(code)
+    return cls(
+        f"{message} (shared verdict of another process's token fetch)",
+        provider=provider,
+        code=code,
+    )

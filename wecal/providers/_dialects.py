@@ -70,7 +70,11 @@ class Dialect:
 
     ``provider`` is the name errors carry (``ProviderError.provider``);
     ``default_rate`` is the documented per-app, per-API limit in calls per
-    second (WeCom: 10 000/min per corp and API; DingTalk: 20 QPS).
+    second (WeCom: 10 000/min per corp and API; DingTalk: 20 QPS);
+    ``default_per_minute`` / ``default_per_hour`` the per-app, per-API bands
+    above it, ``default_egress_limit`` the per-egress-IP band (calls,
+    seconds), applied when a client names its egress
+    (``RateLimitConfig(egress=…)``).
     """
 
     name: str
@@ -100,6 +104,9 @@ class Dialect:
     #: Per-API readings of a code, tried first: WeCom answers 40058 ("invalid
     #: parameter") for an unknown id on the calls keyed by one.
     api_codes: Mapping[str, Mapping[int, CodeRule]] = attrs.field(factory=dict, repr=False)
+    default_per_minute: int | None = None
+    default_per_hour: int | None = None
+    default_egress_limit: tuple[int, float] | None = None
 
     def token_request(self, app_id: str, secret: str) -> TokenRequest:
         """The request that trades app credentials for an access token."""
@@ -221,7 +228,11 @@ class Dialect:
 #: "uuid": …} with no errcode or code (open.dingtalk.com, how-to-process-api-
 #: throttling): a rate limit that blocks every call of the client for 5 minutes.
 _IP_BAN = CodeRule(
-    RateLimitError, retry=True, block=300.0, meaning="egress ip banned for 5 minutes"
+    RateLimitError,
+    retry=True,
+    block=300.0,
+    meaning="egress ip banned for 5 minutes",
+    egress_wide=True,
 )
 
 

@@ -39,7 +39,10 @@ class CodeRule:
     have acted before failing (a busy answer after the request was read), so a
     create without an idempotency key must not be replayed; ``token_invalid``
     drops the token that failed and replays once; ``block`` is how long the
-    provider blocks the caller (seconds), applied to every task of a client.
+    provider blocks the caller (seconds), applied to every task of a client
+    and written to the client's shared state, so that every process sharing
+    it pauses; ``egress_wide`` says the block bans the egress IP (every app
+    sending through it), not the app.
     """
 
     error: type[ProviderError]
@@ -48,6 +51,7 @@ class CodeRule:
     token_invalid: bool = False
     block: float | None = None
     meaning: str = ""
+    egress_wide: bool = False
 
 
 def code_table(rules: Mapping[int, CodeRule]) -> Mapping[int, CodeRule]:

@@ -88,6 +88,10 @@ DINGTALK_V1 = Dialect(
     provider="dingtalk",
     default_base_url="https://api.dingtalk.com",
     default_rate=20.0,
+    # 10 000 calls in 20 s from one egress IP ban every API for 5 minutes
+    # (answer {"status": 1111, "punish": "deny"}): applied to clients that
+    # name their egress, RateLimitConfig(egress=...).
+    default_egress_limit=(10_000, 20.0),
     style="status",
     token_method="POST",
     token_path="/v1.0/oauth2/accessToken",

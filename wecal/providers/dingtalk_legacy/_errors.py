@@ -98,6 +98,10 @@ DINGTALK_LEGACY = Dialect(
     provider="dingtalk-legacy",
     default_base_url="https://oapi.dingtalk.com",
     default_rate=20.0,
+    # 10 000 calls in 20 s from one egress IP ban every API for 5 minutes
+    # (answer {"status": 1111, "punish": "deny"}): applied to clients that
+    # name their egress, RateLimitConfig(egress=...).
+    default_egress_limit=(10_000, 20.0),
     style="errcode",
     token_method="GET",
     token_path="/gettoken",

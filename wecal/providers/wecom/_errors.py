@@ -75,7 +75,10 @@ WECOM = Dialect(
     name="wecom",
     provider="wecom",
     default_base_url="https://qyapi.weixin.qq.com",
+    # 10 000 per minute per corp and API, spaced evenly; and 150 000 per hour
+    # (past either, 45009 blocks the API for 60 s or 60 min).
     default_rate=10_000 / 60,
+    default_per_hour=150_000,
     style="errcode",
     token_method="GET",
     token_path="/cgi-bin/gettoken",
