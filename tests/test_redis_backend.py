@@ -119,7 +119,7 @@ async def test_a_verdict_is_shared_between_backends(redis_server: RedisServer) -
     fake = FakeProvider(DINGTALK_V1)
     async with RedisBackend(redis_server.url) as a, RedisBackend(redis_server.url) as b:
         cores = [
-            HttpCore(fake.dialect, "dingkey", "bad-secret-000", transport=fake.transport(), shared=s)
+            HttpCore(fake.dialect, "dingkey", "bad-secret-0", transport=fake.transport(), shared=s)
             for s in (a, b)
         ]
         with pytest.raises(wecal.AuthenticationError):
