@@ -38,6 +38,8 @@ CORE = (
     "wecal._client",
     "wecal._tokens",
     "wecal._ratelimit",
+    "wecal._shared",
+    "wecal.redis",
     "wecal._retry",
     "wecal.paging",
     "wecal._convert",
