@@ -11,7 +11,7 @@ be granted to new apps (``reference/dingtalk.md`` §1.2).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from datetime import date, datetime
 from typing import Any, Unpack
 from zoneinfo import ZoneInfo
@@ -19,11 +19,12 @@ from zoneinfo import ZoneInfo
 from ..._client import BaseClient, ClientSettings
 from ...errors import ValidationError, _describe
 from ...models import Event
-from ...paging import Paginator, TokenPaging
+from ...paging import Paginator, TokenPaging, raw_id
 from ...sync import SyncStream, snapshot_sync
 from .._common import check_page_size, check_window, event_listing
-from ._convert import item_to_event, page_from_response
+from ._convert import item_to_event, items_from_wire, page_from_response
 from ._errors import DINGTALK_LEGACY
+from ._wire import ItemPage, decode_item_page
 
 __all__ = ["DingTalkLegacyClient"]
 
@@ -39,6 +40,14 @@ def _wire_time(moment: datetime) -> dict[str, str]:
     if isinstance(moment.tzinfo, ZoneInfo):
         value["time_zone"] = moment.tzinfo.key
     return value
+
+
+_raw_item_id = raw_id("id")
+
+
+def _item_key(item: Any) -> Hashable:
+    """A listed item's id for the paginator's progress guard, decoded or not."""
+    return item[0].id if type(item) is tuple else _raw_item_id(item)
 
 
 class DingTalkLegacyClient(BaseClient):
@@ -110,16 +119,23 @@ class DingTalkLegacyClient(BaseClient):
         if expand:
             request["single_events"] = True
 
-        async def fetch(token: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+        async def fetch(token: str | None) -> tuple[Sequence[Any], str | None]:
             body = dict(request)
             if token is not None:
                 body["page_token"] = token
+            # Decoded into the wire Structs (_wire.py); an answer they do not
+            # take comes back as the JSON object, for the dict readers.
             answer = await self._http.call(
-                "calendar/list", "POST", "/topapi/calendar/list", json=body
-            )
+                "calendar/list", "POST", "/topapi/calendar/list", json=body,
+                decode=decode_item_page,
+            )  # fmt: skip
+            if isinstance(answer, ItemPage):
+                return answer, answer.token
             return page_from_response(answer)
 
-        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
+        def transform(raw: Sequence[Any]) -> Iterable[Event]:
+            if isinstance(raw, ItemPage):
+                return items_from_wire(raw, calendar_id=calendar_id, user_id=user_id)
             return [
                 item_to_event(
                     item,
@@ -134,6 +150,7 @@ class DingTalkLegacyClient(BaseClient):
             TokenPaging(fetch),
             transform,
             id_field="id",
+            raw_key=_item_key,
             query={
                 "provider": "dingtalk-legacy",
                 "user_id": user_id,

@@ -40,8 +40,10 @@ rules chosen for each quirk (``reference/dingtalk.md`` §1.1):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -63,11 +65,14 @@ from ...recurrence import occurrence_id, parse_rrule
 
 # The strict readers are shared with the WeCom converter (same error style).
 from .._readers import read_mapping, read_str, read_text
+from .._wire import RawJSON
+from ._wire import BoundWire, ItemPage, ItemWire
 
 __all__ = [
     "DINGTALK_LEGACY_EVENT_STATUS",
     "DINGTALK_LEGACY_RESPONSE_STATUS",
     "item_to_event",
+    "items_from_wire",
     "page_from_response",
 ]
 
@@ -362,6 +367,152 @@ def item_to_event(
         )
     except ValidationError as exc:
         raise ResponseFormatError(exc.message, path=path) from exc
+
+
+class _NotFast(Exception):
+    """An item the typed path does not take (the dict readers say why)."""
+
+
+def items_from_wire(
+    page: ItemPage, *, calendar_id: str | None = None, user_id: str | None = None
+) -> list[Event]:
+    """
+    The events of a page :func:`~wecal.providers.dingtalk_legacy._wire.decode_item_page`
+    read: the same events :func:`item_to_event` makes of the page's JSON, each
+    ``raw`` a :class:`~wecal.providers._wire.RawJSON` of its bytes.
+
+    What the Structs cannot say (an unknown code, an unreadable time or rule)
+    sends the whole page to the dict readers, which raise the
+    ResponseFormatError with its JSON path (``$.result.items[3].start.date_time``).
+    """
+    try:
+        return [_item_from_wire(item, raw, calendar_id, user_id) for item, raw in page]
+    except (_NotFast, ResponseFormatError, ValidationError, OverflowError, ValueError,
+            RecursionError):  # fmt: skip
+        pass
+    try:
+        body = json.loads(page.content)
+    except (ValueError, RecursionError):  # what msgspec skipped and json.loads refuses
+        raise ResponseFormatError(
+            "body is not JSON the standard reader takes (an integer of more than "
+            "4300 digits, or nesting too deep)",
+            path="$",
+        ) from None
+    items, _ = page_from_response(body)
+    return [
+        item_to_event(item, path=f"$.result.items[{i}]", calendar_id=calendar_id, user_id=user_id)
+        for i, item in enumerate(items)
+    ]
+
+
+def _wire_stamp(value: str | BoundWire | None) -> datetime | None:
+    """``created`` / ``updated`` as :func:`_stamp` reads them."""
+    if value is None or value == "":
+        return None
+    if type(value) is str:
+        return _parse_datetime(value, None, "$")
+    assert isinstance(value, BoundWire)
+    text, zone_name = value.date_time, value.time_zone
+    zone = _zone(zone_name) if zone_name else None
+    if text:
+        return _parse_datetime(text, zone, "$")
+    if not value.date:
+        return None
+    return datetime.combine(_parse_date(value.date, "$"), _MIDNIGHT, zone or UTC)
+
+
+@lru_cache(maxsize=512)
+def _wire_rule(block: bytes) -> Recurrence | None:
+    """A ``recurrence`` value's rule, once per distinct bytes (failures not cached)."""
+    value = json.loads(block)
+    return _parse_rule(value, "$") if _has_rule(value) else None
+
+
+def _wire_status(table: Mapping[str, Any], value: str) -> Any:
+    found = table.get(value)
+    if found is None:
+        found = table.get(value.replace("_", "").lower())
+        if found is None:
+            raise _NotFast
+    return found
+
+
+def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str | None) -> Event:
+    """One :class:`ItemWire` → Event, as :func:`item_to_event` reads its JSON."""
+    s, e = w.start, w.end
+    start_dt, end_dt = s.date_time or None, e.date_time or None
+    start_zone, end_zone = s.time_zone or None, e.time_zone or None
+    zone_name = start_zone or end_zone
+    zone = _zone(zone_name) if zone_name else None
+    start: datetime | date
+    end: datetime | date
+    if start_dt is None and end_dt is None:
+        if not s.date or not e.date:
+            raise _NotFast
+        start = _parse_date(s.date, "$")
+        end = _parse_date(e.date, "$")
+        if end <= start:
+            end = start + _DAY
+    elif start_dt is None or end_dt is None:
+        raise _NotFast
+    else:
+        start = _parse_datetime(start_dt, _zone(start_zone) if start_zone else zone, "$")
+        end = _parse_datetime(end_dt, _zone(end_zone) if end_zone else zone, "$")
+        if end < start:
+            raise _NotFast
+    all_day = not isinstance(start, datetime)
+
+    organizer = None
+    is_self = False
+    o = w.organizer
+    if o is not None:
+        is_self = o.is_self is True
+        organizer = _trusted_person(
+            id=o.userid or (user_id if is_self and user_id else ""),
+            display_name=o.display_name or "",
+        )
+
+    attendees: tuple[Attendee, ...] = ()
+    if w.response_status:
+        answer = _wire_status(DINGTALK_LEGACY_RESPONSE_STATUS, w.response_status)
+        if user_id and not is_self:
+            attendees = (_trusted_attendee(id=user_id, response=answer),)
+    status = (
+        _wire_status(DINGTALK_LEGACY_EVENT_STATUS, w.status) if w.status else EventStatus.CONFIRMED
+    )
+
+    event_id = w.id
+    series_id = None
+    recurrence_id: datetime | date | None = None
+    recurrence = None
+    if w.recurrence_id is not None and w.recurrence_id != "":
+        recurrence_id = _recurrence_id(w.recurrence_id, zone, all_day, "$")
+        series_id = _series_id({"unique_id": w.unique_id}, w.id, recurrence_id, "$")
+        event_id = occurrence_id(series_id, recurrence_id)
+    else:
+        recurrence = _wire_rule(bytes(w.recurrence))
+
+    return _trusted_event(
+        provider=Provider.DINGTALK,
+        id=event_id,
+        calendar_id=calendar_id,
+        summary=w.summary or "",
+        description=w.description or "",
+        location=w.location or "",
+        start=start,
+        end=end,
+        all_day=all_day,
+        timezone=zone_name if zone is not None else None,
+        recurrence=recurrence,
+        series_id=series_id,
+        recurrence_id=recurrence_id,
+        status=status,
+        organizer=organizer,
+        attendees=attendees,
+        created=_wire_stamp(w.created),
+        updated=_wire_stamp(w.updated),
+        raw=RawJSON(raw),
+    )
 
 
 # Parsed rules by value. A page repeats a handful of rules ("every Monday")
