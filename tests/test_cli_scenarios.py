@@ -341,7 +341,11 @@ def test_interrupting_an_export_closes_it_and_the_rerun_finishes(
     wait_for(lambda: committed_pages(tmp_path / "c.ckpt") >= 2, proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
-    assert (proc.returncode, err) == (130, "wecal: interrupted\n")
+    assert (proc.returncode, err) == (
+        130,
+        "wecal: interrupted; the export can be resumed: rerun the same command "
+        "(c.ckpt records what was written)\n",
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "c.ckpt"]  # lock released
     sandbox.faults.clear()
     before = sum(

@@ -681,9 +681,8 @@ class HttpCore:
                     )
                     if verdict.retry:
                         self.stats.retries += 1
-                        logger.debug(
-                            "%s %s api=%s retry in %.2fs", method, path, api, verdict.delay
-                        )
+                        if logger.isEnabledFor(logging.INFO):
+                            self._log_retry(outcome, verdict, attempt, start)
                         if not outcome.blocked:
                             await self._sleep(verdict.delay)
                         continue  # a block is waited out by _wait_pause
@@ -694,6 +693,26 @@ class HttpCore:
         # Only aclose() cancels call_scope.
         self.check_open()
         raise ClientClosedError(f"{method} {path}: cancelled")  # pragma: no cover
+
+    def _log_retry(self, outcome: _Outcome, verdict: Decision, attempt: int, start: float) -> None:
+        """
+        One INFO line per retry: what failed and why (the error the call would
+        raise, redacted like every error), which attempt of how many, and when
+        the next one goes (after a client-wide pause, if the provider set one).
+        """
+        assert outcome.fail is not None
+        error = outcome.fail(attrs.evolve(verdict, reason="retrying"), attempt)
+        wait = verdict.delay
+        if outcome.blocked:
+            wait = max(wait, self._paused_until - self._clock())
+        logger.info(
+            "retrying in %.2fs (attempt %d of %d failed): %s: %s",
+            wait,
+            attempt,
+            self.retry.max_attempts,
+            type(error).__name__,
+            error,
+        )
 
     def _time_left(self, start: float) -> float | None:
         """Seconds left of the retry deadline of a call that began at ``start`` (None: no bound)."""

@@ -112,14 +112,15 @@ class _Interrupted(Exception):
     """Ctrl-C during a run (click would print a blank line for a KeyboardInterrupt)."""
 
 
-def _run_async(fn: Callable[..., Awaitable[int]], *args: Any) -> int:
+def _run_async(fn: Callable[..., Awaitable[int]], *args: Any, resume: str = "") -> int:
+    """``fn(*args)`` under anyio; Ctrl-C says ``resume`` (what a rerun does) after "interrupted"."""
     try:
         return anyio.run(fn, *args)
     except KeyboardInterrupt:
-        raise _Interrupted from None
+        raise _Interrupted(resume) from None
     except BaseExceptionGroup as group:
         if any(isinstance(e, KeyboardInterrupt) for e in _leaves(group)):
-            raise _Interrupted from None
+            raise _Interrupted(resume) from None
         raise
 
 
@@ -132,8 +133,9 @@ class _Main(click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             code = done.exit_code
-        except (click.exceptions.Abort, _Interrupted):
-            sys.stderr.write("wecal: interrupted\n")
+        except (click.exceptions.Abort, _Interrupted) as stop:
+            hint = stop.args[0] if isinstance(stop, _Interrupted) and stop.args else ""
+            sys.stderr.write(f"wecal: interrupted{'; ' + hint if hint else ''}\n")
             code = 130
         except BaseException as exc:
             if isinstance(exc, SystemExit):
@@ -599,7 +601,23 @@ def export_command(
             page_size,
             quiet,
             options,
+        ),
+        resume=_resume_hint(output, checkpoint),
+    )
+
+
+def _resume_hint(output: str, checkpoint: Path | None) -> str:
+    """What Ctrl-C leaves behind, and how to go on."""
+    if checkpoint is not None:
+        return (
+            f"the export can be resumed: rerun the same command ({checkpoint} "
+            "records what was written)"
         )
+    if output == "-":
+        return "the output is incomplete"
+    return (
+        f"{output} is incomplete; with --checkpoint PATH, rerunning the same command "
+        "resumes where it stopped instead of starting over"
     )
 
 
@@ -655,7 +673,16 @@ async def _export(
         # Only a full disk or a size limit wants room; a path the system
         # refuses (read-only, no permission, /proc) wants another path.
         full = failure.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
-        advice = "make room" if full else "check the output path and its permissions"
+        # The checkpoint, its lock and temp file are named after --checkpoint.
+        about_checkpoint = checkpoint is not None and str(failure.filename or "").startswith(
+            str(checkpoint)
+        )
+        if full:
+            advice = "make room"
+        elif about_checkpoint:
+            advice = f"check the checkpoint path ({checkpoint}), its directory and permissions,"
+        else:
+            advice = "check the output path and its permissions"
         raise click.ClickException(f"{line}; {advice} and rerun{resume}") from failure
     if failure is not None:
         raise failure

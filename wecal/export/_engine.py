@@ -142,7 +142,12 @@ class ExportResult:
 
 @attrs.define
 class Progress:
-    """Live counters a progress display reads (updated by the exporter only)."""
+    """
+    Live counters a progress display reads (updated by the exporter only).
+
+    ``str(progress)`` is one line for a log or a status bar:
+    ``1,200 events in 14 pages; sources: 2 of 9 done, 1 failed``.
+    """
 
     events: int = 0
     pages: int = 0
@@ -154,21 +159,58 @@ class Progress:
     skipped_sources: int = 0
     #: Keys of the sources this run finished or failed.
     finished: set[str] = attrs.Factory(set)
+    #: ``time.monotonic()`` when each source began to be read, and when it ended.
+    started_at: dict[str, float] = attrs.Factory(dict)
+    ended_at: dict[str, float] = attrs.Factory(dict)
 
-    def remaining_seconds(self, elapsed: float) -> float | None:
+    def __str__(self) -> str:
+        sources = f"{self.done_sources} of {self.total_sources} done"
+        if self.failed_sources:
+            sources += f", {self.failed_sources} failed"
+        if self.skipped_sources:
+            sources += f" ({self.skipped_sources} done before this run)"
+        pages = "page" if self.pages == 1 else "pages"
+        return f"{self.events:,} events in {self.pages:,} {pages}; sources: {sources}"
+
+    def remaining_seconds(self, elapsed: float, *, now: float | None = None) -> float | None:
         """
-        The time left at the rate observed so far, or None before it can be told.
+        The time left at the rates observed so far, or None before it can be told.
 
-        Work is counted in sources: a finished source is 1, one in progress
-        the share of its events in the average finished source's (at most 1).
-        The rate is that work over ``elapsed``, so the estimate shrinks as
-        events arrive, not only when a whole source completes.
+        Once a source has finished, its size is the typical one. Each source
+        being read then has ``typical - read`` events left (none once it has
+        read more), at its own rate so far, so a slow provider's sources are
+        not timed at a fast one's; the slowest of them bounds the wait, and
+        sources not started yet add a typical source's time per free slot.
+        Without start times (``started_at``), work is counted in sources over
+        ``elapsed``.
         """
         todo = self.total_sources - self.skipped_sources
         sizes = [self.per_source.get(key, 0) for key in self.finished]
         if not sizes or elapsed <= 0 or todo <= 0:
             return None
         typical = sum(sizes) / len(sizes)
+        running = [key for key in self.started_at if key not in self.finished]
+        if not self.started_at:
+            return self._remaining_by_share(todo, typical, elapsed)
+        now = time.monotonic() if now is None else now
+        spans = [
+            self.ended_at[key] - self.started_at[key]
+            for key in self.finished
+            if key in self.ended_at and key in self.started_at
+        ]
+        typical_span = sum(spans) / len(spans) if spans else elapsed / len(sizes)
+        waits = []
+        for key in running:
+            count, took = self.per_source.get(key, 0), now - self.started_at[key]
+            if count <= 0 or took <= 0:
+                waits.append(max(0.0, typical_span - took))
+            else:
+                waits.append(max(0.0, typical - count) * took / count)
+        queued = max(0, todo - len(self.finished) - len(running))
+        return max(waits, default=0.0) + queued * typical_span / max(1, len(running))
+
+    def _remaining_by_share(self, todo: int, typical: float, elapsed: float) -> float | None:
+        """Work in sources (a running one: its share of a typical one) over ``elapsed``."""
         work = float(len(self.finished))
         if typical > 0:
             work += sum(
@@ -315,6 +357,7 @@ async def _run(
             return
         with scopes.setdefault(source.key, anyio.CancelScope()):
             async with limiter, send.clone() as out:
+                progress.started_at[source.key] = time.monotonic()
                 pages: Any = None
                 try:
                     pages = open_pages(source, state.sources[source.key].cursor)
@@ -326,6 +369,7 @@ async def _run(
                         failures[source.key] = (_describe_error(exc), exc)
                         progress.failed_sources += 1
                         progress.finished.add(source.key)
+                        progress.ended_at[source.key] = time.monotonic()
                 finally:
                     # A reader cancelled mid-listing (its source failed in the
                     # writer) closes its pages: an async generator left open
@@ -361,6 +405,7 @@ async def _run(
                     if page is None:
                         progress.done_sources += 1
                         progress.finished.add(source.key)
+                        progress.ended_at[source.key] = time.monotonic()
                     else:
                         progress.pages += 1
                         progress.events += len(page.items)
