@@ -211,3 +211,53 @@ def test_sigkill_at_random_moments_then_rerun_is_exactly_once(
     again = run_wecal(*args, env=ENV, cwd=tmp_path)
     assert again.returncode == 0
     assert "already complete" in again.stderr
+
+
+_LOADED = """
+import sys
+from click.testing import CliRunner
+import wecal.cli
+result = CliRunner().invoke(wecal.cli.main, sys.argv[1:])
+print(result.exit_code)
+print(" ".join(sorted(sys.modules)))
+"""
+# What serving the emulator takes: none of it is loaded by a command that does not.
+_SANDBOX_CODE = ("wecal.sandbox", "starlette", "uvicorn", "wecal.providers._emulation")
+
+
+def _loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
+    done = subprocess.run(
+        [sys.executable, "-c", _LOADED, *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    code, modules = done.stdout.splitlines()[-2:]
+    return int(code), set(modules.split())
+
+
+def _sandbox_modules(modules: set[str]) -> list[str]:
+    return sorted(
+        m
+        for m in modules
+        if m.startswith(_SANDBOX_CODE) or (m.startswith("wecal.providers.") and "_emulator" in m)
+    )
+
+
+def test_the_command_loads_no_sandbox_code_unless_asked(tmp_path: Path) -> None:
+    for args in (
+        ("--help",),
+        ("export", "--help"),
+        ("sandbox", "--help"),
+        ("events", "list", "--help"),
+    ):
+        code, modules = _loaded(*args, cwd=tmp_path)
+        assert code == 0, args
+        assert "wecal.cli" in modules
+        assert _sandbox_modules(modules) == [], args
+    code, modules = _loaded("events", "list", "--sandbox", "--sandbox-size", "1", cwd=tmp_path)
+    assert code == 0
+    assert "wecal.sandbox" in _sandbox_modules(modules)

@@ -4,6 +4,7 @@ The package's layers, checked on the source (``ast``, nothing imported).
 Parts (one line each in the table below) and the imports they never make:
 
     Face       wecal/__init__.py, wecal/cli.py      the public names, the command
+               (and wecal/_demo_settings.py, the demo's numbers the command's options show)
     Sandbox    wecal/sandbox/                       the emulator's app and state
     Providers  wecal/providers/                     one folder per provider + the registry
     Jobs       wecal/export/                        export, provider-free
@@ -50,7 +51,7 @@ MODEL = ("wecal.models", "wecal.recurrence", "wecal.errors", "wecal._zones", "we
 
 def part_of(module: str) -> str:
     """The layer a module (dotted name) belongs to."""
-    if module in ("wecal", "wecal.cli"):
+    if module in ("wecal", "wecal.cli", "wecal._demo_settings"):
         return "Face"
     for prefix, part in (
         ("wecal.sandbox", "Sandbox"),

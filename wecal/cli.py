@@ -46,6 +46,7 @@ import httpx
 
 from . import __version__
 from ._client import BaseClient
+from ._demo_settings import DEFAULTS, LIMITS
 from ._http import CallStats
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
@@ -390,8 +391,6 @@ def _source_help(kind: str) -> str:
 
 def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
     """The demo's options, one set of defaults (``--sandbox-seed`` on export and list)."""
-    from .sandbox._demo import DEFAULTS, LIMITS
-
     pre, only = ("sandbox-", " (with --sandbox)") if sandbox_prefix else ("", "")
     return [
         click.option(
@@ -927,8 +926,6 @@ def _show(moment: Any, zone: tzinfo) -> str:
 
 
 def _sandbox_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from .sandbox._demo import DEFAULTS, LIMITS
-
     options = [
         click.option(
             "--port",

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
 
+# Re-exported: the demo's numbers live outside the sandbox (see _demo_settings).
+from .._demo_settings import DEFAULTS, LIMITS, DemoSettings, check_limit
 from ..errors import ValidationError
 from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._registry import PROVIDERS
@@ -39,57 +41,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULTS",
+    "LIMITS",
     "Demo",
     "DemoSettings",
     "banner",
     "bind",
     "build",
+    "check_limit",
     "credentials",
     "demo",
     "parse_faults",
     "sandbox_clients",
     "serve_demo",
 ]
-
-
-#: The bounds of the demo's numbers, the same in every entry point (``wecal
-#: sandbox``, ``python -m wecal.sandbox``, ``--sandbox``): name → (low, high).
-LIMITS: dict[str, tuple[int, int]] = {
-    "port": (0, 65535),
-    "sources": (0, 1000),
-    "size": (0, 100_000),
-    "latency": (0, 60),
-}
-
-
-def check_limit(name: str, value: float) -> float:
-    """``value`` if it is within ``LIMITS[name]``, else a :class:`~wecal.ValidationError`."""
-    low, high = LIMITS[name]
-    if not low <= value <= high:
-        raise ValidationError(f"--{name} must be within {low:g}..{high:g}, got {value:g}")
-    return value
-
-
-def _within(_: object, attribute: attrs.Attribute[Any], value: float) -> None:
-    check_limit(attribute.name, value)
-
-
-@attrs.frozen
-class DemoSettings:
-    """What the demo holds and how it misbehaves; the defaults of every entry point."""
-
-    seed: int = 0
-    #: Sources (calendars, users) per provider.
-    sources: int = attrs.field(default=3, validator=_within)
-    #: Events per source.
-    size: int = attrs.field(default=120, validator=_within)
-    #: Seconds added to every answer.
-    latency: float = attrs.field(default=0.0, validator=_within)
-    #: A fault spec (see the module docstring); empty for none.
-    faults: str = ""
-
-
-DEFAULTS = DemoSettings()
 
 
 @attrs.frozen
