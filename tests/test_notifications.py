@@ -782,9 +782,7 @@ async def test_dingtalk_replays_are_acknowledged_with_success_and_delivered_once
 
 @pytest.mark.anyio
 async def test_replicas_sharing_a_store_deliver_once() -> None:
-    from wecal.notifications._asgi import MemorySeen
-
-    store = MemorySeen()
+    store = wecal.MemoryState()
     seen = Recorder()
     replicas = [Asgi(asgi_endpoint(wecom_cb(), seen, shared=store)) for _ in range(3)]
     query, body = _wecom_request(VECTORS["wecom_events"]["add_schedule"])
@@ -804,11 +802,11 @@ async def test_a_failed_handler_gets_the_retry() -> None:
     assert len(seen.notes) == 1
 
 
-def test_memory_store_expires_and_is_bounded() -> None:
-    from wecal.notifications._asgi import MemorySeen
+def test_failed_requests_are_remembered_for_a_while_and_boundedly() -> None:
+    from wecal.notifications._asgi import _RecentKeys
 
     now = [0.0]
-    store = MemorySeen(max_keys=3, clock=lambda: now[0])
+    store = _RecentKeys(max_keys=3, clock=lambda: now[0])
     assert [store.check_and_add(k, 10) for k in "abca"] == [False, False, False, True]
     now[0] = 11
     assert store.check_and_add("a", 10) is False  # expired

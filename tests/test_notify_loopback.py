@@ -9,7 +9,12 @@ Every test is bounded by the endpoint's own deadlines (and pytest's timeout).
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 import anyio
@@ -20,7 +25,7 @@ from anyio.abc import SocketStream
 from wecal.notifications import Notification, asgi_endpoint
 from wecal.sandbox import serve
 
-from .test_notifications import VECTORS, Recorder, wecom_cb, wecom_post
+from .test_notifications import TOKEN, VECTORS, Recorder, ref_sign, wecom_cb, wecom_post
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -192,3 +197,52 @@ async def test_a_hanging_handler_is_answered_503_then_the_retry_is_delivered() -
             assert (await http.post(target, content=body)).status_code == 200
             assert (await http.post(target, content=body)).status_code == 200
     assert len(calls) == 2
+
+
+@pytest.fixture
+def replicas(redis_server: Any, tmp_path: Path) -> Iterator[tuple[list[int], Path]]:
+    """Two processes serving one callback URL, sharing Redis: their ports, and their log."""
+    out = tmp_path / "delivered.txt"
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    command = [sys.executable, "-m", "tests._notify_replica", "--redis", redis_server.url]
+    processes = [
+        subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.PIPE, cwd=root, env=env)
+        for _ in range(2)
+    ]
+    try:
+        ports = []
+        for process in processes:
+            assert process.stdout is not None
+            ports.append(int(process.stdout.readline().split()[1]))
+        yield ports, out
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(10)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
+async def test_replicas_sharing_redis_deliver_a_replayed_request_once(
+    replicas: tuple[list[int], Path],
+) -> None:
+    # Two processes serve one callback URL and share what they accepted
+    # through a real Redis: a request replayed to both reaches a handler once.
+    ports, out = replicas
+    target, body = _signed_request()
+    async with httpx.AsyncClient(timeout=30) as http:
+        for i in range(40):
+            url = f"http://127.0.0.1:{ports[i % 2]}{target}"
+            assert (await http.post(url, content=body)).status_code == 200
+        # Another delivery of the event (a new nonce) is a new request.
+        _, ts, _, again = wecom_post(VECTORS["wecom_events"]["add_schedule"])
+        enc = again.split(b"CDATA[")[1].split(b"]")[0].decode()
+        sig = ref_sign(TOKEN, ts, "other", enc)
+        fresh = urlencode({"msg_signature": sig, "timestamp": ts, "nonce": "other"})
+        url = f"http://127.0.0.1:{ports[1]}/?{fresh}"
+        assert (await http.post(url, content=again)).status_code == 200
+    event = "17c7d2bd9f20d652840f72f59e796AAA"
+    lines = await anyio.Path(out).read_text()
+    assert lines.splitlines() == [f"created {event}", f"created {event}"]

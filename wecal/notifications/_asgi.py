@@ -22,15 +22,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, MutableMapping
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qsl
 
 import anyio
 
+from .._shared import MemoryState, SharedState
 from ..errors import AuthenticationError, ValidationError, WecalError
 from ._model import CallbackAnswer, Notification, ProviderCallback
 
-__all__ = ["CallbackEndpoint", "SeenStore", "asgi_endpoint"]
+__all__ = ["CallbackEndpoint", "asgi_endpoint"]
 
 logger = logging.getLogger("wecal.notifications")
 
@@ -55,21 +56,10 @@ REPLAY_WINDOW = timedelta(minutes=10)
 _MAX_FIELDS = 32
 
 
-class SeenStore(Protocol):
+class _RecentKeys:
     """
-    Where accepted requests are remembered: ``seen(key, ttl)`` is True when
-    ``key`` was recorded less than ``ttl`` seconds ago, else it records it and
-    returns False, in one step. An in-process store serves one process; a
-    shared one (Redis ``SET key 1 NX EX ttl``) serves every replica.
-    """
-
-    async def seen(self, key: str, ttl: float) -> bool: ...
-
-
-class MemorySeen:
-    """
-    The in-process :class:`SeenStore`: keys with their expiry, oldest first,
-    at most ``max_keys`` (the oldest are forgotten first).
+    Keys with their expiry, oldest first, at most ``max_keys`` (the oldest
+    are forgotten first): the requests whose handler failed in this process.
     """
 
     def __init__(self, max_keys: int = 100_000, *, clock: Callable[[], float] = time.monotonic):
@@ -77,14 +67,8 @@ class MemorySeen:
         self._max = max_keys
         self._clock = clock
 
-    def __repr__(self) -> str:
-        return f"MemorySeen({len(self._keys)} keys)"
-
-    async def seen(self, key: str, ttl: float) -> bool:
-        return self.check_and_add(key, ttl)
-
     def check_and_add(self, key: str, ttl: float) -> bool:
-        """:meth:`seen` without the await."""
+        """True if ``key`` was added within its ttl; else add it (for ``ttl`` s), False."""
         now = self._clock()
         keys = self._keys
         expiry = keys.pop(key, None)
@@ -142,24 +126,26 @@ class CallbackEndpoint:
         body_timeout: float = BODY_TIMEOUT,
         handler_timeout: float = HANDLER_TIMEOUT,
         replay_window: timedelta = REPLAY_WINDOW,
-        shared: SeenStore | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         if isinstance(max_body, bool) or not isinstance(max_body, int) or max_body <= 0:
             raise ValidationError(f"asgi_endpoint: max_body must be an int > 0, got {max_body!r}")
         if not isinstance(replay_window, timedelta) or replay_window <= timedelta(0):
             raise ValidationError("asgi_endpoint: replay_window must be a positive timedelta")
         if shared is not None and not callable(getattr(shared, "seen", None)):
-            raise ValidationError("asgi_endpoint: shared must have an async seen(key, ttl)")
+            raise ValidationError(
+                "asgi_endpoint: shared must be a wecal.SharedState (async seen(key, ttl))"
+            )
         self.callback = callback
         self.on_notification = on_notification
         self.max_body = max_body
         self.body_timeout = _positive("body_timeout", body_timeout)
         self.handler_timeout = _positive("handler_timeout", handler_timeout)
         self.replay_window = replay_window
-        self.shared: SeenStore = shared if shared is not None else MemorySeen()
+        self.shared: SharedState = shared if shared is not None else MemoryState()
         # Requests whose handler failed here: a provider's identical retry is
         # delivered again even though the store has seen it.
-        self._failed = MemorySeen(10_000)
+        self._failed = _RecentKeys(10_000)
 
     def __repr__(self) -> str:
         return f"CallbackEndpoint({self.callback!r})"
@@ -256,7 +242,7 @@ def asgi_endpoint(
     body_timeout: float = BODY_TIMEOUT,
     handler_timeout: float = HANDLER_TIMEOUT,
     replay_window: timedelta = REPLAY_WINDOW,
-    shared: SeenStore | None = None,
+    shared: SharedState | None = None,
 ) -> CallbackEndpoint:
     """
     An ASGI app for a provider's callback URL: mount it in FastAPI, Starlette,
@@ -276,10 +262,11 @@ def asgi_endpoint(
       provider delivers again.
     - A request already accepted within ``replay_window`` (a replay, or a
       provider's duplicate delivery) is acknowledged without calling
-      ``on_notification`` again. ``shared`` remembers the accepted requests:
-      any object with ``async seen(key, ttl) -> bool``; the default is this
-      process's memory, so give a store every replica shares when several
-      serve one callback URL.
+      ``on_notification`` again. ``shared`` (a :class:`wecal.SharedState`;
+      only its ``seen(key, ttl)`` is used) remembers the accepted requests:
+      the default :class:`wecal.MemoryState` serves this process; give every
+      replica behind one callback URL the same ``wecal.redis.RedisBackend``
+      so a replay is caught whichever replica it reaches.
     """
     return CallbackEndpoint(
         callback,
