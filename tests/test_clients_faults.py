@@ -322,13 +322,16 @@ def wecom_setup(sandbox: Sandbox) -> Iterator[Setup]:
 async def test_create_is_not_replayed_after_an_ambiguous_failure(
     wecom_setup: Setup, fault: Callable[[], Fault], error: type[wecal.WecalError], created: int
 ) -> None:
+    # The outcome is unknown: OutcomeUnknownError, what happened chained as its cause.
     sb = wecom_setup.sb
     before = len(sb.wecom_schedules)
     sb.faults.script("wecom.schedule.add", [fault()])
     async with wecom_setup.client() as client:
         assert isinstance(client, wecal.WeComClient)
-        with pytest.raises(error):
+        with pytest.raises(wecal.OutcomeUnknownError) as info:
             await client.create_event(one_off("maybe"), calendar_id=wecom_setup.cal_id)
+    assert isinstance(info.value.__cause__, error)
+    assert info.value.client_token is None  # WeCom has no idempotency key
     assert len([r for r in sb.requests if r.api == "wecom.schedule.add"]) == 1
     # truncated: WeCom did create it (the answer was lost), and nobody created it twice.
     assert len(sb.wecom_schedules) - before == created

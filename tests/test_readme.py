@@ -15,7 +15,14 @@ import pytest
 import wecal
 from wecal.sandbox import Fault, Sandbox, generate
 
-from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, WECOM_CORP_ID, WECOM_SECRET
+from .sandbox_fixtures import (
+    DINGTALK_APP_KEY,
+    DINGTALK_APP_SECRET,
+    FAST_RETRY,
+    WECOM_CORP_ID,
+    WECOM_SECRET,
+    client_on,
+)
 
 ROOT = Path(__file__).parents[1]
 #: The README and every page of docs/: their examples run as written.
@@ -58,6 +65,7 @@ def test_examples_are_found() -> None:
         "free_at": ["docs/dingtalk.md"],
         "chat_bot": ["docs/dingtalk-legacy.md"],
         "resume_listing": ["docs/errors.md"],
+        "retry_write": ["docs/errors.md"],
         "model_round_trip": ["docs/model.md"],
         "edit_event": ["docs/model.md"],
         "expand_series": ["docs/recurrence.md"],
@@ -418,6 +426,25 @@ async def test_resume_listing_resumes_after_errors(sandbox: Sandbox) -> None:
         events = await all_events(wecom, cal)
         assert {e.id for e in events} == expected
         assert len(events) == len(expected)
+
+
+async def test_retry_write_creates_once(sandbox: Sandbox) -> None:
+    book = load("retry_write")["book"]
+    organizer = sandbox.dingtalk_v1.add_user("Alice 王")
+    start = datetime(2024, 6, 3, 10, tzinfo=UTC)
+    event = wecal.Event(
+        provider=wecal.Provider.DINGTALK,
+        id="",
+        summary="评审",
+        start=start,
+        end=start + timedelta(hours=1),
+    )
+    # Applied, and every answer lost: the retries end not knowing.
+    sandbox.faults.script("dingtalk.v1.events.create", [Fault.applied_error()] * 4)
+    async with client_on(sandbox, wecal.DingTalkClient, retry=FAST_RETRY) as ding:
+        made = await book(ding, event, organizer)
+    stored = [e for e in sandbox.dingtalk_v1.events.values() if e["summary"] == "评审"]
+    assert [e["id"] for e in stored] == [made.id]
 
 
 async def test_wecom_reschedule(sandbox: Sandbox) -> None:

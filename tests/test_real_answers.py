@@ -480,24 +480,41 @@ async def test_v1_create_event_practitioner_answer() -> None:
 
 
 async def test_v1_patch_event_doc_answer() -> None:
-    client, replay = v1({f"{EVENTS}/cnNTbWxxx": ["dingtalk_v1_event_patch_0252.json"]})
+    # The doc's answer names the event iiiP35sJadba8aBSgjrwPRKgiEiF: patch that one.
+    doc_id = "iiiP35sJadba8aBSgjrwPRKgiEiF"
+    client, replay = v1({f"{EVENTS}/{doc_id}": ["dingtalk_v1_event_patch_0252.json"]})
     meeting = wecal.Event(
         provider=wecal.Provider.DINGTALK,
-        id="cnNTbWxxx",
+        id=doc_id,
         start=DOC_TIME,
         end=DOC_TIME + timedelta(hours=1),
         summary="some event",
     )
     async with client:
         updated = await client.update_event(meeting, user_id=UNION)
-    (put,) = replay.calls(f"{EVENTS}/cnNTbWxxx")
+    (put,) = replay.calls(f"{EVENTS}/{doc_id}")
     assert put.method == "PUT"
-    assert json.loads(put.content)["id"] == "cnNTbWxxx"
-    assert updated.id == "iiiP35sJadba8aBSgjrwPRKgiEiF"  # what the answer says
+    assert json.loads(put.content)["id"] == doc_id
+    assert updated.id == doc_id
     assert updated.description == "something about this event"
     assert updated.start == updated.end == DOC_TIME
     assert updated.recurrence is not None
     assert updated.recurrence.rrule == "FREQ=DAILY"
+
+
+async def test_v1_patch_answering_another_event_is_a_format_error() -> None:
+    # The same answer to the patch of another event: not that event's update.
+    client, _ = v1({f"{EVENTS}/cnNTbWxxx": ["dingtalk_v1_event_patch_0252.json"]})
+    meeting = wecal.Event(
+        provider=wecal.Provider.DINGTALK,
+        id="cnNTbWxxx",
+        start=DOC_TIME,
+        end=DOC_TIME + timedelta(hours=1),
+    )
+    async with client:
+        with pytest.raises(wecal.ResponseFormatError) as info:
+            await client.update_event(meeting, user_id=UNION)
+    assert info.value.path == "$.id"
 
 
 async def test_v1_calendars_doc_answer() -> None:

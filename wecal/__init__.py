@@ -19,8 +19,10 @@ from ._tokens import StoredToken as StoredToken
 from ._tokens import TokenStore as TokenStore
 from .errors import AuthenticationError as AuthenticationError
 from .errors import ClientClosedError as ClientClosedError
+from .errors import ConfigurationError as ConfigurationError
 from .errors import InvalidRequestError as InvalidRequestError
 from .errors import NotFoundError as NotFoundError
+from .errors import OutcomeUnknownError as OutcomeUnknownError
 from .errors import PermissionDeniedError as PermissionDeniedError
 from .errors import ProviderError as ProviderError
 from .errors import QuotaExceededError as QuotaExceededError
@@ -66,6 +68,7 @@ __all__ = [
     "ChangeKind",
     "ClientClosedError",
     "ClientSettings",
+    "ConfigurationError",
     "DingTalkClient",
     "DingTalkLegacyClient",
     "Event",
@@ -74,6 +77,7 @@ __all__ = [
     "MemoryState",
     "MemoryTokenStore",
     "NotFoundError",
+    "OutcomeUnknownError",
     "Page",
     "Paginator",
     "PermissionDeniedError",

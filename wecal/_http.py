@@ -87,6 +87,7 @@ from ._tokens import DEFAULT_STORE, SharedTokenManager, TokenManager, TokenStore
 from .errors import (
     AuthenticationError,
     ClientClosedError,
+    OutcomeUnknownError,
     ProviderError,
     RateLimitError,
     ResponseFormatError,
@@ -256,6 +257,13 @@ class _Outcome:
     stale_token: str | None = None
     #: A provider block to share: (seconds, code, whether it bans the egress IP).
     share_block: tuple[float, int | str | None, bool] | None = None
+    #: The request may have reached the provider and been acted on, with no
+    #: answer saying so: lost after sending, a deadline after sending, a 5xx or
+    #: "busy" answer, a success status with an unreadable body.
+    maybe_applied: bool = False
+    #: The provider answered with a definite refusal (a code that is not
+    #: "busy"): whatever earlier attempts did, this is the answer.
+    answered: bool = False
 
 
 @attrs.define
@@ -519,6 +527,7 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         idempotent: bool = True,
+        write: bool = False,
         decode: None = None,
     ) -> dict[str, Any]: ...
 
@@ -534,6 +543,7 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         idempotent: bool = True,
+        write: bool = False,
         decode: Callable[[bytes], _T | None],
     ) -> _T | dict[str, Any]: ...
 
@@ -548,6 +558,7 @@ class HttpCore:
         headers: Mapping[str, str] | None = None,
         authenticated: bool = True,
         idempotent: bool = True,
+        write: bool = False,
         decode: Callable[[bytes], Any] | None = None,
     ) -> Any:
         """
@@ -563,7 +574,10 @@ class HttpCore:
 
         ``api`` names the API for rate limiting and logs (``"schedule/get"``).
         ``idempotent=False`` forbids replays after ambiguous failures (see
-        the module docstring). Raises a :class:`~wecal.WecalError` subclass:
+        the module docstring). ``write=True`` marks a call that changes
+        something: when it ends without knowing whether the change was made,
+        it raises :class:`~wecal.OutcomeUnknownError` (the caller fills in
+        its ``client_token``). Raises a :class:`~wecal.WecalError` subclass:
         :class:`~wecal.ProviderError` subclasses from the dialect's code table,
         :class:`~wecal.TransportError` after network failures,
         :class:`~wecal.ResponseFormatError` for a body that is not a JSON object.
@@ -581,6 +595,7 @@ class HttpCore:
             idempotent=idempotent,
             token_call=False,
             decode=decode,
+            write=write,
         )
 
     async def _wait_pause(self, start: float) -> None:
@@ -622,6 +637,7 @@ class HttpCore:
         idempotent: bool,
         token_call: bool,
         decode: Callable[[bytes], Any] | None = None,
+        write: bool = False,
     ) -> Any:
         """
         The one decision site: run attempts, and after each decide whether to
@@ -635,6 +651,9 @@ class HttpCore:
         start = self._clock()
         attempt = 0
         token_replayed = False
+        # Whether an attempt of this call may have been applied without an
+        # answer saying so (a write then ends in OutcomeUnknownError).
+        maybe_applied = False
         request = _Request(api, method, path, self.base_url + path, params, json, headers or {})
         # aclose() cancels this scope: the call then ends with ClientClosedError.
         with anyio.CancelScope() as call_scope:
@@ -645,8 +664,13 @@ class HttpCore:
                 while True:
                     attempt += 1
                     self.check_open()
-                    await self._wait_pause(start)
-                    token = await self._token(request, start) if authenticated else None
+                    try:
+                        await self._wait_pause(start)
+                        token = await self._token(request, start) if authenticated else None
+                    except (RateLimitError, TransportError) as exc:
+                        if write and maybe_applied:
+                            raise self._outcome_unknown(request, exc, attempt - 1) from exc
+                        raise
                     outcome = await self._attempt(
                         request,
                         token,
@@ -658,6 +682,7 @@ class HttpCore:
                     )
                     if outcome.body is not None:
                         return outcome.body
+                    maybe_applied = maybe_applied or outcome.maybe_applied
                     self.check_open()  # closed meanwhile: say so, not what it broke
                     if outcome.share_block is not None:
                         # Every process sharing the state pauses, not just this one.
@@ -687,7 +712,10 @@ class HttpCore:
                             await self._sleep(verdict.delay)
                         continue  # a block is waited out by _wait_pause
                     assert outcome.fail is not None
-                    raise outcome.fail(verdict, attempt)
+                    error = outcome.fail(verdict, attempt)
+                    if write and maybe_applied and not outcome.answered:
+                        raise self._outcome_unknown(request, error, attempt) from error
+                    raise error
             finally:
                 self._calls.discard(call_scope)
         # Only aclose() cancels call_scope.
@@ -712,6 +740,31 @@ class HttpCore:
             self.retry.max_attempts,
             type(error).__name__,
             error,
+        )
+
+    def _outcome_unknown(
+        self, request: _Request, error: WecalError, attempts: int
+    ) -> OutcomeUnknownError:
+        """The error of a write that may have been applied: what ended it, and what it is."""
+        why = str(error.message if isinstance(error, ProviderError) else error)
+        prefix = f"{request.method} {request.path}: "
+        why = why.removeprefix(prefix)
+        details: dict[str, Any] = {}
+        if isinstance(error, ProviderError):
+            details = {
+                "code": error.code,
+                "sub_code": error.sub_code,
+                "request_id": error.request_id,
+                "http_status": error.http_status,
+            }
+        return OutcomeUnknownError(
+            self.redact(
+                f"{prefix}the write may or may not have been applied "
+                f"({attempts} attempt{'s' if attempts != 1 else ''}; last: "
+                f"{type(error).__name__}: {why})"
+            ),
+            provider=self.provider,
+            **details,
         )
 
     def _time_left(self, start: float) -> float | None:
@@ -757,6 +810,7 @@ class HttpCore:
         error: httpx.HTTPError | None = None
         too_large: int | None = None
         sent_at = self._clock()
+        body_stream: _Body | None = None
         with anyio.move_on_after(left) as deadline_scope:
             async with self._limiter.slot(api, left, counted=not token_call):
                 sent_at = self._clock()
@@ -765,7 +819,8 @@ class HttpCore:
                     built = self._http().build_request(
                         method, request.url, params=params, json=request.json, headers=headers
                     )
-                    built.stream = _Body(built.content)
+                    body_stream = _Body(built.content)
+                    built.stream = body_stream
                     response, content = await self._exchange(built)
                 except _TooLarge as exc:
                     too_large = exc.size
@@ -790,13 +845,19 @@ class HttpCore:
                 f"{method} {path}: the retry deadline ({deadline:g}s) passed before the "
                 f"answer was complete ({attempt} attempt{'s' if attempt > 1 else ''})"
             )
-            return _Outcome(fail=lambda verdict, attempts: TransportError(message))
+            return _Outcome(
+                fail=lambda verdict, attempts: TransportError(message),
+                maybe_applied=body_stream is not None and body_stream.started,
+            )
         if too_large is not None:
             message = (
                 f"{method} {path}: response body exceeds max_response_bytes="
                 f"{self.max_response_bytes} (read {too_large} bytes, then stopped)"
             )
-            return _Outcome(fail=lambda verdict, attempts: ResponseFormatError(message, path="$"))
+            return _Outcome(
+                fail=lambda verdict, attempts: ResponseFormatError(message, path="$"),
+                maybe_applied=True,
+            )
         if error is not None:
             logger.debug(
                 "%s %s api=%s attempt=%d error=%s latency=%.3fs",
@@ -809,6 +870,7 @@ class HttpCore:
                 fail=lambda verdict, attempts: self._transport_error(
                     method, path, failed, attempts, verdict.reason
                 ),
+                maybe_applied=isinstance(error, _MAYBE_SENT) and not isinstance(error, _NOT_SENT),
             )
 
         assert response is not None
@@ -841,6 +903,7 @@ class HttpCore:
             return _Outcome(
                 retryable=idempotent,
                 fail=lambda verdict, attempts: ResponseFormatError(message, path="$"),
+                maybe_applied=True,
             )
         return self._failure_outcome(request, failure, response, token, idempotent, token_call)
 
@@ -904,11 +967,13 @@ class HttpCore:
                 error = self._provider_error(
                     failure, method, path, cls=AuthenticationError, note="credentials refused"
                 )
-                return _Outcome(fail=lambda verdict, attempts: error)
+                return _Outcome(fail=lambda verdict, attempts: error, answered=True)
             refused = self._provider_error(
                 failure, method, path, note="token refused after a refresh"
             )
-            return _Outcome(stale_token=token, fail=lambda verdict, attempts: refused)
+            return _Outcome(
+                stale_token=token, fail=lambda verdict, attempts: refused, answered=True
+            )
 
         if issubclass(rule.error, RateLimitError):
             self.stats.rate_limited += 1
@@ -946,6 +1011,8 @@ class HttpCore:
             share_block=None
             if rule.block is None
             else (rule.block, failure.code, rule.egress_wide),
+            maybe_applied=rule.ambiguous,
+            answered=not rule.ambiguous,
         )
 
     def _classify(
@@ -1058,12 +1125,18 @@ class _Body(httpx.AsyncByteStream):
     A request body whose iterator is an object, not an async generator:
     httpx's own (``ByteStream.__aiter__``) is left suspended when a send is
     cancelled mid-upload, and trio warns about it when it is collected.
+
+    ``started`` tells that the transport began sending the body — after the
+    request line and headers: from then on the provider may act on the
+    request whatever happens to the answer.
     """
 
     def __init__(self, data: bytes) -> None:
         self._data = data
+        self.started = False
 
     def __aiter__(self) -> AsyncIterator[bytes]:
+        self.started = True
         return _Once(self._data)
 
 

@@ -2,9 +2,12 @@
 
 Every error is a :class:`WecalError`; catch that to catch them all::
 
-    WecalError                      root; .cursor = where a paginator can resume
+    WecalError                      root; .cursor = where a paginator can resume;
+    │                                 .applied = what a batched write applied before it
     ├── ValidationError             a model built from invalid values (also a ValueError)
     ├── ClientClosedError           a client used after aclose() (also a RuntimeError)
+    ├── ConfigurationError          the client's setup looks wrong: a base URL that does
+    │                                 not resolve or is not the provider's; not retried
     ├── TransportError              no usable HTTP answer after retries: network, timeout
     ├── ProviderError               the provider said no: .provider .code .message
     │   │                             .request_id .http_status
@@ -13,7 +16,9 @@ Every error is a :class:`WecalError`; catch that to catch them all::
     │   ├── NotFoundError           the calendar / schedule / event does not exist
     │   ├── RateLimitError          throttled and out of retries; .retry_after (seconds)
     │   ├── QuotaExceededError      a daily/monthly quota is spent; retrying will not help
-    │   └── InvalidRequestError     the request itself is wrong (parameters, limits, cursor)
+    │   ├── InvalidRequestError     the request itself is wrong (parameters, limits, cursor)
+    │   └── OutcomeUnknownError     a write that may or may not have been applied;
+    │                                 .client_token = what a safe retry passes back
     ├── ResponseFormatError         malformed payload: not JSON, field missing or mistyped;
     │                                 .path names where (``$.schedule_list[3].start_time``)
     └── UnsupportedError            a model the target provider cannot represent; .feature
@@ -33,8 +38,10 @@ from ._redact import redact as redact
 __all__ = [
     "AuthenticationError",
     "ClientClosedError",
+    "ConfigurationError",
     "InvalidRequestError",
     "NotFoundError",
+    "OutcomeUnknownError",
     "PermissionDeniedError",
     "ProviderError",
     "QuotaExceededError",
@@ -64,6 +71,10 @@ class WecalError(Exception):
 
     #: Where an interrupted paginator resumes (``by_page(cursor=...)``), or None.
     cursor: str | None = None
+    #: Set when the error interrupted a write sent in batches (DingTalk's
+    #: attendee changes, 500 a call): the ids of the batches that were applied
+    #: before it. The rest were not, or (an :class:`OutcomeUnknownError`) may have been.
+    applied: tuple[str, ...] = ()
 
     def __init__(self, message: str) -> None:
         self.message = redact(message)
@@ -101,6 +112,16 @@ class ValidationError(WecalError, ValueError):
 
 class ClientClosedError(WecalError, RuntimeError):
     """A client was used after ``aclose()`` or after its ``async with`` block ended."""
+
+
+class ConfigurationError(WecalError):
+    """
+    The client's setup looks wrong, so retrying (now or later) will not help:
+    the host of ``base_url`` does not resolve (DNS), or what answers there is
+    not the provider's API (an HTML page or a 404 at the token path, often a
+    ``base_url`` with a path in it). Nothing was retried; the message names
+    the URL (its credentials masked) and what to check.
+    """
 
 
 class TransportError(WecalError):
@@ -254,6 +275,44 @@ class InvalidRequestError(ProviderError):
     The request is wrong: a bad or missing parameter, a limit exceeded, an
     occurrence that does not exist, or a paginator cursor from another query.
     """
+
+
+class OutcomeUnknownError(ProviderError):
+    """
+    A write that may or may not have been applied: the request went out and
+    no answer said what became of it — the retry deadline passed after it
+    was sent, the connection was lost after it was sent, the provider failed
+    in a way that may follow the change (a 5xx, "system busy"), or DingTalk
+    still answered ``idempotencyProcessing`` when the retries ran out.
+
+    ``client_token`` is the idempotency key the write carried (DingTalk's
+    ``x-client-token``, valid a day): pass it back as the write method's
+    ``client_token=`` and the retry is applied at most once — DingTalk
+    answers it with the first write's result if that one was applied::
+
+        try:
+            created = await ding.create_event(event, user_id=uid)
+        except wecal.OutcomeUnknownError as exc:
+            created = await ding.create_event(event, user_id=uid, client_token=exc.client_token)
+
+    None where the provider has no idempotency key (WeCom's creates): look
+    the object up before writing it again. ``code`` and ``http_status`` are
+    those of the last answer, if any came; the cause is chained.
+    """
+
+    def __init__(
+        self, message: str, *, client_token: str | None = None, **details: Unpack[_Details]
+    ) -> None:
+        self.client_token = client_token
+        super().__init__(message, **details)
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if self.client_token:
+            text += f"; retry with client_token={self.client_token!r} to apply it at most once"
+        else:
+            text += "; no idempotency key: check whether it was applied before writing again"
+        return text
 
 
 class ResponseFormatError(WecalError):

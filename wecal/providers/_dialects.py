@@ -38,6 +38,30 @@ _SUB_CODE_RE = re.compile(r"sub_?code\s*[=:]\s*([^,\]\s]+)", re.IGNORECASE)
 _SUB_MSG_RE = re.compile(r"sub_?msg\s*[=:]\s*([^\]]+)", re.IGNORECASE)
 _NOT_FOUND_RE = re.compile(r"not[._-]?(?:found|exists?)", re.IGNORECASE)
 _NOT_FOUND = CodeRule(NotFoundError, meaning="not found")
+# A success status whose body says the call failed ({"result": false}).
+_REFUSED = CodeRule(ProviderError, meaning="the provider answered that the call failed")
+# The fields of an error answer; a success status with nothing else is one.
+_ERROR_FIELDS = frozenset(
+    {
+        "code",
+        "Code",
+        "message",
+        "Message",
+        "msg",
+        "requestid",
+        "requestId",
+        "RequestId",
+        "request_id",
+        "success",
+        "result",
+        "errcode",
+        "errmsg",
+        "accessdenieddetail",
+        "HostId",
+        "Recommend",
+    }
+)
+_SUCCESS_CODES = frozenset({"0", "ok", "success", "200"})
 
 
 @attrs.frozen
@@ -156,8 +180,49 @@ class Dialect:
         if body is not None and body.get("punish") == "deny":
             return _gateway_ban(status, body)
         if self.style == "errcode":
+            failure = self._classify_errcode(status, body, api)
+        else:
+            failure = self._classify_status(status, body)
+        if failure is None and body is not None:
+            failure = self._error_in_success(status, body, api)
+        return failure
+
+    def _error_in_success(
+        self, status: int, body: Mapping[str, Any], api: str | None
+    ) -> Failure | None:
+        """
+        An error answered with a success status: a v1.0-style ``{"code":
+        "InternalError", "message": …}`` body (nothing but an error's fields),
+        ``{"result": false}`` / ``{"success": false}``, or an ``errcode`` ≠ 0
+        where the HTTP status is the verdict. The provider's error, never a
+        success nor a format error.
+        """
+        if self.style == "status" and "errcode" in body and _int_code(body["errcode"]) != 0:
             return self._classify_errcode(status, body, api)
-        return self._classify_status(status, body)
+        code = body.get("code", body.get("Code"))
+        if (
+            isinstance(code, str)
+            and code.strip()
+            and code.strip().lower() not in _SUCCESS_CODES
+            and set(body) <= _ERROR_FIELDS
+        ):
+            # Read as the server error such an answer stands for (an unknown
+            # code is then a retried, ambiguous 5xx), with the real status.
+            failure = self._classify_status(500, body)
+            if failure is not None:
+                return attrs.evolve(failure, http_status=status)
+        if body.get("result") is False or body.get("success") is False:
+            field = "result" if body.get("result") is False else "success"
+            message = _text(body.get("message", body.get("errmsg"))) or f"answered {field}: false"
+            code = body.get("code", body.get("errcode"))
+            return Failure(
+                _REFUSED,
+                code if isinstance(code, int | str) and not isinstance(code, bool) else None,
+                message,
+                _text(body.get("requestid", body.get("request_id"))) or None,
+                status,
+            )
+        return None
 
     def _classify_errcode(
         self, status: int, body: Mapping[str, Any] | None, api: str | None

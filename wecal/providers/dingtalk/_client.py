@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, Unpack
@@ -32,9 +32,11 @@ from urllib.parse import quote
 from ..._client import BaseClient, ClientSettings
 from ...errors import (
     NotFoundError,
+    OutcomeUnknownError,
     ProviderError,
     ResponseFormatError,
     ValidationError,
+    WecalError,
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
@@ -171,17 +173,28 @@ class DingTalkClient(BaseClient):
         *,
         json: Any = None,
         params: Mapping[str, Any] | None = None,
+        client_token: str | None = None,
     ) -> dict[str, Any]:
-        """A write with its own ``x-client-token``, the same on every retry of it."""
-        return await self._http.call(
-            api,
-            method,
-            path,
-            json=json,
-            params=params,
-            headers={"x-client-token": uuid.uuid4().hex},
-            idempotent=True,
-        )
+        """
+        A write with its ``x-client-token`` (``client_token``, else a new one),
+        the same on every retry of it. An outcome left unknown raises
+        :class:`~wecal.OutcomeUnknownError` carrying that token.
+        """
+        token = client_token or uuid.uuid4().hex
+        try:
+            return await self._http.call(
+                api,
+                method,
+                path,
+                json=json,
+                params=params,
+                headers={"x-client-token": token},
+                idempotent=True,
+                write=True,
+            )
+        except OutcomeUnknownError as exc:
+            exc.client_token = token
+            raise
 
     # -- reading -----------------------------------------------------------------
 
@@ -434,7 +447,12 @@ class DingTalkClient(BaseClient):
     # -- writing -----------------------------------------------------------------
 
     async def create_event(
-        self, event: Event, *, user_id: str, online_meeting: bool = False
+        self,
+        event: Event,
+        *,
+        user_id: str,
+        online_meeting: bool = False,
+        client_token: str | None = None,
     ) -> Event:
         """
         Create ``event`` in ``user_id``'s calendar (the organizer) and return it
@@ -447,11 +465,19 @@ class DingTalkClient(BaseClient):
         minutes before, applies only when the field is left out, which the
         model cannot say). Over a limit: ValidationError; what the
         pattern model cannot say: UnsupportedError — both before sending.
+
+        ``client_token``: the ``x-client-token`` to send (default: a new
+        one). Pass the ``client_token`` of an :class:`~wecal.OutcomeUnknownError`
+        to retry that write: DingTalk applies it at most once (a token is
+        remembered for a day). Every write method takes it.
         """
+        token = _client_token(client_token)
         body = event_to_dingtalk(event)
         if online_meeting:
             body["onlineMeetingInfo"] = {"type": "dingtalk"}
-        answer = await self._write("events/create", "POST", self._events_path(user_id), json=body)
+        answer = await self._write(
+            "events/create", "POST", self._events_path(user_id), json=body, client_token=token
+        )
         return event_from_dingtalk(answer)
 
     def _target(self, event: Event | str) -> str:
@@ -477,7 +503,9 @@ class DingTalkClient(BaseClient):
             return self._target(found)
         return target
 
-    async def update_event(self, event: Event, *, user_id: str) -> Event:
+    async def update_event(
+        self, event: Event, *, user_id: str, client_token: str | None = None
+    ) -> Event:
         """
         Write ``event``'s fields over the stored event and return the result.
 
@@ -488,18 +516,34 @@ class DingTalkClient(BaseClient):
         An occurrence is addressed by DingTalk's id of it, which DingTalk may
         refuse to patch on its own.
         """
+        token = _client_token(client_token)
         target = await self._resolve(event, user_id)
         body = {"id": target, **event_to_dingtalk(event)}
         segment = _segment(target, "event.id")
         answer = await self._write(
-            "events/patch", "PUT", f"{self._events_path(user_id)}/{segment}", json=body
+            "events/patch",
+            "PUT",
+            f"{self._events_path(user_id)}/{segment}",
+            json=body,
+            client_token=token,
         )
+        answered = answer.get("id")
+        if answered is not None and answered != target:
+            raise ResponseFormatError(
+                f"the update of event {target!r} answered another event's id {_describe(answered)}",
+                path="$.id",
+            )
         if "start" not in answer:  # the docs' response table is empty; the SDK's is the event
             return await self.get_event(target, user_id=user_id)
         return event_from_dingtalk(answer)
 
     async def delete_event(
-        self, event: Event | str, *, user_id: str, push_notification: bool | None = None
+        self,
+        event: Event | str,
+        *,
+        user_id: str,
+        push_notification: bool | None = None,
+        client_token: str | None = None,
     ) -> None:
         """
         Delete an event (or one occurrence, given an occurrence).
@@ -508,6 +552,7 @@ class DingTalkClient(BaseClient):
         ``x-client-token``. The organizer's delete cancels it for everyone; an
         attendee's removes it from their own calendar only.
         """
+        token = _client_token(client_token)
         target = await self._resolve(event, user_id)
         params = {} if push_notification is None else {"pushNotification": push_notification}
         await self._write(
@@ -515,6 +560,7 @@ class DingTalkClient(BaseClient):
             "DELETE",
             f"{self._events_path(user_id)}/{_segment(target, 'event_id')}",
             params={k: str(v).lower() for k, v in params.items()},
+            client_token=token,
         )
 
     async def respond_event(
@@ -532,6 +578,7 @@ class DingTalkClient(BaseClient):
             "POST",
             f"{self._events_path(user_id)}/{_segment(target, 'event_id')}/respond",
             json={"responseStatus": RESPONSE_WIRE[answer]},
+            write=True,
         )
 
     async def add_attendees(
@@ -540,33 +587,87 @@ class DingTalkClient(BaseClient):
         attendees: Iterable[str | Attendee],
         *,
         user_id: str,
+        client_token: str | None = None,
     ) -> None:
         """
         Invite more people (unionIds, or Attendees for ``optional``).
 
         dingtalk/v1.0 AddAttendee — ``POST …/events/{eventId}/attendees``,
-        ≤ 500 a call (more are sent in batches, each with its x-client-token).
+        ≤ 500 a call: more are sent in batches, in order, batch ``k`` with
+        the x-client-token ``f"{client_token}.{k}"`` (the first with
+        ``client_token`` itself). An error in a later batch carries
+        ``.applied``, the ids of the batches applied before it; retrying
+        the whole call with the error's ``client_token`` applies each batch
+        at most once.
         """
         people = _people(attendees)
         target = await self._resolve(event, user_id)
         path = f"{self._events_path(user_id)}/{_segment(target, 'event_id')}/attendees"
-        for k in range(0, len(people), MAX_ATTENDEES_PER_CALL):
-            batch = attendees_to_dingtalk(people[k : k + MAX_ATTENDEES_PER_CALL])
-            await self._write("attendees/add", "POST", path, json={"attendeesToAdd": batch})
+        await self._batched(
+            "attendees/add",
+            path,
+            people,
+            lambda batch: {"attendeesToAdd": attendees_to_dingtalk(batch)},
+            client_token,
+        )
 
     async def remove_attendees(
-        self, event: Event | str, attendees: Iterable[str | Attendee], *, user_id: str
+        self,
+        event: Event | str,
+        attendees: Iterable[str | Attendee],
+        *,
+        user_id: str,
+        client_token: str | None = None,
     ) -> None:
         """
         Uninvite people (dingtalk/v1.0 RemoveAttendee —
-        ``POST …/events/{eventId}/attendees/batchRemove``, ≤ 500 a call).
+        ``POST …/events/{eventId}/attendees/batchRemove``, ≤ 500 a call,
+        batched as :meth:`add_attendees`, with ``.applied`` and ``client_token``).
         """
         people = _people(attendees)
         target = await self._resolve(event, user_id)
         path = f"{self._events_path(user_id)}/{_segment(target, 'event_id')}/attendees/batchRemove"
-        for k in range(0, len(people), MAX_ATTENDEES_PER_CALL):
-            batch = [{"id": a.id} for a in people[k : k + MAX_ATTENDEES_PER_CALL]]
-            await self._write("attendees/remove", "POST", path, json={"attendeesToRemove": batch})
+        await self._batched(
+            "attendees/remove",
+            path,
+            people,
+            lambda batch: {"attendeesToRemove": [{"id": a.id} for a in batch]},
+            client_token,
+        )
+
+    async def _batched(
+        self,
+        api: str,
+        path: str,
+        people: list[Attendee],
+        body: Callable[[list[Attendee]], dict[str, Any]],
+        client_token: str | None,
+    ) -> None:
+        """
+        ``people`` in batches of 500, one write each, in order. Batch ``k``
+        carries ``f"{base}.{k}"`` (batch 0 ``base`` itself), so a retry of
+        the whole call with the same base replays the applied ones as no-ops.
+        An error names the batches applied before it (``.applied``) and, when
+        the outcome is unknown, carries the base as its ``client_token``.
+        """
+        base = _client_token(client_token) or uuid.uuid4().hex
+        applied: list[str] = []
+        for n, k in enumerate(range(0, len(people), MAX_ATTENDEES_PER_CALL)):
+            batch = people[k : k + MAX_ATTENDEES_PER_CALL]
+            token = base if n == 0 else f"{base}.{n}"
+            try:
+                await self._write(api, "POST", path, json=body(batch), client_token=token)
+            except WecalError as exc:
+                exc.applied = tuple(applied)
+                if isinstance(exc, OutcomeUnknownError):
+                    exc.client_token = base
+                if applied:
+                    exc.add_note(
+                        f"{len(applied)} of {len(people)} attendees were applied before this "
+                        f"batch (exc.applied)"
+                    )
+                raise
+            applied.extend(a.id for a in batch)
 
     # -- identities --------------------------------------------------------------
 
@@ -619,6 +720,23 @@ class DingTalkClient(BaseClient):
             self._userids[union_id] = found
             self._union_ids[found] = union_id
         return found
+
+
+#: An ``x-client-token`` a caller passes: what DingTalk documents as a UUID-like
+#: string; visible ASCII without spaces, so it is a valid header value.
+_CLIENT_TOKEN_RE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def _client_token(value: object) -> str | None:
+    """``client_token`` checked (None: a new one per write), ValidationError otherwise."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CLIENT_TOKEN_RE.match(value):
+        raise ValidationError(
+            "client_token must be 1-64 characters of A-Z a-z 0-9 . _ : - "
+            f"(the client_token of an OutcomeUnknownError), got {_describe(value)}"
+        )
+    return value
 
 
 def _people(attendees: Iterable[str | Attendee]) -> list[Attendee]:

@@ -54,7 +54,10 @@ DINGTALK_V1_ERRORS: Mapping[str, CodeRule] = MappingProxyType(
         "systemBusy": BUSY,
         "systemError.busy": BUSY,
         # Same x-client-token still being processed: safe to ask again.
-        "idempotencyProcessing": CodeRule(ProviderError, retry=True, meaning="still processing"),
+        # Ambiguous: the first write with this token is under way and may be applied.
+        "idempotencyProcessing": CodeRule(
+            ProviderError, retry=True, ambiguous=True, meaning="still processing"
+        ),
         "IdempotentParameterMismatch": CodeRule(
             InvalidRequestError, meaning="x-client-token reused with another body"
         ),

@@ -105,9 +105,11 @@ class WeComClient(BaseClient):
     def __init__(self, corp_id: str, corp_secret: str, **settings: Unpack[ClientSettings]) -> None:
         super().__init__(corp_id, corp_secret, **settings)
 
-    async def _post(self, api: str, body: Mapping[str, Any], *, idempotent: bool = True) -> Any:
+    async def _post(
+        self, api: str, body: Mapping[str, Any], *, idempotent: bool = True, write: bool = False
+    ) -> Any:
         return await self._http.call(
-            api, "POST", f"/cgi-bin/oa/{api}", json=body, idempotent=idempotent
+            api, "POST", f"/cgi-bin/oa/{api}", json=body, idempotent=idempotent, write=write
         )
 
     async def _keyed_write(
@@ -129,7 +131,7 @@ class WeComClient(BaseClient):
         stands as the :class:`~wecal.InvalidRequestError` it is.
         """
         try:
-            return await self._post(api, body)
+            return await self._post(api, body, write=True)
         except InvalidRequestError as exc:
             if exc.code != 40058:
                 raise
@@ -326,8 +328,9 @@ class WeComClient(BaseClient):
         Create a schedule and return it as WeCom stored it (with its new id).
 
         wecom/oa.schedule.add — ``POST /cgi-bin/oa/schedule/add``. Never
-        replayed after an ambiguous failure (WeCom has no idempotency key): a
-        :class:`~wecal.TransportError` then means "maybe created".
+        replayed after an ambiguous failure (WeCom has no idempotency key):
+        :class:`~wecal.OutcomeUnknownError` then means "maybe created" — list
+        the calendar to see before creating it again.
         ``calendar_id`` (or ``event.calendar_id``) must be a calendar of this
         app; without one WeCom uses the app's default calendar. What WeCom
         cannot store raises :class:`~wecal.UnsupportedError` before sending.
@@ -342,7 +345,9 @@ class WeComClient(BaseClient):
         check_instance(event, Event, "event")
         schedule = event_to_schedule(event, calendar_id=calendar_id)
         schedule.pop("schedule_id", None)
-        body = await self._post("schedule/add", {"schedule": schedule}, idempotent=False)
+        body = await self._post(
+            "schedule/add", {"schedule": schedule}, idempotent=False, write=True
+        )
         new_id = body.get("schedule_id")
         if not isinstance(new_id, str) or not new_id:
             raise ResponseFormatError(
@@ -417,7 +422,18 @@ class WeComClient(BaseClient):
             "schedule/update", body, kind="schedule", key=target, exists=self.get_event
         )
         new_id = answer.get("schedule_id") or target
-        return with_callers_zone(await self.get_event(str(new_id)), event)
+        if not isinstance(new_id, str):
+            raise ResponseFormatError(
+                f"expected a schedule_id string, got {_describe(new_id)}", path="$.schedule_id"
+            )
+        if not op and new_id != target:
+            # Only an occurrence edit (op_mode) splits off a schedule with a new id.
+            raise ResponseFormatError(
+                f"the update of schedule {target!r} answered another schedule's id "
+                f"{_describe(new_id)}",
+                path="$.schedule_id",
+            )
+        return with_callers_zone(await self.get_event(new_id), event)
 
     async def delete_event(
         self,
@@ -448,7 +464,7 @@ class WeComClient(BaseClient):
         else:
             check_instance(event, Event, "event")
             target, op = self._op(event, occurrence, following)
-        await self._post("schedule/del", {"schedule_id": target, **op})
+        await self._post("schedule/del", {"schedule_id": target, **op}, write=True)
 
     async def add_attendees(self, event: Event | str, user_ids: Iterable[str]) -> None:
         """Invite more people (incremental; ``oa/schedule/add_attendees``)."""
@@ -498,7 +514,7 @@ class WeComClient(BaseClient):
         """
         check_instance(calendar, Calendar, "calendar")
         body = await self._post(
-            "calendar/add", {"calendar": calendar_to_wecom(calendar)}, idempotent=False
+            "calendar/add", {"calendar": calendar_to_wecom(calendar)}, idempotent=False, write=True
         )
         cal_id = body.get("cal_id")
         if not isinstance(cal_id, str) or not cal_id:
@@ -564,4 +580,4 @@ class WeComClient(BaseClient):
         if not isinstance(calendar, str):
             check_instance(calendar, Calendar, "calendar")
         cal_id = calendar if isinstance(calendar, str) else calendar.id
-        await self._post("calendar/del", {"cal_id": cal_id})
+        await self._post("calendar/del", {"cal_id": cal_id}, write=True)
