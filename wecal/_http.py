@@ -89,6 +89,7 @@ from .errors import (
     ClientClosedError,
     OutcomeUnknownError,
     ProviderError,
+    QuotaExceededError,
     RateLimitError,
     ResponseFormatError,
     TransportError,
@@ -667,19 +668,21 @@ class HttpCore:
                     try:
                         await self._wait_pause(start)
                         token = await self._token(request, start) if authenticated else None
-                    except (RateLimitError, TransportError) as exc:
+                        outcome = await self._attempt(
+                            request,
+                            token,
+                            attempt=attempt,
+                            start=start,
+                            idempotent=idempotent,
+                            token_call=token_call,
+                            decode=decode,
+                        )
+                    except (RateLimitError, QuotaExceededError, TransportError) as exc:
+                        # Not sent this time (a pause, the limiter, the token),
+                        # but an earlier attempt may have been applied.
                         if write and maybe_applied:
                             raise self._outcome_unknown(request, exc, attempt - 1) from exc
                         raise
-                    outcome = await self._attempt(
-                        request,
-                        token,
-                        attempt=attempt,
-                        start=start,
-                        idempotent=idempotent,
-                        token_call=token_call,
-                        decode=decode,
-                    )
                     if outcome.body is not None:
                         return outcome.body
                     maybe_applied = maybe_applied or outcome.maybe_applied
