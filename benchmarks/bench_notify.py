@@ -13,8 +13,8 @@ the server's), for bodies of the same size, 64,000 bytes (under the default
 - hostile, unauthenticated (what anyone can send): 64 KB of repeated empty
   tags; the same around a captured ciphertext with a forged signature; a
   captured signed request replayed with 64 KB of empty tags added to its
-  (unsigned) envelope; a DingTalk envelope whose other members are 64 KB of
-  empty objects.
+  (unsigned) envelope; 64 KB of blanks after ``<Encrypt>``; a DingTalk
+  envelope whose other members are 64 KB of empty objects.
 
 Rounds alternate the variants so load drifts hit all of them; the figure is
 each hostile variant's median CPU per request over plain's (target ≤ 3×).
@@ -123,6 +123,10 @@ class _Variants:
         body = sealed.replace(b"<xml>", b"<xml>" + _junk(SIZE - len(sealed)))
         return [(query, body)] * n
 
+    def blanks(self, n: int) -> list[Request]:
+        body = b"<xml><Encrypt>" + b" " * (SIZE - 20) + b"x"
+        return [(_query(msg_signature="0" * 40, timestamp="1", nonce="n"), body)] * n
+
     def json_junk(self, n: int) -> list[Request]:
         body, _ = self.ding.seal({"EventType": "check_url"})
         enc = json.loads(body)["encrypt"]
@@ -180,6 +184,7 @@ VARIANTS: dict[str, tuple[str, Callable[[_Variants, int], list[Request]]]] = {
     "junk_tags": ("WeCom", _Variants.junk_tags),
     "forged_around_ciphertext": ("WeCom", _Variants.forged_around_ciphertext),
     "replayed_with_junk": ("WeCom", _Variants.replayed_with_junk),
+    "blanks": ("WeCom", _Variants.blanks),
     "json_junk": ("DingTalk", _Variants.json_junk),
     "signed_junk_message": ("WeCom", _Variants.signed_junk_message),
 }
@@ -209,6 +214,7 @@ HOSTILE = {
     "junk_tags": ("plain", "64 KB of empty tags, no ciphertext"),
     "forged_around_ciphertext": ("plain", "empty tags around a ciphertext, forged signature"),
     "replayed_with_junk": ("plain", "a captured signed request replayed with 64 KB of empty tags"),
+    "blanks": ("plain", "64 KB of blanks after <Encrypt> (a backtracking scan's worst case)"),
     "json_junk": ("plain_dingtalk", "DingTalk envelope with 64 KB of empty objects, forged"),
 }
 

@@ -31,6 +31,7 @@ EXPECTED_ROWS = [
     "6. endpoint CPU, junk tags ÷ plain, 64 KB",
     "6. endpoint CPU, forged around ciphertext ÷ plain, 64 KB",
     "6. endpoint CPU, replayed with junk ÷ plain, 64 KB",
+    "6. endpoint CPU, blanks ÷ plain, 64 KB",
     "6. endpoint CPU, json junk ÷ plain, 64 KB",
     "6. endpoint CPU, signed message of empty tags ÷ plain, 64 KB",
 ]

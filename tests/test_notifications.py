@@ -1108,3 +1108,25 @@ def test_lone_surrogates_in_parameters_are_format_errors(where: str) -> None:
     assert info.value.path == where
     with pytest.raises(wecal.ResponseFormatError):
         ding_cb().parse(args["msg_signature"], args["timestamp"], args["nonce"], body)
+
+
+_MB = 1 << 20
+
+
+@pytest.mark.timeout(20)  # linear: milliseconds; one backtracking scan of these: hours
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<Encrypt>" + b" " * (_MB - 20) + b"x",
+        b"<Encrypt><![CDATA[" + b"\n" * (_MB - 30) + b"x",
+        b"<Encrypt><![CDATA[ " + b"A" * (_MB // 2) + b" " * (_MB // 2 - 40) + b"x",
+        (b"<Encrypt>" + b" " * 50) * (_MB // 60),
+        b"<Encrypt>" + b"A" * (_MB // 2) + b"\t" * (_MB // 2 - 20),
+    ],
+    ids=["blanks", "cdata-newlines", "run-then-blanks", "many-opens", "run-then-tabs"],
+)
+def test_the_envelope_scan_never_backtracks(body: bytes) -> None:
+    # Bodies shaped to make a backtracking scan split each run of blanks in
+    # every way (quadratic); the scan takes each run once.
+    with pytest.raises(wecal.ResponseFormatError):
+        wecom_cb().parse("0" * 40, str(int(NOW)), "n", body)
