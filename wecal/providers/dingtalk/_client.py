@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, Unpack
@@ -40,10 +40,11 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
-from ...paging import Paginator, TokenPaging
+from ...paging import Paginator, TokenPaging, raw_id
 from ...sync import SyncStream
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping, read_str, read_text
+from .._wire import RawJSON
 from ..dingtalk_legacy._errors import DINGTALK_LEGACY
 from ._convert import (
     MAX_ATTENDEES_PER_CALL,
@@ -54,11 +55,13 @@ from ._convert import (
     event_from_dingtalk,
     event_start,
     event_to_dingtalk,
+    events_from_wire,
     page_from_response,
     wire_time,
 )
 from ._errors import DINGTALK_V1
 from ._sync import sync_events
+from ._wire import EventPage, decode_event_page
 
 __all__ = ["DingTalkClient"]
 
@@ -106,6 +109,14 @@ def _split_position(position: str | None, windows: int) -> tuple[int, str]:
     if not sep or not head.isdigit() or int(head) >= windows:
         raise ValidationError("invalid cursor: its position does not belong to this listing")
     return int(head), token
+
+
+_raw_event_id = raw_id("id")
+
+
+def _event_key(item: Any) -> Hashable:
+    """A listed event's id for the paginator's progress guard, decoded or not."""
+    return item[0].id if type(item) is tuple else _raw_event_id(item)
 
 
 def _starts_before(item: Mapping[str, Any], moment: datetime) -> bool:
@@ -237,7 +248,7 @@ class DingTalkClient(BaseClient):
         api = "events/view" if expand else "events/list"
         calendar = calendar_id or _PRIMARY
 
-        async def fetch(position: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+        async def fetch(position: str | None) -> tuple[Sequence[Any], str | None]:
             # A position is "{window index}|{DingTalk's nextToken}" (empty: the window's start).
             k, token = _split_position(position, len(windows))
             lo, hi = windows[k]
@@ -248,23 +259,35 @@ class DingTalkClient(BaseClient):
                 query["timeMax"] = wire_time(hi)
             if token:
                 query["nextToken"] = token
-            items, next_token = page_from_response(
-                await self._http.call(api, "GET", path, params=query)
-            )
-            if k > 0 and lo is not None:
-                # An item starting before this window was listed with the one before.
-                items = [item for item in items if not _starts_before(item, lo)]
+            # Decoded into the wire Structs (_wire.py); an answer they do not
+            # take comes back as the JSON object, for the dict readers.
+            answer = await self._http.call(api, "GET", path, params=query, decode=decode_event_page)
+            items: Sequence[Any]
+            if isinstance(answer, EventPage):
+                items, next_token = answer, answer.token
+                if k > 0 and lo is not None:
+                    items = EventPage(
+                        [it for it in answer if not _starts_before(RawJSON(it[1]), lo)], None
+                    )
+            else:
+                items, next_token = page_from_response(answer)
+                if k > 0 and lo is not None:
+                    # An item starting before this window was listed with the one before.
+                    items = [item for item in items if not _starts_before(item, lo)]
             if next_token:
                 return items, f"{k}|{next_token}"
             if k + 1 < len(windows):
                 return items, f"{k + 1}|"
             return items, None
 
-        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
-            events = [
-                event_from_dingtalk(item, path=f"$.events[{i}]", calendar_id=calendar)
-                for i, item in enumerate(raw)
-            ]
+        def transform(raw: Sequence[Any]) -> Iterable[Event]:
+            if isinstance(raw, EventPage):
+                events = events_from_wire(raw, calendar_id=calendar)
+            else:
+                events = [
+                    event_from_dingtalk(item, path=f"$.events[{i}]", calendar_id=calendar)
+                    for i, item in enumerate(raw)
+                ]
             if expand:
                 return events  # the server expanded them over the window
             return list(in_window(events, start, end, expand=False))
@@ -273,6 +296,7 @@ class DingTalkClient(BaseClient):
             TokenPaging(fetch),
             transform,
             id_field="id",
+            raw_key=_event_key,
             query={
                 "provider": "dingtalk-v1",
                 "user_id": user_id,

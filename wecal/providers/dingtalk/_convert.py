@@ -32,6 +32,7 @@ raises :class:`~wecal.UnsupportedError`. Nothing is sent by this module.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -56,7 +57,9 @@ from ...models import (
 )
 from ...recurrence import occurrence_id
 from .._readers import as_int, read_mapping, read_str, read_text
+from .._wire import RawJSON
 from ._pattern import pattern_to_rrule, rrule_to_pattern
+from ._wire import EventPage, EventWire
 
 __all__ = [
     "MAX_ATTENDEES_PER_CALL",
@@ -69,6 +72,7 @@ __all__ = [
     "event_from_dingtalk",
     "event_start",
     "event_to_dingtalk",
+    "events_from_wire",
     "page_from_response",
     "wire_time",
 ]
@@ -479,6 +483,166 @@ def _event(data: Mapping[str, Any], path: str, calendar_id: str | None) -> Event
         )
     except ValidationError as exc:
         raise ResponseFormatError(exc.message, path=path) from exc
+
+
+class _NotFast(Exception):
+    """An event the typed path does not take (the dict readers read it)."""
+
+
+def events_from_wire(page: EventPage, *, calendar_id: str | None = "primary") -> list[Event]:
+    """
+    The events of a page :func:`~wecal.providers.dingtalk._wire.decode_event_page`
+    read: the same events :func:`event_from_dingtalk` makes of the page's JSON,
+    each ``raw`` a :class:`~wecal.providers._wire.RawJSON` of its bytes.
+
+    An event whose values the typed path does not take (an unusual shape of
+    its times, an unknown code, a value out of range) is read on its own by
+    :func:`event_from_dingtalk`, which raises the ResponseFormatError with its
+    JSON path (``$.events[3].status``); events are read in order, so the
+    error is the one the dict readers give for the page.
+    """
+    out = []
+    for i, (item, raw) in enumerate(page):
+        try:
+            event = _event_from_wire(item, raw, calendar_id)
+        except (_NotFast, ResponseFormatError, ValidationError, OverflowError, ValueError,
+                RecursionError):  # fmt: skip
+            event = event_from_dingtalk(_loads(raw), path=f"$.events[{i}]", calendar_id=calendar_id)
+        out.append(event)
+    return out
+
+
+def _loads(raw: Any) -> Any:
+    try:
+        return json.loads(bytes(raw))
+    except (ValueError, RecursionError):  # what msgspec skipped and json.loads refuses
+        raise ResponseFormatError(
+            "body is not JSON the standard reader takes (an integer of more than "
+            "4300 digits, or nesting too deep)",
+            path="$",
+        ) from None
+
+
+def _wire_stamp(value: str | int | None) -> datetime | None:
+    """:func:`_stamp`, with ISO 8601 text (the usual form) read without ``as_int`` first."""
+    if type(value) is str and len(value) > 10 and value[4] == "-":
+        return _parse_datetime(value, UTC, "$")
+    return _stamp(value, "$")
+
+
+def _wire_bounds(w: EventWire) -> tuple[datetime | date, datetime | date, str | None]:
+    """:func:`_bounds` for the usual timed and all-day shapes; others raise _NotFast."""
+    s, e = w.start, w.end
+    flag = w.isAllDay
+    if e is None or not (flag is None or type(flag) is bool):
+        raise _NotFast
+    start_dt, end_dt = s.dateTime or None, e.dateTime or None
+    if flag is True or (start_dt is None and end_dt is None):
+        start_day, end_day = s.date or None, e.date or None
+        first_text = start_day if start_day is not None else start_dt
+        last_text = end_day if end_day is not None else end_dt
+        if first_text is None or last_text is None:
+            raise _NotFast
+        first = _parse_date(first_text, "$")
+        last = _parse_date(last_text, "$")
+        if last <= first:
+            last = first + _DAY
+        return first, last, "UTC"
+    start_zone, end_zone = s.timeZone, e.timeZone
+    if start_dt is None or end_dt is None or not start_zone or not end_zone:
+        raise _NotFast
+    zone = zone_for(start_zone)
+    start = _parse_datetime(start_dt, zone, "$")
+    end = _parse_datetime(end_dt, zone_for(end_zone) or zone, "$")
+    if end < start:
+        raise _NotFast
+    return start, end, start_zone if zone is not None else None
+
+
+def _event_from_wire(w: EventWire, raw: Any, calendar_id: str | None) -> Event:
+    """One :class:`EventWire` → Event, as :func:`event_from_dingtalk` reads its JSON."""
+    start, end, zone_name = _wire_bounds(w)
+    all_day = not isinstance(start, datetime)
+    zone = zone_for(zone_name) if zone_name else None
+
+    o = w.organizer
+    organizer = (
+        None
+        if o is None
+        else _cached_organizer(o.id, o.displayName, o.responseStatus, o.isOptional)
+    )
+    attendees: tuple[Attendee, ...] = ()
+    if w.attendees is not None:
+        attendees = tuple(
+            [
+                _cached_attendee(a.id, a.displayName, a.responseStatus, a.isOptional)
+                for a in w.attendees
+            ]
+        )
+    status = EventStatus.CONFIRMED if not w.status else _lookup(_EVENT_STATUS, w.status, "$")
+
+    location = w.location
+    if location is None or type(location) is str:
+        location_text = location or ""
+    else:
+        location_text = location.displayName or ""  # type: ignore[union-attr]
+    meeting_url = None if w.onlineMeetingInfo is None else (w.onlineMeetingInfo.url or None)
+
+    event_id = w.id
+    series_id: str | None = None
+    recurrence_id: datetime | date | None = None
+    recurrence = None
+    if w.seriesMasterId:
+        series_id = w.seriesMasterId
+        origin = w.originStart
+        origin_value = None if origin is None else (origin.dateTime or None)
+        if origin_value is None:
+            recurrence_id = start
+        elif all_day:
+            recurrence_id = _parse_datetime(origin_value, UTC, "$").astimezone(UTC).date()
+        else:
+            recurrence_id = _parse_datetime(origin_value, zone or UTC, "$")
+        event_id = occurrence_id(series_id, recurrence_id)
+    else:
+        pattern = bytes(w.recurrence)
+        if pattern != b"null":
+            recurrence = Recurrence(
+                rrule=pattern_to_rrule(json.loads(pattern), start=start, zone=zone, path="$")
+            )
+
+    reminders: tuple[timedelta, ...] = ()
+    if w.reminders is not None:
+        offsets = []
+        for r in w.reminders:
+            number = as_int(r.minutes)
+            if number is None or not 0 <= number <= _MAX_REMINDER_MINUTES:
+                raise _NotFast
+            offsets.append(timedelta(minutes=-number))
+        reminders = tuple(offsets)
+
+    return _trusted_event(
+        provider=Provider.DINGTALK,
+        id=event_id,
+        calendar_id=calendar_id,
+        summary=w.summary or "",
+        description=w.description or "",
+        location=location_text,
+        start=start,
+        end=end,
+        all_day=all_day,
+        timezone=zone_name,
+        recurrence=recurrence,
+        series_id=series_id,
+        recurrence_id=recurrence_id,
+        status=status,
+        organizer=organizer,
+        attendees=attendees,
+        reminders=reminders,
+        meeting_url=meeting_url,
+        created=_wire_stamp(w.createTime),
+        updated=_wire_stamp(w.updateTime),
+        raw=RawJSON(raw),
+    )
 
 
 def page_from_response(
