@@ -9,6 +9,7 @@ failed, 0 when it is done. Sandbox sizes are small so the file stays fast.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import resource
@@ -28,6 +29,8 @@ from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET
 
 WECAL = Path(sys.executable).with_name("wecal")
 ROOT = Path(__file__).parents[1]
+#: Beside an output exported with a checkpoint: which checkpoint owns it.
+NOTE = "a.jsonl.wecal-checkpoint"
 ENV = {"WECAL_WECOM_CORP_ID": WECOM_CORP_ID, "WECAL_WECOM_SECRET": WECOM_SECRET}
 
 
@@ -154,7 +157,7 @@ def test_resume_with_another_output_is_refused_then_the_right_one_resumes(
     done = wecal(*export_args(sandbox_url, calendars, "a.jsonl"), cwd=tmp_path, env=ENV)
     assert done.returncode == 0, done.stderr
     assert sorted(ids(tmp_path / "a.jsonl")) == truth
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "c.ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]
 
 
 @pytest.mark.parametrize(
@@ -219,7 +222,7 @@ def test_a_second_run_on_the_same_checkpoint_or_output_is_refused_at_once(
     first.communicate(timeout=60)
     assert first.returncode == 0
     assert sorted(ids(tmp_path / "a.jsonl")) == truth
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "c.ckpt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]
 
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "edited"])
@@ -322,7 +325,7 @@ def test_file_size_limit_is_one_line_then_the_rerun_resumes_exactly_once(
         "wecal: error: cannot write a.jsonl: File too large; make room and "
         "rerun the same command to resume\n",
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "c.ckpt"]  # no .tmp
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]  # no .tmp
     saved = json.loads((tmp_path / "c.ckpt").read_text())
     assert (tmp_path / "a.jsonl").stat().st_size == saved["committed"] <= limit
     assert 0 < len(ids(tmp_path / "a.jsonl")) < len(truth)
@@ -332,25 +335,36 @@ def test_file_size_limit_is_one_line_then_the_rerun_resumes_exactly_once(
     assert sorted(ids(tmp_path / "a.jsonl")) == truth
 
 
-def test_interrupting_an_export_closes_it_and_the_rerun_finishes(
-    sandbox: Sandbox, sandbox_url: str, calendars: list[str], truth: list[str], tmp_path: Path
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_stops_an_export_at_its_last_commit_and_the_rerun_finishes(
+    sandbox: Sandbox,
+    sandbox_url: str,
+    calendars: list[str],
+    truth: list[str],
+    tmp_path: Path,
+    signum: signal.Signals,
 ) -> None:
+    """Ctrl-C, a service manager's SIGTERM and a closed terminal's SIGHUP alike."""
     sandbox.faults.rate(Fault.latency(0.05), p=1.0)
     args = export_args(sandbox_url, calendars, "a.jsonl")
     proc = start(*args, cwd=tmp_path, env=ENV)
     wait_for(lambda: committed_pages(tmp_path / "c.ckpt") >= 2, proc)
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signum)
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (
-        130,
-        "wecal: interrupted; the export can be resumed: rerun the same command "
-        "(c.ckpt records what was written)\n",
+        128 + signum,
+        f"wecal: interrupted{'' if signum == signal.SIGINT else ' by ' + signum.name}; the "
+        "export can be resumed: rerun the same command (c.ckpt records what was written)\n",
     )
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", "c.ckpt"]  # lock released
+    # Locks released, no temp file: only the output, its note and the checkpoint.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]
+    saved = json.loads((tmp_path / "c.ckpt").read_text())
+    data = (tmp_path / "a.jsonl").read_bytes()
+    assert len(data) == saved["committed"]
+    assert hashlib.sha256(data).hexdigest() == saved["digest"]
+    before = sum(s["events"] for s in saved["sources"].values())
+    assert 0 < before < len(truth)
     sandbox.faults.clear()
-    before = sum(
-        s["events"] for s in json.loads((tmp_path / "c.ckpt").read_text())["sources"].values()
-    )
     done = wecal(*args, cwd=tmp_path, env=ENV)
     assert done.returncode == 0
     assert done.stderr.startswith(
@@ -358,6 +372,64 @@ def test_interrupting_an_export_closes_it_and_the_rerun_finishes(
     )
     assert done.stderr.count("\n") == 1
     assert sorted(ids(tmp_path / "a.jsonl")) == truth
+
+
+def test_a_signal_without_a_checkpoint_says_a_rerun_starts_over(
+    sandbox: Sandbox, sandbox_url: str, calendars: list[str], tmp_path: Path
+) -> None:
+    sandbox.faults.rate(Fault.latency(0.05), p=1.0)
+    proc = start(*export_args(sandbox_url, calendars, "a.jsonl", None), cwd=tmp_path, env=ENV)
+    wait_for(lambda: (tmp_path / "a.jsonl").exists() and bool(ids(tmp_path / "a.jsonl")), proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert (proc.returncode, err) == (
+        143,
+        "wecal: interrupted by SIGTERM; a.jsonl is incomplete; with --checkpoint PATH, "
+        "rerunning the same command resumes where it stopped instead of starting over\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
+
+
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "killed"])
+@pytest.mark.parametrize("other", [["--checkpoint", "d.ckpt"], []], ids=["other", "none"])
+def test_a_second_export_onto_an_output_a_checkpoint_holds_is_refused(
+    sandbox: Sandbox,
+    sandbox_url: str,
+    calendars: list[str],
+    truth: list[str],
+    tmp_path: Path,
+    finished: bool,
+    other: list[str],
+) -> None:
+    args = export_args(sandbox_url, calendars, "a.jsonl")
+    if finished:
+        assert wecal(*args, cwd=tmp_path, env=ENV).returncode == 0
+    else:
+        killed_midway(sandbox, args, tmp_path)
+    before = snapshot(tmp_path)
+    # Another export (one calendar) onto the same file.
+    second = [*export_args(sandbox_url, calendars[:1], "a.jsonl", None), *other]
+    done = wecal(*second, cwd=tmp_path, env=ENV)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "wecal: error: output a.jsonl belongs to the export checkpointed in c.ckpt; resume it "
+        "with --checkpoint c.ckpt, or delete c.ckpt to start that export over\n",
+    )
+    assert snapshot(tmp_path) == before
+    done = wecal(*args, cwd=tmp_path, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert sorted(ids(tmp_path / "a.jsonl")) == truth
+
+
+def test_a_deeply_nested_checkpoint_is_called_damaged(sandbox_url: str, tmp_path: Path) -> None:
+    (tmp_path / "c.ckpt").write_text("[" * 100_000 + "]" * 100_000)
+    done = wecal(*export_args(sandbox_url, ["c1"], "a.jsonl"), cwd=tmp_path, env=ENV)
+    assert (done.returncode, done.stderr) == (
+        2,
+        "wecal: error: checkpoint c.ckpt is unusable: damaged (JSON nested deeper than 64 "
+        "levels); delete it to start the export over\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.ckpt"]
 
 
 # --- when sources fail ----------------------------------------------------------------
@@ -479,6 +551,61 @@ def test_usage_mistakes_are_one_line(tmp_path: Path) -> None:
                 "its users: "
             )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sources.txt"]
+
+
+@pytest.mark.parametrize("command", [["export", "-o", "a.jsonl"], ["events", "list"]])
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://me:s3cr3t-pw@127.0.0.1:9", "http://***@127.0.0.1:9"),
+        ("https://me:s3cr3t-pw@h:8443/x", "https://***@h:8443/x"),
+        ("ftp://me:s3cr3t-pw@h", "ftp://***@h"),
+        ("me:s3cr3t-pw@h", "***@h"),
+        ("http:me:s3cr3t-pw@h", "***@h"),
+        ("wss://me:s3cr3t-pw@[::1", "wss://***@[::1"),
+        ("http://me@x:s3cr3t-pw@h/", "http://***@h/"),
+    ],
+)
+def test_base_url_credentials_are_refused_without_echoing_them(
+    tmp_path: Path, command: list[str], url: str, shown: str
+) -> None:
+    done = wecal(
+        *command, "--provider", "wecom", "--calendar", "c", "--base-url", url,
+        cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    where = " ".join(command[:2]) if command[0] == "events" else "export"
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"wecal: error: Invalid value for --base-url: {shown!r} carries credentials "
+        "(user:password@); drop them: wecal signs in with the app's id and secret "
+        f"(e.g. http://127.0.0.1:8765) (see 'wecal {where} --help')\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("http://[::1", "is not a valid URL (Invalid IPv6 URL)"),
+        ("http://h:99999", "is not a valid URL (Port out of range 0-65535)"),
+        ("http://h:port", "is not a valid URL (Port could not be cast to integer value as 'port')"),
+        ("http://a b", "is not a URL: it holds spaces or control characters"),
+        ("http://h\n/", "is not a URL: it holds spaces or control characters"),
+        ("http://h\udcff/", "is not a URL: it holds spaces or control characters"),
+        ("http://", "is not an http(s) URL"),
+        ("https:///path", "is not an http(s) URL"),
+    ],
+)
+def test_a_malformed_base_url_is_one_line_and_exit_2(tmp_path: Path, url: str, why: str) -> None:
+    args = ["export", "--provider", "wecom", "--calendar", "c", "-o", "a.jsonl"]
+    done = wecal(*args, "--base-url", url, cwd=tmp_path, env=ENV)
+    assert (done.returncode, done.stdout, done.stderr) == (
+        2,
+        "",
+        f"wecal: error: Invalid value for --base-url: {url!r} {why} "
+        "(e.g. http://127.0.0.1:8765) (see 'wecal export --help')\n",
+    )
 
 
 def test_debug_adds_the_traceback(tmp_path: Path) -> None:

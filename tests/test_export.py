@@ -269,6 +269,10 @@ async def _partial(tmp_path: Path, fmt: str = "jsonl") -> tuple[Path, Path, Page
     return out, ckpt, opener
 
 
+#: Beside an output: which checkpoint owns it.
+NOTE = "out.jsonl.wecal-checkpoint"
+
+
 def _names(directory: Path) -> list[str]:
     return sorted(p.name for p in directory.iterdir())
 
@@ -303,7 +307,7 @@ async def test_checkpoint_is_bound_to_its_export(
         await export(sources(*change.get("ids", ("a", "b"))), opener, **kwargs)  # type: ignore[arg-type]
     assert "\n" not in str(info.value)
     assert _snapshot(out, ckpt, tmp_path / "other.jsonl") == before
-    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl", NOTE]
 
 
 @pytest.mark.parametrize(
@@ -332,6 +336,70 @@ async def test_checkpoint_that_does_not_fit_the_schema_is_refused(
     assert "\n" not in str(info.value)
     assert "delete it to start the export over" in str(info.value)
     assert _snapshot(out, ckpt) == before
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 100_000 + "]" * 100_000,  # deeper than the JSON parser's stack
+        '{"version": 2, "writer": ' + '{"a": ' * 600 + "1" + "}" * 600 + "}",  # parses
+        '{"version": 2, "sources": ' + "[" * 70 + "]" * 70 + "}",
+    ],
+    ids=["parser", "writer-state", "sources"],
+)
+async def test_a_deeply_nested_checkpoint_is_damaged_not_a_recursion_error(
+    tmp_path: Path, text: str
+) -> None:
+    out, ckpt, opener = await _partial(tmp_path)
+    ckpt.write_text(text)
+    before = _snapshot(out, ckpt)
+    with pytest.raises(wecal.ValidationError) as info:
+        await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert str(info.value) == (
+        f"checkpoint {ckpt} is unusable: damaged (JSON nested deeper than 64 levels); "
+        "delete it to start the export over"
+    )
+    assert _snapshot(out, ckpt) == before
+
+
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "resumable"])
+@pytest.mark.parametrize("other", ["other.json", None], ids=["other-checkpoint", "none"])
+async def test_an_output_its_checkpoint_still_holds_is_not_overwritten(
+    tmp_path: Path, finished: bool, other: str | None
+) -> None:
+    if finished:
+        opener = Pages({s: make_events(s, 9) for s in "ab"})
+        out, ckpt = tmp_path / "out.jsonl", tmp_path / "ckpt.json"
+        assert (await export(sources("a", "b"), opener, output=out, fmt="jsonl",
+                             checkpoint=ckpt)).ok  # fmt: skip
+    else:
+        out, ckpt, opener = await _partial(tmp_path)
+    before = _snapshot(out, ckpt)
+    second = tmp_path / other if other is not None else None
+    # Another export (other sources, other options) onto the same file.
+    with pytest.raises(wecal.ValidationError) as info:
+        await export(sources("b"), opener, output=out, fmt="jsonl", checkpoint=second)
+    assert str(info.value) == (
+        f"output {out} belongs to the export checkpointed in {ckpt}; resume it with "
+        f"--checkpoint {ckpt}, or delete {ckpt} to start that export over"
+    )
+    assert _snapshot(out, ckpt) == before
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl", NOTE]
+    # Its own checkpoint resumes (or says it is done) as before.
+    again = await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
+    assert again.ok
+    assert again.events == 18
+    # Once that checkpoint is gone the output is free again.
+    ckpt.unlink()
+    third = await export(sources("b"), opener, output=out, fmt="jsonl", checkpoint=second)
+    assert third.ok
+    assert sorted(e.id for e in read_jsonl(out)) == sorted(f"b-{i}" for i in range(9))
+    if other is None:
+        assert _names(tmp_path) == ["out.jsonl"]
+    else:
+        assert _names(tmp_path) == ["other.json", "out.jsonl", NOTE]
+        with pytest.raises(wecal.ValidationError, match=r"checkpointed in .*other\.json"):
+            await export(sources("a"), opener, output=out, fmt="jsonl")
 
 
 async def test_committed_bytes_beyond_the_file_are_refused_not_padded(tmp_path: Path) -> None:
@@ -396,7 +464,7 @@ async def test_a_held_checkpoint_or_output_refuses_a_second_run(tmp_path: Path) 
         assert _snapshot(out, ckpt) == before
     done = await export(sources("a", "b"), opener, output=out, fmt="jsonl", checkpoint=ckpt)
     assert done.ok
-    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl", NOTE]
 
 
 async def test_every_source_failing_leaves_no_output(tmp_path: Path) -> None:
@@ -483,7 +551,7 @@ async def test_cancelling_an_export_closes_its_output(tmp_path: Path) -> None:
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
     gc.collect()
-    assert _names(tmp_path) == ["ckpt.json", "out.jsonl"]
+    assert _names(tmp_path) == ["ckpt.json", "out.jsonl", NOTE]
     saved = Checkpoint.load(ckpt)
     assert saved is not None
     assert saved.sources["calendar:a"].cursor == "2"

@@ -147,11 +147,19 @@ def _check_base_url(base_url: str) -> str:
 
 
 def _mask_userinfo(url: str) -> str:
+    """
+    ``url`` with whatever stands before an ``@`` in its authority masked,
+    whatever the scheme, and without one (``ftp://u:pw@h``, ``u:pw@h``,
+    ``http:u:pw@h``): a password must not be echoed by the error that refuses it.
+    """
     scheme, sep, rest = url.partition("://")
-    host, slash, tail = rest.partition("/")
-    if "@" in host:
-        host = "***@" + host.rpartition("@")[2]
-    return redact(scheme + sep + host + slash + tail)
+    if not sep:
+        scheme, rest = "", url
+    end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
+    authority, tail = rest[:end], rest[end:]
+    if "@" in authority:
+        authority = "***@" + authority.rpartition("@")[2]
+    return redact(scheme + sep + authority + tail)
 
 
 class _RedactFilter(logging.Filter):

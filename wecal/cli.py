@@ -26,6 +26,7 @@ import errno
 import functools
 import heapq
 import os
+import signal
 import sys
 import time
 import traceback
@@ -42,12 +43,13 @@ except ImportError:  # pragma: no cover - exercised only without the extra
     raise SystemExit(2) from None
 
 import anyio
+import anyio.abc
 import httpx
 
 from . import __version__
 from ._client import BaseClient
 from ._demo_settings import DEFAULTS, LIMITS
-from ._http import CallStats
+from ._http import CallStats, _mask_userinfo
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import ProviderError, RateLimitError, TransportError, ValidationError, WecalError
@@ -330,13 +332,6 @@ def _build(
         raise click.UsageError("--latency and --faults apply to the sandbox: add --sandbox")
     if provider is None:
         raise click.UsageError(f"choose --sandbox or --provider {'|'.join(PROVIDERS)}")
-    if base_url is not None:
-        parts = urlsplit(base_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise click.BadParameter(
-                f"{base_url!r} is not an http(s) URL (e.g. http://127.0.0.1:8765)",
-                param_hint="--base-url",
-            )
     entry = PROVIDERS[provider]
     sources = _parse_sources(entry, calendars, users, sources_file)
     if not sources:
@@ -418,6 +413,40 @@ def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
     ]
 
 
+def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """
+    ``--base-url`` checked before any work: one line, exit 2, and never the
+    password of a ``user:password@`` in it, whatever the scheme.
+    """
+    if value is None:
+        return None
+    shown = repr(_mask_userinfo(value))
+
+    def bad(why: str) -> click.BadParameter:
+        return click.BadParameter(
+            f"{shown} {why} (e.g. http://127.0.0.1:8765)", param_hint="--base-url"
+        )
+
+    rest = value.partition("://")[2] or value
+    authority = rest[: min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))]
+    if "@" in authority:
+        raise bad(
+            "carries credentials (user:password@); drop them: wecal signs in with the "
+            "app's id and secret"
+        )
+    if any(ch.isspace() or not ch.isprintable() for ch in value):
+        raise bad("is not a URL: it holds spaces or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not one
+        httpx.URL(value)
+    except (ValueError, httpx.InvalidURL) as exc:  # UnicodeError is a ValueError
+        raise bad(f"is not a valid URL ({_line(str(exc))})") from None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        raise bad("is not an http(s) URL")
+    return value
+
+
 def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The options saying what to read: sandbox or provider, credentials, sources."""
 
@@ -432,7 +461,11 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             click.option(c.option, envvar=c.env, help=c.help, show_envvar=False)
             for c in _credentials()
         ),
-        click.option("--base-url", help="Another API host (private deployment, a sandbox)."),
+        click.option(
+            "--base-url",
+            callback=_base_url,
+            help="Another API host (private deployment, a sandbox).",
+        ),
         click.option("--calendar", "calendars", multiple=True, help=_source_help("calendar")),
         click.option("--user", "users", multiple=True, help=_source_help("user")),
         click.option(
@@ -644,10 +677,12 @@ async def _export(
     status = sys.stderr
     started = time.monotonic()
     failure: BaseException | None = None
+    stopped: list[int] = []  # the signal that stopped the run
     try:
         with _display(progress, config, quiet=quiet, stream=status) as tick:
             async with anyio.create_task_group() as tg:
                 tg.start_soon(_refresh, tick)
+                await tg.start(_stop_on_signals, tg.cancel_scope, stopped)
                 try:
                     result = await export(
                         config.sources,
@@ -665,7 +700,11 @@ async def _export(
                     tg.cancel_scope.cancel()
     finally:
         stats = config.stats
-        await config.aclose()
+        with anyio.CancelScope(shield=True):
+            await config.aclose()
+    if stopped:
+        status.write(_stopped_line(stopped[0], output, checkpoint) + "\n")
+        return 128 + stopped[0]
     if isinstance(failure, OSError):
         line, _ = _error_line(failure)
         resume = " the same command to resume" if checkpoint is not None else ""
@@ -708,6 +747,48 @@ async def _export(
         _report_failures(result, config, checkpoint, status, everything=False)
         return 1
     return 0
+
+
+#: Signals that stop an export the way Ctrl-C does: what is committed stays,
+#: the locks are released, the process exits 128 + the signal's number.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+async def _stop_on_signals(
+    scope: anyio.CancelScope,
+    stopped: list[int],
+    *,
+    task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+) -> None:
+    """
+    Cancel ``scope`` at the first of :data:`_STOP_SIGNALS`.
+
+    Cancelling lets a commit in progress finish (it runs in a worker thread
+    that is never abandoned) and every ``finally`` run: the output ends at its
+    last commit, the checkpoint is that commit's, the locks are released. A
+    process whose default action is to die (SIGTERM, SIGHUP) would lose the
+    pages read since the last commit and leave its lock files behind.
+    """
+    receiver = anyio.open_signal_receiver(*_STOP_SIGNALS)
+    try:
+        signals = receiver.__enter__()
+    except (ValueError, RuntimeError):  # not in the main thread: no handlers to install
+        task_status.started()
+        return
+    try:
+        task_status.started()
+        async for signum in signals:
+            stopped.append(int(signum))
+            scope.cancel()
+            return
+    finally:
+        receiver.__exit__(None, None, None)
+
+
+def _stopped_line(signum: int, output: str, checkpoint: Path | None) -> str:
+    """What a stopped export says: the signal (but Ctrl-C's), and how to go on."""
+    name = "" if signum == signal.SIGINT else f" by {signal.Signals(signum).name}"
+    return f"wecal: interrupted{name}; {_resume_hint(output, checkpoint)}"
 
 
 def _cause(exc: BaseException | None) -> str | None:

@@ -30,6 +30,8 @@ from ..errors import ValidationError, _describe
 __all__ = ["CHECKPOINT_VERSION", "Binding", "Checkpoint", "SourceState"]
 
 CHECKPOINT_VERSION = 2
+#: A checkpoint (writer state included) nests a few levels; far deeper is damage.
+MAX_DEPTH = 64
 #: No real export commits more (8 PiB); a bigger "committed" is an edited checkpoint.
 MAX_COMMITTED = 2**53
 
@@ -112,8 +114,13 @@ class Checkpoint:
             data = json.loads(text)
         except ValueError as exc:
             raise _invalid(where, f"not JSON ({exc})") from None
+        except RecursionError:  # nested deeper than the parser's stack: no checkpoint is
+            raise _invalid(where, f"damaged (JSON nested deeper than {MAX_DEPTH} levels)") from None
         if not isinstance(data, dict):
             raise _invalid(where, f"expected an object, got {_describe(data)}")
+        if _depth_over(data, MAX_DEPTH):
+            # The converter and the writer of the next save recurse: refuse here.
+            raise _invalid(where, f"damaged (JSON nested deeper than {MAX_DEPTH} levels)")
         version = data.pop("version", None)
         if version != CHECKPOINT_VERSION:
             raise _invalid(
@@ -176,6 +183,20 @@ class Checkpoint:
                 tmp.unlink()
             raise
         _fsync_dir(path.parent)
+
+
+def _depth_over(data: dict[str, Any], limit: int) -> bool:
+    """Whether ``data`` nests lists/objects more than ``limit`` deep (no recursion)."""
+    stack: list[tuple[dict[str, Any] | list[Any], int]] = [(data, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 def temp_path(path: Path) -> Path:

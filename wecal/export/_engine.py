@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import json
 import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -258,6 +259,10 @@ async def export(
             the output path, the format and the sources: resuming with any
             other is refused with a line naming the difference.
 
+    With a checkpoint, the output names it in ``<output>.wecal-checkpoint``:
+    while that checkpoint exists, an export onto the same output with another
+    checkpoint (or none) is refused rather than overwriting it.
+
     A source that fails — its provider says no, or one of its events cannot
     be written in ``fmt`` — does not stop the others: it is reported in the
     result (``failed``) and its checkpoint lets a rerun retry it. A run where
@@ -266,7 +271,8 @@ async def export(
     Raises:
         ValidationError: bad arguments, or a checkpoint that does not fit
             (corrupt, another export's, an output changed since it was
-            written, another run holding it); nothing is changed on disk.
+            written, another run holding it), or an output another
+            checkpoint still holds; nothing is changed on disk.
         OSError: the output or checkpoint could not be written (disk full, a
             file-size limit); what was committed before stays resumable.
     """
@@ -472,6 +478,52 @@ def _lock_path(checkpoint: Path) -> Path:
     return checkpoint.with_name(checkpoint.name + ".lock")
 
 
+def owner_note(output: Path) -> Path:
+    """``<output>.wecal-checkpoint``: the absolute path of the checkpoint that owns ``output``."""
+    return output.with_name(output.name + ".wecal-checkpoint")
+
+
+def _read_owner(note: Path) -> str | None:
+    """The checkpoint path a note names; None when there is no readable note."""
+    try:
+        data = json.loads(note.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return None
+    value = data.get("checkpoint") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and os.path.isabs(value) else None
+
+
+def _write_owner(note: Path, checkpoint: str) -> None:
+    tmp = note.with_name(note.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps({"checkpoint": checkpoint}) + "\n", encoding="utf-8")
+        os.replace(tmp, note)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _holds(checkpoint: Path, output: str) -> bool:
+    """Whether ``checkpoint`` exists and is (or may be: unreadable) bound to ``output``."""
+    if not checkpoint.is_file():
+        return False
+    try:
+        saved = Checkpoint.load(checkpoint)
+    except ValidationError:
+        return True  # damaged: its owner has to decide, not this run
+    return saved is not None and saved.binding.output == output
+
+
+def _shown(path: str) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    with contextlib.suppress(ValueError):
+        relative = os.path.relpath(path)
+        if not relative.startswith(".."):
+            return relative
+    return path
+
+
 class _Sink:
     """
     The output file and its checkpoint; ``open``/``commit``/``finish``/``rollback``
@@ -508,6 +560,7 @@ class _Sink:
             else None
         )
         self.busy: Path | None = None  # the file being written, for error messages
+        self.noted: Path | None = None  # the owner note this run wrote beside the output
 
     # -- opening -----------------------------------------------------------------
 
@@ -532,6 +585,7 @@ class _Sink:
                 "use another checkpoint path, or delete it to start over"
             )
         self._open_resume(self.output, saved)
+        self._claim(self.output)
 
     def _open_fresh(self, path: Path) -> None:
         try:
@@ -541,6 +595,34 @@ class _Sink:
             fd = os.open(path, os.O_RDWR)
         self.fh = os.fdopen(fd, "r+b", buffering=0)
         lock_fd(fd, f"output {path}")
+        self._claim(path)
+
+    def _claim(self, path: Path) -> None:
+        """
+        Refuse an output another checkpoint still holds; record ours beside it.
+
+        Runs with the output locked. A checkpoint names its output, but an
+        output does not name its checkpoint: without this note a second export
+        given another checkpoint (or none) would overwrite what the first one
+        committed, finished or resumable, and exit 0.
+        """
+        note = owner_note(path)
+        mine = os.path.abspath(self.checkpoint) if self.checkpoint is not None else None
+        holder = _read_owner(note)
+        if holder is not None and holder != mine and _holds(Path(holder), self.binding.output):
+            shown = _shown(holder)
+            raise ValidationError(
+                f"output {path} belongs to the export checkpointed in {shown}; resume it "
+                f"with --checkpoint {shown}, or delete {shown} to start that export over"
+            )
+        if mine is None:
+            if holder is not None:  # its checkpoint is gone: the note says nothing now
+                with contextlib.suppress(OSError):
+                    note.unlink()
+            return
+        if holder != mine:
+            _write_owner(note, mine)
+            self.noted = note
 
     def _open_resume(self, path: Path, saved: Checkpoint) -> None:
         where = f"checkpoint {self.checkpoint}"
@@ -723,6 +805,11 @@ class _Sink:
                     assert isinstance(self.output, Path)
                     self.output.unlink()
         self.fh = None
+        if self.noted is not None and self.checkpoint is not None:
+            if not self.checkpoint.exists():  # nothing was committed: the note names nothing
+                with contextlib.suppress(OSError):
+                    self.noted.unlink()
+            self.noted = None
         if self.lock is not None:
             self.lock.release()
 
