@@ -1130,3 +1130,37 @@ def test_the_envelope_scan_never_backtracks(body: bytes) -> None:
     # every way (quadratic); the scan takes each run once.
     with pytest.raises(wecal.ResponseFormatError):
         wecom_cb().parse("0" * 40, str(int(NOW)), "n", body)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"max_body": 0},
+        {"max_body": True},
+        {"body_timeout": float("nan")},
+        {"body_timeout": -1},
+        {"handler_timeout": "5"},
+        {"replay_window": 600},
+        {"replay_window": timedelta(0)},
+        {"shared": object()},
+    ],
+)
+def test_bad_endpoint_settings_are_validation_errors(settings: dict[str, Any]) -> None:
+    with pytest.raises(wecal.ValidationError, match=next(iter(settings))):
+        asgi_endpoint(wecom_cb(), Recorder(), **settings)
+
+
+@pytest.mark.anyio
+async def test_a_reader_bug_is_still_a_4xx_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Whatever a provider's reader raises on a request it did not foresee,
+    # the request is the caller's fault: 400, one WARNING line, no traceback.
+    class Broken:
+        def answer(self, method: str, query: Any, body: bytes) -> Any:
+            raise KeyError("a field no reader foresaw")
+
+    status, _, _ = await Asgi(asgi_endpoint(Broken(), Recorder())).call(b"", [b"{}"])
+    assert status == 400
+    _no_error_logged(caplog)
+    assert "KeyError" in caplog.text
