@@ -55,3 +55,26 @@ def test_every_benchmark_runs_at_toy_size() -> None:
         assert len(matching) == 1, f"{row!r} missing from:\n{done.stdout}"
         verdict = matching[0].split()[-1]
         assert verdict in {"met", "MISSED", "info"}, matching[0]
+
+
+@pytest.mark.timeout(120)
+def test_the_peers_run_at_toy_size() -> None:
+    """``benchmarks/peers.py --quick``: every section prints its line."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "peers.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    for start in (
+        "decode WeCom",
+        "decode DingTalk legacy",
+        "decode DingTalk v1.0",
+        "JSONL encode",
+        "export CPU",
+        "fan-out",
+    ):
+        assert sum(line.startswith(start) for line in done.stdout.splitlines()) == 1, done.stdout
