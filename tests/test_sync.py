@@ -20,7 +20,13 @@ import wecal
 from wecal.sandbox import Sandbox, generate
 from wecal.sync import ChangeKind, TokenPage, TokenSync, decode_snapshot, encode_snapshot
 
-from .sandbox_fixtures import DINGTALK_APP_KEY, DINGTALK_APP_SECRET, FAST_RETRY, client_on
+from .sandbox_fixtures import (
+    DINGTALK_APP_KEY,
+    DINGTALK_APP_SECRET,
+    FAST_RETRY,
+    WECOM_CORP_ID,
+    client_on,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -118,7 +124,13 @@ async def test_wecom_snapshot_sync(sandbox: Sandbox) -> None:
 
 
 def _scope(cal: str) -> dict[str, Any]:
-    return {"provider": "wecom", "calendar_id": cal}
+    # What WeComClient.sync_events binds a state to (client_on's corp and base URL).
+    return {
+        "provider": "wecom",
+        "app": WECOM_CORP_ID,
+        "base_url": "http://sandbox",
+        "calendar_id": cal,
+    }
 
 
 async def test_state_advances_only_after_every_change_was_consumed(sandbox: Sandbox) -> None:
@@ -363,7 +375,13 @@ async def test_dingtalk_v1_sync_token(sandbox: Sandbox) -> None:
         # DingTalk refuses a token it does not know: a full resync, reported.
         engine = TokenSync(
             lambda *_: None,  # type: ignore[arg-type,return-value]
-            scope={"provider": "dingtalk-v1", "user_id": user, "calendar_id": "primary"},
+            scope={
+                "provider": "dingtalk-v1",
+                "app": DINGTALK_APP_KEY,
+                "base_url": "http://sandbox",
+                "user_id": user,
+                "calendar_id": "primary",
+            },
             rejected=lambda _: True,
             is_deleted=lambda _: False,
         )

@@ -62,12 +62,14 @@ from .models import Event
 __all__ = [
     "Change",
     "ChangeKind",
+    "Confirmed",
     "SyncStream",
     "TokenPage",
     "TokenSync",
     "decode_snapshot",
     "encode_snapshot",
     "fingerprint",
+    "relist_until_agreed",
     "snapshot_sync",
 ]
 
@@ -212,17 +214,35 @@ class SyncStream:
         self._state = state
 
 
+#: What a confirmation of deletion candidates found: the candidates still
+#: there (as they are now) and the ones surely gone; any other candidate is
+#: undecided — kept in the state, unreported, and checked again next time.
+Confirmed = tuple[Mapping[str, Event], frozenset[str]]
+
+
 def snapshot_sync(
     events: AsyncIterable[Event],
     *,
     scope: Mapping[str, Any],
     state: str | None,
+    confirm: Callable[[frozenset[str]], Awaitable[Confirmed]] | None = None,
 ) -> SyncStream:
     """
     A sync by snapshot diff over ``events`` (a full listing, e.g. a Paginator).
 
-    ``scope`` names the query (provider, calendar, user, window): a state made
-    under another scope is refused with :class:`~wecal.ValidationError`.
+    ``scope`` names the query (provider, app, base URL, calendar, user,
+    window): a state made under another scope is refused with
+    :class:`~wecal.ValidationError`.
+
+    A listing paged by offset is not a snapshot: an event deleted (or
+    inserted) while it pages shifts the pages after it, so a live event can
+    be skipped. An id of the last state missing from the listing is
+    therefore only a *candidate*: ``confirm(candidates)`` decides (fetched by
+    id, or listed again until two listings agree). A candidate found alive is
+    reported as CREATED/UPDATED like a listed one; a candidate surely gone as
+    DELETED; an undecided one is not reported and stays in the state with
+    its old fingerprint, to be decided by the next sync. Without ``confirm``
+    every candidate counts as deleted.
     """
     previous = None if state is None else decode_snapshot(state, scope)
 
@@ -247,11 +267,51 @@ def snapshot_sync(
         finally:
             if isinstance(listing, AsyncGenerator):
                 await listing.aclose()
-        for gone in sorted(old.keys() - seen.keys()):
-            yield Change(ChangeKind.DELETED, gone)
+        candidates = frozenset(old.keys() - seen.keys())
+        if candidates and confirm is not None:
+            alive, gone = await confirm(candidates)
+        else:
+            alive, gone = {}, candidates
+        for event_id in sorted(candidates):
+            found = alive.get(event_id)
+            if found is not None:
+                mark = fingerprint(found)
+                seen[event_id] = mark
+                if old[event_id] != mark:
+                    yield Change(ChangeKind.UPDATED, event_id, found)
+            elif event_id in gone:
+                yield Change(ChangeKind.DELETED, event_id)
+            else:
+                seen[event_id] = old[event_id]  # undecided: asked again next time
         stream._finish(encode_snapshot(scope, seen))
 
     return SyncStream(run)
+
+
+async def relist_until_agreed(
+    listing: Callable[[], AsyncIterable[Event]], candidates: frozenset[str], *, tries: int = 4
+) -> Confirmed:
+    """
+    Confirm deletion candidates where no lookup by id exists (DingTalk
+    legacy): list again until two listings in a row have the same ids; then
+    a candidate in them is alive, one not in them is gone. Listings that
+    never agree (the calendar keeps changing) decide only the candidates seen
+    alive; the rest wait for the next sync.
+    """
+    seen_alive: dict[str, Event] = {}
+    before: set[str] | None = None
+    for _ in range(tries):
+        ids: set[str] = set()
+        alive: dict[str, Event] = {}
+        async for event in listing():
+            ids.add(event.id)
+            if event.id in candidates:
+                alive[event.id] = event
+        if ids == before:
+            return alive, frozenset(candidates - ids)
+        seen_alive.update(alive)
+        before = ids
+    return seen_alive, frozenset()
 
 
 # -- sync tokens (DingTalk v1.0) ---------------------------------------------------

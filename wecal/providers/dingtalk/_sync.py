@@ -83,7 +83,13 @@ def sync_events(
 
     engine = TokenSync(
         fetch,
-        scope={"provider": "dingtalk-v1", "user_id": user_id, "calendar_id": calendar},
+        scope={
+            "provider": "dingtalk-v1",
+            "app": client._http.app_id,
+            "base_url": client._http.base_url,
+            "user_id": user_id,
+            "calendar_id": calendar,
+        },
         rejected=_rejected,
         is_deleted=_is_deleted,
     )

@@ -20,7 +20,7 @@ from ..._client import BaseClient, ClientSettings
 from ...errors import ValidationError, _describe
 from ...models import Event
 from ...paging import Paginator, TokenPaging, raw_id
-from ...sync import SyncStream, snapshot_sync
+from ...sync import Confirmed, SyncStream, relist_until_agreed, snapshot_sync
 from .._common import check_page_size, check_window, event_listing
 from ._convert import item_to_event, items_from_wire, page_from_response
 from ._errors import DINGTALK_LEGACY
@@ -179,15 +179,30 @@ class DingTalkLegacyClient(BaseClient):
         The legacy API has no sync token: the events are listed and compared
         with the per-event fingerprints ``state`` holds (see :mod:`wecal.sync`);
         an event that moved out of the window is reported as DELETED.
+
+        Page tokens are offsets: an event deleted while the sync pages makes
+        the listing skip a live one. So events missing from it are reported
+        DELETED only once a listing repeated until two in a row agree does
+        not have them either (one more listing when something is missing).
+        The state is bound to this app and ``base_url`` as well as to the
+        user, calendar and window: another's is a ValidationError.
         """
-        listing = self.list_events(
-            calendar_id, user_id=user_id, start=start, end=end, page_size=page_size
-        )
+
+        def listing() -> Paginator[Event]:
+            return self.list_events(
+                calendar_id, user_id=user_id, start=start, end=end, page_size=page_size
+            )
+
+        async def confirm(candidates: frozenset[str]) -> Confirmed:
+            return await relist_until_agreed(listing, candidates)
+
         scope = {
             "provider": "dingtalk-legacy",
+            "app": self._http.app_id,
+            "base_url": self._http.base_url,
             "user_id": user_id,
             "calendar_id": calendar_id,
             "start": start.isoformat() if start else None,
             "end": end.isoformat() if end else None,
         }
-        return snapshot_sync(listing, scope=scope, state=state)
+        return snapshot_sync(listing(), scope=scope, state=state, confirm=confirm)

@@ -32,7 +32,7 @@ from ...errors import (
 )
 from ...models import Calendar, Event
 from ...paging import OffsetPaging, Paginator, raw_id
-from ...sync import SyncStream, snapshot_sync
+from ...sync import Confirmed, SyncStream, snapshot_sync
 from .._common import (
     check_instance,
     check_page_size,
@@ -237,13 +237,26 @@ class WeComClient(BaseClient):
         the per-event fingerprints ``state`` holds (see :mod:`wecal.sync`).
         Without ``state`` the sync starts with a RESET and reports every
         schedule as CREATED. Save ``stream.state`` once the stream is consumed.
+
+        A schedule missing from the listing is looked up by id before it is
+        reported DELETED: offset paging skips a live schedule when another is
+        deleted while the sync pages. The state is bound to this corp and
+        ``base_url`` as well as to the calendar: another's is a ValidationError.
         """
         listing = self.list_events(calendar_id, user_id=user_id, page_size=page_size)
-        return snapshot_sync(
-            listing,
-            scope={"provider": _PROVIDER, "calendar_id": calendar_id},
-            state=state,
-        )
+
+        async def confirm(candidates: frozenset[str]) -> Confirmed:
+            found = await self.get_events(sorted(candidates), missing="skip")
+            alive = {e.id: e for e in found if e.calendar_id == calendar_id}
+            return alive, candidates - alive.keys()
+
+        scope = {
+            "provider": _PROVIDER,
+            "app": self._http.app_id,
+            "base_url": self._http.base_url,
+            "calendar_id": calendar_id,
+        }
+        return snapshot_sync(listing, scope=scope, state=state, confirm=confirm)
 
     async def get_events(
         self, ids: Iterable[str], *, missing: Literal["raise", "skip"] = "raise"
