@@ -1157,7 +1157,7 @@ async def test_a_reader_bug_is_still_a_4xx_without_a_traceback(
     # Whatever a provider's reader raises on a request it did not foresee,
     # the request is the caller's fault: 400, one WARNING line, no traceback.
     class Broken:
-        def answer(self, method: str, query: Any, body: bytes) -> Any:
+        def answer(self, method: str, query: Any, body: bytes, *, headers: Any = None) -> Any:
             raise KeyError("a field no reader foresaw")
 
     status, _, _ = await Asgi(asgi_endpoint(Broken(), Recorder())).call(b"", [b"{}"])

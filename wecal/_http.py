@@ -209,13 +209,18 @@ def _install_log_filter() -> None:
 _install_log_filter()
 
 
-def _retry_after(response: httpx.Response, now: Callable[[], float] = time.time) -> float | None:
+def _retry_after(
+    response: httpx.Response,
+    now: Callable[[], float] = time.time,
+    names: tuple[str, ...] = ("retry-after",),
+) -> float | None:
     """
-    ``Retry-After`` in seconds (delta-seconds or an HTTP date), None when
+    Seconds the first wait header present asks for (``names``: the dialect's,
+    ``Retry-After`` by default; delta-seconds or an HTTP date), None when
     absent or unreadable. Any length is returned: ``RetryConfig.max_retry_after``
     decides whether it is waited out or raised.
     """
-    value = response.headers.get("retry-after")
+    value = next((response.headers[n] for n in names if n in response.headers), None)
     if value is None:
         return None
     try:
@@ -990,7 +995,7 @@ class HttpCore:
             self.stats.rate_limited += 1
         hint = rule.block
         if hint is None and response.status_code in (429, 503):
-            hint = _retry_after(response, self._wall_clock)
+            hint = _retry_after(response, self._wall_clock, self.dialect.retry_after_headers)
         if rule.block is not None:
             # A provider block applies to the app, not to this task: pause
             # every task of this client.

@@ -182,7 +182,7 @@ class CallbackEndpoint:
             return body
         try:
             query = _query(scope)
-            outcome = self._read(method, query, body)
+            outcome = self._read(method, query, body, _headers(scope))
         except AuthenticationError as exc:
             logger.warning("refused a %s callback: %s", exc.provider, exc.message)
             return _FORBIDDEN
@@ -196,8 +196,10 @@ class CallbackEndpoint:
             return outcome
         return await self._deliver(outcome)
 
-    def _read(self, method: str, query: dict[str, str], body: bytes) -> CallbackAnswer | _Delivery:
-        outcome = self.callback.answer(method, query, body)
+    def _read(
+        self, method: str, query: dict[str, str], body: bytes, headers: dict[str, str]
+    ) -> CallbackAnswer | _Delivery:
+        outcome = self.callback.answer(method, query, body, headers=headers)
         if isinstance(outcome, CallbackAnswer):
             return outcome
         return _Delivery(outcome.note, outcome.answer, _replay_key(outcome.note, outcome.signature))
@@ -277,6 +279,15 @@ def asgi_endpoint(
         replay_window=replay_window,
         shared=shared,
     )
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    """The request's headers, names in lower case (the last of a repeated one wins)."""
+    found: dict[str, str] = {}
+    for name, value in scope.get("headers", ()):
+        if isinstance(name, bytes) and isinstance(value, bytes):
+            found[name.decode("latin-1").lower()] = value.decode("latin-1")
+    return found
 
 
 def _query(scope: Scope) -> dict[str, str]:

@@ -96,14 +96,20 @@ class ProviderCallback(Protocol):
     """
 
     def answer(
-        self, method: str, query: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        query: Mapping[str, str],
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> CallbackAnswer | CallbackDelivery:
         """
         The answer to one request on the callback URL (a handshake, or an event
         not about calendars), or the notification it carried with the answer to
-        send once it is handled. Raises :class:`~wecal.AuthenticationError` for
-        a forged or stale request and another :class:`~wecal.WecalError` for a
-        malformed one.
+        send once it is handled. ``headers`` are the request's, names in lower
+        case (where a provider signs in headers rather than the query). Raises
+        :class:`~wecal.AuthenticationError` for a forged or stale request and
+        another :class:`~wecal.WecalError` for a malformed one.
         """
         ...
 

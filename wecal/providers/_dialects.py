@@ -121,6 +121,8 @@ class Dialect:
     int_codes: Mapping[int, CodeRule] = attrs.field(factory=dict, repr=False)
     str_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
     prefixes: tuple[tuple[str, CodeRule], ...] = attrs.field(default=(), repr=False)
+    #: Headers of a 429/503 saying how many seconds to wait, tried in order.
+    retry_after_headers: tuple[str, ...] = ("retry-after",)
     #: An errcode that is an envelope: the body's ``sub_code``/``sub_msg``
     #: say what failed (legacy DingTalk's 88), read with ``sub_codes``.
     envelope_code: int | None = None

@@ -82,7 +82,13 @@ def demo(
         dingtalk_v1_users=sources,
         events_per_user=size,
     )
-    return summary.sources
+    found = dict(summary.sources)
+    for entry in PROVIDERS.values():
+        # An emulator that fills its own demo data says so with populate().
+        populate = getattr(entry.load_emulator(), "populate", None)
+        if entry.name not in found and populate is not None:
+            found[entry.name] = tuple(populate(sandbox, seed=seed, sources=sources, size=size))
+    return found
 
 
 def build(settings: DemoSettings = DEFAULTS) -> Demo:

@@ -112,7 +112,12 @@ class DingTalkCallback:
         return {"msg_signature": sig, "timeStamp": ts, "nonce": nonce, "encrypt": ciphertext}
 
     def answer(
-        self, method: str, query: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        query: Mapping[str, str],
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> CallbackAnswer | CallbackDelivery:
         """
         The callback URL's answer: every POST (``check_url`` included) gets the

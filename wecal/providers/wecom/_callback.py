@@ -106,7 +106,12 @@ class WeComCallback:
         return notification_from_xml(message)
 
     def answer(
-        self, method: str, query: Mapping[str, str], body: bytes
+        self,
+        method: str,
+        query: Mapping[str, str],
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
     ) -> CallbackAnswer | CallbackDelivery:
         """
         The callback URL's answer: the URL-verification GET gets the decrypted
