@@ -16,12 +16,15 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import icalendar
 import pytest
 
 from wecal.providers._registry import PROVIDERS
+from wecal.providers.feishu._emulator import feishu as feishu_emulator
+from wecal.providers.feishu._emulator import populate as feishu_populate
 from wecal.sandbox import Fault, Sandbox, generate
 
 from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET
@@ -70,6 +73,17 @@ def test_readme_main_job_command(tmp_path: Path) -> None:
     expected = {f"wecom:{sid}" for sid in summary.wecom_schedules} | {
         f"dingtalk:{eid}" for eid in (*summary.dingtalk_events, *summary.dingtalk_v1_events)
     }
+    # Feishu fills its own demo: a series' exceptions are occurrences, named
+    # "{series}_{original start, UTC}" (DESIGN.md), the rest by Feishu's id.
+    state = feishu_emulator(sandbox)
+    for calendar in feishu_populate(sandbox, seed=0, sources=3, size=120):
+        for event_id in state.events[calendar]:
+            uid, _, suffix = event_id.rpartition("_")
+            if suffix == "0":
+                expected.add(f"feishu:{event_id}")
+            else:
+                moment = datetime.fromtimestamp(int(suffix), UTC)
+                expected.add(f"feishu:{uid}_0_{moment:%Y%m%dT%H%M%SZ}")
     cal = icalendar.Calendar.from_ical((tmp_path / "demo.ics").read_bytes())
     uids = [str(c["UID"]) for c in cal.walk("VEVENT")]
     assert len(uids) == len(set(uids)) == len(expected)
@@ -82,7 +96,7 @@ def test_export_to_stdout_jsonl(tmp_path: Path) -> None:
     lines = done.stdout.splitlines()
     # 3 sources × 5 events for each registered provider.
     assert len(lines) == 3 * 5 * len(PROVIDERS)
-    assert all(json.loads(line)["provider"] in ("wecom", "dingtalk") for line in lines)
+    assert all(json.loads(line)["provider"] in ("wecom", "dingtalk", "feishu") for line in lines)
 
 
 def test_usage_errors_exit_2(tmp_path: Path) -> None:

@@ -63,6 +63,7 @@ def test_examples_are_found() -> None:
         "notify_endpoint": ["README.md"],
         "page_by_page": ["docs/clients.md"],
         "free_at": ["docs/dingtalk.md"],
+        "team_agenda": ["docs/feishu.md"],
         "chat_bot": ["docs/dingtalk-legacy.md"],
         "resume_listing": ["docs/errors.md"],
         "retry_write": ["docs/errors.md"],

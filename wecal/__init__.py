@@ -1,5 +1,5 @@
 """
-wecal: one async SDK for WeCom (企业微信) and DingTalk (钉钉) calendars.
+wecal: one async SDK for WeCom (企业微信), DingTalk (钉钉) and Feishu (飞书) / Lark calendars.
 
 Provider adapters turn WeCom schedules and DingTalk events into one
 normalized :class:`Event`; one async paginator hides offset and token paging
@@ -48,6 +48,7 @@ from .paging import Paginator as Paginator
 from .providers._common import CalendarProvider as CalendarProvider
 from .providers.dingtalk import DingTalkClient as DingTalkClient
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
+from .providers.feishu import FeishuClient as FeishuClient
 from .providers.wecom import WeComClient as WeComClient
 from .recurrence import expand as expand
 from .sync import Change as Change
@@ -73,6 +74,7 @@ __all__ = [
     "DingTalkLegacyClient",
     "Event",
     "EventStatus",
+    "FeishuClient",
     "InvalidRequestError",
     "MemoryState",
     "MemoryTokenStore",

@@ -32,6 +32,7 @@ from ._model import ProviderCallback as ProviderCallback
 
 if TYPE_CHECKING:
     from ..providers.dingtalk._callback import DingTalkCallback as DingTalkCallback
+    from ..providers.feishu._callback import FeishuCallback as FeishuCallback
     from ..providers.wecom._callback import WeComCallback as WeComCallback
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "CallbackDelivery",
     "CallbackEndpoint",
     "DingTalkCallback",
+    "FeishuCallback",
     "Notification",
     "NotificationKind",
     "ProviderCallback",
@@ -50,7 +52,7 @@ __all__ = [
 # package's shared parts (_crypto, _model, _xml); a static import of them here
 # would be a circle (provider callback -> this package -> provider callback),
 # so they are re-exported on first access, from the registry.
-_CALLBACKS = {"DingTalkCallback", "WeComCallback"}
+_CALLBACKS = {"DingTalkCallback", "FeishuCallback", "WeComCallback"}
 
 
 def __getattr__(name: str) -> Any:

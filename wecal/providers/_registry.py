@@ -25,10 +25,11 @@ from .._client import ClientSettings
 from ..errors import ValidationError
 from ..models import Event
 from ..paging import Paginator
-from . import dingtalk, dingtalk_legacy, wecom
+from . import dingtalk, dingtalk_legacy, feishu, wecom
 from ._common import CalendarProvider
 from .dingtalk import DingTalkClient
 from .dingtalk_legacy import DingTalkLegacyClient
+from .feishu import FeishuClient
 from .wecom import WeComClient
 
 if TYPE_CHECKING:
@@ -173,6 +174,26 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 emulator="wecal.providers.dingtalk._emulator",
                 callback="wecal.providers.dingtalk._callback:DingTalkCallback",
                 max_page_size=100,
+            ),
+            ProviderEntry(
+                name="feishu",
+                title="Feishu / Lark",
+                client=FeishuClient,
+                app_id=Credential(
+                    "--app-id", "WECAL_FEISHU_APP_ID", "Feishu app_id (or WECAL_FEISHU_APP_ID)."
+                ),
+                secret=Credential(
+                    "--feishu-secret",
+                    "WECAL_FEISHU_APP_SECRET",
+                    "Feishu app_secret (better: WECAL_FEISHU_APP_SECRET).",
+                    secret=True,
+                ),
+                source_kind="calendar",
+                source_help="Feishu calendar_id",
+                secret_names=feishu.SECRET_NAMES,
+                emulator="wecal.providers.feishu._emulator",
+                callback="wecal.providers.feishu._callback:FeishuCallback",
+                max_page_size=1000,
             ),
         )
     }

@@ -1,1 +1,9 @@
-"""Feishu (飞书) / Lark calendar v4: converters, wire schema and error table."""
+"""Feishu (飞书) / Lark calendar v4 (``open.feishu.cn`` / ``open.larksuite.com``)."""
+
+from ..._redact import register_secret_names
+from ._client import FeishuClient as FeishuClient
+from ._dialect import SECRET_NAMES as SECRET_NAMES
+
+__all__ = ["SECRET_NAMES", "FeishuClient"]
+
+register_secret_names(SECRET_NAMES)
