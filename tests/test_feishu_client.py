@@ -625,3 +625,17 @@ async def test_a_429_waits_what_x_ogw_ratelimit_reset_says(sb: Sandbox, fs: Feis
     assert (info.value.code, info.value.http_status) == (99991400, 429)
     assert [r.status for r in calls(sb, "feishu.calendars.primary")][-1:] == [429]
     assert len(calls(sb, "feishu.calendars.primary")) == 51  # not retried inside 0.3 s
+
+
+async def test_the_free_editions_monthly_quota_on_the_client_ledger(
+    sb: Sandbox, fs: FeishuEmulator
+) -> None:
+    """RateLimitConfig(monthly_quota=…): past it, refused before anything is sent."""
+    ledger = wecal.RateLimitConfig(monthly_quota=2, quota_scope="tenant-a")
+    async with make_client(sb, rate_limit=ledger) as c:
+        await c.get_primary_calendar()
+        await c.get_primary_calendar()
+        with pytest.raises(wecal.QuotaExceededError):
+            await c.get_primary_calendar()
+    assert len(calls(sb, "feishu.calendars.primary")) == 2  # the third was never sent
+    assert len(calls(sb, "feishu.auth.tenant_access_token")) == 1  # tokens are not counted

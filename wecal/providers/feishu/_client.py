@@ -137,8 +137,11 @@ class FeishuClient(BaseClient):
     Settings are those of every client (``base_url``, ``transport``,
     ``http_client``, ``timeout``, ``proxy``, ``retry``, ``rate_limit``,
     ``token_store``, ``max_response_bytes``, ``date_zone``; see
-    :class:`~wecal.ClientSettings`). The default rate is Feishu's per-minute
-    limit, 1000 calls a minute per API.
+    :class:`~wecal.ClientSettings`). The default limits are Feishu's: 50
+    calls a second and 1000 a minute per API; on the free edition add its
+    10,000 calls a month across the tenant's apps with
+    ``rate_limit=wecal.RateLimitConfig(monthly_quota=10_000, quota_scope=tenant)``
+    and a shared state (``shared=``).
     """
 
     dialect = FEISHU

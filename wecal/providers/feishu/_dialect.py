@@ -9,8 +9,10 @@ Feishu / Lark wire dialect: the tenant token request and where the token goes.
 
 Errors are read by :func:`._errors.classify` (``{code, msg}`` in HTTP 200 and
 in 4xx, the code deciding). The documented limit is 1000 calls a minute and
-50 a second per app, tenant and API (``reference/feishu.md`` §8); the
-client-side default rate is the per-minute one (16.7/s), which keeps both.
+50 a second per app, tenant and API (``reference/feishu.md`` §8): the two
+default bands. The free edition's 10,000 calls a month across a tenant's
+apps is the caller's to set: ``RateLimitConfig(monthly_quota=10_000,
+quota_scope=<tenant>)``.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ def _dialect(name: str, base_url: str) -> FeishuDialect:
         name=name,
         provider="feishu",
         default_base_url=base_url,
-        default_rate=1000 / 60,
+        default_rate=50.0,
+        default_per_minute=1000,
         style="status",
         token_method="POST",
         token_path="/open-apis/auth/v3/tenant_access_token/internal",
