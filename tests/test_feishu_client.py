@@ -639,3 +639,9 @@ async def test_the_free_editions_monthly_quota_on_the_client_ledger(
             await c.get_primary_calendar()
     assert len(calls(sb, "feishu.calendars.primary")) == 2  # the third was never sent
     assert len(calls(sb, "feishu.auth.tenant_access_token")) == 1  # tokens are not counted
+
+
+async def test_the_sandbox_records_no_app_secret(sb: Sandbox, client: wecal.FeishuClient) -> None:
+    await client.get_primary_calendar()
+    (token,) = calls(sb, "feishu.auth.tenant_access_token")
+    assert token.json == {"app_id": CREDENTIALS[0], "app_secret": "REDACTED"}

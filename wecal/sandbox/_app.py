@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .._redact import secret_names
 from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._registry import PROVIDERS
 from ._record import RecordedRequest
@@ -91,13 +92,15 @@ class _FaultLayer:
                 payload: Any = json.loads(body) if body else None
             except ValueError:
                 payload = body.decode("utf-8", "replace")
+            # Every provider's secret names (the registry's) as well as these.
+            secret = {*_SECRET_FIELDS, *_SECRET_PARAMS, *secret_names()}
             if isinstance(payload, dict):
-                payload = {k: "REDACTED" if k in _SECRET_FIELDS else v for k, v in payload.items()}
+                payload = {k: "REDACTED" if k in secret else v for k, v in payload.items()}
             sandbox._record(
                 RecordedRequest(
                     method=scope["method"],
                     path=scope["path"],
-                    query={k: "REDACTED" if k in _SECRET_PARAMS else v for k, v in query.items()},
+                    query={k: "REDACTED" if k in secret else v for k, v in query.items()},
                     json=payload,
                     provider=provider,
                     api=api,

@@ -19,8 +19,9 @@ class RecordedRequest:
     ``"REDACTED"``. ``status`` is None when the connection was dropped;
     ``errcode`` is the provider errcode answered (None for non-JSON answers),
     ``code`` the string code of a DingTalk v1.0 error answer;
-    ``fault`` names the injected fault kind, if any. JSON ``appSecret`` values
-    are ``"REDACTED"`` too.
+    ``fault`` names the injected fault kind, if any. JSON ``appSecret`` values,
+    and query or top-level JSON values named by any registered provider's
+    secret names, are ``"REDACTED"`` too.
     """
 
     method: str
