@@ -749,3 +749,23 @@ async def test_requests_are_recorded_without_secrets(sandbox: Sandbox) -> None:
     assert [row["api"] for row in r.json()] == ["wecom.gettoken", "wecom.calendar.get"]
     assert api.token not in repr(log)
     assert WECOM_SECRET not in repr(sandbox)
+
+
+async def test_arrivals_are_recorded_per_app_and_api(sandbox: Sandbox) -> None:
+    other = "ww_other_corp"
+    sandbox.add_wecom_app(other, "other-secret-0123456789")
+    async with client(sandbox) as http:
+        token = await wecom_token(http)
+        for _ in range(3):
+            await http.post("/cgi-bin/oa/calendar/get", params={"access_token": token}, json={})
+            sandbox.clock.advance(0.5)  # type: ignore[attr-defined]
+        r = await http.get(
+            "/cgi-bin/gettoken", params={"corpid": other, "corpsecret": "other-secret-0123456789"}
+        )
+        assert r.json()["errcode"] == 0
+        await http.post("/cgi-bin/oa/calendar/get", params={"access_token": "unknown"}, json={})
+    apis = {r.api for r in sandbox.requests}
+    calendar_api = next(a for a in apis if a and a.endswith("calendar.get"))
+    assert sandbox.arrivals(api=calendar_api, app=WECOM_CORP_ID) == [NOW, NOW + 0.5, NOW + 1.0]
+    assert len(sandbox.arrivals(app=other)) == 1  # its token request
+    assert [r.app for r in sandbox.requests][-1] is None  # a token nobody was given

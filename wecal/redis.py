@@ -194,7 +194,7 @@ class RedisBackend:
         prefix: str = "wecal",
         outage_share: float = 0.25,
         token_lock_ttl: float = 15.0,
-        op_timeout: float = 1.0,
+        op_timeout: float = 2.0,
         retry_interval: float = 1.0,
         **redis_options: Any,
     ) -> None:

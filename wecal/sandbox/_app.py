@@ -83,6 +83,8 @@ class _FaultLayer:
         emulator, api = found
         provider = emulator.PROVIDER
         sandbox = self.sandbox
+        # When the request arrived (rates are measured on this), not when it ended.
+        arrived = sandbox.clock()
         body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
         outcome: dict[str, Any] = {"status": None, "errcode": None, "code": None}
@@ -94,6 +96,10 @@ class _FaultLayer:
                 payload = body.decode("utf-8", "replace")
             # Every provider's secret names (the registry's) as well as these.
             secret = {*_SECRET_FIELDS, *_SECRET_PARAMS, *secret_names()}
+            token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
+            app = sandbox._app_key_of(
+                token, {**query, **(payload if isinstance(payload, dict) else {})}
+            )
             if isinstance(payload, dict):
                 payload = {k: "REDACTED" if k in secret else v for k, v in payload.items()}
             sandbox._record(
@@ -107,8 +113,9 @@ class _FaultLayer:
                     status=outcome["status"],
                     errcode=outcome["errcode"],
                     fault=None if fault is None else fault.kind.value,
-                    at=sandbox.clock(),
+                    at=arrived,
                     code=outcome["code"],
+                    app=app,
                 )
             )
 
@@ -318,6 +325,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
                     "fault": r.fault,
                     "at": r.at,
                     "code": r.code,
+                    "app": r.app,
                 }
                 for r in sandbox.requests
             ]

@@ -21,7 +21,8 @@ class RecordedRequest:
     ``code`` the string code of a DingTalk v1.0 error answer;
     ``fault`` names the injected fault kind, if any. JSON ``appSecret`` values,
     and query or top-level JSON values named by any registered provider's
-    secret names, are ``"REDACTED"`` too.
+    secret names, are ``"REDACTED"`` too. ``at`` is when the request arrived
+    (``clock()``).
     """
 
     method: str
@@ -35,3 +36,6 @@ class RecordedRequest:
     fault: str | None
     at: float
     code: str | None = None
+    #: The app the request is for (corp id / app key): its token's app, or
+    #: the credentials of a token request; None when neither says.
+    app: str | None = None

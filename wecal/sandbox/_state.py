@@ -245,6 +245,31 @@ class Sandbox:
         self._request_counter += 1
         return f"{int(self.clock())}_{self._request_counter}_{self._random('0123456789abcdef', 8)}"
 
+    def arrivals(self, *, api: str | None = None, app: str | None = None) -> list[float]:
+        """
+        When the requests of ``api`` for ``app`` arrived (``clock()`` times, in
+        order): what a test measures rates on, at the server. None: any.
+        """
+        with self._lock:
+            return [
+                r.at
+                for r in self.requests
+                if (api is None or r.api == api) and (app is None or r.app == app)
+            ]
+
+    def _app_key_of(self, token: str | None, credentials: Mapping[str, Any]) -> str | None:
+        """The app key a request is for: its token's app, else the credentials it sends."""
+        with self._lock:
+            rec = self._tokens.get(token or "")
+            if rec is not None and rec.app_id in self._apps:
+                return self._apps[rec.app_id].key
+            # A token request names its app among its credentials.
+            sent = {v for v in credentials.values() if isinstance(v, str)}
+            for app in self._apps.values():
+                if app.key in sent:
+                    return app.key
+        return None
+
     def clear_requests(self) -> None:
         """Forget the recorded requests."""
         with self._lock:
