@@ -191,7 +191,7 @@ def test_others_get_a_token_when_the_lock_holder_is_killed(
     _go(others, 30.0, delay=0)
     time.sleep(0.5)
     holder.send_signal(signal.SIGKILL)
-    holder.wait(10)
+    holder.communicate(timeout=10)  # reaped, its pipes closed
     results = [_result(w) for w in others]
     assert [r["failed"] for r in results] == [0, 0, 0]
     assert all(r["ok"] == 3 * 5 for r in results), results
