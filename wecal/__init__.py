@@ -49,6 +49,7 @@ from .providers._common import CalendarProvider as CalendarProvider
 from .providers.dingtalk import DingTalkClient as DingTalkClient
 from .providers.dingtalk_legacy import DingTalkLegacyClient as DingTalkLegacyClient
 from .providers.feishu import FeishuClient as FeishuClient
+from .providers.feishu import FeishuUserAuth as FeishuUserAuth
 from .providers.wecom import WeComClient as WeComClient
 from .recurrence import expand as expand
 from .sync import Change as Change
@@ -75,6 +76,7 @@ __all__ = [
     "Event",
     "EventStatus",
     "FeishuClient",
+    "FeishuUserAuth",
     "InvalidRequestError",
     "MemoryState",
     "MemoryTokenStore",

@@ -21,6 +21,7 @@ yielded once); masters through ``anchor_time`` paging.
 
 from __future__ import annotations
 
+import copy
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -31,6 +32,7 @@ from urllib.parse import quote
 
 from ..._client import BaseClient, ClientSettings
 from ...errors import (
+    AuthenticationError,
     InvalidRequestError,
     NotFoundError,
     ResponseFormatError,
@@ -42,6 +44,7 @@ from ...paging import Paginator, TokenPaging
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping
+from ._auth import FeishuUserAuth
 from ._convert import (
     MAX_ATTENDEES_PER_CALL,
     RESPONSE_WIRE,
@@ -72,6 +75,8 @@ MAX_PRIMARY_USERS = 10
 MAX_FREE_BUSY_WINDOW = timedelta(days=90)
 MAX_ATTENDEES_DELETE = 500
 _TOO_WIDE = (193103, 193104)
+#: A user token Feishu no longer takes: refresh it and replay once.
+_USER_TOKEN_DEAD = (99991668, 99991677)
 # A wecal occurrence id: "{series id}_{UTC start}" or "{series id}_{date}".
 _OCCURRENCE_RE = re.compile(r"^(?P<series>.+_0)_(?P<stamp>\d{8}(?:T\d{6}Z)?)$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -162,6 +167,21 @@ class FeishuClient(BaseClient):
         #: ``feishu`` or ``lark``.
         self.brand = brand
         self._primary: dict[str, str] = {}
+        self._user: tuple[FeishuUserAuth, str] | None = None
+
+    def as_user(self, auth: FeishuUserAuth, user_id: str) -> FeishuClient:
+        """
+        This client speaking as ``user_id`` (an open_id who authorized the app
+        through ``auth``): ``primary`` is then their calendar, and what they
+        create they organize. The view shares this client's connections and
+        limits; close the client, not the view. A user token Feishu refuses
+        (99991668/99991677) is refreshed and the call replayed once.
+        """
+        _segment(user_id, "user_id")
+        view = copy.copy(self)
+        view._primary = {}
+        view._user = (auth, user_id)
+        return view
 
     # -- plumbing ----------------------------------------------------------------
 
@@ -175,9 +195,30 @@ class FeishuClient(BaseClient):
         return found[user_id]
 
     async def _data(self, api: str, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
-        body = await self._http.call(api, method, path, **kwargs)
+        if self._user is None:
+            body = await self._http.call(api, method, path, **kwargs)
+        else:
+            body = await self._as_user(api, method, path, kwargs)
         data = body.get("data")
         return {} if data is None else read_mapping(data, "$.data")
+
+    async def _as_user(
+        self, api: str, method: str, path: str, kwargs: dict[str, Any]
+    ) -> dict[str, Any]:
+        assert self._user is not None
+        auth, user = self._user
+        for attempt in (1, 2):
+            token = await auth.access_token(user)
+            headers = {"Authorization": f"Bearer {token}"}
+            try:
+                return await self._http.call(
+                    api, method, path, headers=headers, authenticated=False, **kwargs
+                )
+            except AuthenticationError as exc:
+                if attempt == 2 or exc.code not in _USER_TOKEN_DEAD:
+                    raise
+                await auth.invalidate(user, token)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     # -- reading -----------------------------------------------------------------
 

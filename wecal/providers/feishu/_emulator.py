@@ -167,6 +167,11 @@ class FeishuEmulator:
         self.monthly_quota: int | None = None
         self.calls_this_month: dict[str, int] = {}
         self._tokens: dict[str, tuple[str, float, bool]] = {}
+        self._user_tokens: dict[str, tuple[str, float]] = {}
+        self._refresh: dict[str, tuple[str, float, bool]] = {}
+        self._codes: dict[str, str] = {}
+        #: Refresh tokens redeemed so far (tests count them).
+        self.refreshes = 0
         self._idem: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._version = 0
         self._versions: dict[tuple[str, str], int] = {}
@@ -272,14 +277,91 @@ class FeishuEmulator:
         return {"code": 0, "msg": "ok", "tenant_access_token": token, "expire": int(ttl)}
 
     def authorize(self, header: str | None) -> str:
-        """The app id of a good ``Authorization: Bearer`` token."""
+        """
+        The identity of a good ``Authorization: Bearer`` token: the app id
+        (tenant token: the app's bot) or ``user:{open_id}`` (a user token).
+        """
         if not header:
             raise FeishuError(99991661)
         scheme, _, token = header.partition(" ")
-        found = self._tokens.get(token.strip()) if scheme.lower() == "bearer" else None
+        token = token.strip() if scheme.lower() == "bearer" else ""
+        user = self._user_tokens.get(token)
+        if user is not None:
+            open_id, expires = user
+            if self.now() >= expires:
+                raise FeishuError(99991677, "token expire", status=401)
+            return f"user:{open_id}"
+        if token.startswith("u-"):
+            raise FeishuError(99991668, "Invalid access token for authorization (user token)")
+        found = self._tokens.get(token)
         if found is None or found[2] or self.now() >= found[1]:
             raise FeishuError(99991663)
         return found[0]
+
+    def _owner(self, identity: str) -> str:
+        """The owner name of an identity's calendars: ``bot:{app}`` or the open_id."""
+        return identity[5:] if identity.startswith("user:") else f"bot:{identity}"
+
+    # -- user tokens (OAuth 2) ----------------------------------------------
+
+    def authorization_code(self, open_id: str) -> str:
+        """A one-time code, as Feishu's authorize page gives after the user agrees."""
+        with self.lock:
+            self.add_user(open_id, self.users.get(open_id, ""))
+            code = f"code-{self._uid().replace('-', '')[:24]}"
+            self._codes[code] = open_id
+            return code
+
+    def oauth_token(self, body: Any) -> tuple[int, dict[str, Any]]:
+        """``authen/v2/oauth/token``: a code or a refresh token → tokens (RFC 6749)."""
+
+        def refuse(
+            code: int, error: str, why: str, status: int = 400
+        ) -> tuple[int, dict[str, Any]]:
+            return status, {"code": code, "error": error, "error_description": why}
+
+        if not isinstance(body, dict) or self.apps.get(str(body.get("client_id"))) is None:
+            return refuse(20002, "invalid_client", "unknown client_id", 401)
+        if self.apps[str(body["client_id"])] != body.get("client_secret"):
+            return refuse(20002, "invalid_client", "client_secret does not match", 401)
+        grant = body.get("grant_type")
+        if grant == "authorization_code":
+            open_id = self._codes.pop(str(body.get("code")), None)
+            if open_id is None:
+                return refuse(20003, "invalid_grant", "the code is unknown or used")
+        elif grant == "refresh_token":
+            token = str(body.get("refresh_token"))
+            found = self._refresh.get(token)
+            if found is None:
+                return refuse(20064, "invalid_grant", "refresh token revoked")
+            open_id, expires, used = found
+            if used:
+                # Used twice: the credential is gone (Feishu revokes it).
+                return refuse(20064, "invalid_grant", "the refresh token can be used once")
+            if self.now() >= expires:
+                return refuse(20037, "invalid_grant", "refresh token expired")
+            self._refresh[token] = (open_id, expires, True)
+            self.refreshes += 1
+            # The old access token stays valid one more minute.
+            for access, (owner, until) in list(self._user_tokens.items()):
+                if owner == open_id:
+                    self._user_tokens[access] = (owner, min(until, self.now() + 60))
+        else:
+            return refuse(20001, "unsupported_grant_type", "grant_type")
+        now = self.now()
+        access = f"u-{self._uid().replace('-', '')}{self._next():06d}"
+        refresh = f"r-{self._uid().replace('-', '')}{self._next():06d}"
+        self._user_tokens[access] = (open_id, now + TOKEN_TTL)
+        self._refresh[refresh] = (open_id, now + 30 * 86_400, False)
+        return 200, {
+            "code": 0,
+            "access_token": access,
+            "expires_in": TOKEN_TTL,
+            "refresh_token": refresh,
+            "refresh_token_expires_in": 30 * 86_400,
+            "token_type": "Bearer",
+            "scope": "calendar:calendar offline_access",
+        }
 
     def count(self, app_id: str, api: str) -> dict[str, str] | None:
         """Apply the rate limits and the quota to one call; headers of a 429, else None."""
@@ -310,11 +392,17 @@ class FeishuEmulator:
         """The calendar a path names (``primary``: the bot's), checked for access."""
         if not self.bot_enabled:
             raise FeishuError(190007)
-        cal_id = self.bot_calendar(app_id) if cal == "primary" else cal
+        me = self._owner(app_id)
+        cal_id = self._primary_of(me) if cal == "primary" else cal
         if cal_id not in self.calendars:
             raise FeishuError(191000)
         owner = self.owners[cal_id]
-        if events and not owner.startswith("bot:") and not self.share_user_calendars:
+        if (
+            events
+            and owner != me
+            and not owner.startswith("bot:")
+            and not self.share_user_calendars
+        ):
             raise FeishuError(191002)
         return cal_id
 
@@ -330,10 +418,11 @@ class FeishuEmulator:
 
     def list_calendars(self, app_id: str, query: Mapping[str, str]) -> dict[str, Any]:
         size = _int(query, "page_size", 500, 50, 1000)
-        self.bot_calendar(app_id)
+        me = self._owner(app_id)
+        self._primary_of(me)
         visible = [
             c for cid, c in self.calendars.items()
-            if self.owners[cid] in (f"bot:{app_id}",) or self.share_user_calendars
+            if self.owners[cid] == me or self.share_user_calendars
         ]  # fmt: skip
         offset = _offset(query.get("page_token"), "calendars")
         page = visible[offset : offset + size]
@@ -578,7 +667,7 @@ class FeishuEmulator:
 
     def _organizer(self, app_id: str, cal_id: str, stored: Mapping[str, Any]) -> None:
         organizer_cal = stored.get("organizer_calendar_id", cal_id)
-        if self.owners.get(organizer_cal) != f"bot:{app_id}":
+        if self.owners.get(organizer_cal) != self._owner(app_id):
             raise FeishuError(193002)
 
     def patch(self, app_id: str, cal_id: str, event_id: str, body: Any) -> dict[str, Any]:
@@ -917,6 +1006,8 @@ _ROUTES: tuple[tuple[str, str, str, str], ...] = (
     # (method, regex, starlette path, api name)
     ("POST", r"/open-apis/auth/v3/tenant_access_token/internal",
      "/open-apis/auth/v3/tenant_access_token/internal", "feishu.auth.tenant_access_token"),
+    ("POST", r"/open-apis/authen/v2/oauth/token",
+     "/open-apis/authen/v2/oauth/token", "feishu.authen.oauth_token"),
     ("POST", _V4 + r"/calendars/primary", _V4 + "/calendars/primary", "feishu.calendars.primary"),
     ("POST", _V4 + r"/calendars/primarys",
      _V4 + "/calendars/primarys", "feishu.calendars.primarys"),
@@ -1002,6 +1093,9 @@ def _serve(
     """One call (the caller holds the lock): (status, body, extra headers)."""
     if name == "feishu.auth.tenant_access_token":
         return 200, state.tenant_token(body), {}
+    if name == "feishu.authen.oauth_token":
+        status, answer = state.oauth_token(body)
+        return status, answer, {}
     try:
         app_id = state.authorize(authorization)
         state.count(app_id, name)
