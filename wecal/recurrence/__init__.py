@@ -35,9 +35,11 @@ Semantics decided here (and tested in ``tests/test_recurrence*.py``):
 
 from __future__ import annotations
 
+import datetime as _datetime_module
 import heapq
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from functools import lru_cache
 from itertools import count, islice, takewhile
@@ -129,6 +131,56 @@ _LINE_START_RE = re.compile(
     re.IGNORECASE,
 )
 _MOMENT_RE = re.compile(r"^(\d{4})(\d{2})(\d{2})(?:T(\d{2})(\d{2})(\d{2})(Z?))?$")
+
+#: The last year any rule is searched in (Python's own end of time).
+_END_OF_TIME = _datetime_module.MAXYEAR
+#: How far past its start the .ics writer looks for a series' last instance
+#: when only COUNT ends it: a rule so sparse that COUNT is not reached
+#: within it is written as ending at the last instance found.
+_ICS_HORIZON_YEARS = 200
+
+
+class _YearBound:
+    """The ``datetime`` module as dateutil's search sees it, ending at ``MAXYEAR``."""
+
+    def __init__(self, year: int) -> None:
+        self.MAXYEAR = year
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(_datetime_module, name)
+
+
+@lru_cache(maxsize=256)
+def _search_to(year: int) -> Callable[[rrule], Iterator[datetime]]:
+    """
+    dateutil's own ``rrule._iter``, run with a ``MAXYEAR`` of ``year``.
+
+    dateutil looks for the next match period by period and checks UNTIL only
+    on a match, so a rule that never matches (``FREQ=DAILY;BYDAY=MO,TU;
+    BYSETPOS=2``) is searched day by day up to year 9999 — some 20 s of CPU.
+    Its only other stop is ``datetime.MAXYEAR``, read from its module's
+    globals: the same code with that one name bound to a year of ours stops
+    there. No library offers a bounded search; this reuses dateutil's, so
+    what is found before the bound is exactly what dateutil finds.
+    """
+    code = rrule._iter  # type: ignore[attr-defined]  # dateutil's private generator
+    namespace = {**code.__globals__, "datetime": _YearBound(year)}
+    bounded: Callable[[rrule], Iterator[datetime]] = types.FunctionType(
+        code.__code__, namespace, code.__name__, code.__defaults__, code.__closure__
+    )
+    return bounded
+
+
+class _Bounded(rrule):
+    """A dateutil rrule whose search ends after ``last_year`` (instances stop there)."""
+
+    def __init__(self, *args: Any, last_year: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._last_year = min(max(last_year, 1), _END_OF_TIME)
+
+    def _iter(self) -> Iterator[datetime]:
+        return _search_to(self._last_year)(self)
+
 
 # --------------------------------------------------------------------------
 # Tolerant RRULE parsing
@@ -363,7 +415,7 @@ def _parse_rule(value: str) -> _Rule:
         kwargs=MappingProxyType(kwargs),
         until=_until_value(parts["UNTIL"]) if "UNTIL" in parts else None,
         count=count,
-        never=_never_matches(parts),
+        never=_never_matches(parts, kwargs),
     )
 
 
@@ -625,20 +677,28 @@ def _day_bounds(event: Event, zone: tzinfo) -> tuple[datetime, datetime]:
 
 
 def _build_rule(
-    event: Event, parsed: _Rule, dtstart: datetime, zone: tzinfo | None, *, count: int | None
+    event: Event,
+    parsed: _Rule,
+    dtstart: datetime,
+    zone: tzinfo | None,
+    *,
+    count: int | None,
+    last_year: int = _END_OF_TIME,
 ) -> rrule | rruleset | None:
     """
     A dateutil rrule for ``parsed`` at ``dtstart`` with UNTIL made compatible
     and ``count`` instances at most, or None when it can never match (from
-    this start).
+    this start). Its instances (and its search) end with ``last_year``.
     """
     until = _effective_until(parsed, dtstart, zone)
     if parsed.never:
         return None
     try:
         if parsed.kwargs["freq"] == WEEKLY and "bysetpos" in parsed.kwargs:
-            return _weekly_setpos(parsed, dtstart, until, count)
-        return rrule(dtstart=dtstart, until=until, count=count, **parsed.kwargs)
+            return _weekly_setpos(parsed, dtstart, until, count, last_year)
+        return _Bounded(
+            dtstart=dtstart, until=until, count=count, last_year=last_year, **parsed.kwargs
+        )
     except (ValueError, TypeError, OverflowError) as exc:
         if _is_empty_set(exc):
             return None
@@ -649,7 +709,11 @@ def _build_rule(
 
 
 def _weekly_setpos(
-    parsed: _Rule, dtstart: datetime, until: datetime | None, count: int | None
+    parsed: _Rule,
+    dtstart: datetime,
+    until: datetime | None,
+    count: int | None,
+    last_year: int = _END_OF_TIME,
 ) -> rruleset | None:
     """
     A WEEKLY rule with BYSETPOS, its first week counted from WKST.
@@ -665,14 +729,14 @@ def _weekly_setpos(
     wkst = int(parsed.kwargs.get("wkst", 0))
     kwargs = {**parsed.kwargs, "wkst": wkst}
     week_start = dtstart - timedelta(days=(dtstart.weekday() - wkst) % 7)
-    base = rrule(dtstart=week_start, until=until, **kwargs)
+    base = _Bounded(dtstart=week_start, until=until, last_year=last_year, **kwargs)
     if count is not None:
         last = None
         for last in islice((d for d in base if d >= dtstart), count):  # noqa: B007
             pass
         if last is None:
             return None
-        base = rrule(dtstart=week_start, until=last, **kwargs)
+        base = _Bounded(dtstart=week_start, until=last, last_year=last_year, **kwargs)
     out = rruleset()
     out.rrule(base)
     for moment in base:
@@ -704,7 +768,9 @@ def _effective_until(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> d
     return until
 
 
-def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bool) -> rruleset:
+def _series(
+    event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bool, last_year: int
+) -> rruleset:
     """
     The recurrence set of ``event`` from ``dtstart``, RDATEs included,
     EXDATEs not (the callers match them by instant or day).
@@ -718,21 +784,38 @@ def _series(event: Event, dtstart: datetime, zone: tzinfo | None, *, all_day: bo
     if all_day:
         parsed = _for_dates(parsed)
     rules = rruleset()
-    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
-    first = next(iter(rule), None) if rule is not None else None
-    if first is not None and (first.date() == dtstart.date() if all_day else first == dtstart):
+    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count, last_year=last_year)
+    if rule is not None and _starts_on(event, parsed, dtstart, zone, all_day=all_day):
         rules.rrule(rule)  # type: ignore[arg-type]  # a set nests in a set
         return rules
     rules.rdate(dtstart)
     if rule is not None and parsed.count is not None:
         rule = (
-            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1)
+            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1, last_year=last_year)
             if parsed.count > 1
             else None
         )
     if rule is not None:
         rules.rrule(rule)  # type: ignore[arg-type]  # a set nests in a set
     return rules
+
+
+def _starts_on(
+    event: Event, parsed: _Rule, dtstart: datetime, zone: tzinfo | None, *, all_day: bool
+) -> bool:
+    """
+    Whether the rule's first instance is ``dtstart`` (its day, for all-day).
+
+    The first instance, if it is the start, is found in the start's own
+    period: the search stops at the year after it, whatever the rule.
+    """
+    probe = _build_rule(
+        event, parsed, dtstart, zone, count=parsed.count, last_year=dtstart.year + 1
+    )
+    first = next(iter(probe), None) if probe is not None else None
+    if first is None:
+        return False
+    return first.date() == dtstart.date() if all_day else first == dtstart
 
 
 _TIME_KWARGS = ("byhour", "byminute", "bysecond")
@@ -763,20 +846,65 @@ def _for_dates(parsed: _Rule) -> _Rule:
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
-def _never_matches(parts: Mapping[str, str]) -> bool:
+def _never_matches(parts: Mapping[str, str], kwargs: Mapping[str, Any]) -> bool:
     """
-    True for a rule whose BYMONTH/BYMONTHDAY pair names no real day
-    (``BYMONTH=2;BYMONTHDAY=30``, RFC 5545's own example of an invalid date).
+    True for a rule with no instance from any start, decided once per rule
+    text at a bounded cost (dateutil would search such a rule day by day up
+    to year 9999: seconds of CPU per event, its UNTIL checked only on a match).
 
-    dateutil would look for a match day by day up to year 9999 before giving
-    up (seconds of CPU per event; its UNTIL check only runs on matches), so
-    this common case is answered up front.
+    - BYMONTH/BYMONTHDAY name no real day (``BYMONTH=2;BYMONTHDAY=30``, RFC
+      5545's own example of an invalid date);
+    - for a DAILY or shorter FREQ, every interval holds the same number of
+      times (BYHOUR × BYMINUTE × BYSECOND), so a BYSETPOS beyond it never
+      picks one (``FREQ=DAILY;BYDAY=MO,TU;BYSETPOS=2``);
+    - otherwise the calendar repeats every 400 Gregorian years (146,097 days,
+      a whole number of weeks), so a rule without an instance in one such
+      cycle, searched at INTERVAL=1 (every alignment of the interval), has
+      none ever. The search is bounded (:class:`_Bounded`).
     """
-    if "BYMONTHDAY" not in parts:
+    if "BYMONTHDAY" in parts:
+        months = (
+            [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
+        )
+        days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
+        if not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days):
+            return True
+    freq = kwargs["freq"]
+    setpos = kwargs.get("bysetpos")
+    if setpos and freq >= DAILY:
+        size = 1
+        for key in _TIME_KWARGS[_TIME_KWARGS_FROM[freq] :]:
+            size *= len(kwargs.get(key, (0,)))
+        return not any(1 <= p <= size or -size <= p <= -1 for p in setpos)
+    if setpos:  # WEEKLY, MONTHLY, YEARLY: the sets' sizes vary; search a cycle
+        probe = {**kwargs, "interval": 1}
+    elif any(k in kwargs for k in ("byweekno", "byyearday", "bymonthday", "byweekday")):
+        # The days the rule's filters allow, in whole years: dateutil filters
+        # a day alike whatever the FREQ, but for the nth weekday, which only
+        # MONTHLY (in its month) and YEARLY (in its year) read.
+        probe = {k: v for k, v in kwargs.items() if k in _DAY_KWARGS}
+        probe["freq"] = YEARLY
+        if freq == MONTHLY and any(d.n for d in kwargs.get("byweekday", ())):
+            probe.setdefault("bymonth", tuple(range(1, 13)))
+        elif freq != YEARLY and "byweekday" in probe:
+            probe["byweekday"] = tuple(d.weekday for d in probe["byweekday"])
+    else:
         return False
-    months = [int(m) for m in parts["BYMONTH"].split(",")] if "BYMONTH" in parts else range(1, 13)
-    days = [int(d) for d in parts["BYMONTHDAY"].split(",")]
-    return not any(abs(d) <= _MONTH_DAYS[m - 1] for m in months for d in days)
+    # A start on the week's first day, so that a WEEKLY interval is whole.
+    start = datetime(2000, 1, 3) + timedelta(days=int(kwargs.get("wkst", 0)))  # noqa: DTZ001 - wall time
+    try:
+        search = _Bounded(dtstart=start, last_year=start.year + 400, **probe)
+        return next(iter(search), None) is None
+    except ValueError as exc:  # dateutil's "empty set": no instance from this start
+        if _is_empty_set(exc):
+            return False  # another start may match: leave it to the real one
+        raise
+
+
+_DAY_KWARGS = ("bymonth", "byweekno", "byyearday", "bymonthday", "byweekday", "wkst")
+#: For a FREQ of DAILY or shorter: the first of BYHOUR, BYMINUTE, BYSECOND
+#: that lists times inside one interval.
+_TIME_KWARGS_FROM = {DAILY: 0, HOURLY: 1, MINUTELY: 2, SECONDLY: 3}
 
 
 def series_rule_for_ics(event: Event) -> str | None:
@@ -792,11 +920,9 @@ def series_rule_for_ics(event: Event) -> str | None:
     UNTIL), and a rule with no instance after the start is not written.
     """
     parsed, all_day, zone, dtstart = _ics_start(event)
-    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count)
-    first = next(iter(rule), None) if rule is not None else None
-    on_rule = first is not None and (
-        first.date() == dtstart.date() if all_day else first == dtstart
-    )
+    horizon = _ics_horizon(parsed, dtstart, zone)
+    rule = _build_rule(event, parsed, dtstart, zone, count=parsed.count, last_year=horizon)
+    on_rule = rule is not None and _starts_on(event, parsed, dtstart, zone, all_day=all_day)
     # dateutil-based readers count a WEEKLY BYSETPOS rule's first week from
     # DTSTART (see series_fixups_for_ics): COUNT would end elsewhere there.
     setpos_count = _is_weekly_setpos(parsed) and parsed.count is not None
@@ -813,7 +939,7 @@ def series_rule_for_ics(event: Event) -> str | None:
         return _with_until(parsed, _effective_until(parsed, dtstart, zone), all_day, zone)
     if rule is not None and parsed.count is not None:
         rule = (
-            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1)
+            _build_rule(event, parsed, dtstart, zone, count=parsed.count - 1, last_year=horizon)
             if parsed.count > 1
             else None
         )
@@ -826,6 +952,18 @@ def series_rule_for_ics(event: Event) -> str | None:
     if last is None:
         return None
     return _with_until(parsed, last, all_day, zone)
+
+
+def _ics_horizon(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> int:
+    """
+    The last year the .ics writer searches a series: UNTIL's, else
+    :data:`_ICS_HORIZON_YEARS` after the start (a bound on the CPU one odd
+    rule can take; every rule that is not absurdly sparse ends well before).
+    """
+    until = _effective_until(parsed, dtstart, zone)
+    if until is not None:
+        return min(until.year + 1, _END_OF_TIME)
+    return min(dtstart.year + _ICS_HORIZON_YEARS, _END_OF_TIME)
 
 
 def _ics_start(event: Event) -> tuple[_Rule, bool, tzinfo | None, datetime]:
@@ -866,7 +1004,8 @@ def series_fixups_for_ics(
     if not _is_weekly_setpos(parsed) or "byweekday" not in parsed.kwargs or parsed.never:
         return [], []
     until = _effective_until(parsed, dtstart, zone)
-    ours = _weekly_setpos(parsed, dtstart, until, parsed.count)
+    horizon = _ics_horizon(parsed, dtstart, zone)
+    ours = _weekly_setpos(parsed, dtstart, until, parsed.count, horizon)
     wkst = int(parsed.kwargs.get("wkst", 0))
     week_end = dtstart + timedelta(days=7 - (dtstart.weekday() - wkst) % 7)
     right = set(takewhile(lambda d: d < week_end, ours or ()))
@@ -878,7 +1017,8 @@ def series_fixups_for_ics(
     naive = {
         d
         for d in takewhile(
-            lambda d: d < week_end, rrule(dtstart=dtstart, until=until, **parsed.kwargs)
+            lambda d: d < week_end,
+            _Bounded(dtstart=dtstart, until=until, last_year=horizon, **parsed.kwargs),
         )
     }
 
@@ -1003,6 +1143,11 @@ def expand(
     return _until_time_ends(_expand(event, start, end))
 
 
+def _last_year(end: datetime) -> int:
+    """The last year a window ending at ``end`` needs searched."""
+    return min(end.year + 1, _END_OF_TIME)
+
+
 def _until_time_ends(occurrences: Iterator[Event]) -> Iterator[Event]:
     """Stop quietly where Python's datetime does (year 9999), not with OverflowError."""
     try:
@@ -1051,7 +1196,10 @@ def _expand_timed(
     # so ``occ.end - occ.start == master.end - master.start`` always holds and
     # the end never compares before the start (a DST fold would do that).
     duration = event.end - event.start
-    rules = _series(event, dtstart, zone, all_day=False)
+    # The search ends with the window (the year after its end, in the series'
+    # zone): a rule that stops matching costs the window, not years to 9999.
+    last_year = _last_year(end.astimezone(dtstart.tzinfo) if dtstart.tzinfo else end)
+    rules = _series(event, dtstart, zone, all_day=False, last_year=last_year)
     rdates = [
         rdate.astimezone(dtstart.tzinfo)
         if isinstance(rdate, datetime)
@@ -1085,7 +1233,7 @@ def _expand_all_day(event: Event, zone: tzinfo, start: datetime, end: datetime) 
     assert event.recurrence is not None
     days = event.end - event.start
     dtstart = datetime.combine(event.start, time())
-    rules = _series(event, dtstart, zone, all_day=True)
+    rules = _series(event, dtstart, zone, all_day=True, last_year=_last_year(end.astimezone(zone)))
     rdates = [
         datetime.combine(rd.astimezone(zone).date() if isinstance(rd, datetime) else rd, time())
         for rd in event.recurrence.rdates
