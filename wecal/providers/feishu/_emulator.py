@@ -1197,6 +1197,7 @@ def routes(sandbox: Sandbox, *_app_helpers: Any) -> list[Route]:
 
 _TITLES = ("周会 weekly sync", "需求评审", "1:1 with 李四", "客户拜访 🚗", "项目复盘", "团建",
            "招聘面试", "季度规划 Q3", "午餐会", "技术分享：日历同步")  # fmt: skip
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
 _NAMES = ("张三", "李四", "王五", "赵六", "孙七", "周八", "吴九", "郑十")
 
 
@@ -1211,7 +1212,10 @@ def populate(
     """
     state = feishu(sandbox)
     rng = random.Random(f"feishu-demo:{seed}")
-    base = datetime(2024, 6, 3, 1, tzinfo=UTC)  # Monday 09:00 in Shanghai
+    # From 09:00 today in Shanghai (by the sandbox clock), as the other
+    # providers' demo data: a week back, seven weeks ahead.
+    today = datetime.fromtimestamp(sandbox.clock(), _SHANGHAI)
+    base = today.replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=7)
     calendars = []
     with state.lock:
         for s in range(sources):
@@ -1220,7 +1224,7 @@ def populate(
             calendars.append(cal)
             k = 0
             if size >= 3:
-                start = base + timedelta(days=rng.randrange(0, 5), hours=rng.randrange(0, 8))
+                start = base + timedelta(days=rng.randrange(0, 7), hours=rng.randrange(0, 8))
                 master = state.add_event(
                     cal,
                     {
