@@ -5,20 +5,32 @@ The transport's answers to a server asking too much, and to a wrong setup:
   capped by ``RetryConfig(max_retry_after=…)`` (default 5 min), even with
   ``deadline=None``: a longer wait is raised at once as ``RateLimitError``
   with ``retry_after``, never slept.
+- text that is not valid Unicode (a lone surrogate, as bytes that are not
+  UTF-8 become in ``sys.argv``) is a ``ValidationError`` before anything is
+  sent, in the library, and one line (exit 2) in the CLI.
 """
 
 from __future__ import annotations
 
 import email.utils
+import os
+import subprocess
+import sys
 import time
+from collections.abc import AsyncIterable, Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import attrs
 import httpx
 import pytest
 
 import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, ok, wecom_error
+from tests.sandbox_fixtures import client_on
 from wecal.providers.dingtalk._errors import DINGTALK_V1
 from wecal.providers.wecom._errors import WECOM
+from wecal.sandbox import Sandbox, generate
 
 pytestmark = pytest.mark.anyio
 
@@ -111,3 +123,97 @@ async def test_a_provider_block_over_the_cap_is_raised_for_every_task() -> None:
 def test_max_retry_after_must_be_a_positive_number(bad: object) -> None:
     with pytest.raises(wecal.ValidationError, match="max_retry_after"):
         wecal.RetryConfig(max_retry_after=bad)  # type: ignore[arg-type]
+
+
+# -- text that is not valid Unicode -------------------------------------------------
+
+BAD = "cal\udcff"  # what the bytes b"cal\xff" become in sys.argv or os.fsdecode
+
+
+def _calls(sandbox: Sandbox) -> list[str | None]:
+    return [r.api for r in sandbox.requests if not (r.api or "").endswith(("gettoken", "Token"))]
+
+
+async def test_surrogates_are_validation_errors_before_anything_is_sent(sandbox: Sandbox) -> None:
+    summary = generate(sandbox, seed=1, wecom_calendars=1, schedules_per_calendar=2)
+    cal = summary.wecom_calendars[0]
+    t0 = datetime(2024, 6, 3, tzinfo=UTC)
+    attempts: list[tuple[str, Callable[[], Awaitable[object]]]] = []
+    async with (
+        client_on(sandbox, wecal.WeComClient) as wecom,
+        client_on(sandbox, wecal.DingTalkClient) as ding,
+        client_on(sandbox, wecal.DingTalkLegacyClient) as legacy,
+    ):
+        event = wecal.Event(
+            provider=wecal.Provider.WECOM, id="", start=t0, end=t0 + timedelta(hours=1)
+        )
+        attempts = [
+            ("calendar_id", lambda: _first(wecom.list_events(BAD))),
+            ("ids[0]", lambda: wecom.get_events([BAD])),
+            ("calendar_id", lambda: _first(wecom.sync_events(BAD))),
+            (
+                "summary",
+                lambda: wecom.create_event(attrs.evolve(event, summary=BAD), calendar_id=cal),
+            ),
+            ("user_id", lambda: _first(ding.list_events(user_id=BAD))),
+            ("event_id", lambda: ding.get_event(BAD, user_id="u1")),
+            ("userid", lambda: ding.resolve_union_id(BAD)),
+            ("user_id", lambda: _first(legacy.list_events(user_id=BAD))),
+            ("calendar_id", lambda: _first(legacy.list_events(BAD, user_id="u1"))),
+        ]
+        for what, attempt in attempts:
+            with pytest.raises(wecal.ValidationError, match="not valid Unicode") as info:
+                await attempt()
+            assert what in str(info.value)
+            assert "\\udcff" in str(info.value)  # shown escaped: printable anywhere
+            str(info.value).encode("utf-8")
+    assert _calls(sandbox) == []
+
+
+async def _first(stream: AsyncIterable[object]) -> object:
+    async for item in stream:
+        return item
+    return None
+
+
+@pytest.mark.parametrize("field", ["corp_id", "corp_secret"])
+def test_credentials_that_are_not_text_are_refused_without_showing_them(field: str) -> None:
+    secret = "s3cr3t\udcff-value"
+    args = {"corp_id": "ww1", "corp_secret": "secret-value-1"} | {field: secret}
+    with pytest.raises(wecal.ValidationError, match=field) as info:
+        wecal.WeComClient(args["corp_id"], args["corp_secret"])
+    assert "s3cr3t" not in str(info.value)
+
+
+def test_a_base_url_that_is_not_text_is_refused() -> None:
+    with pytest.raises(wecal.ValidationError, match="base_url"):
+        wecal.WeComClient("ww1", "secret-value-1", base_url="http://h\udcff.example")
+
+
+def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
+    wecal_bin = Path(sys.executable).with_name("wecal")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(Path(__file__).parents[1]),
+        "WECAL_WECOM_CORP_ID": "ww1",
+        "WECAL_WECOM_SECRET": "secret-value-1",
+    }
+    # The argument as raw bytes, as a shell passes a name that is not UTF-8.
+    args = [
+        os.fsencode(str(wecal_bin)),
+        b"events",
+        b"list",
+        b"--provider",
+        b"wecom",
+        b"--calendar",
+        b"cal\xff",
+        b"--base-url",
+        b"http://127.0.0.1:9",
+    ]
+    done = subprocess.run(args, env=env, capture_output=True, timeout=120, check=False)
+    lines = done.stderr.decode("utf-8", "replace").splitlines()
+    assert done.returncode == 2
+    assert len(lines) == 1
+    assert "--calendar" in lines[0]
+    assert "cal\\udcff" in lines[0]
+    assert "Traceback" not in done.stderr.decode("utf-8", "replace")

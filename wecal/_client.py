@@ -15,7 +15,7 @@ from ._retry import RetryConfig
 from ._shared import SharedState
 from ._tokens import TokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
-from .errors import ValidationError
+from .errors import ValidationError, _bad_text
 from .providers._dialects import Dialect
 
 __all__ = ["BaseClient", "ClientSettings"]
@@ -157,3 +157,10 @@ def _check_credentials(cls: type[BaseClient], app_id: object, secret: object) ->
         if not isinstance(value, str) or not value:
             got = "None" if value is None else "''" if value == "" else type(value).__name__
             raise ValidationError(f"{cls.__name__}: {name} must be a non-empty string, got {got}")
+        if _bad_text(value) is not None:
+            # Undecodable bytes (an environment variable that is not UTF-8);
+            # the value is not shown: it may be the secret.
+            raise ValidationError(
+                f"{cls.__name__}: {name} is not valid Unicode text (a lone surrogate, "
+                "as undecodable bytes become)"
+            )

@@ -95,6 +95,8 @@ from .errors import (
     TransportError,
     ValidationError,
     WecalError,
+    _bad_text,
+    _check_text,
     _describe,
 )
 from .providers._dialects import Dialect, Failure
@@ -134,6 +136,11 @@ def _check_base_url(base_url: str) -> str:
     if not isinstance(base_url, str):
         raise ValidationError(f"base_url must be a string, got {type(base_url).__name__}")
     url = base_url.rstrip("/")
+    if _bad_text(url) is not None:
+        raise ValidationError(
+            f"base_url is not valid Unicode text (a lone surrogate, as undecodable bytes "
+            f"become): {_mask_userinfo(url.encode('utf-8', 'backslashreplace').decode())!r}"
+        )
     if not url.startswith(("http://", "https://")):
         raise ValidationError(
             f"base_url must start with http:// or https://, got {_mask_userinfo(url)!r}"
@@ -598,6 +605,12 @@ class HttpCore:
         """
         self.check_open()
         self._check_loop()
+        # Text that cannot go on the wire (a lone surrogate) is the caller's
+        # mistake, said before anything is sent, not a UnicodeEncodeError.
+        _check_text(path, f"{method} request path")
+        _check_text(dict(params or {}), f"{method} {path}: query")
+        _check_text(dict(headers or {}), f"{method} {path}: headers")
+        _check_text(json, f"{method} {path}: body")
         return await self._send(
             api,
             method,

@@ -52,7 +52,14 @@ from ._demo_settings import DEFAULTS, LIMITS
 from ._http import CallStats, _mask_userinfo
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
-from .errors import ProviderError, RateLimitError, TransportError, ValidationError, WecalError
+from .errors import (
+    ProviderError,
+    RateLimitError,
+    TransportError,
+    ValidationError,
+    WecalError,
+    _bad_text,
+)
 from .export import ExportResult, PageLike, Progress, Source, export, parse_when
 from .models import Event
 from .paging import Paginator
@@ -228,6 +235,14 @@ def _parse_sources(
     users: Sequence[str],
     sources_file: Path | None,
 ) -> list[Source]:
+    for option, values in (("--calendar", calendars), ("--user", users)):
+        for value in values:
+            if _bad_text(value) is not None:
+                raise click.BadParameter(
+                    f"{value!r} is not valid text (bytes that are not UTF-8): "
+                    "an id is letters, digits and punctuation",
+                    param_hint=option,
+                )
     items = [Source("calendar", c) for c in calendars] + [Source("user", u) for u in users]
     if sources_file is not None:
         try:

@@ -343,6 +343,49 @@ class UnsupportedError(WecalError):
         super().__init__(message)
 
 
+def _bad_text(value: Any, path: str = "$") -> tuple[str, str] | None:
+    """
+    Where in ``value`` (JSON-like: strings, mappings, lists, tuples) a string
+    is not valid Unicode text — a lone surrogate, as Python makes of bytes
+    that are not UTF-8 (``os.fsdecode``, ``sys.argv``) — as a JSON path, or
+    None; with the string. Mapping keys count too. Iterative: any depth.
+    """
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if not _is_text(item):
+                return where, item
+        elif isinstance(item, dict):
+            for key, inner in item.items():
+                if isinstance(key, str) and not _is_text(key):
+                    return f"{where}.{key!r}", key
+                stack.append((inner, f"{where}.{key}"))
+        elif isinstance(item, list | tuple):
+            stack.extend((inner, f"{where}[{i}]") for i, inner in enumerate(item))
+    return None
+
+
+def _is_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_text(value: Any, what: str) -> None:
+    """A :class:`ValidationError` when a string in ``value`` is not valid Unicode text."""
+    found = _bad_text(value)
+    if found is not None:
+        where, text = found
+        at = "" if where == "$" else f" at {where}"
+        raise ValidationError(
+            f"{what}{at} is not valid Unicode text (a lone surrogate, as undecodable "
+            f"bytes become): {_describe(text)}; nothing was sent"
+        )
+
+
 def _describe(value: Any, limit: int = 60) -> str:
     """A short, redacted ``repr`` of a value for error messages."""
     try:

@@ -9,7 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 import anyio
 
 from .._zones import day_start
-from ..errors import ValidationError, WecalError, _describe
+from ..errors import ValidationError, WecalError, _check_text, _describe
 from ..models import Event
 from ..paging import Paginator, PagingStrategy, raw_id
 from ..recurrence import expand as expand_event
@@ -131,6 +131,7 @@ def id_list(ids: object, what: str) -> list[str]:
     for i, value in enumerate(wanted):
         if not isinstance(value, str) or not value:
             raise ValidationError(f"ids[{i}] must be a {what} string, got {_describe(value)}")
+        _check_text(value, f"ids[{i}]")
     return list(dict.fromkeys(wanted))
 
 
@@ -224,6 +225,8 @@ def event_listing(
     ``raw_key`` says of an item when the raw items are not all JSON objects
     (a provider's wire Structs); ``query`` fingerprints the listing's cursors.
     """
+    for name, value in query.items():
+        _check_text(value, name)
     return Paginator(
         paging,
         transform=transform,

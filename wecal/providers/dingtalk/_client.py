@@ -37,6 +37,7 @@ from ...errors import (
     ResponseFormatError,
     ValidationError,
     WecalError,
+    _check_text,
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
@@ -84,6 +85,7 @@ _NO_SUCH_USER = (60121, 60111, 40003, 33012)
 def _segment(value: str, name: str) -> str:
     if not isinstance(value, str) or not value:
         raise ValidationError(f"{name} must be a non-empty string, got {_describe(value)}")
+    _check_text(value, name)
     return quote(value, safe="")
 
 
@@ -170,7 +172,7 @@ class DingTalkClient(BaseClient):
                 f"user_id must be the user's unionId, got {_describe(user_id)} "
                 "(resolve_union_id turns a staff userid into one)"
             )
-        return f"/v1.0/calendar/users/{quote(user_id, safe='')}"
+        return f"/v1.0/calendar/users/{_segment(user_id, 'user_id')}"
 
     def _events_path(self, user_id: str | None, calendar_id: str | None = None) -> str:
         calendar = _segment(calendar_id or _PRIMARY, "calendar_id")
