@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
@@ -342,17 +343,87 @@ def _vtimezone(tzid: str) -> bytes:
         return bytes(vtz.to_ical())
     first, last = _ZONE_YEARS
     tail = _rule_tail(tzid)
-    if tail is None:
-        vtz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=last)
-    else:
-        # Explicit transitions up to the year the zone's rule takes over, then
-        # that rule as RRULEs: the definition holds for every year to come.
-        vtz = icalendar.Timezone.from_tzid(tzid, first_date=first, last_date=date(_TAIL_YEAR, 1, 1))
-        if "COMMENT" in vtz:
-            del vtz["COMMENT"]
-        for component in tail:
-            vtz.add_component(component)
+    # Explicit transitions up to the year the zone's rule takes over, then
+    # that rule as RRULEs: the definition holds for every year to come.
+    # A zone whose rule from then on has no daylight saving (``CST-8``) keeps
+    # its last state: nothing to list after its explicit transitions either.
+    settled = tail is not None or "," not in (_posix_footer(tzid) or ",")
+    initial, onsets = _onsets(tzid, first.year, _TAIL_YEAR if settled else last.year)
+    vtz = icalendar.Timezone()
+    vtz.add("tzid", tzid)
+    observances: dict[tuple[timedelta, timedelta, str, bool], list[datetime]] = {}
+    # Before the first change: the zone's state then, from the first year on.
+    start = datetime(first.year, 1, 1)  # noqa: DTZ001 - local time (RFC 5545 §3.6.5)
+    observances[(initial[0], initial[0], initial[1], initial[2])] = [start]
+    for instant, before, after, name, dst in onsets:
+        # RFC 5545 §3.6.5: an onset is the local time in TZOFFSETFROM (02:00
+        # for a spring-forward at 02:00, not the 03:00 the clocks show after).
+        local = (instant + before).replace(tzinfo=None)
+        observances.setdefault((before, after, name, dst), []).append(local)
+    for (before, after, name, dst), starts in observances.items():
+        observance = icalendar.TimezoneDaylight() if dst else icalendar.TimezoneStandard()
+        observance.add("dtstart", starts[0])
+        observance.add("tzoffsetfrom", before)
+        observance.add("tzoffsetto", after)
+        observance.add("tzname", name)
+        for moment in starts[1:]:
+            # One value per RDATE line: some readers (ical.js) read only the
+            # first value of a list.
+            observance.add("rdate", moment)
+        vtz.add_component(observance)
+    for component in tail or ():
+        vtz.add_component(component)
     return bytes(vtz.to_ical())
+
+
+_State = tuple[timedelta, str, bool]  # UTC offset, name, daylight saving
+
+
+@functools.lru_cache(maxsize=64)
+def _onsets(
+    key: str, first_year: int, last_year: int
+) -> tuple[_State, tuple[tuple[datetime, timedelta, timedelta, str, bool], ...]]:
+    """
+    The state of ``key`` at the start of ``first_year``, and every change of
+    it until ``last_year``: (instant in UTC, offset before, offset after,
+    name after, daylight saving after), read from zoneinfo.
+
+    zoneinfo does not list its transitions, and icalendar's VTIMEZONE builder
+    steps through wall-clock time, which puts each spring-forward onset at the
+    wall time after it (03:00 where RFC 5545 wants 02:00 in TZOFFSETFROM). So
+    the instants are found here in UTC: a day at a time, then to the second.
+    """
+    zone = ZoneInfo(key)
+
+    def state(moment: datetime) -> _State:
+        local = moment.astimezone(zone)
+        return (
+            local.utcoffset() or timedelta(0),
+            local.tzname() or "",
+            bool(local.dst()),
+        )
+
+    moment = datetime(first_year, 1, 1, tzinfo=UTC)
+    end = datetime(last_year, 1, 1, tzinfo=UTC)
+    initial = current = state(moment)
+    found = []
+    while moment < end:
+        ahead = min(moment + timedelta(days=1), end)
+        if state(ahead) == current:
+            moment = ahead
+            continue
+        low, high = int(moment.timestamp()), int(ahead.timestamp())
+        while high - low > 1:  # state(low) is current, state(high) is not
+            middle = (low + high) // 2
+            if state(datetime.fromtimestamp(middle, UTC)) == current:
+                low = middle
+            else:
+                high = middle
+        moment = datetime.fromtimestamp(high, UTC)
+        after = state(moment)
+        found.append((moment, current[0], *after))
+        current = after
+    return initial, tuple(found)
 
 
 # The TZif footer (RFC 8536 §3.3): the POSIX TZ rule zoneinfo applies after
