@@ -29,8 +29,6 @@ import tokenize
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "wecal"
 
@@ -232,14 +230,12 @@ def test_no_import_circles() -> None:
     assert found == [], f"import circles in wecal/: {found}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the emulators annotate with sandbox._state.Sandbox (the state API protocol "
-    "removes it); dingtalk._sync annotates with its own _client",
-)
-def test_no_import_circles_even_for_type_checking() -> None:
-    found = circles(graph(with_type_only=True))
-    assert found == [], f"import circles in wecal/ (with TYPE_CHECKING imports): {found}"
+def test_no_import_circles_across_parts_even_for_type_checking() -> None:
+    # With the TYPE_CHECKING imports (annotations only), a circle may stay
+    # inside one part (a module annotating with its caller's class) but never
+    # cross parts: an emulator annotates with the host protocol, not the sandbox.
+    found = [c for c in circles(graph(with_type_only=True)) if len({part_of(m) for m in c}) > 1]
+    assert found == [], f"import circles across parts (with TYPE_CHECKING imports): {found}"
 
 
 def test_layers() -> None:
@@ -321,7 +317,7 @@ ALLOWED = {
 KNOWN = {
     "wecal/models.py": "the public Provider enum names every provider (a public type)",
     "wecal/providers/_dialects.py": "the two dialect styles are the providers' (wire vocabulary)",
-    "wecal/sandbox/_state.py": "per-provider state and token rules of the emulators",
+    "wecal/sandbox/_state.py": "Sandbox's public per-provider methods, delegating to the states",
     "wecal/sandbox/_data.py": "the data generator writes each provider's wire shapes",
     "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",
     "wecal/sandbox/_app.py": "the recorded request's redacted secret parameters",

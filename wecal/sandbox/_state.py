@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import copy
 import random
 import string
 import threading
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 
-from ..errors import ValidationError, WecalError
+from ..errors import ValidationError
 from ..providers._emulation._faults import Faults
-from ..providers.dingtalk._emulator import DingTalkV1, v1
-from ..providers.dingtalk_legacy._emulator import list_items
+from ..providers._emulation._host import EmulatorHost
+from ..providers.dingtalk import _emulator as _dingtalk_v1
+from ..providers.dingtalk_legacy import _emulator as _dingtalk_legacy
+from ..providers.wecom import _emulator as _wecom
 from ._app import create_app
 from ._data import generate
 from ._notify import SandboxNotifications
@@ -69,7 +71,8 @@ class _App:
 
 
 _TOKEN_ALPHABET = string.ascii_letters + string.digits + "-_"
-_ID_ALPHABET = string.ascii_letters + string.digits
+
+T = TypeVar("T")
 
 
 class Sandbox:
@@ -99,27 +102,18 @@ class Sandbox:
         self.token_ttl = token_ttl
         self.faults = Faults()
         self.requests: list[RecordedRequest] = []
-        self.wecom_calendars: dict[str, dict[str, Any]] = {}
-        self.wecom_schedules: dict[str, dict[str, Any]] = {}
-        #: WeCom userids known to the corp; empty means "accept any userid".
-        self.wecom_users: set[str] = set()
-        self.dingtalk_users: dict[str, dict[str, str]] = {}
-        self.dingtalk_events: dict[str, dict[str, dict[str, Any]]] = {}
         # Reentrant: handlers run under it and call helpers that take it too.
         # A threading lock because uvicorn serves from its own thread.
         self._lock = threading.RLock()
         self._rng = random.Random(f"sandbox:{seed}")
         self._apps: dict[str, _App] = {}
         self._tokens: dict[str, _Token] = {}
-        self._calendar_owner: dict[str, str] = {}
-        self._default_calendar: dict[str, str] = {}
-        self._sequence: dict[str, int] = {}
-        self._next_sequence = 1
         self._request_counter = 0
+        #: Each emulator's state, by registry name (made on first use).
+        self._states: dict[str, Any] = {}
         self._app: Starlette | None = None
         #: Signed, encrypted change callbacks to subscribed URLs (``_notify``).
         self.notifications = SandboxNotifications(self)
-        self._dingtalk_v1: DingTalkV1 | None = None
 
     def __repr__(self) -> str:
         return (
@@ -127,6 +121,48 @@ class Sandbox:
             f"wecom_schedules={len(self.wecom_schedules)} "
             f"dingtalk_users={len(self.dingtalk_users)} requests={len(self.requests)}>"
         )
+
+    # ------------------------------------------------------------ the emulators' host
+    # What an emulator may use of the sandbox (EmulatorHost, in
+    # wecal/providers/_emulation/_host.py); nothing else of it.
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """The state lock (reentrant): the emulators' handlers run under it."""
+        return self._lock
+
+    def random(self, alphabet: str, n: int) -> str:
+        """``n`` characters of ``alphabet`` from the sandbox's seeded generator."""
+        return self._random(alphabet, n)
+
+    def request_hint(self) -> str:
+        """A fresh request id (clock, counter, random)."""
+        return self._hint()
+
+    def find_app(self, family: str, key: str, secret: str) -> tuple[bool, str | None]:
+        """(``key`` known, the app id when ``secret`` matches too) among ``family``'s apps."""
+        return self._find_app(family, key, secret)
+
+    def issue_token(self, family: str, app_id: str, *, renew: bool = False) -> str:
+        """A fresh token for ``app_id``, or with ``renew`` its live one, renewed."""
+        return self._issue_token(family, app_id, renew=renew)
+
+    def check_token(self, family: str, token: str | None) -> tuple[int, str | None]:
+        """(0, app id) for a good token, else (41001/40014/42001/its revocation, None)."""
+        return self._check_token(family, token)
+
+    def revoked_as(self, token: str) -> int | None:
+        """The errcode a revoked token answers, None if it was not revoked (or is unknown)."""
+        rec = self._tokens.get(token)
+        return None if rec is None else rec.dead
+
+    def state(self, name: str, factory: Callable[[EmulatorHost], T]) -> T:
+        """Emulator ``name``'s (registry name) state, made by ``factory`` on first use."""
+        with self._lock:
+            if name not in self._states:
+                self._states[name] = factory(self)
+            found: T = self._states[name]
+            return found
 
     # ------------------------------------------------------------ apps, tokens
 
@@ -138,9 +174,34 @@ class Sandbox:
         return self._app
 
     @property
-    def dingtalk_v1(self) -> DingTalkV1:
+    def dingtalk_v1(self) -> _dingtalk_v1.DingTalkV1:
         """The DingTalk v1.0 emulator's state: users (unionIds), events, knobs."""
-        return v1(self)
+        return _dingtalk_v1.v1(self)
+
+    @property
+    def wecom_calendars(self) -> dict[str, dict[str, Any]]:
+        """WeCom calendars: ``cal_id`` → the dict WeCom returns."""
+        return _wecom.state(self).calendars
+
+    @property
+    def wecom_schedules(self) -> dict[str, dict[str, Any]]:
+        """WeCom schedules: ``schedule_id`` → the dict WeCom returns."""
+        return _wecom.state(self).schedules
+
+    @property
+    def wecom_users(self) -> set[str]:
+        """WeCom userids known to the corp; empty means "accept any userid"."""
+        return _wecom.state(self).users
+
+    @property
+    def dingtalk_users(self) -> dict[str, dict[str, str]]:
+        """DingTalk (legacy) staff: ``userid`` → display name and calendar folder."""
+        return _dingtalk_legacy.state(self).users
+
+    @property
+    def dingtalk_events(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """DingTalk (legacy) events: ``userid`` → event id → the item."""
+        return _dingtalk_legacy.state(self).events
 
     def add_wecom_app(self, corp_id: str, secret: str) -> str:
         """
@@ -177,15 +238,16 @@ class Sandbox:
     def _first_app(self, provider: str) -> str | None:
         return next((a.app_id for a in self._apps.values() if a.provider == provider), None)
 
-    def _issue_token(self, provider: str, app_id: str) -> str:
+    def _issue_token(self, provider: str, app_id: str, *, renew: bool = False) -> str:
         now = self.clock()
-        if provider == "dingtalk":
-            # DingTalk: "有效期内重复获取返回相同结果并自动续期" — same token, renewed.
+        if renew:
+            # The emulator says its provider answers a repeated request with the
+            # same token, renewed (DingTalk: "有效期内重复获取返回相同结果并自动续期").
             for token, rec in self._tokens.items():
                 if rec.app_id == app_id and rec.dead is None and rec.expires_at > now:
                     rec.expires_at = now + self.token_ttl
                     return token
-        # WeCom does not promise idempotent gettoken: hand out a fresh token;
+        # Else (WeCom does not promise idempotent gettoken) a fresh token;
         # earlier ones stay valid until they expire.
         token = self._random(_TOKEN_ALPHABET, 64)
         self._tokens[token] = _Token(provider, app_id, now + self.token_ttl)
@@ -224,22 +286,6 @@ class Sandbox:
 
     def _random(self, alphabet: str, n: int) -> str:
         return "".join(self._rng.choice(alphabet) for _ in range(n))
-
-    def _new_id(self, kind: str) -> str:
-        taken: Mapping[str, Any]
-        for _ in range(1000):  # bounded: a collision in 32 random chars is ~never
-            if kind == "calendar":
-                new = "wcjgew" + self._random(_ID_ALPHABET, 23) + "AAA"
-                taken = self.wecom_calendars
-            elif kind == "schedule":
-                new = self._random("0123456789abcdef", 29) + "AAA"
-                taken = self.wecom_schedules
-            else:
-                new = self._random("0123456789abcdefghijklmnopqrstuv", 26)
-                taken = {e: 1 for events in self.dingtalk_events.values() for e in events}
-            if new not in taken:
-                return new
-        raise WecalError("Sandbox: could not find a free id")  # pragma: no cover
 
     def _hint(self) -> str:
         self._request_counter += 1
@@ -292,49 +338,21 @@ class Sandbox:
             owner = app_id or self._first_app("wecom")
             if owner is None:
                 raise ValidationError("Sandbox.add_wecom_calendar: add a WeCom app first")
-            cal = copy.deepcopy(dict(calendar))
-            cal_id = str(cal.get("cal_id") or self._new_id("calendar"))
-            cal["cal_id"] = cal_id
-            self.wecom_calendars[cal_id] = cal
-            self._calendar_owner[cal_id] = owner
-            if default:
-                self._default_calendar[owner] = cal_id
-            return cal_id
+            return _wecom.state(self).add_calendar(calendar, owner=owner, default=default)
 
     def add_wecom_schedule(self, schedule: Mapping[str, Any]) -> str:
         """
         Store a schedule directly (no validation; ``cal_id`` must exist);
         returns its ``schedule_id``. It gets the next ``sequence`` number.
         """
-        with self._lock:
-            sched = copy.deepcopy(dict(schedule))
-            if sched.get("cal_id") not in self.wecom_calendars:
-                raise ValidationError(
-                    f"Sandbox.add_wecom_schedule: unknown cal_id {sched.get('cal_id')!r}"
-                )
-            sid = str(sched.get("schedule_id") or self._new_id("schedule"))
-            sched["schedule_id"] = sid
-            self.wecom_schedules[sid] = sched
-            self._sequence[sid] = self._next_sequence
-            self._next_sequence += 1
-            return sid
-
-    def _calendar_listing(self, cal_id: str) -> list[dict[str, Any]]:
-        """The calendar's schedules in ``get_by_calendar`` order: start_time, then sequence."""
-        rows = [s for s in self.wecom_schedules.values() if s.get("cal_id") == cal_id]
-        rows.sort(key=lambda s: (int(s["start_time"]), self._sequence[s["schedule_id"]]))
-        return rows
+        return _wecom.state(self).add_schedule(schedule)
 
     def wecom_ground_truth(self, cal_id: str) -> list[dict[str, Any]]:
         """
         Every schedule of a calendar, in ``get_by_calendar`` order, as it would
         return them (with ``sequence``; cancelled ones included) — deep copies.
         """
-        with self._lock:
-            return [
-                {**copy.deepcopy(s), "sequence": self._sequence[s["schedule_id"]]}
-                for s in self._calendar_listing(cal_id)
-            ]
+        return _wecom.state(self).ground_truth(cal_id)
 
     # ------------------------------------------------------------ DingTalk state
 
@@ -342,12 +360,7 @@ class Sandbox:
         self, user_id: str, display_name: str, *, folder_id: str | None = None
     ) -> None:
         """Add a DingTalk staff member (``userid``) with one calendar folder."""
-        with self._lock:
-            self.dingtalk_users[user_id] = {
-                "display_name": display_name,
-                "folder_id": folder_id or self._random("0123456789abcdefghijklmnopqrstuv", 26),
-            }
-            self.dingtalk_events.setdefault(user_id, {})
+        _dingtalk_legacy.state(self).add_user(user_id, display_name, folder_id=folder_id)
 
     def add_dingtalk_event(self, user_id: str, item: Mapping[str, Any]) -> str:
         """
@@ -355,15 +368,7 @@ class Sandbox:
         if any, is a clean list of RFC 5545 lines; the API renders it in the
         seed's quirky forms. Returns the event ``id``.
         """
-        with self._lock:
-            if user_id not in self.dingtalk_users:
-                raise ValidationError(f"Sandbox.add_dingtalk_event: unknown user {user_id!r}")
-            ev = copy.deepcopy(dict(item))
-            ev_id = str(ev.get("id") or self._new_id("event"))
-            ev["id"] = ev_id
-            ev.setdefault("unique_id", ev_id)
-            self.dingtalk_events[user_id][ev_id] = ev
-            return ev_id
+        return _dingtalk_legacy.state(self).add_event(user_id, item)
 
     def dingtalk_ground_truth(
         self,
@@ -379,7 +384,9 @@ class Sandbox:
         ``recurrence`` as a clean list of lines rather than the quirky wire forms.
         """
         with self._lock:
-            return list_items(self, user_id, start, end, expand=expand, quirks=False)
+            return _dingtalk_legacy.list_items(
+                self, user_id, start, end, expand=expand, quirks=False
+            )
 
     def populate(self, **kwargs: Any) -> Any:
         """Shorthand for :func:`wecal.sandbox.generate` ``(self, **kwargs)``."""

@@ -115,7 +115,7 @@ import re
 import string
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import anyio
@@ -127,9 +127,7 @@ from starlette.routing import Route
 
 from ...errors import ValidationError, WecalError
 from .._emulation._faults import Fault, FaultKind
-
-if TYPE_CHECKING:
-    from ...sandbox._state import Sandbox
+from .._emulation._host import EmulatorHost
 
 __all__ = [
     "CREDENTIALS",
@@ -151,8 +149,10 @@ PROVIDER = "dingtalk_v1"
 #: Legacy errcode of a "rate limited" fault (v1.0 answers it by ``fault_answer``).
 RATE_LIMIT_CODE = 90018
 #: The demo app: v1.0 and legacy share DingTalk's app key and secret.
-#: The same DingTalk app serves the legacy and the v1.0 API.
 CREDENTIALS = ("dingsandboxappkey", "sandbox-dingtalk-secret")
+
+#: This emulator's name in the registry (its state's key in the sandbox).
+NAME = "dingtalk"
 
 #: Limits of the reference §2.3/§2.4.
 MAX_RESULTS = 100
@@ -259,7 +259,7 @@ class DingTalkV1:
         off, as the docs' own examples send ``+08:00``.
     """
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: EmulatorHost) -> None:
         self.sandbox = sandbox
         self.users: dict[str, dict[str, str]] = {}
         self.events: dict[str, dict[str, Any]] = {}
@@ -285,7 +285,7 @@ class DingTalkV1:
 
     def add_user(self, name: str, *, userid: str | None = None, union_id: str | None = None) -> str:
         """Add a user (``userid``/``unionId`` made up when not given); returns the unionId."""
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             union = union_id or self._new_union_id()
             if union in self.users:
                 raise ValidationError(f"DingTalkV1.add_user: unionId {union!r} exists")
@@ -303,17 +303,17 @@ class DingTalkV1:
 
     def deny_scope(self, scope: str) -> None:
         """Take a permission scope (``"Calendar.Event.Write"``, …) away from every app."""
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             self._denied_scopes.add(scope)
 
     def expire_sync_tokens(self) -> None:
         """Make every ``syncToken`` handed out so far invalid (``invalidParameter``)."""
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             self._sync_epoch += 1
 
     def grant_all_scopes(self) -> None:
         """Give back every scope taken with :meth:`deny_scope`."""
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             self._denied_scopes.clear()
 
     def add_event(self, organizer: str, event: Mapping[str, Any]) -> str:
@@ -323,7 +323,7 @@ class DingTalkV1:
         calendars. ``status``, ``createTime``/``updateTime`` and attendees'
         ``responseStatus`` may be given (seeding). Returns the event id.
         """
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             if organizer not in self.users:
                 raise ValidationError(f"DingTalkV1.add_event: unknown user {organizer!r}")
             try:
@@ -334,7 +334,7 @@ class DingTalkV1:
 
     def event_for(self, union_id: str, event_id: str) -> dict[str, Any] | None:
         """The event as ``GET`` shows it to ``union_id`` (None when absent or deleted for them)."""
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             try:
                 return self._get(union_id, event_id, max_attendees=MAX_ATTENDEES_PER_EVENT)
             except V1Error:
@@ -352,7 +352,7 @@ class DingTalkV1:
         Every item ``/events`` (``view=False``) or ``/eventsview`` (``view=True``)
         returns for ``union_id`` over all pages, in order, for the window.
         """
-        with self.sandbox._lock:
+        with self.sandbox.lock:
             rows = (
                 self._view_rows(union_id, start, end)
                 if view
@@ -364,14 +364,14 @@ class DingTalkV1:
 
     def _new_union_id(self) -> str:
         for _ in range(1000):  # bounded: a collision in 24 random chars is ~never
-            new = "iiiP" + self.sandbox._random(_ALNUM, 20) + "iEiE"
+            new = "iiiP" + self.sandbox.random(_ALNUM, 20) + "iEiE"
             if new not in self.users:
                 return new
         raise WecalError("Sandbox: could not find a free unionId")  # pragma: no cover
 
     def _new_userid(self) -> str:
         for _ in range(1000):
-            new = self.sandbox._random(string.digits, 1) + self.sandbox._random(string.digits, 14)
+            new = self.sandbox.random(string.digits, 1) + self.sandbox.random(string.digits, 14)
             new = "0" + new[1:] if new[0] != "0" else new
             if new not in self._by_userid:
                 return new
@@ -379,7 +379,7 @@ class DingTalkV1:
 
     def _new_event_id(self) -> str:
         for _ in range(1000):
-            new = self.sandbox._random(_ALNUM, 28) + "QT09"
+            new = self.sandbox.random(_ALNUM, 28) + "QT09"
             if new not in self._stored:
                 return new
         raise WecalError("Sandbox: could not find a free event id")  # pragma: no cover
@@ -398,14 +398,12 @@ class DingTalkV1:
 
     def authorize(self, token: str | None, scope: str | None) -> str:
         """The app id of a usable token, else the v1.0 auth error."""
-        code, app_id = self.sandbox._check_token("dingtalk", token)
+        code, app_id = self.sandbox.check_token("dingtalk", token)
         if app_id is None:
             if code == 41001:
                 raise V1Error(401, "Unauthorized", "access_token is missing")
-            if code == 42001 and self.sandbox._tokens.get(token or "") is not None:
-                rec = self.sandbox._tokens[token or ""]
-                if rec.dead == 42001:
-                    raise V1Error(401, "Unauthorized", "access_token is invalid")
+            if code == 42001 and self.sandbox.revoked_as(token or "") == 42001:
+                raise V1Error(401, "Unauthorized", "access_token is invalid")
             message = (
                 "access_token过期或者不存在，需要重新获取"
                 if code == 42001
@@ -436,10 +434,10 @@ class DingTalkV1:
         key, secret = body.get("appKey"), body.get("appSecret")
         if not isinstance(key, str) or not isinstance(secret, str):
             raise V1Error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
-        _known, app_id = self.sandbox._find_app("dingtalk", key, secret)
+        _known, app_id = self.sandbox.find_app("dingtalk", key, secret)
         if app_id is None:
             raise V1Error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
-        token = self.sandbox._issue_token("dingtalk", app_id)
+        token = self.sandbox.issue_token("dingtalk", app_id, renew=True)
         answer: dict[str, Any] = {"accessToken": token, "expireIn": self.sandbox.token_ttl}
         if self.token_quirk == "zero":
             answer["expireIn"] = 0
@@ -677,7 +675,7 @@ class DingTalkV1:
         return event
 
     def _meeting(self) -> dict[str, Any]:
-        conf = self.sandbox._random("0123456789abcdef", 32)
+        conf = self.sandbox.random("0123456789abcdef", 32)
         return {
             "type": "dingtalk",
             "conferenceId": conf,
@@ -1165,7 +1163,7 @@ class DingTalkV1:
             "errcode": 0,
             "errmsg": "ok",
             "result": {"userid": userid, "unionid": union, "name": user["name"], "active": True},
-            "request_id": self.sandbox._hint(),
+            "request_id": self.sandbox.request_hint(),
         }
 
     def user_by_union_id(self, body: Any) -> dict[str, Any]:
@@ -1180,11 +1178,11 @@ class DingTalkV1:
             "errcode": 0,
             "errmsg": "ok",
             "result": {"contact_type": 0, "userid": user["userid"]},
-            "request_id": self.sandbox._hint(),
+            "request_id": self.sandbox.request_hint(),
         }
 
     def _legacy_error(self, errcode: int, errmsg: str) -> dict[str, Any]:
-        return {"errcode": errcode, "errmsg": errmsg, "request_id": self.sandbox._hint()}
+        return {"errcode": errcode, "errmsg": errmsg, "request_id": self.sandbox.request_hint()}
 
     # -------------------------------------------------------------- dispatch
 
@@ -1193,28 +1191,25 @@ class DingTalkV1:
         body: dict[str, Any] = {
             "code": exc.code,
             "message": exc.message,
-            "requestid": self.sandbox._hint(),
+            "requestid": self.sandbox.request_hint(),
         }
         if exc.detail is not None:
             body["accessdenieddetail"] = exc.detail
         return body
 
 
-def v1(sandbox: Sandbox) -> DingTalkV1:
+def v1(sandbox: EmulatorHost) -> DingTalkV1:
     """The v1.0 emulator state of ``sandbox`` (created on first use)."""
-    with sandbox._lock:
-        if sandbox._dingtalk_v1 is None:
-            sandbox._dingtalk_v1 = DingTalkV1(sandbox)
-        return sandbox._dingtalk_v1
+    return sandbox.state(NAME, DingTalkV1)
 
 
-def error_body(sandbox: Sandbox, errcode: int) -> dict[str, Any]:
+def error_body(sandbox: EmulatorHost, errcode: int) -> dict[str, Any]:
     """A v1.0 error body for a legacy-style errcode (``systemError``, the errcode named)."""
-    with sandbox._lock:
+    with sandbox.lock:
         return v1(sandbox).error_body(V1Error(500, "systemError", f"errcode {errcode}"))
 
 
-def fault_answer(sandbox: Sandbox, fault: Fault) -> tuple[int, dict[str, Any]]:
+def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any]]:
     """The v1.0 answer of a ``busy``, ``rate_limited`` or ``error`` fault."""
     if fault.kind is FaultKind.BUSY:
         exc = V1Error(429, "system.busy", "系统繁忙，请稍后重试")
@@ -1224,7 +1219,7 @@ def fault_answer(sandbox: Sandbox, fault: Fault) -> tuple[int, dict[str, Any]]:
         exc = V1Error(fault.status, fault.code, fault.errmsg or fault.code)
     else:
         exc = V1Error(500, "systemError", fault.errmsg or f"errcode {fault.errcode}")
-    with sandbox._lock:
+    with sandbox.lock:
         return exc.status, v1(sandbox).error_body(exc)
 
 
@@ -1584,7 +1579,7 @@ def _serve(
 
 
 async def handle(
-    sandbox: Sandbox,
+    sandbox: EmulatorHost,
     method: str,
     path: str,
     query: Mapping[str, str],
@@ -1606,8 +1601,8 @@ async def handle(
     except ValueError:
         body = None
     if name.startswith("dingtalk.user."):
-        with sandbox._lock:
-            code, app_id = sandbox._check_token("dingtalk", query.get("access_token"))
+        with sandbox.lock:
+            code, app_id = sandbox.check_token("dingtalk", query.get("access_token"))
             if app_id is None:
                 return 200, state._legacy_error(
                     40014 if code == 41001 else code,
@@ -1621,7 +1616,7 @@ async def handle(
         json.dumps([method, path, body], sort_keys=True, ensure_ascii=False).encode()
     ).hexdigest()
     try:
-        with sandbox._lock:
+        with sandbox.lock:
             if name == "dingtalk.v1.oauth2.accessToken":
                 return state.access_token(body)
             state.authorize(headers.get("x-acs-dingtalk-access-token"), _SCOPES.get(name))
@@ -1635,7 +1630,7 @@ async def handle(
                 state.drift(params["user"], query, view=name.endswith("view"))
         if client_token and state.apply_delay > 0:
             await anyio.sleep(state.apply_delay)
-        with sandbox._lock:
+        with sandbox.lock:
             try:
                 answer = _serve(state, name, params, query, body)
             except BaseException:
@@ -1647,7 +1642,7 @@ async def handle(
             sandbox.notifications.after_dingtalk_v1(name, params, answer)
             return answer
     except V1Error as exc:
-        with sandbox._lock:
+        with sandbox.lock:
             return exc.status, state.error_body(exc)
 
 
@@ -1657,7 +1652,7 @@ class _JSON(JSONResponse):
         return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def routes(sandbox: Sandbox, *_app_helpers: Any) -> list[Route]:
+def routes(sandbox: EmulatorHost, *_app_helpers: Any) -> list[Route]:
     """
     Starlette routes serving the v1.0 API (and the user lookups) of ``sandbox``.
     The app's JSON helpers are not needed: answers carry their own status.

@@ -24,33 +24,84 @@ import json
 import zlib
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...errors import ValidationError, WecalError
+from .._emulation._host import EmulatorHost
 from .._emulation._recur import ding_expand, ding_moment
-
-if TYPE_CHECKING:
-    from ...sandbox._state import Sandbox
 
 __all__ = [
     "CREDENTIALS",
     "PROVIDER",
     "RATE_LIMIT_CODE",
+    "DingTalkLegacyState",
     "api_name",
     "gettoken",
     "handle",
     "list_items",
     "render_recurrence",
     "routes",
+    "state",
 ]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
 #: The same DingTalk app serves the legacy and the v1.0 API.
 CREDENTIALS = ("dingsandboxappkey", "sandbox-dingtalk-secret")
+
+#: This emulator's name in the registry (its state's key in the sandbox).
+NAME = "dingtalk-legacy"
+
+
+class DingTalkLegacyState:
+    """
+    The legacy emulator's state: staff members (``userid`` → display name and
+    calendar folder) and their events (``userid`` → event id → the item, its
+    recurrence a clean list of ``RRULE:``/``EXDATE:`` lines).
+    """
+
+    def __init__(self, host: EmulatorHost) -> None:
+        self.host = host
+        self.users: dict[str, dict[str, str]] = {}
+        self.events: dict[str, dict[str, dict[str, Any]]] = {}
+
+    def _new_id(self) -> str:
+        for _ in range(1000):  # bounded: a collision in 26 random chars is ~never
+            new = self.host.random("0123456789abcdefghijklmnopqrstuv", 26)
+            if all(new not in events for events in self.events.values()):
+                return new
+        raise WecalError("Sandbox: could not find a free id")  # pragma: no cover
+
+    def add_user(self, user_id: str, display_name: str, *, folder_id: str | None = None) -> None:
+        """Add a staff member with one calendar folder."""
+        with self.host.lock:
+            self.users[user_id] = {
+                "display_name": display_name,
+                "folder_id": folder_id or self.host.random("0123456789abcdefghijklmnopqrstuv", 26),
+            }
+            self.events.setdefault(user_id, {})
+
+    def add_event(self, user_id: str, item: Mapping[str, Any]) -> str:
+        """Store an event for ``user_id`` (no validation); its ``id``."""
+        with self.host.lock:
+            if user_id not in self.users:
+                raise ValidationError(f"Sandbox.add_dingtalk_event: unknown user {user_id!r}")
+            ev = copy.deepcopy(dict(item))
+            ev_id = str(ev.get("id") or self._new_id())
+            ev["id"] = ev_id
+            ev.setdefault("unique_id", ev_id)
+            self.events[user_id][ev_id] = ev
+            return ev_id
+
+
+def state(host: EmulatorHost) -> DingTalkLegacyState:
+    """The legacy emulator's state in ``host`` (made on first use)."""
+    return host.state(NAME, DingTalkLegacyState)
+
 
 MESSAGES = {
     -1: "系统繁忙",
@@ -75,22 +126,20 @@ class _ArgError(Exception):
         super().__init__(errcode, name)
 
 
-def error_body(sandbox: Sandbox, errcode: int, detail: str = "") -> dict[str, Any]:
+def error_body(sandbox: EmulatorHost, errcode: int, detail: str = "") -> dict[str, Any]:
     """A legacy DingTalk error answer."""
     text = MESSAGES.get(errcode, "error")
     if detail:
         text = f"{text}:{detail}"
-    return {"errcode": errcode, "errmsg": text, "request_id": sandbox._hint()}
+    return {"errcode": errcode, "errmsg": text, "request_id": sandbox.request_hint()}
 
 
-def gettoken(sandbox: Sandbox, query: Mapping[str, str]) -> dict[str, Any]:
+def gettoken(sandbox: EmulatorHost, query: Mapping[str, str]) -> dict[str, Any]:
     """``GET /gettoken?appkey=&appsecret=``: same token while valid, renewed on each call."""
-    _known, app_id = sandbox._find_app(
-        "dingtalk", query.get("appkey", ""), query.get("appsecret", "")
-    )
+    _known, app_id = sandbox.find_app(PROVIDER, query.get("appkey", ""), query.get("appsecret", ""))
     if app_id is None:
         return error_body(sandbox, 40001)
-    token = sandbox._issue_token("dingtalk", app_id)
+    token = sandbox.issue_token(PROVIDER, app_id, renew=True)
     return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": sandbox.token_ttl}
 
 
@@ -131,7 +180,7 @@ def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict
 
 
 def list_items(
-    sandbox: Sandbox,
+    sandbox: EmulatorHost,
     user_id: str,
     window_start: datetime | None,
     window_end: datetime | None,
@@ -141,7 +190,7 @@ def list_items(
 ) -> list[dict[str, Any]]:
     """Every item of the listing in order (no paging). Overlap: start < max and end > min."""
     rows: list[tuple[datetime, str, dict[str, Any]]] = []
-    for item in sandbox.dingtalk_events.get(user_id, {}).values():
+    for item in state(sandbox).events.get(user_id, {}).values():
         lines = item.get("recurrence")
         start, _ = ding_moment(item["start"])
         end, _ = ding_moment(item["end"])
@@ -227,10 +276,10 @@ def _decode_token(token: Any, key: str) -> int:
     return int(offset)
 
 
-def drift(sandbox: Sandbox, body: Mapping[str, Any]) -> None:
+def drift(sandbox: EmulatorHost, body: Mapping[str, Any]) -> None:
     """Offset drift: insert an event ahead of every other one in this listing."""
     user_id = body.get("user_id")
-    if not isinstance(user_id, str) or user_id not in sandbox.dingtalk_users:
+    if not isinstance(user_id, str) or user_id not in state(sandbox).users:
         return
     try:
         lo, hi = _window_bound(body, "time_min"), _window_bound(body, "time_max")
@@ -246,7 +295,7 @@ def drift(sandbox: Sandbox, body: Mapping[str, Any]) -> None:
         end = start + timedelta(minutes=30)
     zone = ZoneInfo("Asia/Shanghai")
     stamp = {"date_time": _fmt(start.astimezone(zone)), "time_zone": "Asia/Shanghai"}
-    sandbox.add_dingtalk_event(
+    state(sandbox).add_event(
         user_id,
         {
             "summary": "插队日程 drift ⏩",
@@ -255,7 +304,7 @@ def drift(sandbox: Sandbox, body: Mapping[str, Any]) -> None:
             "organizer": {
                 "self": True,
                 "userid": user_id,
-                "display_name": sandbox.dingtalk_users[user_id]["display_name"],
+                "display_name": state(sandbox).users[user_id]["display_name"],
             },
             "start": stamp,
             "end": {"date_time": _fmt(end.astimezone(zone)), "time_zone": "Asia/Shanghai"},
@@ -267,13 +316,13 @@ def drift(sandbox: Sandbox, body: Mapping[str, Any]) -> None:
     )
 
 
-def _list(sandbox: Sandbox, body: Mapping[str, Any]) -> dict[str, Any]:
+def _list(sandbox: EmulatorHost, body: Mapping[str, Any]) -> dict[str, Any]:
     user_id = body.get("user_id")
     if user_id is None or user_id == "":
         raise _ArgError(40, "user_id")
     if not isinstance(user_id, str):
         raise _ArgError(41, "user_id")
-    user = sandbox.dingtalk_users.get(user_id)
+    user = state(sandbox).users.get(user_id)
     if user is None:
         raise _ArgError(60121, "")
     folder = body.get("calendar_folder_id")
@@ -306,15 +355,15 @@ def _list(sandbox: Sandbox, body: Mapping[str, Any]) -> dict[str, Any]:
         "success": True,
         "errmsg": "ok",
         "errcode": 0,
-        "request_id": sandbox._hint(),
+        "request_id": sandbox.request_hint(),
     }
 
 
 def handle(
-    sandbox: Sandbox, token: str | None, body: Any, *, drift_first: bool = False
+    sandbox: EmulatorHost, token: str | None, body: Any, *, drift_first: bool = False
 ) -> dict[str, Any]:
     """Serve one ``topapi/calendar/list`` call; the caller holds the lock."""
-    code, app_id = sandbox._check_token("dingtalk", token)
+    code, app_id = sandbox.check_token(PROVIDER, token)
     if app_id is None:
         return error_body(sandbox, 40014 if code == 41001 else code)
     if not isinstance(body, dict):
@@ -345,20 +394,20 @@ def api_name(path: str, method: str = "POST") -> str | None:
 
 
 def routes(
-    sandbox: Sandbox,
+    sandbox: EmulatorHost,
     finish: Callable[[Request, dict[str, Any]], Response],
     read_json: Callable[[Request], Awaitable[Any]],
 ) -> list[Route]:
     """The Starlette routes of the DingTalk legacy emulator."""
 
     async def token(request: Request) -> Response:
-        with sandbox._lock:
+        with sandbox.lock:
             return finish(request, gettoken(sandbox, request.query_params))
 
     async def calendar_list(request: Request) -> Response:
         body = await read_json(request)
         drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
-        with sandbox._lock:
+        with sandbox.lock:
             access_token = request.query_params.get("access_token")
             return finish(request, handle(sandbox, access_token, body, drift_first=drift))
 

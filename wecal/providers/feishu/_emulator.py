@@ -49,7 +49,6 @@ import math
 import random
 import re
 import threading
-import weakref
 from collections import deque
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -60,12 +59,12 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule
 
 from ..._zones import zone_for
+from .._emulation._host import EmulatorHost
 from ._errors import FEISHU_ERRORS
 
 if TYPE_CHECKING:
     from starlette.routing import Route
 
-    from ...sandbox._state import Sandbox
     from .._emulation._faults import Fault
 
 __all__ = [
@@ -140,7 +139,7 @@ class FeishuEmulator:
     scenario; everything is deterministic from the sandbox's seed.
     """
 
-    def __init__(self, sandbox: Sandbox) -> None:
+    def __init__(self, sandbox: EmulatorHost) -> None:
         self.sandbox = sandbox
         self.lock = threading.RLock()
         self.apps: dict[str, str] = {CREDENTIALS[0]: CREDENTIALS[1]}
@@ -985,17 +984,10 @@ def _attendee_key(item: Mapping[str, Any]) -> tuple[str, str]:
 
 # -- per-sandbox state -------------------------------------------------------------
 
-_STATES: weakref.WeakKeyDictionary[Any, FeishuEmulator] = weakref.WeakKeyDictionary()
-_STATES_LOCK = threading.Lock()
 
-
-def feishu(sandbox: Sandbox) -> FeishuEmulator:
-    """The Feishu state of ``sandbox`` (made on first use)."""
-    with _STATES_LOCK:
-        found = _STATES.get(sandbox)
-        if found is None:
-            found = _STATES[sandbox] = FeishuEmulator(sandbox)
-        return found
+def feishu(sandbox: EmulatorHost) -> FeishuEmulator:
+    """The Feishu state of ``sandbox`` (made on first use, under the registry name)."""
+    return sandbox.state("feishu", FeishuEmulator)
 
 
 # -- routes -----------------------------------------------------------------------
@@ -1061,7 +1053,7 @@ def _envelope(state: FeishuEmulator, code: int, msg: str, data: Any = None) -> d
     return body
 
 
-def fault_answer(sandbox: Sandbox, fault: Fault) -> tuple[int, dict[str, Any]]:
+def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any]]:
     """The HTTP status and body of an injected error (busy, rate limited, any code)."""
     state = feishu(sandbox)
     kind = str(fault.kind)
@@ -1077,7 +1069,7 @@ def fault_answer(sandbox: Sandbox, fault: Fault) -> tuple[int, dict[str, Any]]:
     return status, _envelope(state, code, msg)
 
 
-def error_body(sandbox: Sandbox, code: int) -> dict[str, Any]:
+def error_body(sandbox: EmulatorHost, code: int) -> dict[str, Any]:
     state = feishu(sandbox)
     return _envelope(state, code, _MESSAGES.get(code, "error"))
 
@@ -1153,7 +1145,7 @@ def _dispatch(
     raise FeishuError(190002, f"unknown api {name}")  # pragma: no cover
 
 
-def routes(sandbox: Sandbox, *_app_helpers: Any) -> list[Route]:
+def routes(sandbox: EmulatorHost, *_app_helpers: Any) -> list[Route]:
     """Starlette routes serving Feishu calendar v4 from ``sandbox``."""
     from starlette.requests import Request
     from starlette.responses import Response
@@ -1202,7 +1194,7 @@ _NAMES = ("张三", "李四", "王五", "赵六", "孙七", "周八", "吴九", 
 
 
 def populate(
-    sandbox: Sandbox, *, seed: int = 0, sources: int = 2, size: int = 20
+    sandbox: EmulatorHost, *, seed: int = 0, sources: int = 2, size: int = 20
 ) -> tuple[str, ...]:
     """
     Fill ``sandbox`` with ``sources`` users' primary calendars (shared with

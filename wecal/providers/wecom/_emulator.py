@@ -20,31 +20,120 @@ from __future__ import annotations
 
 import copy
 import re
+import string
 from collections.abc import Awaitable, Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from ...errors import ValidationError, WecalError
+from .._emulation._host import EmulatorHost
 from .._emulation._recur import wecom_is_occurrence, wecom_previous_occurrence
-
-if TYPE_CHECKING:
-    from ...sandbox._state import Sandbox
 
 __all__ = [
     "CREDENTIALS",
     "PROVIDER",
     "RATE_LIMIT_CODE",
     "ApiError",
+    "WeComState",
     "api_name",
     "gettoken",
     "handle",
     "routes",
+    "state",
 ]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
 CREDENTIALS = ("ww_sandbox_corp", "sandbox-wecom-secret")
+
+#: This emulator's name in the registry (its state's key in the sandbox).
+NAME = "wecom"
+
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
+class WeComState:
+    """
+    The WeCom emulator's state: calendars and schedules (id → the dict WeCom
+    returns), the corp's userids, which app owns each calendar, each app's
+    default calendar and the order schedules were stored in.
+    """
+
+    def __init__(self, host: EmulatorHost) -> None:
+        self.host = host
+        self.calendars: dict[str, dict[str, Any]] = {}
+        self.schedules: dict[str, dict[str, Any]] = {}
+        #: WeCom userids known to the corp; empty means "accept any userid".
+        self.users: set[str] = set()
+        #: cal_id → the app id that owns it.
+        self.owner: dict[str, str] = {}
+        #: app id → its default cal_id.
+        self.default: dict[str, str] = {}
+        #: schedule_id → its storage order (``sequence``).
+        self.sequence: dict[str, int] = {}
+        self._next_sequence = 1
+
+    def _new_id(self, kind: str) -> str:
+        taken: Mapping[str, Any]
+        for _ in range(1000):  # bounded: a collision in 32 random chars is ~never
+            if kind == "calendar":
+                new = "wcjgew" + self.host.random(_ID_ALPHABET, 23) + "AAA"
+                taken = self.calendars
+            else:
+                new = self.host.random("0123456789abcdef", 29) + "AAA"
+                taken = self.schedules
+            if new not in taken:
+                return new
+        raise WecalError("Sandbox: could not find a free id")  # pragma: no cover
+
+    def add_calendar(self, calendar: Mapping[str, Any], *, owner: str, default: bool) -> str:
+        """Store a calendar for app ``owner``; its ``cal_id`` (taken from it if set)."""
+        with self.host.lock:
+            cal = copy.deepcopy(dict(calendar))
+            cal_id = str(cal.get("cal_id") or self._new_id("calendar"))
+            cal["cal_id"] = cal_id
+            self.calendars[cal_id] = cal
+            self.owner[cal_id] = owner
+            if default:
+                self.default[owner] = cal_id
+            return cal_id
+
+    def add_schedule(self, schedule: Mapping[str, Any]) -> str:
+        """Store a schedule (``cal_id`` must exist); its ``schedule_id``, next ``sequence``."""
+        with self.host.lock:
+            sched = copy.deepcopy(dict(schedule))
+            if sched.get("cal_id") not in self.calendars:
+                raise ValidationError(
+                    f"Sandbox.add_wecom_schedule: unknown cal_id {sched.get('cal_id')!r}"
+                )
+            sid = str(sched.get("schedule_id") or self._new_id("schedule"))
+            sched["schedule_id"] = sid
+            self.schedules[sid] = sched
+            self.sequence[sid] = self._next_sequence
+            self._next_sequence += 1
+            return sid
+
+    def listing(self, cal_id: str) -> list[dict[str, Any]]:
+        """The calendar's schedules in ``get_by_calendar`` order: start_time, then sequence."""
+        rows = [s for s in self.schedules.values() if s.get("cal_id") == cal_id]
+        rows.sort(key=lambda s: (int(s["start_time"]), self.sequence[s["schedule_id"]]))
+        return rows
+
+    def ground_truth(self, cal_id: str) -> list[dict[str, Any]]:
+        """Every schedule of a calendar as ``get_by_calendar`` returns them (deep copies)."""
+        with self.host.lock:
+            return [
+                {**copy.deepcopy(s), "sequence": self.sequence[s["schedule_id"]]}
+                for s in self.listing(cal_id)
+            ]
+
+
+def state(host: EmulatorHost) -> WeComState:
+    """The WeCom emulator's state in ``host`` (made on first use)."""
+    return host.state(NAME, WeComState)
+
 
 MESSAGES = {
     -1: "system busy",
@@ -75,7 +164,7 @@ class ApiError(Exception):
         super().__init__(errcode, detail)
 
 
-def error_body(sandbox: Sandbox, errcode: int, detail: str = "") -> dict[str, Any]:
+def error_body(sandbox: EmulatorHost, errcode: int, detail: str = "") -> dict[str, Any]:
     """A WeCom error answer: ``{errcode, errmsg}`` with the hint/more-info tail."""
     text = MESSAGES.get(errcode, "error")
     if detail:
@@ -83,25 +172,25 @@ def error_body(sandbox: Sandbox, errcode: int, detail: str = "") -> dict[str, An
     return {
         "errcode": errcode,
         "errmsg": (
-            f"{text}, hint: [{sandbox._hint()}], from ip: 127.0.0.1, more info at "
+            f"{text}, hint: [{sandbox.request_hint()}], from ip: 127.0.0.1, more info at "
             f"https://open.work.weixin.qq.com/devtool/query?e={errcode}"
         ),
     }
 
 
-def gettoken(sandbox: Sandbox, query: Mapping[str, str]) -> dict[str, Any]:
+def gettoken(sandbox: EmulatorHost, query: Mapping[str, str]) -> dict[str, Any]:
     """``GET /cgi-bin/gettoken?corpid=&corpsecret=``."""
     corp_id, secret = query.get("corpid", ""), query.get("corpsecret", "")
     if not corp_id:
         return error_body(sandbox, 41002)
     if not secret:
         return error_body(sandbox, 41004)
-    known, app_id = sandbox._find_app("wecom", corp_id, secret)
+    known, app_id = sandbox.find_app("wecom", corp_id, secret)
     if not known:
         return error_body(sandbox, 40013)
     if app_id is None:
         return error_body(sandbox, 40001)
-    token = sandbox._issue_token("wecom", app_id)
+    token = sandbox.issue_token("wecom", app_id)
     return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": sandbox.token_ttl}
 
 
@@ -257,24 +346,24 @@ def _parse_schedule(raw: Mapping[str, Any], path: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ lookups
 
 
-def _calendar(sandbox: Sandbox, app_id: str, cal_id: Any, path: str) -> dict[str, Any]:
+def _calendar(sandbox: EmulatorHost, app_id: str, cal_id: Any, path: str) -> dict[str, Any]:
     if not isinstance(cal_id, str) or not cal_id:
         raise ApiError(40058, f"{path} is required")
-    cal = sandbox.wecom_calendars.get(cal_id)
+    cal = state(sandbox).calendars.get(cal_id)
     if cal is None:
         raise ApiError(40058, f"{path} {cal_id} not found")
-    if sandbox._calendar_owner.get(cal_id) != app_id:
+    if state(sandbox).owner.get(cal_id) != app_id:
         raise ApiError(301002)
     return cal
 
 
-def _schedule(sandbox: Sandbox, app_id: str, sid: Any, path: str) -> dict[str, Any]:
+def _schedule(sandbox: EmulatorHost, app_id: str, sid: Any, path: str) -> dict[str, Any]:
     if not isinstance(sid, str) or not sid:
         raise ApiError(40058, f"{path} is required")
-    sched = sandbox.wecom_schedules.get(sid)
+    sched = state(sandbox).schedules.get(sid)
     if sched is None:
         raise ApiError(40058, f"{path} {sid} not found")
-    if sandbox._calendar_owner.get(sched["cal_id"]) != app_id:
+    if state(sandbox).owner.get(sched["cal_id"]) != app_id:
         raise ApiError(301002)
     return sched
 
@@ -294,7 +383,7 @@ _COLOR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
 
 def _parse_calendar(
-    sandbox: Sandbox, raw: Mapping[str, Any], path: str, *, adding: bool
+    sandbox: EmulatorHost, raw: Mapping[str, Any], path: str, *, adding: bool
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """
     (calendar fields, fail_result.shares) — unknown share members fail one by
@@ -314,7 +403,7 @@ def _parse_calendar(
             raise ApiError(40058, f"{path}.shares[{i}].userid is required")
         permission = _int(entry, "permission", f"{path}.shares[{i}]", default=1, choices=(1, 3))
         userid = entry["userid"]
-        if sandbox.wecom_users and userid not in sandbox.wecom_users:
+        if state(sandbox).users and userid not in state(sandbox).users:
             failed.append({"errcode": 60111, "errmsg": MESSAGES[60111], "userid": userid})
         elif all(s["userid"] != userid for s in shares):
             shares.append({"userid": userid, "permission": permission})
@@ -343,19 +432,19 @@ def _parse_calendar(
     return cal, failed
 
 
-def _calendar_add(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _calendar_add(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     raw = _obj(body, "calendar", "calendar", required=True)
     cal, failed = _parse_calendar(sandbox, raw, "calendar", adding=True)
     cal["is_public"] = _int(raw, "is_public", "calendar", default=0, choices=(0, 1))
     cal["is_corp_calendar"] = _int(raw, "is_corp_calendar", "calendar", default=0, choices=(0, 1))
     default = _int(raw, "set_as_default", "calendar", default=0, choices=(0, 1))
-    cal_id = sandbox.add_wecom_calendar(
-        {"cal_id": None, **cal}, app_id=app_id, default=bool(default)
+    cal_id = state(sandbox).add_calendar(
+        {"cal_id": None, **cal}, owner=app_id, default=bool(default)
     )
     return {"errcode": 0, "errmsg": "ok", "cal_id": cal_id, "fail_result": {"shares": failed}}
 
 
-def _calendar_update(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _calendar_update(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     raw = _obj(body, "calendar", "calendar", required=True)
     old = _calendar(sandbox, app_id, raw.get("cal_id"), "calendar.cal_id")
     skip_range = _int(body, "skip_public_range", "$", default=0, choices=(0, 1))
@@ -367,37 +456,37 @@ def _calendar_update(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> 
     return {"errcode": 0, "errmsg": "ok", "fail_result": {"shares": failed}}
 
 
-def _calendar_get(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _calendar_get(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     ids = _id_list(body, "cal_id_list")
     cals = [_calendar(sandbox, app_id, c, f"cal_id_list[{i}]") for i, c in enumerate(ids)]
     return {"errcode": 0, "errmsg": "ok", "calendar_list": copy.deepcopy(cals)}
 
 
-def _calendar_del(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _calendar_del(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     cal_id = _calendar(sandbox, app_id, body.get("cal_id"), "cal_id")["cal_id"]
-    del sandbox.wecom_calendars[cal_id]
-    del sandbox._calendar_owner[cal_id]
-    if sandbox._default_calendar.get(app_id) == cal_id:
-        del sandbox._default_calendar[app_id]
-    for sid in [s for s, v in sandbox.wecom_schedules.items() if v["cal_id"] == cal_id]:
-        del sandbox.wecom_schedules[sid]
+    del state(sandbox).calendars[cal_id]
+    del state(sandbox).owner[cal_id]
+    if state(sandbox).default.get(app_id) == cal_id:
+        del state(sandbox).default[app_id]
+    for sid in [s for s, v in state(sandbox).schedules.items() if v["cal_id"] == cal_id]:
+        del state(sandbox).schedules[sid]
     return {"errcode": 0, "errmsg": "ok"}
 
 
 # ------------------------------------------------------------------ schedules
 
 
-def _schedule_add(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _schedule_add(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     raw = _obj(body, "schedule", "schedule", required=True)
     sched = _parse_schedule(raw, "schedule")
     if raw.get("cal_id") is None:
         # "if omitted → the app's default calendar"
-        cal_id = sandbox._default_calendar.get(app_id)
+        cal_id = state(sandbox).default.get(app_id)
         if cal_id is None:
             raise ApiError(40058, "schedule.cal_id is required: the app has no default calendar")
     else:
         cal_id = _calendar(sandbox, app_id, raw.get("cal_id"), "schedule.cal_id")["cal_id"]
-    sid = sandbox.add_wecom_schedule({"schedule_id": None, **sched, "cal_id": cal_id})
+    sid = state(sandbox).add_schedule({"schedule_id": None, **sched, "cal_id": cal_id})
     return {"errcode": 0, "errmsg": "ok", "schedule_id": sid}
 
 
@@ -441,7 +530,7 @@ def _split_off(master: dict[str, Any], op_start: int) -> None:
     rem["exclude_time_list"] = [x for x in rem["exclude_time_list"] if x["start_time"] < op_start]
 
 
-def _schedule_update(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _schedule_update(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     raw = _obj(body, "schedule", "schedule", required=True)
     master = _schedule(sandbox, app_id, raw.get("schedule_id"), "schedule.schedule_id")
     skip_attendees = _int(body, "skip_attendees", "$", default=0, choices=(0, 1))
@@ -472,11 +561,11 @@ def _schedule_update(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> 
         master["reminders"]["exclude_time_list"].sort(key=lambda x: x["start_time"])
     else:
         _split_off(master, op_start)
-    new_id = sandbox.add_wecom_schedule(_order(new, "", cal_id) | {"schedule_id": None})
+    new_id = state(sandbox).add_schedule(_order(new, "", cal_id) | {"schedule_id": None})
     return {"errcode": 0, "errmsg": "ok", "schedule_id": new_id}
 
 
-def _schedule_del(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _schedule_del(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     master = _schedule(sandbox, app_id, body.get("schedule_id"), "schedule_id")
     op_mode, op_start = _op_args(body, master)
     if op_mode == 2 and op_start == master["start_time"]:
@@ -491,40 +580,41 @@ def _schedule_del(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dic
     return {"errcode": 0, "errmsg": "ok"}
 
 
-def _schedule_get(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _schedule_get(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     ids = _id_list(body, "schedule_id_list")
     rows = [_schedule(sandbox, app_id, s, f"schedule_id_list[{i}]") for i, s in enumerate(ids)]
     return {"errcode": 0, "errmsg": "ok", "schedule_list": copy.deepcopy(rows)}
 
 
-def _get_by_calendar(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _get_by_calendar(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     cal_id = _calendar(sandbox, app_id, body.get("cal_id"), "cal_id")["cal_id"]
     offset = _int(body, "offset", "$", default=0, lo=0, hi=_UINT32)
     limit = _int(body, "limit", "$", default=500, lo=1, hi=1000)
-    rows = sandbox._calendar_listing(cal_id)[offset : offset + limit]
+    rows = state(sandbox).listing(cal_id)[offset : offset + limit]
     return {
         "errcode": 0,
         "errmsg": "ok",
         "schedule_list": [
-            {**copy.deepcopy(s), "sequence": sandbox._sequence[s["schedule_id"]]} for s in rows
+            {**copy.deepcopy(s), "sequence": state(sandbox).sequence[s["schedule_id"]]}
+            for s in rows
         ],
     }
 
 
-def drift(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> None:
+def drift(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> None:
     """Offset drift: insert a schedule ahead of every other in the listed calendar."""
     cal_id = body.get("cal_id")
-    if not isinstance(cal_id, str) or sandbox._calendar_owner.get(cal_id) != app_id:
+    if not isinstance(cal_id, str) or state(sandbox).owner.get(cal_id) != app_id:
         return  # the request will fail on its own
-    rows = sandbox._calendar_listing(cal_id)
+    rows = state(sandbox).listing(cal_id)
     start = int(rows[0]["start_time"]) - 3600 if rows else int(sandbox.clock())
     sched = _parse_schedule(
         {"start_time": start, "end_time": start + 1800, "summary": "插队日程 drift ⏩"}, "schedule"
     )
-    sandbox.add_wecom_schedule({"schedule_id": None, **sched, "cal_id": cal_id})
+    state(sandbox).add_schedule({"schedule_id": None, **sched, "cal_id": cal_id})
 
 
-def _attendees_add(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _attendees_add(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     sched = _schedule(sandbox, app_id, body.get("schedule_id"), "schedule_id")
     have = {a["userid"] for a in sched["attendees"]}
     new = [u for u in _userids(body, "attendees", "$", max_len=1000) if u not in have]
@@ -534,7 +624,7 @@ def _attendees_add(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> di
     return {"errcode": 0, "errmsg": "ok"}
 
 
-def _attendees_del(sandbox: Sandbox, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
+def _attendees_del(sandbox: EmulatorHost, app_id: str, body: Mapping[str, Any]) -> dict[str, Any]:
     sched = _schedule(sandbox, app_id, body.get("schedule_id"), "schedule_id")
     gone = set(_userids(body, "attendees", "$", max_len=1000))
     sched["attendees"] = [a for a in sched["attendees"] if a["userid"] not in gone]
@@ -557,10 +647,10 @@ HANDLERS = {
 
 
 def handle(
-    sandbox: Sandbox, op: str, token: str | None, body: Any, *, drift_first: bool = False
+    sandbox: EmulatorHost, op: str, token: str | None, body: Any, *, drift_first: bool = False
 ) -> dict[str, Any]:
     """Serve one ``oa/<op>`` call (op like ``"schedule.get"``); the caller holds the lock."""
-    code, app_id = sandbox._check_token("wecom", token)
+    code, app_id = sandbox.check_token("wecom", token)
     if app_id is None:
         return error_body(sandbox, code)
     if not isinstance(body, dict):
@@ -580,7 +670,7 @@ def handle(
 # --------------------------------------------------------------------------
 
 #: The provider label of recorded requests and tokens.
-PROVIDER = "wecom"
+PROVIDER = NAME
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 45009
 
@@ -596,21 +686,21 @@ def api_name(path: str, method: str = "POST") -> str | None:
 
 
 def routes(
-    sandbox: Sandbox,
+    sandbox: EmulatorHost,
     finish: Callable[[Request, dict[str, Any]], Response],
     read_json: Callable[[Request], Awaitable[Any]],
 ) -> list[Route]:
     """The Starlette routes of the WeCom emulator."""
 
     async def token(request: Request) -> Response:
-        with sandbox._lock:
+        with sandbox.lock:
             return finish(request, gettoken(sandbox, request.query_params))
 
     async def api(request: Request) -> Response:
         op = _OPS[request.url.path]
         body = await read_json(request)
         drift = bool(request.scope.get("state", {}).get("sandbox_drift"))
-        with sandbox._lock:
+        with sandbox.lock:
             access_token = request.query_params.get("access_token")
             data = handle(
                 sandbox,

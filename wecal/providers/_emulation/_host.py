@@ -1,0 +1,78 @@
+"""
+What an emulator may use of the sandbox that serves it: :class:`EmulatorHost`.
+
+The sandbox (:class:`wecal.sandbox.Sandbox`) is the host of every emulator; an
+emulator keeps its provider's state in ``host.state(name, factory)`` (one
+object per registry name) and takes the shared parts — the lock, the clock,
+the seeded ids, the apps and their tokens — from the host, never from the
+sandbox's private members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from typing import Any, Protocol, TypeVar
+
+__all__ = ["EmulatorHost"]
+
+T = TypeVar("T")
+
+
+class EmulatorHost(Protocol):
+    """The sandbox, as an emulator sees it."""
+
+    @property
+    def lock(self) -> AbstractContextManager[Any]:
+        """The state lock (reentrant): handlers run under it."""
+        ...
+
+    @property
+    def seed(self) -> int:
+        """The sandbox's seed: an emulator's own generators derive from it."""
+        ...
+
+    @property
+    def token_ttl(self) -> int:
+        """The ``expires_in`` a token request answers (seconds)."""
+        ...
+
+    @property
+    def notifications(self) -> Any:
+        """The sandbox's change-callback sender (each emulator calls its own hook)."""
+        ...
+
+    def clock(self) -> float:
+        """The sandbox clock (Unix seconds)."""
+        ...
+
+    def random(self, alphabet: str, n: int) -> str:
+        """``n`` characters of ``alphabet`` from the sandbox's seeded generator."""
+        ...
+
+    def request_hint(self) -> str:
+        """A fresh request id (clock, counter, random)."""
+        ...
+
+    def find_app(self, family: str, key: str, secret: str) -> tuple[bool, str | None]:
+        """(``key`` known, the app id when ``secret`` matches too) among ``family``'s apps."""
+        ...
+
+    def issue_token(self, family: str, app_id: str, *, renew: bool = False) -> str:
+        """
+        A token for ``app_id``: a fresh one, or with ``renew`` the live one it
+        has, its lifetime renewed (as some providers answer a repeated request).
+        """
+        ...
+
+    def check_token(self, family: str, token: str | None) -> tuple[int, str | None]:
+        """(0, app id) for a good token, else (41001/40014/42001/its revocation, None)."""
+        ...
+
+    def revoked_as(self, token: str) -> int | None:
+        """The errcode a revoked token answers, None if it was not revoked (or is unknown)."""
+        ...
+
+    def state(self, name: str, factory: Callable[[EmulatorHost], T]) -> T:
+        """Provider ``name``'s (registry name) emulator state, made by ``factory`` on first use."""
+        ...
