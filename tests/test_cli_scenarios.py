@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -59,8 +59,11 @@ def wecal(
     )
 
 
+_STARTED: list[subprocess.Popen[str]] = []
+
+
 def start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen(
+    proc = subprocess.Popen(
         [str(WECAL), *args],
         cwd=cwd,
         env=_env(env),
@@ -68,6 +71,19 @@ def start(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subproces
         stderr=subprocess.PIPE,
         text=True,
     )
+    _STARTED.append(proc)
+    return proc
+
+
+@pytest.fixture(autouse=True)
+def _reap_started() -> Iterator[None]:
+    """A test that fails midway leaves no process or pipe behind for the next one."""
+    yield
+    while _STARTED:
+        proc = _STARTED.pop()
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=30)
 
 
 def wait_for(check: Callable[[], bool], proc: subprocess.Popen[str] | None = None) -> None:

@@ -192,9 +192,16 @@ async def storm(
         if scope.cancelled_caught:
             cut += 1
 
-    while cut < cancellations:
+    # Until enough were cut, and enough of them by ``chaos`` mid-I/O: on a
+    # loaded machine the random deadlines fire first more often, so the count
+    # of chaos cuts is a stop condition, not a matter of timing luck.
+    min_chaos = cancellations // 20 + 1
+    rounds = 0
+    while cut < cancellations or chaos.cancelled < min_chaos:
+        rounds += 1
+        assert rounds <= 10 * (cancellations // width + 1), "chaos never cut a request mid-I/O"
         async with anyio.create_task_group() as tg:
-            for _ in range(min(width, cancellations - cut)):
+            for _ in range(max(1, min(width, cancellations - cut))):
                 tg.start_soon(listing, rnd.random() * 0.5)
     return cut
 
