@@ -147,13 +147,17 @@ def split_event_id(event_id: str) -> tuple[str, int]:
     ('75d28f9b-e35c-4230-8a83-4a661497db54', 1602504000)
     """
     uid, sep, suffix = event_id.rpartition("_")
-    number = as_int(suffix) if sep else None
-    if number is None or number < 0 or not suffix.isdigit():
+    if not sep or not suffix.isascii() or not suffix.isdigit() or len(suffix) > 20:
         return event_id, 0
-    return uid, number
+    return uid, int(suffix)
 
 
 def _seconds(value: str | int, path: str) -> int:
+    # The usual shape first: a short string of ASCII digits ("1602504000").
+    if type(value) is str and 0 < len(value) <= 11 and value.isascii() and value.isdigit():
+        number: int | None = int(value)
+        if number is not None and number <= MAX_TIMESTAMP:
+            return number
     number = as_int(value)
     if number is None or not 0 <= number <= MAX_TIMESTAMP:
         raise ResponseFormatError(
