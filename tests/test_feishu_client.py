@@ -18,6 +18,7 @@ import attrs
 import httpx
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import wecal
 from tests.sandbox_fixtures import FAST_RETRY, NOW
@@ -645,3 +646,55 @@ async def test_the_sandbox_records_no_app_secret(sb: Sandbox, client: wecal.Feis
     await client.get_primary_calendar()
     (token,) = calls(sb, "feishu.auth.tenant_access_token")
     assert token.json == {"app_id": CREDENTIALS[0], "app_secret": "REDACTED"}
+
+
+_VIEW_RULES = (
+    "FREQ=DAILY",
+    "FREQ=DAILY;INTERVAL=3",
+    "FREQ=WEEKLY;BYDAY=MO,WE,FR",
+    "FREQ=WEEKLY;INTERVAL=2;BYDAY=TU",
+    "FREQ=MONTHLY;BYMONTHDAY=1,15",
+    "FREQ=DAILY;COUNT=7",
+    "FREQ=WEEKLY;UNTIL=20240801T000000Z",
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    rule=st.sampled_from(_VIEW_RULES),
+    zone=st.sampled_from(("Asia/Shanghai", "Europe/Berlin", "America/New_York")),
+    offset=st.integers(0, 60 * 24 * 20),
+    all_day=st.booleans(),
+)
+def test_instance_view_and_wecal_expand_name_occurrences_alike(
+    rule: str, zone: str, offset: int, all_day: bool
+) -> None:
+    """DESIGN.md: one occurrence, one id, whether Feishu expanded it or wecal.expand did."""
+    start = datetime(2024, 6, 1, tzinfo=UTC) + timedelta(minutes=offset)
+    if all_day:
+        day = start.date()
+        raw: dict[str, Any] = {
+            "start_time": {"date": day.isoformat()},
+            "end_time": {"date": (day + timedelta(days=1)).isoformat()},
+        }
+    else:
+        tz = ZoneInfo(zone)
+        raw = {
+            "start_time": {"timestamp": str(int(start.timestamp())), "timezone": zone},
+            "end_time": {"timestamp": str(int(start.timestamp()) + 3600), "timezone": zone},
+        }
+        del tz
+    lo = datetime(2024, 6, 1, tzinfo=UTC)
+    hi = lo + timedelta(days=35)
+
+    async def run() -> tuple[list[str], list[str]]:
+        box = Sandbox(seed=2, clock=FakeClock(NOW))
+        fs = feishu(box)
+        master = fs.add_event(fs.bot_calendar(), {**raw, "recurrence": rule})
+        async with make_client(box) as c:
+            viewed = [e.id async for e in c.list_events(start=lo, end=hi, expand=True)]
+            stored = await c.get_event(master)
+        return viewed, [e.id for e in wecal.expand(stored, lo, hi)]
+
+    viewed, expanded = anyio.run(run)
+    assert viewed == expanded

@@ -962,11 +962,25 @@ def _expand(event: Mapping[str, Any], lo: int, hi: int) -> list[datetime]:
     else:
         tz = zone_for(start_info.get("timezone") or "Asia/Shanghai") or UTC
     dtstart = datetime.fromtimestamp(_start_seconds(event), tz)
-    rules = rrule.rrulestr(f"RRULE:{_until_utc(event['recurrence'])}", dtstart=dtstart)
+    text = _until_utc(event["recurrence"])
+    rules: Any = rrule.rrulestr(f"RRULE:{text}", dtstart=dtstart)
+    if rules.after(dtstart, inc=True) != dtstart:
+        # The event's start is its first instance (RFC 5545: DTSTART is in the
+        # set and counts toward COUNT even where the rule does not match it).
+        count = re.search(r"COUNT=(\d+)", text, flags=re.IGNORECASE)
+        rest = rrule.rruleset()
+        if count is None or int(count[1]) > 1:
+            if count is not None:
+                text = re.sub(r"COUNT=\d+", f"COUNT={int(count[1]) - 1}", text, flags=re.I)
+            single = rrule.rrulestr(f"RRULE:{text}", dtstart=dtstart)
+            assert isinstance(single, rrule.rrule)  # one RRULE line: never a set
+            rest.rrule(single)
+        rest.rdate(dtstart)
+        rules = rest
     after = datetime.fromtimestamp(lo, UTC)
     before = datetime.fromtimestamp(hi, UTC)
     found: list[datetime] = []
-    for when in rules.xafter(after, inc=True) if hasattr(rules, "xafter") else rules:
+    for when in rules.xafter(after, inc=True):
         if when >= before:
             break
         found.append(when)
