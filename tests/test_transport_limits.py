@@ -7,7 +7,11 @@ The transport's answers to a server asking too much, and to a wrong setup:
   with ``retry_after``, never slept.
 - text that is not valid Unicode (a lone surrogate, as bytes that are not
   UTF-8 become in ``sys.argv``) is a ``ValidationError`` before anything is
-  sent, in the library, and one line (exit 2) in the CLI.
+  sent, in the library, and one line (exit 2) in the CLI;
+- a base URL that is wrong — its host does not resolve, or what answers is
+  not the provider (an HTML 404 at the token path, a base URL with a path) —
+  is a ``ConfigurationError``, tried once, not a ``NotFoundError`` nor a
+  "temporary" ``TransportError``.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import time
 from collections.abc import AsyncIterable, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import attrs
 import httpx
@@ -28,6 +33,7 @@ import pytest
 import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, ok, wecom_error
 from tests.sandbox_fixtures import client_on
+from wecal._http import HttpCore
 from wecal.providers.dingtalk._errors import DINGTALK_V1
 from wecal.providers.wecom._errors import WECOM
 from wecal.sandbox import Sandbox, generate
@@ -217,3 +223,120 @@ def test_the_cli_says_so_in_one_line(tmp_path: Path) -> None:
     assert "--calendar" in lines[0]
     assert "cal\\udcff" in lines[0]
     assert "Traceback" not in done.stderr.decode("utf-8", "replace")
+
+
+# -- a base URL that is wrong ------------------------------------------------------------
+
+
+class Counting(httpx.AsyncHTTPTransport):
+    """A real HTTP transport that counts the requests it was asked to send."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent = 0
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        self.sent += 1
+        return await super().handle_async_request(request)
+
+
+async def test_a_host_that_does_not_resolve_is_a_configuration_error_not_retried() -> None:
+    # ".invalid" never resolves (RFC 2606).
+    transport = Counting()
+    clock = FakeClock()
+    core = HttpCore(
+        WECOM,
+        "ww1",
+        "secret-value-1",
+        base_url="http://wecal-test.invalid",
+        transport=transport,
+        token_store=wecal.MemoryTokenStore(),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    with pytest.raises(wecal.ConfigurationError) as info:
+        await core.call("schedule/get", "POST", "/cgi-bin/oa/schedule/get", json={})
+    assert transport.sent == 1  # one try: retrying cannot make a name resolve
+    assert clock.sleeps == []
+    assert "wecal-test.invalid" in str(info.value)
+    assert "does not resolve" in str(info.value)
+    assert not isinstance(info.value, wecal.TransportError)  # not "temporary, rerun later"
+    await core.aclose()
+
+
+async def not_the_provider(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    """A web server that is not a provider: an HTML 404 for every path."""
+    if scope["type"] != "http":
+        return
+    page = b"<html><body><h1>404 Not Found</h1></body></html>"
+    headers = [(b"content-type", b"text/html"), (b"content-length", b"%d" % len(page))]
+    await send({"type": "http.response.start", "status": 404, "headers": headers})
+    await send({"type": "http.response.body", "body": page})
+
+
+@pytest.mark.parametrize(
+    "cls", [wecal.WeComClient, wecal.DingTalkLegacyClient, wecal.DingTalkClient]
+)
+async def test_a_server_that_is_not_the_provider_is_a_configuration_error(
+    cls: type[wecal.WeComClient | wecal.DingTalkLegacyClient | wecal.DingTalkClient],
+) -> None:
+    client = cls(
+        "appkey-1",
+        "secret-value-1",
+        base_url="http://not-a-provider",
+        transport=httpx.ASGITransport(app=not_the_provider),
+        token_store=wecal.MemoryTokenStore(),
+    )
+    async with client:
+        call = (
+            client.get_events(["s1"])
+            if isinstance(client, wecal.WeComClient)
+            else _first(client.list_events(user_id="u1"))
+        )
+        with pytest.raises(wecal.ConfigurationError) as info:
+            await call
+    assert not isinstance(info.value, wecal.NotFoundError)
+    assert "HTTP 404 (text/html)" in str(info.value)
+    assert "base URL looks wrong" in str(info.value)
+
+
+async def test_a_base_url_with_a_path_says_so(sandbox: Sandbox) -> None:
+    async with client_on(sandbox, wecal.WeComClient, base_url="http://sandbox/cgi-bin") as wecom:
+        with pytest.raises(wecal.ConfigurationError) as info:
+            await wecom.get_events(["s1"])
+    assert "'/cgi-bin'" in str(info.value)
+    assert "try 'http://sandbox'" in str(info.value)
+    # The right base URL works.
+    async with client_on(sandbox, wecal.WeComClient) as wecom:
+        assert await wecom.get_events(["nope"], missing="skip") == []
+
+
+def test_the_cli_does_not_advise_rerunning_for_an_unresolvable_host(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("wecal")),
+            "events",
+            "list",
+            "--provider",
+            "wecom",
+            "--calendar",
+            "cal1",
+            "--base-url",
+            "http://wecal-test.invalid",
+        ],
+        env={
+            **os.environ,
+            "PYTHONPATH": str(Path(__file__).parents[1]),
+            "WECAL_WECOM_CORP_ID": "ww1",
+            "WECAL_WECOM_SECRET": "secret-value-1",
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "ConfigurationError" in done.stderr
+    assert "does not resolve" in done.stderr
+    assert "later" not in done.stderr
+    assert "Traceback" not in done.stderr

@@ -69,6 +69,7 @@ import email.utils
 import json as jsonlib
 import logging
 import random
+import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -87,6 +88,7 @@ from ._tokens import DEFAULT_STORE, SharedTokenManager, TokenManager, TokenStore
 from .errors import (
     AuthenticationError,
     ClientClosedError,
+    ConfigurationError,
     OutcomeUnknownError,
     ProviderError,
     QuotaExceededError,
@@ -893,6 +895,11 @@ class HttpCore:
                 method, path, api, attempt, type(error).__name__, latency,
             )  # fmt: skip
             failed = error
+            if _dns_failure(error):
+                # The host does not resolve: retrying, now or later, will not help.
+                return _Outcome(
+                    fail=lambda verdict, attempts: self._unresolvable(method, path, failed),
+                )
             return _Outcome(
                 retryable=isinstance(error, _NOT_SENT)
                 or (idempotent and isinstance(error, _MAYBE_SENT)),
@@ -912,6 +919,9 @@ class HttpCore:
                 )  # fmt: skip
                 return _Outcome(body=typed)
         failure, body = self._classify(response.status_code, content, api)
+        if token_call and self._not_the_provider(response, body):
+            wrong = self._wrong_server(method, path, response)
+            return _Outcome(fail=lambda verdict, attempts: wrong)
         logger.debug(
             "%s %s api=%s attempt=%d status=%d code=%s latency=%.3fs",
             method, path, api, attempt, response.status_code,
@@ -1086,6 +1096,50 @@ class HttpCore:
             kwargs["retry_after"] = retry_after
         return cls(self.redact(message), **kwargs)
 
+    def _not_the_provider(self, response: httpx.Response, body: dict[str, Any] | None) -> bool:
+        """
+        Whether a token endpoint's answer comes from something else than the
+        provider: a page that is not a JSON object (HTML, text) where the API
+        answers JSON whatever happens — short of a 5xx or a 429, which a
+        provider's own gateway may send as a page — or a 404/405 whose JSON
+        names neither a token nor an error code.
+        """
+        status = response.status_code
+        if status >= 500 or status == 429:
+            return False
+        if body is None:
+            return True
+        known = (self.dialect.token_field, "errcode", "code", "Code")
+        return status in (404, 405) and not any(key in body for key in known)
+
+    def _wrong_server(self, method: str, path: str, response: httpx.Response) -> WecalError:
+        kind = response.headers.get("content-type", "").split(";")[0].strip() or "no content type"
+        url = httpx.URL(self.base_url)
+        hint = ""
+        if url.path not in ("", "/"):
+            hint = (
+                f"; base_url has a path ({url.path!r}) but wecal adds the API's own paths "
+                f"({path}): try {_mask_userinfo(str(url.copy_with(path='')).rstrip('/'))!r}"
+            )
+        return ConfigurationError(
+            self.redact(
+                f"{method} {path}: the server at base_url {_mask_userinfo(self.base_url)!r} "
+                f"answered HTTP {response.status_code} ({kind}), not {self.provider}'s API: "
+                f"the base URL looks wrong{hint}"
+            )
+        )
+
+    def _unresolvable(self, method: str, path: str, error: httpx.HTTPError) -> WecalError:
+        host = httpx.URL(self.base_url).host
+        exc = ConfigurationError(
+            self.redact(
+                f"{method} {path}: the host {host!r} of base_url does not resolve (DNS: "
+                f"{_dns_detail(error)}): check base_url, or the DNS of this network; not retried"
+            )
+        )
+        exc.__cause__ = httpx.ConnectError(self.redact(str(error)))
+        return exc
+
     def _transport_error(
         self, method: str, path: str, error: httpx.HTTPError, attempts: int, reason: str
     ) -> TransportError:
@@ -1105,6 +1159,25 @@ class HttpCore:
             clean = httpx.TransportError(detail)
         exc.__cause__ = clean
         return exc
+
+
+def _dns_failure(error: BaseException) -> bool:
+    """Whether a transport error is a name-resolution failure (``socket.gaierror`` inside)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, socket.gaierror):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _dns_detail(error: BaseException) -> str:
+    current: BaseException | None = error
+    while current is not None and not isinstance(current, socket.gaierror):
+        current = current.__cause__ or current.__context__
+    return str(current or error)
 
 
 def _check_settings(
