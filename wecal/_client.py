@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, Self, TypedDict, Unpack
 
 import httpx
 
+from ._dialect import Dialect
 from ._http import CallStats, HttpCore
 from ._ratelimit import RateLimitConfig
 from ._retry import RetryConfig
@@ -16,7 +17,6 @@ from ._shared import SharedState
 from ._tokens import TokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import ValidationError, _bad_text
-from .providers._dialects import Dialect
 
 __all__ = ["BaseClient", "ClientSettings"]
 

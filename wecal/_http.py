@@ -10,7 +10,7 @@ Every provider call goes through :meth:`HttpCore.call`::
 One decision site: an attempt (:meth:`HttpCore._attempt`) sends once and
 reports an outcome; :meth:`HttpCore._send` alone decides to return, replay
 with a fresh token, sleep and retry, or raise. A provider plugs in through
-its :class:`~wecal.providers._dialects.Dialect` (token request and placement,
+its :class:`~wecal._dialect.Dialect` (token request and placement,
 error classification) and the per-call ``headers``, sent unchanged on every
 attempt (an idempotency key such as ``x-client-token`` is reused on retries).
 
@@ -35,7 +35,7 @@ Bounds against hostile servers:
 What is retried (``wecal._retry`` decides when):
 
 - network failures and timeouts, 5xx, 429, and the transient provider codes
-  of :mod:`wecal.providers._errors` (busy, QPS limits, version conflicts);
+  of each dialect's code table (busy, QPS limits, version conflicts);
 - a token-invalid answer replays the call once with a fresh token.
 
 Ambiguous failures. A call made with ``idempotent=False`` (a WeCom
@@ -80,6 +80,7 @@ import anyio.lowlevel
 import attrs
 import httpx
 
+from ._dialect import Dialect, Failure
 from ._ratelimit import RateLimitConfig, RateLimiter
 from ._redact import _register_secret, redact
 from ._retry import RETRY_AFTER_TOO_LONG, Decision, RetryConfig, decide
@@ -101,7 +102,6 @@ from .errors import (
     _check_text,
     _describe,
 )
-from .providers._dialects import Dialect, Failure
 
 __all__ = [
     "DEFAULT_MAX_RESPONSE_BYTES",
@@ -929,9 +929,9 @@ class HttpCore:
         )  # fmt: skip
         if failure is None and body is not None:
             return _Outcome(body=body)
-        if failure is None and not content and self.dialect.style == "status":
-            # Where the HTTP status says success (DingTalk v1.0), an empty body
-            # is an answer without fields: delete, respond, attendee changes.
+        if failure is None and not content and self.dialect.empty_success:
+            # Where the HTTP status says success (the dialect says so), an empty
+            # body is an answer without fields: delete, respond, attendee changes.
             return _Outcome(body={})
         if failure is None:
             # A success status with a body that is not a JSON object.

@@ -20,7 +20,7 @@ N calls start in any window of T seconds: ``b`` calls may go back to back
 (``b`` = N/60, at least 1) and then one every ``T / (N − b + 1)`` seconds.
 The per-second band keeps its historical meaning: one call every ``1/rate``
 seconds after ``burst`` back-to-back calls. Provider defaults come from each
-provider's :class:`~wecal.providers._dialects.Dialect`; nothing here knows a
+provider's :class:`~wecal._dialect.Dialect`; nothing here knows a
 provider.
 """
 

@@ -4,7 +4,8 @@ Per-provider wire rules: how to fetch a token, where to put it, how errors look.
 A :class:`Dialect` is pure data plus pure functions — it never sends. The HTTP
 core asks it three things: the token request for a set of app credentials,
 how to read the token answer, and whether an HTTP answer is an error (and
-which :class:`~wecal.providers._errors.CodeRule` applies).
+which :class:`~wecal._dialect.CodeRule` applies). It satisfies the core's
+:class:`wecal._dialect.Dialect` protocol, which is all the send loop reads.
 
 One dialect per API family, each in its provider's folder (``_errors.py``)::
 
@@ -22,8 +23,8 @@ from typing import Any
 
 import attrs
 
+from .._dialect import CodeRule, Failure, TokenRequest, rule_for_status
 from ..errors import NotFoundError, ProviderError, RateLimitError, ResponseFormatError, _describe
-from ._errors import CodeRule, rule_for_status
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 
@@ -65,29 +66,6 @@ _SUCCESS_CODES = frozenset({"0", "ok", "success", "200"})
 
 
 @attrs.frozen
-class TokenRequest:
-    """The request that fetches an access token (it carries the secret)."""
-
-    method: str
-    path: str
-    params: Mapping[str, str] = attrs.field(factory=dict, repr=False)
-    json: Mapping[str, str] | None = attrs.field(default=None, repr=False)
-
-
-@attrs.frozen
-class Failure:
-    """An error answer, classified: the rule plus what the provider said."""
-
-    rule: CodeRule
-    code: int | str | None
-    message: str
-    request_id: str | None
-    http_status: int | None
-    #: What an envelope code (legacy DingTalk's 88) says inside: ``sub_code``.
-    sub_code: str | None = None
-
-
-@attrs.frozen
 class Dialect:
     """
     The wire rules of one provider API.
@@ -118,6 +96,8 @@ class Dialect:
     #: Where the token goes on business calls: a query parameter or a header.
     token_query: str | None = None
     token_header: str | None = None
+    #: Or ``Authorization: <token_scheme> <token>`` ("Bearer").
+    token_scheme: str | None = None
     int_codes: Mapping[int, CodeRule] = attrs.field(factory=dict, repr=False)
     str_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
     prefixes: tuple[tuple[str, CodeRule], ...] = attrs.field(default=(), repr=False)
@@ -168,6 +148,13 @@ class Dialect:
             params[self.token_query] = token
         if self.token_header:
             headers[self.token_header] = token
+        if self.token_scheme:
+            headers["Authorization"] = f"{self.token_scheme} {token}"
+
+    @property
+    def empty_success(self) -> bool:
+        """Where the HTTP status is the verdict, an empty 2xx body is an answer without fields."""
+        return self.style == "status"
 
     def classify(
         self, status: int, body: Mapping[str, Any] | None, api: str | None = None
