@@ -155,6 +155,16 @@ class Dialect(Protocol):
         ...
 
     @property
+    def token_field(self) -> str:
+        """The token answer's field holding the token."""
+        ...
+
+    @property
+    def error_keys(self) -> tuple[str, ...]:
+        """Body keys that hold an error code, in any of this API's answers."""
+        ...
+
+    @property
     def empty_success(self) -> bool:
         """Whether a success status with an empty body is an answer without fields."""
         ...

@@ -1109,7 +1109,7 @@ class HttpCore:
             return False
         if body is None:
             return True
-        known = (self.dialect.token_field, "errcode", "code", "Code")
+        known = (self.dialect.token_field, *self.dialect.error_keys)
         return status in (404, 405) and not any(key in body for key in known)
 
     def _wrong_server(self, method: str, path: str, response: httpx.Response) -> WecalError:

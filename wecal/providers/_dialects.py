@@ -152,6 +152,11 @@ class Dialect:
             headers["Authorization"] = f"{self.token_scheme} {token}"
 
     @property
+    def error_keys(self) -> tuple[str, ...]:
+        """Body keys that hold an error code: both styles' (a gateway may answer in either)."""
+        return ("errcode", "code", "Code")
+
+    @property
     def empty_success(self) -> bool:
         """Where the HTTP status is the verdict, an empty 2xx body is an answer without fields."""
         return self.style == "status"
