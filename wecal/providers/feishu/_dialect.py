@@ -41,15 +41,12 @@ SECRET_NAMES = (
 
 @attrs.frozen
 class FeishuDialect(Dialect):
-    """:class:`Dialect` with Feishu's error reading and its bearer token."""
+    """:class:`Dialect` with Feishu's error reading (``{code, msg}``, the code deciding)."""
 
     def classify(
         self, status: int, body: Mapping[str, Any] | None, api: str | None = None
     ) -> Failure | None:
         return classify(status, body)
-
-    def place_token(self, token: str, params: dict[str, Any], headers: dict[str, str]) -> None:
-        headers["Authorization"] = f"Bearer {token}"
 
 
 def _dialect(name: str, base_url: str) -> FeishuDialect:
@@ -68,6 +65,7 @@ def _dialect(name: str, base_url: str) -> FeishuDialect:
         expires_field="expire",
         int_codes=FEISHU_ERRORS,
         retry_after_headers=(RATE_LIMIT_RESET_HEADER, "retry-after"),
+        token_scheme="Bearer",
     )
 
 
