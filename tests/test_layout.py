@@ -87,6 +87,7 @@ FUNCTION_LEVEL = {
     ("wecal.cli", "wecal.sandbox._demo"): (
         "the sandbox (starlette, uvicorn) is loaded only by the commands that serve it"
     ),
+    ("wecal.cli", "wecal.redis"): "coredis (the redis extra) is loaded only for --redis",
     ("wecal.notifications", "wecal.providers._registry"): (
         "module __getattr__ re-exporting the callback classes: a static import is a circle "
         "(a provider's callback imports this package's _crypto/_model)"

@@ -184,6 +184,18 @@ class _Config:
         self.label = ""
         #: What, besides the sources, says which data this is (a checkpoint is bound to it).
         self.identity: dict[str, object] = {}
+        #: ``--redis``: the state every client shares with the app's other
+        #: processes, entered around the run (:meth:`running`).
+        self.shared: Any = None
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """The shared state entered for the run (a long-lived task: the command's own)."""
+        if self.shared is None:
+            yield
+            return
+        async with self.shared:
+            yield
 
     @property
     def sources(self) -> list[Source]:
@@ -314,8 +326,20 @@ def _build(
     size: int,
     latency: float,
     faults: str,
+    redis: str | None,
 ) -> _Config:
     config = _Config()
+    shared: dict[str, Any] = {}
+    if redis is not None:
+        # coredis comes with the redis extra: loaded only when asked for.
+        try:
+            from .redis import RedisBackend
+        except ImportError:
+            raise click.UsageError(
+                "--redis needs the redis extra: pip install 'wecal[redis]'"
+            ) from None
+        config.shared = RedisBackend(redis)
+        shared["shared"] = config.shared
     if sandbox:
         if base_url is not None:
             raise click.UsageError("--sandbox serves its own API: drop --base-url")
@@ -336,7 +360,8 @@ def _build(
                     demo_secret,
                     base_url="http://sandbox",
                     transport=transport,
-                    token_store=MemoryTokenStore(),
+                    # The demo's tokens stay in this run, unless shared.
+                    **(shared or {"token_store": MemoryTokenStore()}),
                 )
                 config.add(PROVIDERS[name], client, selected[name])
         config.label = f"sandbox (seed {seed}, size {size})"
@@ -364,7 +389,8 @@ def _build(
             f"{provider} cannot export {', '.join(wrong)} "
             f"({entry.title} lists by {entry.source_kind}: use --{entry.source_kind})"
         )
-    config.add(entry, entry.client(app_id, secret, base_url=base_url), [s.id for s in sources])
+    client = entry.client(app_id, secret, base_url=base_url, **shared)
+    config.add(entry, client, [s.id for s in sources])
     config.label = provider
     # Another host or another app may hold other data under the same ids.
     config.identity = {"--base-url": base_url, entry.app_id.option: app_id}
@@ -386,6 +412,7 @@ _TARGET_OPTIONS = (
     "sandbox",
     "provider",
     "base_url",
+    "redis",
     "calendars",
     "users",
     "sources_file",
@@ -426,6 +453,19 @@ def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
             "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
         ),
     ]
+
+
+def _redis_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--redis`` checked before any work; never the password in the message."""
+    if value is None or value == "":
+        return None
+    scheme = value.partition("://")[0].lower()
+    if scheme not in ("redis", "rediss", "unix"):
+        raise click.BadParameter(
+            f"{_mask_userinfo(value)!r} is not a redis://, rediss:// or unix:// URL",
+            param_hint="--redis",
+        )
+    return value
 
 
 def _base_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -480,6 +520,14 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             "--base-url",
             callback=_base_url,
             help="Another API host (private deployment, a sandbox).",
+        ),
+        click.option(
+            "--redis",
+            envvar="WECAL_REDIS_URL",
+            callback=_redis_url,
+            help="Share tokens, rate limits and quotas with the app's other processes "
+            "through this Redis (redis://host:port/db; also WECAL_REDIS_URL). "
+            "Needs the redis extra.",
         ),
         click.option("--calendar", "calendars", multiple=True, help=_source_help("calendar")),
         click.option("--user", "users", multiple=True, help=_source_help("user")),
@@ -636,7 +684,8 @@ def export_command(
         "--page-size": page_size,
     }
     return _run_async(
-        functools.partial(
+        _inside(
+            config,
             _export,
             config,
             window,
@@ -651,6 +700,18 @@ def export_command(
         ),
         resume=_resume_hint(output, checkpoint),
     )
+
+
+def _inside(
+    config: _Config, fn: Callable[..., Awaitable[int]], *args: Any
+) -> Callable[..., Awaitable[int]]:
+    """``fn(*args, *more)`` run inside the config's shared state (``--redis``)."""
+
+    async def run(*more: Any) -> int:
+        async with config.running():
+            return await fn(*args, *more)
+
+    return run
 
 
 def _resume_hint(output: str, checkpoint: Path | None) -> str:
@@ -949,7 +1010,7 @@ def events_list(
     until = _when(end, zone, "--end") or begin + timedelta(days=30)
     _window(begin, until)
     config = _build(**target)
-    return _run_async(_list, config, begin, until, limit, zone)
+    return _run_async(_inside(config, _list), config, begin, until, limit, zone)
 
 
 async def _list(config: _Config, start: datetime, end: datetime, limit: int, zone: tzinfo) -> int:
