@@ -62,6 +62,7 @@ reorder, fail-then-retry); see ``wecal.sandbox._notify``.
 """
 
 from ..providers._emulation._faults import Fault, FaultKind, Faults
+from ..providers.feishu._emulator import CREDENTIALS as _FEISHU_CREDENTIALS
 from ._app import create_app
 from ._data import (
     DEFAULT_DINGTALK_APP_KEY,
@@ -75,9 +76,14 @@ from ._notify import Delivery, NotifyFault, SandboxNotifications
 from ._serve import describe, main, run, serve
 from ._state import FakeClock, RecordedRequest, Sandbox
 
+#: The Feishu emulator's own app (every sandbox knows it).
+DEFAULT_FEISHU_APP_ID, DEFAULT_FEISHU_APP_SECRET = _FEISHU_CREDENTIALS
+
 __all__ = [
     "DEFAULT_DINGTALK_APP_KEY",
     "DEFAULT_DINGTALK_APP_SECRET",
+    "DEFAULT_FEISHU_APP_ID",
+    "DEFAULT_FEISHU_APP_SECRET",
     "DEFAULT_WECOM_CORP_ID",
     "DEFAULT_WECOM_SECRET",
     "Delivery",
