@@ -612,7 +612,7 @@ class HttpCore:
         _check_text(path, f"{method} request path")
         _check_text(dict(params or {}), f"{method} {path}: query")
         _check_text(dict(headers or {}), f"{method} {path}: headers")
-        _check_text(json, f"{method} {path}: body")
+        # The body is checked when it is encoded (see _attempt): no walk over it here.
         return await self._send(
             api,
             method,
@@ -841,26 +841,29 @@ class HttpCore:
         error: httpx.HTTPError | None = None
         too_large: int | None = None
         sent_at = self._clock()
-        body_stream: _Body | None = None
+        try:
+            built = self._http().build_request(
+                method, request.url, params=params, json=request.json, headers=headers
+            )
+        except httpx.InvalidURL as exc:
+            message = f"{method} {path}: invalid URL: {self.redact(str(exc))}"
+            raise ValidationError(message) from None
+        except UnicodeEncodeError:
+            # Text that cannot be UTF-8 (a lone surrogate) in the body: name where.
+            _check_text(request.json, f"{method} {path}: body")
+            raise ValidationError(f"{method} {path}: the request is not valid text") from None
+        body_stream = _Body(built.content)
+        built.stream = body_stream
         with anyio.move_on_after(left) as deadline_scope:
             async with self._limiter.slot(api, left, counted=not token_call):
                 sent_at = self._clock()
                 self.stats.requests += 1
                 try:
-                    built = self._http().build_request(
-                        method, request.url, params=params, json=request.json, headers=headers
-                    )
-                    body_stream = _Body(built.content)
-                    built.stream = body_stream
                     response, content = await self._exchange(built)
                 except _TooLarge as exc:
                     too_large = exc.size
                 except httpx.HTTPError as exc:
                     error = exc
-                except httpx.InvalidURL as exc:
-                    raise ValidationError(
-                        f"{method} {path}: invalid URL: {self.redact(str(exc))}"
-                    ) from None
         latency = self._clock() - sent_at
 
         if deadline_scope.cancelled_caught:
@@ -878,7 +881,7 @@ class HttpCore:
             )
             return _Outcome(
                 fail=lambda verdict, attempts: TransportError(message),
-                maybe_applied=body_stream is not None and body_stream.started,
+                maybe_applied=body_stream.started,
             )
         if too_large is not None:
             message = (
