@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from types import MappingProxyType, ModuleType
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal, Protocol, Unpack
 
 import attrs
@@ -34,6 +34,7 @@ from .wecom import WeComClient
 
 if TYPE_CHECKING:
     from ..notifications._model import ProviderCallback
+    from ._emulation._host import Emulator
 
 __all__ = ["PROVIDERS", "ClientFactory", "Credential", "ProviderEntry", "entry", "secret_names"]
 
@@ -83,9 +84,10 @@ class ProviderEntry:
     callback: str
     max_page_size: int
 
-    def load_emulator(self) -> ModuleType:
+    def load_emulator(self) -> Emulator:
         """The emulator module (needs the ``sandbox`` extra)."""
-        return importlib.import_module(self.emulator)
+        module: Emulator = importlib.import_module(self.emulator)
+        return module
 
     def load_callback(self) -> Callable[[str, str, str], ProviderCallback]:
         """The callback class (needs the ``notify`` extra): ``(token, aes_key, app_id)``."""

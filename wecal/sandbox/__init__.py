@@ -62,6 +62,7 @@ reorder, fail-then-retry); see ``wecal.sandbox._notify``.
 """
 
 from ..providers._emulation._faults import Fault, FaultKind, Faults
+from ..providers._emulation._host import Emulator, EmulatorHost
 from ..providers.feishu._emulator import CREDENTIALS as _FEISHU_CREDENTIALS
 from ._app import create_app
 from ._data import (
@@ -87,6 +88,8 @@ __all__ = [
     "DEFAULT_WECOM_CORP_ID",
     "DEFAULT_WECOM_SECRET",
     "Delivery",
+    "Emulator",
+    "EmulatorHost",
     "FakeClock",
     "Fault",
     "FaultKind",

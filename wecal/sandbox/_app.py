@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -19,6 +17,7 @@ from starlette.routing import Route
 
 from .._redact import secret_names
 from ..providers._emulation._faults import Fault, FaultKind
+from ..providers._emulation._host import Emulator
 from ..providers._registry import PROVIDERS
 from ._record import RecordedRequest
 
@@ -40,16 +39,15 @@ _SECRET_FIELDS = ("appSecret",)
 _TOKEN_HEADERS = (b"x-acs-dingtalk-access-token",)
 
 
-def _emulators() -> tuple[ModuleType, ...]:
+def _emulators() -> tuple[Emulator, ...]:
     """The emulator module of every registered provider (each serves its own paths)."""
-    modules = (importlib.import_module(e.emulator) for e in PROVIDERS.values())
-    return tuple(dict.fromkeys(modules))
+    return tuple(dict.fromkeys(e.load_emulator() for e in PROVIDERS.values()))
 
 
 _EMULATORS = _emulators()
 
 
-def _emulator_for(path: str, method: str) -> tuple[ModuleType, str] | None:
+def _emulator_for(path: str, method: str) -> tuple[Emulator, str] | None:
     for module in _EMULATORS:
         api = module.api_name(path, method)
         if api is not None:
@@ -82,6 +80,10 @@ class _FaultLayer:
             return
         emulator, api = found
         provider = emulator.PROVIDER
+        # An optional hook: an emulator whose faults answer in a shape of its own.
+        fault_answer: Callable[[Any, Fault], tuple[int, dict[str, Any]]] | None = getattr(
+            emulator, "fault_answer", None
+        )
         sandbox = self.sandbox
         # When the request arrived (rates are measured on this), not when it ended.
         arrived = sandbox.clock()
@@ -156,9 +158,9 @@ class _FaultLayer:
                 outcome["code"] = data["code"]
                 await answer(403, _json_bytes(data), "application/json")
                 return
-            elif fault is not None and kind in _ERROR_KINDS and hasattr(emulator, "fault_answer"):
+            elif fault is not None and kind in _ERROR_KINDS and fault_answer is not None:
                 # An emulator with its own error shape (HTTP status + string code).
-                status, data = emulator.fault_answer(sandbox, fault)
+                status, data = fault_answer(sandbox, fault)
                 outcome["code"] = data.get("code")
                 await answer(status, _json_bytes(data), "application/json")
                 return

@@ -1,5 +1,7 @@
 """
-What an emulator may use of the sandbox that serves it: :class:`EmulatorHost`.
+The two sides of an emulator's contract: :class:`EmulatorHost`, what an
+emulator may use of the sandbox that serves it, and :class:`Emulator`, what
+the sandbox asks of an emulator module (the one the registry names).
 
 The sandbox (:class:`wecal.sandbox.Sandbox`) is the host of every emulator; an
 emulator keeps its provider's state in ``host.state(name, factory)`` (one
@@ -10,11 +12,16 @@ sandbox's private members.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-__all__ = ["EmulatorHost"]
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+__all__ = ["Emulator", "EmulatorHost"]
 
 T = TypeVar("T")
 
@@ -75,4 +82,38 @@ class EmulatorHost(Protocol):
 
     def state(self, name: str, factory: Callable[[EmulatorHost], T]) -> T:
         """Provider ``name``'s (registry name) emulator state, made by ``factory`` on first use."""
+        ...
+
+
+class Emulator(Protocol):
+    """
+    What the sandbox asks of a provider's emulator module: the registry entry
+    names it (``ProviderEntry.emulator``), the sandbox app serves its routes
+    and applies faults in its error shape. ``typing_tests/emulators.py``
+    checks every emulator module against it.
+    """
+
+    #: The provider label of recorded requests (``RecordedRequest.provider``).
+    PROVIDER: str
+    #: The code a "rate limited" fault answers with.
+    RATE_LIMIT_CODE: int
+    #: The app credentials the sandbox serves by default (id, secret).
+    CREDENTIALS: tuple[str, str]
+
+    def api_name(self, path: str, method: str, /) -> str | None:
+        """The api name of ``path`` (``"wecom.schedule.get"``), None for others' paths."""
+        ...
+
+    def routes(
+        self,
+        host: EmulatorHost,
+        finish: Callable[[Request, dict[str, Any]], Response],
+        read_json: Callable[[Request], Awaitable[Any]],
+        /,
+    ) -> list[Route]:
+        """The Starlette routes serving this provider's paths on ``host``."""
+        ...
+
+    def error_body(self, host: EmulatorHost, code: int, /) -> dict[str, Any]:
+        """The answer body of the error ``code`` (a scripted fault) in this API's shape."""
         ...

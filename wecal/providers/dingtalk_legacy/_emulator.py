@@ -41,6 +41,7 @@ __all__ = [
     "RATE_LIMIT_CODE",
     "DingTalkLegacyState",
     "api_name",
+    "error_body",
     "gettoken",
     "handle",
     "list_items",

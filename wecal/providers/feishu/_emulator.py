@@ -73,6 +73,7 @@ __all__ = [
     "RATE_LIMIT_CODE",
     "FeishuEmulator",
     "api_name",
+    "error_body",
     "fault_answer",
     "feishu",
     "paths",

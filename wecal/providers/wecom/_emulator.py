@@ -39,6 +39,7 @@ __all__ = [
     "ApiError",
     "WeComState",
     "api_name",
+    "error_body",
     "gettoken",
     "handle",
     "routes",
