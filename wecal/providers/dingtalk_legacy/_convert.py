@@ -54,6 +54,7 @@ from ...models import (
     Attendee,
     Event,
     EventStatus,
+    Person,
     Provider,
     Recurrence,
     ResponseStatus,
@@ -421,6 +422,12 @@ def _wire_stamp(value: str | BoundWire | None) -> datetime | None:
     return datetime.combine(_parse_date(value.date, "$"), _MIDNIGHT, zone or UTC)
 
 
+# The organizers of a calendar are a handful of people: one frozen Person each.
+@lru_cache(maxsize=1024)
+def _wire_person(person_id: str, name: str) -> Person:
+    return _trusted_person(id=person_id, display_name=name)
+
+
 @lru_cache(maxsize=512)
 def _wire_rule(block: bytes) -> Recurrence | None:
     """A ``recurrence`` value's rule, once per distinct bytes (failures not cached)."""
@@ -467,9 +474,8 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
     o = w.organizer
     if o is not None:
         is_self = o.is_self is True
-        organizer = _trusted_person(
-            id=o.userid or (user_id if is_self and user_id else ""),
-            display_name=o.display_name or "",
+        organizer = _wire_person(
+            o.userid or (user_id if is_self and user_id else ""), o.display_name or ""
         )
 
     attendees: tuple[Attendee, ...] = ()

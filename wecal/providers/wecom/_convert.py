@@ -317,7 +317,7 @@ def _code(table: Mapping[int, Any], value: int | str) -> Any:
 
 
 @lru_cache(maxsize=4096)
-def _reminders_block(block: bytes, all_day: bool) -> tuple[tzinfo, Recurrence | None, Any]:
+def _reminders_block(block: bytes, all_day: bool) -> tuple[tzinfo, str, Recurrence | None, Any]:
     """
     What a ``reminders`` block says — offset, repeat rule, reminder offsets —
     read once per distinct block (its bytes) and kind of start: the repeat
@@ -330,7 +330,11 @@ def _reminders_block(block: bytes, all_day: bool) -> tuple[tzinfo, Recurrence | 
     tz = wecom_timezone(reminders)
     # Any start of the right kind and offset: the rule does not depend on its value.
     start = _EPOCH.date() if all_day else _EPOCH.astimezone(tz)
-    return tz, recurrence_from_wecom(reminders, start=start), _read_reminders(reminders, "$")
+    recurrence = recurrence_from_wecom(reminders, start=start)
+    return tz, _offset_name(tz), recurrence, _read_reminders(reminders, "$")
+
+
+_STATUS_BY_CODE = dict(WECOM_EVENT_STATUS)
 
 
 def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
@@ -345,9 +349,10 @@ def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
         if number != 0 and number != 1:
             raise _NotFast
         all_day = number == 1
-    tz, recurrence, reminders = _reminders_block(bytes(s.reminders), all_day)
-    start_dt = datetime.fromtimestamp(_digits(s.start_time), tz)
-    end_dt = datetime.fromtimestamp(_digits(s.end_time), tz)
+    tz, tz_name, recurrence, reminders = _reminders_block(bytes(s.reminders), all_day)
+    start_s, end_s = s.start_time, s.end_time
+    start_dt = datetime.fromtimestamp(start_s if type(start_s) is int else _digits(start_s), tz)
+    end_dt = datetime.fromtimestamp(end_s if type(end_s) is int else _digits(end_s), tz)
     if end_dt < start_dt:
         raise _NotFast
     start: datetime | date = start_dt
@@ -356,7 +361,13 @@ def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
         start = start_dt.date()
         last = end_dt.date()
         end = last if end_dt.time() == _MIDNIGHT and last > start else last + _DAY
-    status = EventStatus.CONFIRMED if s.status is None else _code(WECOM_EVENT_STATUS, s.status)
+    code = s.status
+    if code is None:
+        status = EventStatus.CONFIRMED
+    else:
+        status = (_STATUS_BY_CODE.get(code) if type(code) is int else None) or _code(
+            WECOM_EVENT_STATUS, code
+        )
     attendees: tuple[Attendee, ...] = ()
     if s.attendees:
         attendees = tuple([_attendee(a.userid, a.response_status) for a in s.attendees])
@@ -371,7 +382,7 @@ def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
         start=start,
         end=end,
         all_day=all_day,
-        timezone=_offset_name(tz),
+        timezone=tz_name,
         recurrence=recurrence,
         status=status,
         organizer=organizer,
