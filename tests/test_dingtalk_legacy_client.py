@@ -54,14 +54,14 @@ def listed(sb: Sandbox) -> list[RecordedRequest]:
 def expected_id(item: Mapping[str, Any]) -> str:
     """
     The wecal id of a ground-truth item, by DESIGN.md's rule: the DingTalk id
-    for a master or single event, ``{series}_{original start in UTC}`` (a
-    date for all-day ones) for an occurrence — computed from the item's own
-    ``recurrence_id`` (epoch milliseconds) and its master's id (the part of
-    DingTalk's occurrence id before the last ``_``).
+    for a single event, the series' ``unique_id`` for a master (its
+    occurrences share it, whatever their ``id``), ``{series}_{original start
+    in UTC}`` (a date for all-day ones) for an occurrence — computed from the
+    item's own ``recurrence_id`` (epoch milliseconds) and ``unique_id``.
     """
     if "recurrence_id" not in item:
-        return str(item["id"])
-    master = str(item["id"]).rsplit("_", 1)[0]
+        return str(item["unique_id"] if item.get("recurrence") else item["id"])
+    master = str(item["unique_id"])
     rid = datetime.fromtimestamp(int(item["recurrence_id"]) / 1000, UTC)
     if "date_time" not in item["start"]:
         zone = ZoneInfo(item["start"].get("time_zone") or "Asia/Shanghai")
@@ -311,8 +311,9 @@ async def test_seed_as_is_is_an_error_after_retries() -> None:
 
 async def test_one_occurrence_has_one_id_however_it_was_expanded(sandbox: Sandbox) -> None:
     # DESIGN.md "Occurrences and identity": DingTalk's single_events and
-    # wecal.expand over the masters give the same ids (series_id = the
-    # master's id, which the API addresses; never unique_id).
+    # wecal.expand over the masters give the same ids. The sandbox's
+    # occurrence ids have the seed's shape ("1k3io5…" beside unique_id
+    # "k3io5…"): only unique_id names the series on both sides.
     generate(sandbox, dingtalk_users=1, events_per_user=40, wecom_calendars=0)
     user = user_of(sandbox)
     start, end = datetime(2024, 5, 1, tzinfo=UTC), datetime(2024, 8, 1, tzinfo=UTC)

@@ -117,7 +117,9 @@ def test_seed_master_recurrence_quirks() -> None:
     item = seed_item()
     del item["recurrence_id"]
     ev = item_to_event(item)
-    assert ev.id == "1k3io5atbqjbgh9927j8d94abh"
+    # A master is named by the unique_id its occurrences share; its id stays in raw.
+    assert ev.id == "k3io5atbqjbgh9927j8d94abh"
+    assert ev.raw["id"] == "1k3io5atbqjbgh9927j8d94abh"
     assert ev.series_id is None
     assert ev.recurrence_id is None
     assert ev.recurrence is not None
@@ -388,3 +390,55 @@ def test_repeated_rules_parse_alike_and_errors_name_their_item() -> None:
             item_to_event(bad, path=f"$.result.items[{i}]")
         assert info.value.path is not None
         assert info.value.path.startswith(f"$.result.items[{i}].recurrence")
+
+
+SEED_UNIQUE = "k3io5atbqjbgh9927j8d94abh"
+
+
+@pytest.mark.parametrize(
+    ("master_id", "occurrence_ids"),
+    [
+        ("1" + SEED_UNIQUE, ["1" + SEED_UNIQUE, "2" + SEED_UNIQUE]),
+        (SEED_UNIQUE, [SEED_UNIQUE + "_x", "other-form-7"]),
+        ("master", ["master_20240603T020000Z", "master_20240610T020000Z"]),
+    ],
+    ids=["seed-shape", "unrelated", "google-shape"],
+)
+def test_server_occurrences_and_expand_of_the_master_agree_whatever_the_ids(
+    master_id: str, occurrence_ids: list[str]
+) -> None:
+    """
+    One occurrence, one id and one series_id, whether single_events or
+    wecal.expand made it — whatever ``id`` holds beside the series' unique_id.
+    """
+    unique = "k3io5atbqjbgh9927j8d94abh"
+    zone = {"time_zone": "Asia/Shanghai"}
+    master = {
+        "id": master_id,
+        "unique_id": unique,
+        "summary": "周会",
+        "start": {"date_time": "2024-06-03T10:00:00+0800", **zone},
+        "end": {"date_time": "2024-06-03T11:00:00+0800", **zone},
+        "recurrence": {"string": ["WEEKLY;BYDAY=MO"]},
+    }
+    occurrences = [
+        {
+            **{k: v for k, v in master.items() if k != "recurrence"},
+            "id": occ_id,
+            "recurrence_id": str(int(datetime(2024, 6, day, 2, tzinfo=UTC).timestamp()) * 1000),
+            "start": {"date_time": f"2024-06-{day:02d}T10:00:00+0800", **zone},
+            "end": {"date_time": f"2024-06-{day:02d}T11:00:00+0800", **zone},
+        }
+        for occ_id, day in zip(occurrence_ids, (3, 10), strict=True)
+    ]
+    server = [item_to_event(o) for o in occurrences]
+    listed = item_to_event(master)
+    local = list(
+        wecal.expand(listed, datetime(2024, 6, 1, tzinfo=UTC), datetime(2024, 6, 11, tzinfo=UTC))
+    )
+    # By hand: the series is the unique_id; each id is it and the UTC start.
+    expected = [(f"{unique}_202406{d:02d}T020000Z", unique) for d in (3, 10)]
+    assert [(e.id, e.series_id) for e in server] == expected
+    assert [(e.id, e.series_id) for e in local] == expected
+    assert listed.id == unique
+    assert listed.raw["id"] == master_id

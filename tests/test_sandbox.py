@@ -707,7 +707,9 @@ async def test_dingtalk_single_events_expands_in_the_window(sandbox: Sandbox) ->
     items = expanded["result"]["items"]
     # Mondays of June 2024 at 10:00 +08 (02:00Z), without the excluded 10th.
     days = [3, 17, 24]
-    assert [i["id"] for i in items] == [f"{sid}_202406{d:02d}T020000Z" for d in days]
+    # The seed's shape ("id":"1k3io5…" beside "unique_id":"k3io5…"): a number,
+    # here the minutes from the series' start plus one, before the unique_id.
+    assert [i["id"] for i in items] == [f"{(d - 3) * 24 * 60 + 1}{sid}" for d in days]
     assert [i["recurrence_id"] for i in items] == [
         str(int(datetime(2024, 6, d, 2, tzinfo=UTC).timestamp()) * 1000) for d in days
     ]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,9 +204,11 @@ def test_dingtalk_expansion_matches_hand_arithmetic(
         if start + k * step < hi and start + k * step + timedelta(hours=1) > lo
     ]
     got = sb.dingtalk_ground_truth("u1", start=lo, end=hi, expand=True)
+    # The seed's id shape: minutes from the series' start plus one, then the unique_id.
     assert [g["id"] for g in got] == [
-        f"{ev_id}_{e.astimezone(UTC):%Y%m%dT%H%M%SZ}" for e in expected
+        f"{(e - start) // timedelta(minutes=1) + 1}{ev_id}" for e in expected
     ]
+    assert all(g["unique_id"] == ev_id for g in got)
     assert [int(g["recurrence_id"]) for g in got] == [int(e.timestamp()) * 1000 for e in expected]
     masters = sb.dingtalk_ground_truth("u1", start=lo, end=hi)
     assert [m["id"] for m in masters] == ([ev_id] if expected else [])

@@ -490,9 +490,13 @@ class _Gen:
         updated = created + timedelta(hours=rng.randint(0, 48))
         organizer_self = kind != "other_organizer" and rng.random() > 0.2
         other = rng.randrange(len(_NAMES_ZH))
+        # A stored event's unique_id is its id (set when it is added); its
+        # occurrences get ids of the seed's own shape (see
+        # providers/dingtalk_legacy/_emulator.py). The draw that once made a
+        # separate one is kept, so the demo data stays as it was.
+        self.ding_id()
         item: dict[str, Any] = {
             "id": None,
-            "unique_id": self.ding_id()[:25],
             "organizer": {
                 "self": organizer_self,
                 "display_name": name if organizer_self else _NAMES_ZH[other],

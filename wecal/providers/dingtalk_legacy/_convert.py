@@ -21,9 +21,11 @@ rules chosen for each quirk (``reference/dingtalk.md`` §1.1):
   rule without ``FREQ=``, a rule split on its commas, or text pasted after
   the rule: :func:`wecal.recurrence.parse_rrule` copes with all of them.
 - ``recurrence_id`` (epoch milliseconds) marks one occurrence of a series
-  (it is the occurrence's RECURRENCE-ID): ``series_id`` is the master's
-  ``id`` (DingTalk names an occurrence ``{master id}_{original start}``;
-  ``unique_id`` when the id has another form), ``recurrence_id`` the
+  (it is the occurrence's RECURRENCE-ID): ``series_id`` is the series'
+  ``unique_id``, which every occurrence and the master share whatever their
+  ``id`` holds (``{master id}_{original start}`` when there is none), and a
+  master's ``id`` is that ``unique_id`` too, so ``single_events`` and
+  :func:`wecal.expand` of the master agree; ``recurrence_id`` is the
   original start in the event's zone (a date for all-day events), and
   ``id`` follows DESIGN.md
   (``f"{series_id}_{recurrence_id:%Y%m%dT%H%M%SZ}"`` in UTC, ``%Y%m%d`` for
@@ -205,19 +207,32 @@ def _series_id(
     data: Mapping[str, Any], provider_id: str, recurrence_id: datetime | date, path: str
 ) -> str:
     """
-    The master's id of a server-expanded occurrence: the id the API (and
-    :func:`wecal.expand`) use for the series, so one occurrence has one id
-    however it was expanded.
+    The id of the series a server-expanded occurrence belongs to: the one
+    :func:`_master_id` gives its master, so one occurrence has one id and one
+    ``series_id`` however it was expanded (``single_events`` or
+    :func:`wecal.expand` of the listed master).
 
-    DingTalk names an occurrence ``{master id}_{original start}`` (UTC
-    ``%Y%m%dT%H%M%SZ``, ``%Y%m%d`` all-day; Google's scheme, which this API
-    copies): the master id is that prefix when the suffix is this
-    occurrence's ``recurrence_id``. ``unique_id`` (shared by the series, but
-    not the master's id) is the fallback for an id of another form.
+    ``unique_id`` is the same for every occurrence of a series and for its
+    master (the seed: "周期日程的所有序列的unique_id为同一个"), whatever ``id``
+    holds — the seed's own occurrence has ``"id": "1k3io5…"`` beside
+    ``"unique_id": "k3io5…"``. Without it, an id of the form
+    ``{master id}_{original start}`` (Google's scheme) names the master.
     """
+    unique_id = data.get("unique_id")
+    if unique_id is not None and unique_id != "":
+        return read_str(unique_id, f"{path}.unique_id")
     suffix = occurrence_id("", recurrence_id)  # "_20210101T020000Z" / "_20210101"
     if provider_id.endswith(suffix) and len(provider_id) > len(suffix):
         return provider_id[: -len(suffix)]
+    return provider_id
+
+
+def _master_id(data: Mapping[str, Any], provider_id: str, path: str) -> str:
+    """
+    A series master's :attr:`~wecal.Event.id`: its ``unique_id`` (which its
+    occurrences share, see :func:`_series_id`), else its ``id``. The item's
+    own ``id`` stays in ``raw``.
+    """
     unique_id = data.get("unique_id")
     if unique_id is None or unique_id == "":
         return provider_id
@@ -342,6 +357,7 @@ def item_to_event(
         event_id = occurrence_id(series_id, recurrence_id)
     elif _has_rule(data.get("recurrence")):
         recurrence = _parse_rule(data["recurrence"], f"{path}.recurrence")
+        event_id = _master_id(data, provider_id, path)
 
     try:
         # Every field was checked above: build without re-validation.
@@ -497,6 +513,8 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
         event_id = occurrence_id(series_id, recurrence_id)
     else:
         recurrence = _wire_rule(bytes(w.recurrence))
+        if recurrence is not None:
+            event_id = _master_id({"unique_id": w.unique_id}, w.id, "$")
 
     return _trusted_event(
         provider=Provider.DINGTALK,

@@ -168,12 +168,17 @@ def render_recurrence(event_id: str, lines: list[str]) -> Any:
 
 def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
     occ = {k: copy.deepcopy(v) for k, v in item.items() if k != "recurrence"}
+    # The seed's shape: an occurrence's id is neither its master's id nor
+    # {master id}_{start}, but a number before the series' unique_id
+    # ("id":"1k3io5…" beside "unique_id":"k3io5…"); here the minutes from the
+    # series' start, plus one, so each occurrence has its own.
+    first, _ = ding_moment(item["start"])
+    minutes = int((start - first).total_seconds() // 60) + 1
+    occ["id"] = f"{minutes}{item.get('unique_id') or item['id']}"
     if "date" in item["start"]:
-        occ["id"] = f"{item['id']}_{start:%Y%m%d}"
         occ["start"] = {**item["start"], "date": start.date().isoformat()}
         occ["end"] = {**item["end"], "date": end.date().isoformat()}
     else:
-        occ["id"] = f"{item['id']}_{start.astimezone(UTC):%Y%m%dT%H%M%SZ}"
         occ["start"] = {**item["start"], "date_time": _fmt(start)}
         occ["end"] = {**item["end"], "date_time": _fmt(end)}
     occ["recurrence_id"] = str(int(start.timestamp() * 1000))
