@@ -525,3 +525,30 @@ def test_people_read_the_same_every_time(people: list[dict[str, Any]], organizer
         assert event.organizer == wecal.Person(
             id=organizer_item.get("id") or "", display_name=organizer_item.get("displayName") or ""
         )
+
+
+@pytest.mark.parametrize(
+    ("rule", "off"),
+    [
+        ("FREQ=WEEKLY;BYDAY=TU", True),  # the start (below) is a Monday
+        ("FREQ=MONTHLY;BYMONTHDAY=15", True),
+        ("FREQ=WEEKLY;BYDAY=MO,FR", False),
+        ("FREQ=DAILY;INTERVAL=2", False),
+    ],
+)
+def test_a_start_off_its_own_pattern_is_written_with_a_warning(
+    caplog: pytest.LogCaptureFixture, rule: str, off: bool
+) -> None:
+    monday = datetime(2024, 6, 3, 10, tzinfo=ZoneInfo("Asia/Shanghai"))
+    event = _event(start=monday, end=monday + timedelta(hours=1),
+                   recurrence=wecal.Recurrence(rrule=rule))  # fmt: skip
+    with caplog.at_level("WARNING", logger="wecal"):
+        body = event_to_dingtalk(event)
+    assert "recurrence" in body
+    warnings = [r for r in caplog.records if r.name == "wecal" and r.levelname == "WARNING"]
+    if off:
+        assert len(warnings) == 1
+        assert "is not an occurrence of its own rule" in warnings[0].getMessage()
+        assert rule in warnings[0].getMessage()
+    else:
+        assert warnings == []

@@ -13,7 +13,12 @@ import attrs
 
 from .._zones import zone_for
 from ..models import Event, EventStatus, Recurrence, ResponseStatus
-from ..recurrence import expand, series_fixups_for_ics, series_rule_for_ics
+from ..recurrence import (
+    expand,
+    series_fixups_for_ics,
+    series_rule_for_ics,
+    series_start_off_rule,
+)
 
 __all__ = ["IcsWriter"]
 
@@ -197,8 +202,15 @@ class IcsWriter:
             extra, wrong = series_fixups_for_ics(event) if rule is not None else ([], [])
             for exdate in [*_exdates(event, event.recurrence, series), *wrong]:
                 add_time("exdate", exdate)
-            for rdate in [*_rdates(event, event.recurrence, series), *days, *extra]:
-                add_time("rdate", rdate)
+            # A start off its rule is the first instance (RFC 5545), but
+            # some readers (ical.js) drop it: an RDATE says it to all.
+            first = [event.start] if rule is not None and series_start_off_rule(event) else []
+            written: set[datetime | date] = set()
+            for rdate in [*first, *_rdates(event, event.recurrence, series), *days, *extra]:
+                key = rdate.astimezone(UTC) if isinstance(rdate, datetime) else rdate
+                if key not in written:
+                    written.add(key)
+                    add_time("rdate", rdate)
         if event.organizer is not None:
             organizer = icalendar.vCalAddress(_cal_address(event, event.organizer.id))
             if event.organizer.display_name:

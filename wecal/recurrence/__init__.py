@@ -78,6 +78,7 @@ __all__ = [
     "parse_rrule",
     "series_fixups_for_ics",
     "series_rule_for_ics",
+    "series_start_off_rule",
 ]
 
 _FREQS = ("SECONDLY", "MINUTELY", "HOURLY", "DAILY", "WEEKLY", "MONTHLY", "YEARLY")
@@ -952,6 +953,18 @@ def series_rule_for_ics(event: Event) -> str | None:
     if last is None:
         return None
     return _with_until(parsed, last, all_day, zone)
+
+
+def series_start_off_rule(event: Event) -> bool:
+    """
+    Whether ``event``'s start is not an instance of its own rule.
+
+    RFC 5545 keeps such a start as the first instance (and :func:`expand`
+    does), but some readers (ical.js, dateutil alone) leave it out: the .ics
+    writer adds an RDATE for it, which every reader counts once.
+    """
+    parsed, all_day, zone, dtstart = _ics_start(event)
+    return not _starts_on(event, parsed, dtstart, zone, all_day=all_day)
 
 
 def _ics_horizon(parsed: _Rule, dtstart: datetime, zone: tzinfo | None) -> int:

@@ -33,6 +33,7 @@ raises :class:`~wecal.UnsupportedError`. Nothing is sent by this module.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import lru_cache
@@ -55,11 +56,13 @@ from ...models import (
     _trusted_event,
     _trusted_person,
 )
-from ...recurrence import occurrence_id
+from ...recurrence import occurrence_id, series_start_off_rule
 from .._readers import as_int, read_mapping, read_str, read_text
 from .._wire import RawJSON
 from ._pattern import pattern_to_rrule, rrule_to_pattern
 from ._wire import EventPage, EventWire
+
+_log = logging.getLogger("wecal")
 
 __all__ = [
     "MAX_ATTENDEES_PER_CALL",
@@ -831,6 +834,18 @@ def event_to_dingtalk(event: Event) -> dict[str, Any]:
                 feature=part,
             )
         body["recurrence"] = rrule_to_pattern(event.recurrence.rrule, start=event.start, zone=zone)
+        if series_start_off_rule(event):
+            # DingTalk's pattern model (Graph's) says occurrences always follow
+            # the pattern; wecal.expand, as RFC 5545, keeps such a start as the
+            # first occurrence. Which one DingTalk shows is its business: say so.
+            _log.warning(
+                "DingTalk event %r: its start %s is not an occurrence of its own rule %s; "
+                "wecal.expand keeps it as the first occurrence (RFC 5545) but DingTalk "
+                "may not: start the series on a day its rule names",
+                event.id,
+                event.start.isoformat(),
+                event.recurrence.rrule,
+            )
     body["attendees"] = attendees_to_dingtalk(event.attendees)
     reminders = []
     for i, reminder in enumerate(event.reminders):
