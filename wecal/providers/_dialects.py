@@ -18,13 +18,13 @@ One dialect per API family, each in its provider's folder (``_errors.py``)::
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from .._dialect import CodeRule, Failure, TokenRequest, rule_for_status
-from ..errors import NotFoundError, ProviderError, RateLimitError, ResponseFormatError, _describe
+from ..errors import NotFoundError, ProviderError, ResponseFormatError, _describe
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 
@@ -32,11 +32,6 @@ __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 #: not positive (a DingTalk field bug once caused refresh loops).
 DEFAULT_TOKEN_LIFETIME = 7200.0
 
-_HINT_RE = re.compile(r"hint:\s*\[([^\]]+)\]")
-# "ding talk error[subcode=90002,submsg=…]": the envelope's sub-code when the
-# body has no sub_code field of its own.
-_SUB_CODE_RE = re.compile(r"sub_?code\s*[=:]\s*([^,\]\s]+)", re.IGNORECASE)
-_SUB_MSG_RE = re.compile(r"sub_?msg\s*[=:]\s*([^\]]+)", re.IGNORECASE)
 _NOT_FOUND_RE = re.compile(r"not[._-]?(?:found|exists?)", re.IGNORECASE)
 _NOT_FOUND = CodeRule(NotFoundError, meaning="not found")
 # A success status whose body says the call failed ({"result": false}).
@@ -107,6 +102,22 @@ class Dialect:
     #: say what failed (legacy DingTalk's 88), read with ``sub_codes``.
     envelope_code: int | None = None
     sub_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
+    #: The provider's quirks, as hooks from its folder: an answer read before
+    #: anything else (a gateway's own ban), an envelope's ``(sub_code,
+    #: sub_msg)``, a request id written into the message, and a suffix for
+    #: the message of a status-style error.
+    before: Callable[[int, Mapping[str, Any]], Failure | None] | None = attrs.field(
+        default=None, repr=False
+    )
+    envelope_reader: Callable[[Mapping[str, Any], str], tuple[str | None, str]] | None = (
+        attrs.field(default=None, repr=False)
+    )
+    request_id_in_message: Callable[[str], str | None] | None = attrs.field(
+        default=None, repr=False
+    )
+    message_suffix: Callable[[Mapping[str, Any]], str] | None = attrs.field(
+        default=None, repr=False
+    )
     #: Per-API readings of a code, tried first: WeCom answers 40058 ("invalid
     #: parameter") for an unknown id on the calls keyed by one.
     api_codes: Mapping[str, Mapping[int, CodeRule]] = attrs.field(factory=dict, repr=False)
@@ -171,8 +182,10 @@ class Dialect:
         JSON (the caller decides what a non-JSON success means). ``api``
         names the call (``"schedule/get"``) for per-API code readings.
         """
-        if body is not None and body.get("punish") == "deny":
-            return _gateway_ban(status, body)
+        if body is not None and self.before is not None:
+            early = self.before(status, body)
+            if early is not None:
+                return early
         if self.style == "errcode":
             failure = self._classify_errcode(status, body, api)
         else:
@@ -225,12 +238,14 @@ class Dialect:
         if code != 0:
             assert body is not None
             message = _text(body.get("errmsg"))
-            request_id = _text(body.get("request_id")) or _hint(message)
+            request_id = _text(body.get("request_id")) or None
+            if request_id is None and self.request_id_in_message is not None:
+                request_id = self.request_id_in_message(message)
             rule = self.api_codes.get(api or "", {}).get(code) or self.int_codes.get(code)
             sub_code: str | None = None
-            if code == self.envelope_code:
+            if code == self.envelope_code and self.envelope_reader is not None:
                 # {"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限", …}
-                sub_code, sub_message = _sub_code(body, message)
+                sub_code, sub_message = self.envelope_reader(body, message)
                 if sub_code is not None:
                     rule = self._sub_rule(sub_code) or rule
                     message = sub_message or message
@@ -276,48 +291,9 @@ class Dialect:
             rule = rule_for_status(status) or _unknown(code)
         assert rule is not None
         message = message or rule.meaning
-        scopes = _required_scopes(body)
-        if scopes:
-            message += f" (required scope: {', '.join(scopes)})"
+        if self.message_suffix is not None:
+            message += self.message_suffix(body)
         return Failure(rule, code, message, request_id, status)
-
-
-#: DingTalk's gateway bans an egress IP for 5 minutes after 10 000 calls in
-#: 20 s, answering {"status": 1111, "wait": 5, "source": "x5", "punish": "deny",
-#: "uuid": …} with no errcode or code (open.dingtalk.com, how-to-process-api-
-#: throttling): a rate limit that blocks every call of the client for 5 minutes.
-_IP_BAN = CodeRule(
-    RateLimitError,
-    retry=True,
-    block=300.0,
-    meaning="egress ip banned for 5 minutes",
-    egress_wide=True,
-)
-
-
-def _gateway_ban(status: int, body: Mapping[str, Any]) -> Failure:
-    code = body.get("status")
-    message = f"{_IP_BAN.meaning} (punish: deny, wait: {_text(body.get('wait'))})"
-    request_id = _text(body.get("uuid")) or None
-    return Failure(_IP_BAN, code if type(code) is int else None, message, request_id, status)
-
-
-def _sub_code(body: Mapping[str, Any], message: str) -> tuple[str | None, str]:
-    """
-    An envelope's ``(sub_code, sub_msg)``: the body's fields (``sub_code`` /
-    ``subCode`` / ``subcode``), else what its ``errmsg`` says
-    (``ding talk error[subcode=90002,submsg=…]``).
-    """
-    raw = body.get("sub_code", body.get("subCode", body.get("subcode")))
-    sub_code = _text(raw).strip() or None
-    sub_message = _text(body.get("sub_msg", body.get("subMsg", body.get("submsg"))))
-    if sub_code is None:
-        found = _SUB_CODE_RE.search(message)
-        sub_code = found.group(1) if found else None
-    if sub_code is not None and not sub_message:
-        found = _SUB_MSG_RE.search(message)
-        sub_message = found.group(1).strip() if found else ""
-    return sub_code, sub_message
 
 
 def _unknown(code: object) -> CodeRule:
@@ -341,18 +317,3 @@ def _int_code(value: Any) -> int:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
-def _required_scopes(body: Mapping[str, Any]) -> list[str]:
-    """DingTalk's ``accessdenieddetail.requiredScopes``: the scope a 403 asks for."""
-    detail = body.get("accessdenieddetail")
-    scopes = detail.get("requiredScopes") if isinstance(detail, Mapping) else None
-    if not isinstance(scopes, list):
-        return []
-    return [scope for scope in scopes if isinstance(scope, str)]
-
-
-def _hint(message: str) -> str | None:
-    # WeCom puts a request id in errmsg: "... hint: [1699999999_12_abc], from ip: ..."
-    match = _HINT_RE.search(message)
-    return match.group(1) if match else None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from ...errors import (
     AuthenticationError,
@@ -17,10 +18,16 @@ from ...errors import (
     QuotaExceededError,
     RateLimitError,
 )
-from .._dialects import Dialect
+from .._dialects import Dialect, Failure
 from .._errors import BUSY, TOKEN_INVALID, CodeRule
 
-__all__ = ["DINGTALK_V1", "DINGTALK_V1_ERRORS", "DINGTALK_V1_PREFIXES"]
+__all__ = [
+    "DINGTALK_V1",
+    "DINGTALK_V1_ERRORS",
+    "DINGTALK_V1_PREFIXES",
+    "gateway_ban",
+    "required_scopes",
+]
 
 _DING_RATE = CodeRule(RateLimitError, retry=True, block=1.0, meaning="qps limit")
 
@@ -86,6 +93,43 @@ DINGTALK_V1_PREFIXES: tuple[tuple[str, CodeRule], ...] = (
 )
 
 
+#: DingTalk's gateway bans an egress IP for 5 minutes after 10 000 calls in
+#: 20 s, answering {"status": 1111, "wait": 5, "source": "x5", "punish": "deny",
+#: "uuid": …} with no errcode or code (open.dingtalk.com, how-to-process-api-
+#: throttling): a rate limit that blocks every call of the client for 5 minutes.
+_IP_BAN = CodeRule(
+    RateLimitError,
+    retry=True,
+    block=300.0,
+    meaning="egress ip banned for 5 minutes",
+    egress_wide=True,
+)
+
+
+def gateway_ban(status: int, body: Mapping[str, Any]) -> Failure | None:
+    """The gateway's IP ban (``"punish": "deny"``), read before anything else (both hosts)."""
+    if body.get("punish") != "deny":
+        return None
+    code = body.get("status")
+    message = f"{_IP_BAN.meaning} (punish: deny, wait: {_text(body.get('wait'))})"
+    request_id = _text(body.get("uuid")) or None
+    return Failure(_IP_BAN, code if type(code) is int else None, message, request_id, status)
+
+
+def required_scopes(body: Mapping[str, Any]) -> str:
+    """A 403's ``accessdenieddetail.requiredScopes``, as a message suffix (or "")."""
+    detail = body.get("accessdenieddetail")
+    scopes = detail.get("requiredScopes") if isinstance(detail, Mapping) else None
+    if not isinstance(scopes, list):
+        return ""
+    named = [scope for scope in scopes if isinstance(scope, str)]
+    return f" (required scope: {', '.join(named)})" if named else ""
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
 DINGTALK_V1 = Dialect(
     name="dingtalk-v1",
     provider="dingtalk",
@@ -105,4 +149,6 @@ DINGTALK_V1 = Dialect(
     token_header="x-acs-dingtalk-access-token",
     str_codes=DINGTALK_V1_ERRORS,
     prefixes=DINGTALK_V1_PREFIXES,
+    before=gateway_ban,
+    message_suffix=required_scopes,
 )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from ...errors import (
     AuthenticationError,
@@ -16,7 +18,7 @@ from ...errors import (
 )
 from .._dialects import Dialect
 from .._errors import BUSY, TOKEN_INVALID, CodeRule, code_table
-from ..dingtalk._errors import DINGTALK_V1_ERRORS
+from ..dingtalk._errors import DINGTALK_V1_ERRORS, gateway_ban, required_scopes
 
 __all__ = ["DINGTALK_LEGACY", "DINGTALK_LEGACY_ERRORS", "DINGTALK_LEGACY_SUB_CODES"]
 
@@ -93,6 +95,34 @@ DINGTALK_LEGACY_SUB_CODES: Mapping[str, CodeRule] = MappingProxyType(
 )
 
 
+# "ding talk error[subcode=90002,submsg=…]": the envelope's sub-code when the
+# body has no sub_code field of its own.
+_SUB_CODE_RE = re.compile(r"sub_?code\s*[=:]\s*([^,\]\s]+)", re.IGNORECASE)
+_SUB_MSG_RE = re.compile(r"sub_?msg\s*[=:]\s*([^\]]+)", re.IGNORECASE)
+
+
+def envelope(body: Mapping[str, Any], message: str) -> tuple[str | None, str]:
+    """
+    An errcode-88 envelope's ``(sub_code, sub_msg)``: the body's fields
+    (``sub_code`` / ``subCode`` / ``subcode``), else what its ``errmsg`` says
+    (``ding talk error[subcode=90002,submsg=…]``).
+    """
+    raw = body.get("sub_code", body.get("subCode", body.get("subcode")))
+    sub_code = _text(raw).strip() or None
+    sub_message = _text(body.get("sub_msg", body.get("subMsg", body.get("submsg"))))
+    if sub_code is None:
+        found = _SUB_CODE_RE.search(message)
+        sub_code = found.group(1) if found else None
+    if sub_code is not None and not sub_message:
+        found = _SUB_MSG_RE.search(message)
+        sub_message = found.group(1).strip() if found else ""
+    return sub_code, sub_message
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
 DINGTALK_LEGACY = Dialect(
     name="dingtalk-legacy",
     provider="dingtalk-legacy",
@@ -115,4 +145,7 @@ DINGTALK_LEGACY = Dialect(
     sub_codes=DINGTALK_LEGACY_SUB_CODES,
     # Only for a gateway answer without an errcode (HTTP 4xx/5xx with a v1.0 body).
     str_codes=DINGTALK_V1_ERRORS,
+    before=gateway_ban,
+    envelope_reader=envelope,
+    message_suffix=required_scopes,
 )

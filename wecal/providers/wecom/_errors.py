@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 from ...errors import (
@@ -71,6 +72,15 @@ WECOM_API_ERRORS: Mapping[str, Mapping[int, CodeRule]] = {
 }
 
 
+_HINT_RE = re.compile(r"hint:\s*\[([^\]]+)\]")
+
+
+def hint(message: str) -> str | None:
+    """WeCom puts a request id in errmsg: ``"... hint: [1699999999_12_abc], from ip: ..."``."""
+    match = _HINT_RE.search(message)
+    return match.group(1) if match else None
+
+
 WECOM = Dialect(
     name="wecom",
     provider="wecom",
@@ -89,4 +99,5 @@ WECOM = Dialect(
     token_query="access_token",
     int_codes=WECOM_ERRORS,
     api_codes=WECOM_API_ERRORS,
+    request_id_in_message=hint,
 )
