@@ -34,6 +34,10 @@ EXPECTED_ROWS = [
     "6. endpoint CPU, blanks ÷ plain, 64 KB",
     "6. endpoint CPU, json junk ÷ plain, 64 KB",
     "6. endpoint CPU, signed message of empty tags ÷ plain, 64 KB",
+    "7. shared state on Redis, round trips per call",
+    "7. shared state on Redis, added per call, sequential",
+    "7. shared state on Redis, added CPU per call, sequential",
+    "7. shared state on Redis, added per call, 16 in flight",
 ]
 
 
