@@ -88,6 +88,12 @@ FUNCTION_LEVEL = {
         "the sandbox (starlette, uvicorn) is loaded only by the commands that serve it"
     ),
     ("wecal.cli", "wecal.redis"): "coredis (the redis extra) is loaded only for --redis",
+    ("wecal.cli", "wecal.export.distributed"): (
+        "the distributed export needs coredis (the redis extra), loaded only with --redis"
+    ),
+    ("wecal.cli", "wecal.export.arq"): (
+        "arq (the arq extra) is loaded only by wecal worker and export --redis"
+    ),
     ("wecal.notifications", "wecal.providers._registry"): (
         "module __getattr__ re-exporting the callback classes: a static import is a circle "
         "(a provider's callback imports this package's _crypto/_model)"

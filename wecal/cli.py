@@ -50,9 +50,11 @@ from . import __version__
 from ._client import BaseClient
 from ._demo_settings import DEFAULTS, LIMITS
 from ._http import CallStats, _mask_userinfo
+from ._ratelimit import RateLimitConfig
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import (
+    ConfigurationError,
     ProviderError,
     RateLimitError,
     TransportError,
@@ -181,7 +183,10 @@ class _Config:
     def __init__(self) -> None:
         self.clients: dict[str, CalendarProvider] = {}
         self.owner: dict[Source, ProviderEntry] = {}
+        #: The app id (not the secret) each provider's client signs in as.
+        self.apps: dict[str, str] = {}
         self.label = ""
+        self.base_url: str | None = None
         #: What, besides the sources, says which data this is (a checkpoint is bound to it).
         self.identity: dict[str, object] = {}
         #: ``--redis``: the state every client shares with the app's other
@@ -364,6 +369,7 @@ def _build(
                     **(shared or {"token_store": MemoryTokenStore()}),
                 )
                 config.add(PROVIDERS[name], client, selected[name])
+                config.apps[name] = demo_id
         config.label = f"sandbox (seed {seed}, size {size})"
         config.identity = {"--sandbox-seed": seed, "--sandbox-size": size}
         return config
@@ -391,6 +397,8 @@ def _build(
         )
     client = entry.client(app_id, secret, base_url=base_url, **shared)
     config.add(entry, client, [s.id for s in sources])
+    config.apps[entry.name] = app_id
+    config.base_url = base_url
     config.label = provider
     # Another host or another app may hold other data under the same ids.
     config.identity = {"--base-url": base_url, entry.app_id.option: app_id}
@@ -620,7 +628,7 @@ def main() -> None:
     type=click.Choice(["jsonl", "ics"]),
     help="Output format (default: from the -o extension).",
 )
-@click.option("-o", "--output", required=True, help="Output file, or - for stdout.")
+@click.option("-o", "--output", help="Output file, or - for stdout.")
 @click.option(
     "--checkpoint",
     type=click.Path(path_type=Path),
@@ -641,6 +649,36 @@ def main() -> None:
     + ").",
 )
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final line.")
+@click.option(
+    "--job",
+    help="Run as this distributed job on the workers (wecal worker) of --redis; "
+    "rerunning the same command resumes it.",
+)
+@click.option("--status", "status_only", is_flag=True, help="Show the job's progress and exit.")
+@click.option(
+    "--segments",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where workers write the units' segments (shared by every worker; "
+    "default: <output>.segments beside -o).",
+)
+@click.option(
+    "--max-calls",
+    type=click.IntRange(1),
+    help="Stop at a commit point once this many listing calls are spent; rerun to resume.",
+)
+@click.option("--dry-run", is_flag=True, help="Show the plan and its cost; write nothing.")
+@click.option("--offline", is_flag=True, help="With --dry-run: send no request at all.")
+@click.option("--json", "as_json", is_flag=True, help="With --dry-run or --status: JSON.")
+@click.option(
+    "--expect-events",
+    type=click.IntRange(0),
+    help="With --dry-run: events per source to assume where one page cannot tell.",
+)
+@click.option(
+    "--monthly-quota",
+    type=click.IntRange(1),
+    help="With --dry-run: the monthly call quota the plan is a share of (DingTalk standard: 5000).",
+)
 def export_command(
     *,
     target: dict[str, Any],
@@ -654,10 +692,40 @@ def export_command(
     concurrency: int,
     page_size: int | None,
     quiet: bool,
+    job: str | None,
+    status_only: bool,
+    segments: Path | None,
+    max_calls: int | None,
+    dry_run: bool,
+    offline: bool,
+    as_json: bool,
+    expect_events: int | None,
+    monthly_quota: int | None,
 ) -> int:
     """Export every event of the sources to JSONL or .ics, resumably."""
     window = (_when(start, zone, "--start"), _when(end, zone, "--end"))
     _window(*window)
+    redis_url: str | None = target["redis"]
+    if job is not None and redis_url is None:
+        raise click.UsageError("--job needs --redis URL (or WECAL_REDIS_URL): the jobs' Redis")
+    if status_only:
+        if redis_url is None or job is None:
+            raise click.UsageError("--status needs --redis URL --job NAME")
+        return _run_async(_job_status, redis_url, job, as_json)
+    if offline and not dry_run:
+        raise click.UsageError("--offline applies to --dry-run")
+    if max_calls is not None and job is None and not dry_run:
+        raise click.UsageError("--max-calls applies to a distributed job (--redis URL --job NAME)")
+    if dry_run:
+        if expand and None in window:
+            raise click.UsageError("--expand needs --start and --end")
+        config = _build(**target)
+        return _run_async(
+            _inside(config, _dry_run), config, window, expand, page_size, offline, as_json, expect_events,
+            monthly_quota,
+        )  # fmt: skip
+    if output is None:
+        raise click.UsageError("Missing option '-o' / '--output'.")
     if fmt is None:
         fmt = "jsonl" if output == "-" else _FORMATS.get(Path(output).suffix.lower())
         if fmt is None:
@@ -675,6 +743,11 @@ def export_command(
     if over:
         anyio.run(config.aclose)
         raise click.UsageError(f"--page-size {page_size}: {'; '.join(over)}")
+    if redis_url is not None and job is not None:
+        return _distributed(
+            config, window, expand, fmt, output, checkpoint, page_size, quiet, redis_url, job,
+            segments, max_calls,
+        )  # fmt: skip
     options: dict[str, object] = {
         "--provider": config.label,
         **config.identity,
@@ -975,6 +1048,373 @@ def _display(
     with Live(render(), console=Console(file=stream), transient=False) as live:
         yield lambda: live.update(render())
         live.update(render())
+
+
+# --- distributed jobs ----------------------------------------------------------------------
+
+
+def _job_spec(
+    config: _Config,
+    job: str,
+    window: tuple[datetime | None, datetime | None],
+    expand: bool,
+    fmt: str,
+    page_size: int | None,
+    segments: Path,
+) -> Any:
+    from .export.distributed import JobSpec, UnitSource
+
+    if config.base_url is None and config.label.startswith("sandbox"):
+        raise click.UsageError(
+            "workers cannot reach the in-process --sandbox: serve it with 'wecal sandbox' "
+            "and pass its URL with --base-url"
+        )
+    start, end = window
+    return JobSpec(
+        job=job,
+        sources=tuple(
+            UnitSource(entry.name, config.apps[entry.name], source)
+            for source, entry in config.owner.items()
+        ),
+        base_url=config.base_url,
+        start=None if start is None else start.isoformat(),
+        end=None if end is None else end.isoformat(),
+        expand=expand,
+        page_size=page_size,
+        format=fmt,
+        segments=os.path.abspath(segments),
+        slice_pages=int(os.environ.get("WECAL_SLICE_PAGES", "20")),
+        slice_seconds=float(os.environ.get("WECAL_SLICE_SECONDS", "20")),
+        lease=float(os.environ.get("WECAL_LEASE_SECONDS", "30")),
+    )
+
+
+def _distributed(
+    config: _Config,
+    window: tuple[datetime | None, datetime | None],
+    expand: bool,
+    fmt: str,
+    output: str,
+    checkpoint: Path | None,
+    page_size: int | None,
+    quiet: bool,
+    redis_url: str,
+    job: str,
+    segments: Path | None,
+    max_calls: int | None,
+) -> int:
+    anyio.run(config.aclose)  # the workers read the sources, not this process
+    if output == "-":
+        raise click.UsageError("a distributed job writes a file: -o PATH, not stdout")
+    if checkpoint is not None:
+        raise click.UsageError("a distributed job keeps its progress in Redis: drop --checkpoint")
+    target = Path(output)
+    folder = segments if segments is not None else target.with_name(target.name + ".segments")
+    try:
+        spec = _job_spec(config, job, window, expand, fmt, page_size, folder)
+    except ValidationError as exc:
+        raise click.UsageError(str(exc)) from None
+    return _run_async(
+        _run_job,
+        spec,
+        target,
+        redis_url,
+        max_calls,
+        quiet,
+        resume=f"job {job} goes on on the workers; rerun the same command to follow it "
+        "and write the output",
+    )
+
+
+async def _run_job(
+    spec: Any, output: Path, redis_url: str, max_calls: int | None, quiet: bool
+) -> int:
+    from arq.connections import RedisSettings, create_pool
+
+    from .export import distributed
+    from .export.arq import ArqQueue
+
+    status = sys.stderr
+    started = time.monotonic()
+    async with distributed.Coordinator(redis_url) as coord:
+        spec = await coord.create(spec)
+        await anyio.to_thread.run_sync(
+            functools.partial(Path(spec.segments).mkdir, parents=True, exist_ok=True)
+        )
+        await coord.retry_failed(spec.job)
+        await coord.set_budget(spec.job, max_calls)
+        pool = await create_pool(RedisSettings.from_dsn(redis_url))
+        try:
+            queue = ArqQueue(pool)
+            await distributed.enqueue(coord, queue, spec.job)
+            last_line = last_reconcile = time.monotonic()
+            while True:
+                state = await coord.status(spec.job)
+                now = time.monotonic()
+                if state.finished or _budget_spent(state):
+                    break
+                if not quiet and now - last_line >= 2.0:
+                    last_line = now
+                    status.write(f"wecal: {state}\n")
+                    status.flush()
+                if now - last_reconcile >= 5.0:
+                    last_reconcile = now
+                    await distributed.reconcile(coord, queue, spec.job)
+                await anyio.sleep(0.25)
+        finally:
+            await pool.aclose()
+        seconds = time.monotonic() - started
+        if state.complete:
+            wrote = await distributed.finalize(coord, spec.job, output)
+            how = "wrote" if wrote else "already holds them:"
+            status.write(
+                f"wecal: job {spec.job}: {state.events} events from {len(state.units)} "
+                f"units; {how} {output} ({seconds:.1f}s, {state.calls} listing calls)\n"
+            )
+            return 0
+        failed = [u for u in state.units if u.state == "failed"]
+        for unit in failed:
+            source = unit.unit.source
+            status.write(
+                f"wecal: error: {source.provider} {source.source.key} failed: "
+                f"{_line(unit.error or '')}\n"
+            )
+        if failed:
+            status.write("wecal: rerun the same command to retry the failed units\n")
+            return 1
+        status.write(
+            f"wecal: job {spec.job} stopped: {state.calls} listing calls spent of the "
+            f"budget of {state.budget}; {state.count('done')} of {len(state.units)} units "
+            "done. Rerun the same command to go on\n"
+        )
+        return 1
+
+
+def _budget_spent(state: Any) -> bool:
+    """The budget is spent and no unit is being run: nothing moves until a rerun."""
+    return bool(
+        state.budget is not None
+        and state.calls >= state.budget
+        and not any(u.leased for u in state.units)
+    )
+
+
+async def _job_status(redis_url: str, job: str, as_json: bool) -> int:
+    from .export import distributed
+
+    async with distributed.Coordinator(redis_url) as coord:
+        state = await coord.status(job)
+    if as_json:
+        import json
+
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "job": job,
+                    "units": len(state.units),
+                    "done": state.count("done"),
+                    "failed": state.count("failed"),
+                    "running": state.count("running"),
+                    "events": state.events,
+                    "pages": state.pages,
+                    "calls": state.calls,
+                    "budget": state.budget,
+                    "complete": state.complete,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+    else:
+        sys.stdout.write(f"{state}\n")
+        for unit in state.units:
+            if unit.state == "failed":
+                sys.stdout.write(f"  failed: {unit.unit.source.key}: {unit.error}\n")
+    return 0
+
+
+@contextlib.asynccontextmanager
+async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
+    """
+    What a worker reads a job's sources with (``WECAL_EXPORT_PAGES`` default): one
+    client per provider, on the shared state, credentials from this process's
+    environment (``WECAL_WECOM_CORP_ID``...), never from Redis.
+    """
+    clients: dict[str, CalendarProvider] = {}
+    max_wait = float(os.environ.get("WECAL_MAX_WAIT", "5"))
+
+    def client_for(provider: str, app: str) -> CalendarProvider:
+        if provider not in clients:
+            entry = PROVIDERS.get(provider)
+            if entry is None:
+                raise ValidationError(f"job {spec.job}: unknown provider {provider!r}")
+            app_id = os.environ.get(entry.app_id.env)
+            secret = os.environ.get(entry.secret.env)
+            if not app_id or not secret:
+                raise ConfigurationError(
+                    f"this worker has no {entry.title} credentials: set "
+                    f"{entry.app_id.env} and {entry.secret.env}"
+                )
+            if app_id != app:
+                raise ConfigurationError(
+                    f"job {spec.job} reads app {app!r} of {entry.title}; this worker's "
+                    f"{entry.app_id.env} names another"
+                )
+            clients[provider] = entry.client(
+                app_id,
+                secret,
+                base_url=spec.base_url,
+                shared=shared,
+                rate_limit=RateLimitConfig(max_wait=max_wait),
+            )
+        return clients[provider]
+
+    start = None if spec.start is None else datetime.fromisoformat(spec.start)
+    end = None if spec.end is None else datetime.fromisoformat(spec.end)
+
+    def open_pages(source: Any, cursor: str | None) -> AsyncIterator[PageLike]:
+        client = client_for(source.provider, source.app)
+        pager = PROVIDERS[source.provider].list_source(
+            client,
+            source.source.id,
+            start=start,
+            end=end,
+            expand=spec.expand,
+            page_size=spec.page_size,
+        )
+        return pager.by_page(cursor=cursor, prefetch=0)
+
+    try:
+        yield open_pages
+    finally:
+        for client in clients.values():
+            with anyio.CancelScope(shield=True):
+                await client.aclose()
+
+
+@main.command("worker")
+@click.option("--redis", "redis_url", required=True, help="The Redis the jobs are on.")
+@click.option(
+    "--jobs",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1, 256),
+    help="Units this worker runs at the same time.",
+)
+@_debug_option
+def worker_command(redis_url: str, jobs: int) -> int:
+    """Run distributed export units (arq); start one or more on any machine."""
+    import logging
+
+    from arq.worker import run_worker
+
+    from .export.arq import settings_for
+
+    logging.basicConfig(
+        level=logging.INFO if _debug[0] else logging.WARNING,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
+    run_worker(settings_for(redis_url, jobs=jobs))
+    return 0
+
+
+# --- dry run -------------------------------------------------------------------------------
+
+
+async def _dry_run(
+    config: _Config,
+    window: tuple[datetime | None, datetime | None],
+    expand: bool,
+    page_size: int | None,
+    offline: bool,
+    as_json: bool,
+    expect_events: int | None,
+    monthly_quota: int | None,
+) -> int:
+    """One first page per source (none offline): units, calls, time, quota share."""
+    import json
+    import math
+
+    start, end = window
+    rows: list[dict[str, Any]] = []
+    try:
+        for source, entry in config.owner.items():
+            size = page_size or entry.max_page_size
+            first: int | None = None
+            last = False
+            if not offline:
+                pager = config.paginator(
+                    source, start=start, end=end, expand=expand, page_size=page_size
+                )
+                pages = pager.by_page(prefetch=0)
+                try:
+                    async for page in pages:
+                        first, last = len(page.items), page.cursor is None
+                        break
+                finally:
+                    await pages.aclose()
+                if first is None:
+                    first, last = 0, True
+            if last:
+                calls, events, exact = 1, first or 0, True
+            else:
+                events = expect_events if expect_events is not None else max(first or 0, size)
+                size = max(first or 0, 1) if first else size
+                # An offset listing ends with a short page; a full last page costs
+                # one more call that comes back empty.
+                calls, exact = max(1, math.ceil(events / size) + (events % size == 0)), False
+            rows.append(
+                {
+                    "provider": entry.name,
+                    "source": source.key,
+                    "events": events,
+                    "calls": calls,
+                    "exact": exact,
+                }
+            )
+    finally:
+        await config.aclose()
+    apis: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        api = apis.setdefault(row["provider"], {"units": 0, "calls": 0, "events": 0})
+        api["units"] += 1
+        api["calls"] += row["calls"]
+        api["events"] += row["events"]
+    for name, api in apis.items():
+        api["calls"] += 1  # the app's access token
+        rate = getattr(type(config.clients[name]), "dialect").default_rate  # noqa: B009
+        api["rate_per_s"] = rate
+        api["seconds"] = round(api["calls"] / rate, 1)
+        api["quota_share"] = (
+            None if monthly_quota is None else round(api["calls"] / monthly_quota, 4)
+        )
+    plan = {
+        "units": len(rows),
+        "calls": sum(a["calls"] for a in apis.values()),
+        "seconds": max((a["seconds"] for a in apis.values()), default=0.0),
+        "apis": apis,
+        "sources": rows,
+        "offline": offline,
+    }
+    if as_json:
+        sys.stdout.write(json.dumps(plan, indent=2) + "\n")
+        return 0
+    out = sys.stdout
+    out.write(f"{'api':<18}{'units':>7}{'calls':>9}{'events':>10}{'at limit':>11}{'quota':>9}\n")
+    for name, api in apis.items():
+        share = "-" if api["quota_share"] is None else f"{api['quota_share']:.1%}"
+        out.write(
+            f"{name:<18}{api['units']:>7}{api['calls']:>9}{api['events']:>10}"
+            f"{api['seconds']:>10.1f}s{share:>9}\n"
+        )
+    guessed = sum(1 for r in rows if not r["exact"])
+    out.write(
+        f"{plan['units']} units, ~{plan['calls']} calls, ~{plan['seconds']:.1f}s at the "
+        f"providers' limits; nothing written"
+        + (f" ({guessed} sources sized by assumption)" if guessed else "")
+        + "\n"
+    )
+    return 0
 
 
 # --- events list -----------------------------------------------------------------------

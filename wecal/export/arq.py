@@ -1,0 +1,212 @@
+"""
+The distributed export on arq (``pip install 'wecal[arq]'``)::
+
+    WECAL_REDIS_URL=redis://127.0.0.1:6379/0 arq wecal.export.arq.WorkerSettings
+    wecal worker --redis redis://127.0.0.1:6379/0          # the same worker
+
+A thin adapter: every guarantee is in :mod:`wecal.export.distributed`. arq
+delivers a job at least once; a unit run twice is fenced there. A
+:class:`~wecal.export.distributed.Deferred` becomes ``Retry(defer=…)``, so a
+throttled unit gives its worker slot back.
+
+The worker knows no provider: it builds its clients with the function named
+by ``WECAL_EXPORT_PAGES`` (``module:function``, default the command line's
+``wecal.cli:export_pages``), an async context manager ``(spec, shared)`` →
+``open_pages``. Credentials come from the worker's environment, never from
+Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from arq import Retry
+from arq.connections import ArqRedis, RedisSettings
+from arq.worker import Function, func
+
+from ..errors import ConfigurationError
+from ..redis import RedisBackend
+from . import distributed
+from .distributed import Coordinator, Deferred, JobSpec, UnitPages
+
+__all__ = ["ArqQueue", "WorkerSettings", "run_unit_job", "settings_for"]
+
+logger = logging.getLogger("wecal")
+
+#: The arq function name of a unit's job.
+FUNCTION = "wecal_export_unit"
+DEFAULT_PAGES = "wecal.cli:export_pages"
+
+
+class ArqQueue:
+    """:class:`~wecal.export.distributed.Queue` on an arq pool (``_job_id`` dedupes)."""
+
+    def __init__(self, pool: ArqRedis) -> None:
+        self.pool = pool
+
+    async def put(self, job: str, unit: str, job_id: str, defer: float) -> None:
+        await self.pool.enqueue_job(
+            FUNCTION, job, unit, _job_id=job_id, _defer_by=defer if defer > 0 else None
+        )
+
+
+class _Service:
+    """What a worker process holds: Redis clients, provider clients, the reconciler."""
+
+    def __init__(self, url: str, prefix: str, pages: Callable[..., Any], pool: ArqRedis) -> None:
+        self.url = url
+        self.prefix = prefix
+        self.pages_factory = pages
+        self.queue = ArqQueue(pool)
+        self.coord: Coordinator | None = None
+        self.shared: RedisBackend | None = None
+        self.pages: dict[str, UnitPages] = {}
+        self.ready = asyncio.Event()
+        self.stop = asyncio.Event()
+        self.failure: BaseException | None = None
+        self.stack = contextlib.AsyncExitStack()
+        self.lock = asyncio.Lock()
+        self.interval = float(os.environ.get("WECAL_RECONCILE_SECONDS", "5"))
+
+    async def main(self) -> None:
+        """Enter everything in this one task (coredis keeps its pool in it), then reconcile."""
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self.coord = await stack.enter_async_context(
+                    Coordinator(self.url, prefix=self.prefix)
+                )
+                self.shared = await stack.enter_async_context(
+                    RedisBackend(self.url, prefix=self.prefix)
+                )
+                self.stack = stack
+                self.ready.set()
+                while not self.stop.is_set():
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stop.wait(), self.interval)
+                    with contextlib.suppress(Exception):
+                        await self.reconcile()
+        except BaseException as exc:
+            self.failure = exc
+            self.ready.set()
+            raise
+
+    async def reconcile(self) -> None:
+        assert self.coord is not None
+        for job in await self.coord.jobs():
+            with contextlib.suppress(Exception):
+                state = await self.coord.status(job)
+                if not state.finished:
+                    await distributed.reconcile(self.coord, self.queue, job)
+
+    async def open_pages(self, job: str) -> UnitPages:
+        async with self.lock:
+            return await self._open_pages(job)
+
+    async def _open_pages(self, job: str) -> UnitPages:
+        if job not in self.pages:
+            assert self.coord is not None
+            assert self.shared is not None
+            spec: JobSpec = await self.coord.spec(job)
+            maker = self.pages_factory(spec, self.shared)
+            self.pages[job] = await self.stack.enter_async_context(maker)
+        return self.pages[job]
+
+
+async def run_unit_job(ctx: dict[str, Any], job: str, unit: str) -> str:
+    """The arq function: one slice of one unit."""
+    service: _Service = ctx["wecal"]
+    await service.ready.wait()
+    if service.failure is not None or service.coord is None or service.shared is None:
+        raise Retry(defer=5)
+    spec = await service.coord.spec(job)
+    source = (await service.coord.unit(job, unit)).source
+    # Per-tenant fairness: a unit that finds its app's permits all out gives
+    # its worker slot back instead of waiting in it.
+    cap = int(os.environ.get("WECAL_TENANT_CONCURRENCY", "4"))
+    permit_key = f"export-permit:{source.provider}:{source.app}"
+    permit = await service.shared.acquire_permit(permit_key, cap, spec.lease)
+    if permit is None:
+        raise Retry(defer=distributed._jitter() + 1.0)
+    try:
+        open_pages = await service.open_pages(job)
+        return await distributed.run_unit(service.coord, service.queue, job, unit, open_pages)
+    except Deferred as deferred:
+        raise Retry(defer=deferred.seconds) from None
+    finally:
+        await service.shared.release_permit(permit_key, permit)
+
+
+def _pages_factory() -> Callable[..., Any]:
+    name = os.environ.get("WECAL_EXPORT_PAGES", DEFAULT_PAGES)
+    module, _, attr = name.partition(":")
+    try:
+        found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError):
+        raise ConfigurationError(
+            f"WECAL_EXPORT_PAGES={name!r}: no such module:function to build the clients"
+        ) from None
+    return found
+
+
+def _url() -> str:
+    return os.environ.get("WECAL_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+async def startup(ctx: dict[str, Any]) -> None:
+    service = _Service(
+        ctx.get("wecal_url") or _url(),
+        os.environ.get("WECAL_REDIS_PREFIX", "wecal"),
+        _pages_factory(),
+        ctx["redis"],
+    )
+    ctx["wecal"] = service
+    ctx["wecal_task"] = asyncio.get_running_loop().create_task(service.main())
+    await service.ready.wait()
+    if service.failure is not None:
+        raise service.failure
+
+
+async def shutdown(ctx: dict[str, Any]) -> None:
+    service: _Service | None = ctx.get("wecal")
+    task: asyncio.Task[None] | None = ctx.get("wecal_task")
+    if service is None or task is None:
+        return
+    service.stop.set()
+    with contextlib.suppress(BaseException):
+        await task
+
+
+class WorkerSettings:
+    """``arq wecal.export.arq.WorkerSettings``: Redis from ``WECAL_REDIS_URL``."""
+
+    functions: ClassVar[list[Function]] = [
+        func(run_unit_job, name=FUNCTION, max_tries=100_000, keep_result=60)
+    ]
+    on_startup = staticmethod(startup)
+    on_shutdown = staticmethod(shutdown)
+    redis_settings = RedisSettings.from_dsn(_url())
+    job_timeout = 300
+    max_jobs = int(os.environ.get("WECAL_WORKER_JOBS", "4"))
+    poll_delay = 0.2
+    keep_result = 60
+
+
+def settings_for(url: str, *, jobs: int = 4) -> dict[str, Any]:
+    """The worker's settings for Redis at ``url`` (``wecal worker`` runs these)."""
+    os.environ["WECAL_REDIS_URL"] = url
+    return {
+        "functions": WorkerSettings.functions,
+        "on_startup": startup,
+        "on_shutdown": shutdown,
+        "redis_settings": RedisSettings.from_dsn(url),
+        "job_timeout": WorkerSettings.job_timeout,
+        "max_jobs": jobs,
+        "poll_delay": WorkerSettings.poll_delay,
+        "keep_result": WorkerSettings.keep_result,
+    }

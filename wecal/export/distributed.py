@@ -1,0 +1,829 @@
+"""
+The export across processes and machines: *units* run by any number of workers.
+
+A job (``wecal export --redis URL --job NAME``) is planned into units, one per
+``(app, provider, source, window)``. Each unit's state lives in a Redis hash;
+its events go to *segment files* in a directory every worker can reach; the
+finalizer concatenates the committed segments into the output. Exactly once
+rests on wecal's own commit protocol, never on the job engine (arq delivers a
+job at least once, and may run it twice):
+
+- **Lease and fencing.** A worker takes a unit's lease (``SET NX PX``) and,
+  in the same script, a new *epoch* (``HINCRBY``). It writes only to its own
+  segment file, named after the epoch and a random owner id, so a worker
+  paused past its lease (a zombie) never writes into its successor's bytes.
+- **Commit.** After each page the segment is fsynced, then one script records
+  the segment's length and the cursor after the page, *only if* the lease
+  still names this owner and the epoch is still this one. A zombie's commit
+  is refused and it stops. The last page marks the unit done in the same
+  commit.
+- **Slices.** A unit runs a bounded number of pages or seconds, commits,
+  gives its lease back and enqueues its continuation, so a killed worker's
+  unit is taken up again after its lease (seconds), not the engine's timeout.
+- **Reconciler.** Units neither done nor leased nor recently enqueued are
+  enqueued again, by every worker and by the waiting ``wecal export``, so
+  nothing rests on the engine's redelivery.
+- **Finalize.** When every unit is done, the committed prefix of each segment
+  is concatenated — units in plan order (the order of the sources), segments
+  in epoch order (listing order) — into a temporary file that replaces the
+  output. The same job always gives the same bytes; an output that already
+  holds them is left untouched.
+
+This module knows no provider: the caller gives it ``open_pages`` (as for
+:func:`wecal.export.export`) and a :class:`Queue` (``wecal.export.arq``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import random
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import anyio
+import attrs
+
+from ..errors import (
+    QuotaExceededError,
+    RateLimitError,
+    TransportError,
+    ValidationError,
+    WecalError,
+)
+from ._engine import PageLike, Source, writer_for
+
+try:
+    import coredis
+except ImportError as exc:  # pragma: no cover - the extra is not installed
+    raise ImportError("wecal.export.distributed needs coredis: pip install 'wecal[arq]'") from exc
+
+__all__ = [
+    "Coordinator",
+    "Deferred",
+    "JobSpec",
+    "JobStatus",
+    "Queue",
+    "Unit",
+    "UnitSource",
+    "UnitStatus",
+    "enqueue",
+    "finalize",
+    "plan",
+    "reconcile",
+    "run_unit",
+    "status",
+]
+
+# --- the plan ----------------------------------------------------------------------------
+
+
+@attrs.frozen
+class UnitSource:
+    """One source of a job: which provider and app serve it, and the source."""
+
+    provider: str
+    app: str
+    source: Source
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}/{self.app}/{self.source.key}"
+
+
+@attrs.frozen
+class JobSpec:
+    """
+    What a job exports, as every worker reads it from Redis (no secret in it:
+    workers take credentials from their own environment).
+
+    ``base_url`` is the API host (None: the provider's); ``start``/``end`` ISO
+    datetimes; ``slice_pages``/``slice_seconds`` bound one run of a unit;
+    ``lease`` is the seconds a silent worker keeps a unit.
+    """
+
+    job: str
+    sources: tuple[UnitSource, ...]
+    base_url: str | None = None
+    start: str | None = None
+    end: str | None = None
+    expand: bool = False
+    page_size: int | None = None
+    format: str = "jsonl"
+    slice_pages: int = 20
+    slice_seconds: float = 20.0
+    lease: float = 30.0
+    segments: str = ""
+
+    def __attrs_post_init__(self) -> None:
+        if not self.job or any(c.isspace() or c in ":{}" for c in self.job):
+            raise ValidationError(
+                f"job name {self.job!r} must be non-empty, without spaces, ':' or braces"
+            )
+        if self.format != "jsonl":
+            raise ValidationError(
+                f"a distributed export writes jsonl, not {self.format!r} "
+                "(an .ics calendar needs one writer: export it in one process)"
+            )
+        if not self.sources:
+            raise ValidationError(f"job {self.job!r} has no source")
+        if not os.path.isabs(self.segments):
+            raise ValidationError(
+                f"job {self.job!r}: the segments directory must be an absolute path "
+                f"every worker reaches, got {self.segments!r}"
+            )
+        if self.slice_pages < 1 or self.slice_seconds <= 0 or self.lease <= 0:
+            raise ValidationError("slice_pages, slice_seconds and lease must be positive")
+
+    def identity(self) -> dict[str, Any]:
+        """What says which data the job exports (a rerun must match it)."""
+        return {
+            "sources": [[s.provider, s.app, s.source.kind, s.source.id] for s in self.sources],
+            "base_url": self.base_url,
+            "start": self.start,
+            "end": self.end,
+            "expand": self.expand,
+            "page_size": self.page_size,
+            "format": self.format,
+            "segments": self.segments,
+        }
+
+    def to_json(self) -> str:
+        data = self.identity()
+        data.update(
+            job=self.job,
+            slice_pages=self.slice_pages,
+            slice_seconds=self.slice_seconds,
+            lease=self.lease,
+        )
+        return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        try:
+            data = json.loads(text)
+            return cls(
+                job=data["job"],
+                sources=tuple(UnitSource(p, a, Source(k, i)) for p, a, k, i in data["sources"]),
+                base_url=data["base_url"],
+                start=data["start"],
+                end=data["end"],
+                expand=bool(data["expand"]),
+                page_size=data["page_size"],
+                format=data["format"],
+                slice_pages=int(data["slice_pages"]),
+                slice_seconds=float(data["slice_seconds"]),
+                lease=float(data["lease"]),
+                segments=str(data["segments"]),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationError(f"the stored plan of a job is damaged ({exc!r})") from None
+
+
+@attrs.frozen
+class Unit:
+    """One unit of a job: its key (the engine's job id stem), place in the plan, source."""
+
+    key: str
+    index: int
+    source: UnitSource
+
+
+def plan(spec: JobSpec) -> list[Unit]:
+    """The units of ``spec``, in source order; keys depend on the job's data only."""
+    window = json.dumps([spec.base_url, spec.start, spec.end, spec.expand, spec.page_size])
+    units: list[Unit] = []
+    seen: set[str] = set()
+    for source in spec.sources:
+        if source.key in seen:
+            continue
+        seen.add(source.key)
+        digest = hashlib.sha256(f"{spec.job}\0{source.key}\0{window}".encode()).hexdigest()
+        units.append(Unit(digest[:16], len(units), source))
+    return units
+
+
+# --- Redis scripts -------------------------------------------------------------------------
+# Ours, not a library's: each is a few commands that must run atomically.
+
+# KEYS: unit hash, lease, queued marker. ARGV: owner, lease ms.
+# {-1, state}: finished; {0, pttl}: leased by another; {epoch, has_cursor, cursor}.
+_ACQUIRE = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if st == 'done' or st == 'failed' then return {-1, st} end
+local cur = redis.call('GET', KEYS[2])
+if cur and cur ~= ARGV[1] then return {0, redis.call('PTTL', KEYS[2])} end
+local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+redis.call('DEL', KEYS[3])
+return {epoch, redis.call('HGET', KEYS[1], 'has_cursor') or '0',
+        redis.call('HGET', KEYS[1], 'cursor') or ''}
+"""
+
+# KEYS: unit hash, lease, done counter. ARGV: owner, epoch, has_cursor, cursor,
+# segment field, segment value, events, pages, done (0/1), lease ms.
+_COMMIT = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], 'has_cursor', ARGV[3], 'cursor', ARGV[4], ARGV[5], ARGV[6])
+redis.call('HINCRBY', KEYS[1], 'events', ARGV[7])
+redis.call('HINCRBY', KEYS[1], 'pages', ARGV[8])
+if ARGV[9] == '1' then
+  redis.call('HSET', KEYS[1], 'state', 'done')
+  redis.call('INCR', KEYS[3])
+  redis.call('DEL', KEYS[2])
+else
+  redis.call('PEXPIRE', KEYS[2], ARGV[10])
+end
+return 1
+"""
+
+# KEYS: unit hash, lease. ARGV: owner, epoch, lease ms.
+_RENEW = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then return 0 end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# KEYS: unit hash, lease. ARGV: owner, epoch, state, error.
+_FINISH = """
+if redis.call('GET', KEYS[2]) ~= ARGV[1] then return 0 end
+if redis.call('HGET', KEYS[1], 'epoch') ~= ARGV[2] then return 0 end
+if ARGV[3] ~= '' then redis.call('HSET', KEYS[1], 'state', ARGV[3], 'error', ARGV[4]) end
+redis.call('DEL', KEYS[2])
+return 1
+"""
+
+# KEYS: unit hash, lease, queued marker, calls spent, budget. ARGV: queued ms,
+# force (0/1). The next job number, or 0 when the unit needs no job now.
+_ENQUEUE = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if st == 'done' or st == 'failed' then return 0 end
+local budget = redis.call('GET', KEYS[5])
+if budget and tonumber(redis.call('GET', KEYS[4]) or '0') >= tonumber(budget) then return 0 end
+if ARGV[2] ~= '1' then
+  if redis.call('EXISTS', KEYS[2]) == 1 or redis.call('EXISTS', KEYS[3]) == 1 then return 0 end
+end
+redis.call('SET', KEYS[3], '1', 'PX', ARGV[1])
+return redis.call('HINCRBY', KEYS[1], 'jobs', 1)
+"""
+
+# KEYS: calls spent, budget. ARGV: n. 1 spent; 0 over the budget.
+_SPEND = """
+local budget = redis.call('GET', KEYS[2])
+local spent = tonumber(redis.call('GET', KEYS[1]) or '0')
+if budget and spent + tonumber(ARGV[1]) > tonumber(budget) then return 0 end
+redis.call('INCRBY', KEYS[1], ARGV[1])
+return 1
+"""
+
+
+def _ms(seconds: float) -> int:
+    return max(1, int(seconds * 1000))
+
+
+@attrs.frozen
+class Lease:
+    """A unit held by this worker: the owner id and fencing epoch its commits carry."""
+
+    unit: Unit
+    owner: str
+    epoch: int
+    cursor: str | None
+
+
+@attrs.frozen
+class UnitStatus:
+    """One unit as Redis has it."""
+
+    unit: Unit
+    state: str  # "todo", "running", "done", "failed"
+    events: int
+    pages: int
+    error: str | None
+    segments: tuple[tuple[int, str, int], ...]  # (epoch, file name, committed length)
+    leased: bool = False
+
+
+@attrs.frozen
+class JobStatus:
+    """A job's progress, from any machine."""
+
+    spec: JobSpec
+    units: tuple[UnitStatus, ...]
+    calls: int
+    budget: int | None
+
+    def count(self, state: str) -> int:
+        return sum(1 for u in self.units if u.state == state)
+
+    @property
+    def events(self) -> int:
+        return sum(u.events for u in self.units)
+
+    @property
+    def pages(self) -> int:
+        return sum(u.pages for u in self.units)
+
+    @property
+    def finished(self) -> bool:
+        """Every unit done or failed: nothing more will happen without a rerun."""
+        return all(u.state in ("done", "failed") for u in self.units)
+
+    @property
+    def complete(self) -> bool:
+        return all(u.state == "done" for u in self.units)
+
+    def __str__(self) -> str:
+        done, failed = self.count("done"), self.count("failed")
+        running = self.count("running")
+        text = (
+            f"job {self.spec.job}: {done} of {len(self.units)} units done"
+            f"{f', {failed} failed' if failed else ''}, {running} running; "
+            f"{self.events:,} events in {self.pages:,} pages; {self.calls:,} calls"
+        )
+        if self.budget is not None:
+            text += f" of a budget of {self.budget:,}"
+        return text
+
+
+class Queue(Protocol):
+    """Puts a unit's job on the engine: ``job_id`` is unique (a second put is a no-op)."""
+
+    async def put(self, job: str, unit: str, job_id: str, defer: float) -> None: ...
+
+
+class Deferred(WecalError):
+    """The unit gave its slot back; run it again in ``seconds`` (the adapter's ``Retry``)."""
+
+    def __init__(self, message: str, seconds: float) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class Coordinator:
+    """
+    The Redis side of distributed jobs (coredis). Unlike :class:`wecal.redis.RedisBackend`
+    it has no fallback: without Redis no unit commits, and the engine retries.
+    """
+
+    def __init__(self, url: str, *, prefix: str = "wecal", **options: Any) -> None:
+        if not isinstance(url, str) or "://" not in url:
+            raise ValidationError("a distributed export needs a redis:// URL")
+        self.prefix = prefix
+        self.redis: coredis.Redis[str] = coredis.Redis.from_url(
+            url, decode_responses=True, **options
+        )
+        script = self.redis.register_script
+        self._acquire = script(_ACQUIRE)
+        self._commit = script(_COMMIT)
+        self._renew = script(_RENEW)
+        self._finish = script(_FINISH)
+        self._enqueue = script(_ENQUEUE)
+        self._spend = script(_SPEND)
+        self._specs: dict[str, JobSpec] = {}
+
+    async def __aenter__(self) -> Coordinator:
+        await self.redis.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.redis.__aexit__(None, None, None)
+
+    def key(self, job: str, *parts: str) -> str:
+        return ":".join((self.prefix, "job", job, *parts))
+
+    # -- jobs ----------------------------------------------------------------------------
+
+    async def create(self, spec: JobSpec) -> JobSpec:
+        """Record ``spec`` once (the same again is a no-op); a different one is refused."""
+        await self.redis.set(
+            self.key(spec.job, "spec"), spec.to_json(), condition=coredis.PureToken.NX
+        )
+        stored = await self.spec(spec.job)
+        if stored.identity() != spec.identity():
+            mine, theirs = spec.identity(), stored.identity()
+            what = ", ".join(k for k in mine if mine[k] != theirs[k])
+            raise ValidationError(
+                f"job {spec.job!r} already exists with other {what}; "
+                "use another --job name, or rerun with the same sources and options"
+            )
+        await self.redis.sadd(self.key("", "jobs").replace("job::", "jobs:"), [spec.job])
+        return stored
+
+    async def jobs(self) -> list[str]:
+        names = await self.redis.smembers(self.key("", "jobs").replace("job::", "jobs:"))
+        return sorted(names)
+
+    async def spec(self, job: str) -> JobSpec:
+        if job in self._specs:
+            return self._specs[job]
+        text = await self.redis.get(self.key(job, "spec"))
+        if text is None:
+            raise ValidationError(f"no job {job!r} on this Redis (prefix {self.prefix!r})")
+        spec = JobSpec.from_json(text)
+        self._specs[job] = spec
+        return spec
+
+    async def unit(self, job: str, key: str) -> Unit:
+        for unit in plan(await self.spec(job)):
+            if unit.key == key:
+                return unit
+        raise ValidationError(f"job {job!r} has no unit {key!r}")
+
+    async def set_budget(self, job: str, calls: int | None) -> None:
+        """Allow ``calls`` more calls from now (None: no budget)."""
+        if calls is None:
+            await self.redis.delete([self.key(job, "budget")])
+            return
+        spent = int(await self.redis.get(self.key(job, "calls")) or 0)
+        await self.redis.set(self.key(job, "budget"), str(spent + calls))
+
+    async def retry_failed(self, job: str) -> int:
+        """Put the failed units back to do (a rerun retries them); how many."""
+        count = 0
+        for unit in plan(await self.spec(job)):
+            key = self.key(job, "unit", unit.key)
+            if await self.redis.hget(key, "state") == "failed":
+                await self.redis.hset(key, {"state": "todo", "error": ""})
+                count += 1
+        return count
+
+    async def status(self, job: str) -> JobStatus:
+        spec = await self.spec(job)
+        units = []
+        for unit in plan(spec):
+            data = await self.redis.hgetall(self.key(job, "unit", unit.key))
+            leased = bool(await self.redis.exists([self.key(job, "lease", unit.key)]))
+            units.append(_unit_status(unit, dict(data), leased))
+        calls = int(await self.redis.get(self.key(job, "calls")) or 0)
+        budget = await self.redis.get(self.key(job, "budget"))
+        return JobStatus(spec, tuple(units), calls, None if budget is None else int(budget))
+
+    # -- units ---------------------------------------------------------------------------
+
+    async def acquire(self, job: str, unit: Unit, owner: str) -> Lease | str | float:
+        """The lease, or the unit's final state ("done"/"failed"), or seconds until it frees."""
+        spec = await self.spec(job)
+        keys = self._unit_keys(job, unit)
+        got: Any = await self._acquire([keys[0], keys[1], keys[2]], [owner, _ms(spec.lease)])
+        epoch = int(got[0])
+        if epoch == -1:
+            return str(got[1])
+        if epoch == 0:
+            return max(0.0, int(got[1]) / 1000)
+        cursor = str(got[2]) if str(got[1]) == "1" else None
+        return Lease(unit, owner, epoch, cursor)
+
+    async def commit(
+        self,
+        job: str,
+        lease: Lease,
+        *,
+        cursor: str | None,
+        segment: str,
+        length: int,
+        events: int,
+        pages: int,
+        done: bool,
+    ) -> bool:
+        spec = await self.spec(job)
+        unit_key, lease_key, _ = self._unit_keys(job, lease.unit)
+        applied: Any = await self._commit(
+            [unit_key, lease_key, self.key(job, "done")],
+            [
+                lease.owner,
+                lease.epoch,
+                "0" if cursor is None else "1",
+                cursor or "",
+                f"seg:{lease.epoch:08d}",
+                f"{segment} {length}",
+                events,
+                pages,
+                "1" if done else "0",
+                _ms(spec.lease),
+            ],
+        )
+        return bool(applied)
+
+    async def renew(self, job: str, lease: Lease) -> bool:
+        spec = await self.spec(job)
+        unit_key, lease_key, _ = self._unit_keys(job, lease.unit)
+        ok: Any = await self._renew(
+            [unit_key, lease_key], [lease.owner, lease.epoch, _ms(spec.lease)]
+        )
+        return bool(ok)
+
+    async def release(self, job: str, lease: Lease, *, state: str = "", error: str = "") -> bool:
+        """Give the lease back; with ``state="failed"``, fail the unit (fenced like a commit)."""
+        unit_key, lease_key, _ = self._unit_keys(job, lease.unit)
+        ok: Any = await self._finish(
+            [unit_key, lease_key], [lease.owner, lease.epoch, state, error]
+        )
+        return bool(ok)
+
+    async def spend(self, job: str, calls: int = 1) -> bool:
+        """Count ``calls`` against the job's budget; False (nothing counted) when over it."""
+        ok: Any = await self._spend([self.key(job, "calls"), self.key(job, "budget")], [calls])
+        return bool(ok)
+
+    async def next_job(self, job: str, unit: Unit, *, force: bool, queued_for: float) -> int:
+        """The number of the unit's next engine job, or 0 when it needs none now."""
+        keys = [*self._unit_keys(job, unit), self.key(job, "calls"), self.key(job, "budget")]
+        n: Any = await self._enqueue(keys, [_ms(queued_for), "1" if force else "0"])
+        return int(n)
+
+    def _unit_keys(self, job: str, unit: Unit) -> tuple[str, str, str]:
+        return (
+            self.key(job, "unit", unit.key),
+            self.key(job, "lease", unit.key),
+            self.key(job, "queued", unit.key),
+        )
+
+
+def _unit_status(unit: Unit, data: dict[str, str], leased: bool) -> UnitStatus:
+    segments = []
+    for field, value in data.items():
+        if field.startswith("seg:"):
+            name, _, length = value.rpartition(" ")
+            segments.append((int(field[4:]), name, int(length)))
+    state = data.get("state") or "todo"
+    if state == "todo" and (data.get("pages") or data.get("epoch")):
+        state = "running"  # started (it may be waiting for its next slice)
+    return UnitStatus(
+        unit,
+        state,
+        int(data.get("events", 0)),
+        int(data.get("pages", 0)),
+        data.get("error") or None,
+        tuple(sorted(segments)),
+        leased,
+    )
+
+
+# --- queueing and reconciling ----------------------------------------------------------------
+
+
+def job_id(job: str, unit: Unit, n: int) -> str:
+    """The engine's job id of the unit's ``n``-th job: unique, so a second put is a no-op."""
+    return f"wecal:{job}:{unit.key}:{n}"
+
+
+async def enqueue(coord: Coordinator, queue: Queue, job: str, *, queued_for: float = 60.0) -> int:
+    """Enqueue every unit that needs a job (not done, not leased, not queued); how many."""
+    count = 0
+    for unit in plan(await coord.spec(job)):
+        n = await coord.next_job(job, unit, force=False, queued_for=queued_for)
+        if n:
+            await queue.put(job, unit.key, job_id(job, unit, n), 0.0)
+            count += 1
+    return count
+
+
+#: The reconciler is :func:`enqueue`: a unit neither done, nor leased, nor queued
+#: within ``queued_for`` seconds gets a new job.
+reconcile = enqueue
+
+
+# --- running a unit ------------------------------------------------------------------------
+
+#: Opens the pages of one source after ``cursor``: given by the caller (it knows the providers).
+UnitPages = Callable[[UnitSource, str | None], AsyncIterator[PageLike]]
+
+
+def segment_dir(root: Path, job: str, unit: Unit) -> Path:
+    return root / job / unit.key
+
+
+async def run_unit(
+    coord: Coordinator,
+    queue: Queue,
+    job: str,
+    unit_key: str,
+    open_pages: UnitPages,
+    *,
+    owner: str | None = None,
+) -> str:
+    """
+    Run one slice of a unit: take its lease, read pages, commit each, then
+    enqueue its continuation (or finish it). Returns what happened: "done",
+    "slice", "busy", "failed", "budget", "fenced" or "finished" (nothing to do).
+
+    Raises :class:`Deferred` when the unit should run again later (its lease is
+    held elsewhere, a rate limit or block is longer than the clients' ``max_wait``).
+    """
+    unit = await coord.unit(job, unit_key)
+    spec = await coord.spec(job)
+    owner = owner or uuid.uuid4().hex
+    got = await coord.acquire(job, unit, owner)
+    if isinstance(got, str):
+        return "finished"
+    if isinstance(got, float):
+        raise Deferred(f"unit {unit.key} is leased by another worker", got + _jitter())
+    lease = got
+    folder = segment_dir(Path(spec.segments), job, unit)
+    await anyio.to_thread.run_sync(lambda: folder.mkdir(parents=True, exist_ok=True))
+    name = f"{lease.epoch:08d}-{owner}.{spec.format}"
+    writer = writer_for(spec.format)
+    fd = await anyio.to_thread.run_sync(
+        lambda: os.open(folder / name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    )
+    length = 0
+    fenced = False
+
+    async def keep_lease(scope: anyio.CancelScope) -> None:
+        nonlocal fenced
+        while True:
+            await anyio.sleep(spec.lease / 3)
+            if not await coord.renew(job, lease):
+                fenced = True
+                scope.cancel()
+                return
+
+    outcome = "slice"
+    deferred: Deferred | None = None
+    started = time.monotonic()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_lease, tg.cancel_scope)
+            pages = open_pages(unit.source, lease.cursor)
+            count = 0
+            try:
+                while True:
+                    if count >= spec.slice_pages or time.monotonic() - started > spec.slice_seconds:
+                        break
+                    if not await coord.spend(job):
+                        outcome = "budget"
+                        break
+                    try:
+                        page = await pages.__anext__()
+                    except StopAsyncIteration:
+                        page = None
+                    if page is None:  # an empty listing's end: nothing more
+                        ok = await coord.commit(
+                            job, lease, cursor=None, segment=name, length=length,
+                            events=0, pages=0, done=True,
+                        )  # fmt: skip
+                        outcome = "done" if ok else "fenced"
+                        break
+                    data = writer.encode(page.items) if page.items else b""
+                    if data:
+                        await anyio.to_thread.run_sync(_append, fd, data)
+                        length += len(data)
+                    done = page.cursor is None
+                    ok = await coord.commit(
+                        job, lease, cursor=page.cursor, segment=name, length=length,
+                        events=len(page.items), pages=1, done=done,
+                    )  # fmt: skip
+                    count += 1
+                    if not ok:
+                        outcome = "fenced"
+                        break
+                    if done:
+                        outcome = "done"
+                        break
+            except QuotaExceededError as exc:
+                outcome = "failed"
+                await coord.release(job, lease, state="failed", error=f"quota: {exc}")
+            except RateLimitError as exc:
+                wait = exc.retry_after if exc.retry_after is not None else 5.0
+                deferred = Deferred(f"unit {unit.key} rate limited", wait + _jitter())
+            except WecalError as exc:
+                if not _transient(exc):
+                    outcome = "failed"
+                    await coord.release(job, lease, state="failed", error=str(exc))
+                else:
+                    deferred = Deferred(f"unit {unit.key}: {exc}", 1.0 + _jitter())
+            finally:
+                aclose = getattr(pages, "aclose", None)
+                if aclose is not None:
+                    with anyio.CancelScope(shield=True):
+                        await aclose()
+            tg.cancel_scope.cancel()
+    finally:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    if fenced:
+        outcome = "fenced"
+    if outcome in ("slice", "budget") or deferred is not None:
+        # Give the lease back (fenced: a zombie's release does nothing) and,
+        # unless the budget is spent, put the continuation on the queue.
+        await coord.release(job, lease)
+        if outcome == "slice" and deferred is None:
+            n = await coord.next_job(job, unit, force=True, queued_for=60.0)
+            if n:
+                await queue.put(job, unit.key, job_id(job, unit, n), 0.0)
+    if deferred is not None:
+        raise deferred
+    return outcome
+
+
+def _transient(exc: WecalError) -> bool:
+    if isinstance(exc, TransportError):
+        return True
+    status = getattr(exc, "status", None)
+    return isinstance(status, int) and status >= 500
+
+
+def _append(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.fsync(fd)
+
+
+def _jitter() -> float:
+    return random.uniform(0.5, 2.0)
+
+
+# --- progress and the output ---------------------------------------------------------------
+
+
+async def status(coord: Coordinator, job: str) -> JobStatus:
+    """The job's progress (any machine that reaches the Redis)."""
+    return await coord.status(job)
+
+
+async def finalize(coord: Coordinator, job: str, output: Path) -> bool:
+    """
+    Write ``output`` from the committed segments once every unit is done.
+
+    Returns True when the output was (re)written, False when it already held
+    exactly these bytes. Raises :class:`ValidationError` when units are not
+    done or a segment is shorter than its commit (the segment directory is
+    not the one the workers wrote).
+    """
+    state = await coord.status(job)
+    if not state.complete:
+        raise ValidationError(
+            f"job {job!r} is not complete: {state}; rerun to finish it before finalizing"
+        )
+    return await anyio.to_thread.run_sync(_write_output, state, output, Path(state.spec.segments))
+
+
+def _parts(state: JobStatus, segments: Path) -> list[tuple[Path, int]]:
+    parts = []
+    for unit in state.units:
+        folder = segment_dir(segments, state.spec.job, unit.unit)
+        for _epoch, name, length in unit.segments:
+            if length:
+                parts.append((folder / name, length))
+    return parts
+
+
+def _write_output(state: JobStatus, output: Path, segments: Path) -> bool:
+    parts = _parts(state, segments)
+    digest = hashlib.sha256()
+    for path, length in parts:
+        _copy(path, length, digest.update)
+    if output.is_file():
+        existing = hashlib.sha256()
+        with output.open("rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                existing.update(block)
+        if existing.digest() == digest.digest():
+            return False
+    tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("wb") as out:
+            for path, length in parts:
+                _copy(path, length, out.write)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, output)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+    with contextlib.suppress(OSError):
+        dfd = os.open(output.parent, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    return True
+
+
+def _copy(path: Path, length: int, sink: Callable[[bytes], object]) -> None:
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        raise ValidationError(
+            f"segment {path} is missing: --segments must be the directory the workers wrote"
+        ) from None
+    with fh:
+        left = length
+        while left:
+            block = fh.read(min(1 << 20, left))
+            if not block:
+                raise ValidationError(
+                    f"segment {path} has fewer bytes than its {length} committed ones"
+                )
+            sink(block)
+            left -= len(block)
