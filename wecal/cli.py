@@ -721,8 +721,8 @@ def export_command(
             raise click.UsageError("--expand needs --start and --end")
         config = _build(**target)
         return _run_async(
-            _inside(config, _dry_run), config, window, expand, page_size, offline, as_json, expect_events,
-            monthly_quota,
+            _inside(config, _dry_run), config, window, expand, page_size, offline, as_json,
+            expect_events, monthly_quota,
         )  # fmt: skip
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output'.")
@@ -1342,10 +1342,12 @@ async def _dry_run(
             size = page_size or entry.max_page_size
             first: int | None = None
             last = False
+            pager = config.paginator(
+                source, start=start, end=end, expand=expand, page_size=page_size
+            )
+            # Offset paging ends on an empty page: one call more than the pages of events.
+            trailing = 1 if pager.kind == "offset" else 0
             if not offline:
-                pager = config.paginator(
-                    source, start=start, end=end, expand=expand, page_size=page_size
-                )
                 pages = pager.by_page(prefetch=0)
                 try:
                     async for page in pages:
@@ -1360,9 +1362,7 @@ async def _dry_run(
             else:
                 events = expect_events if expect_events is not None else max(first or 0, size)
                 size = max(first or 0, 1) if first else size
-                # An offset listing ends with a short page; a full last page costs
-                # one more call that comes back empty.
-                calls, exact = max(1, math.ceil(events / size) + (events % size == 0)), False
+                calls, exact = max(1, math.ceil(events / size) + trailing), False
             rows.append(
                 {
                     "provider": entry.name,

@@ -286,6 +286,11 @@ class Paginator(Generic[T]):
     def __repr__(self) -> str:
         return f"Paginator({self._strategy.kind}, max_items={self._max_items})"
 
+    @property
+    def kind(self) -> str:
+        """How the pages are asked for: ``"offset"`` (an empty page ends) or ``"token"``."""
+        return self._strategy.kind
+
     def __aiter__(self) -> AsyncIterator[T]:
         # Page by page, no prefetch (an iterator cannot own a task group
         # across its steps); an object, not an async generator, so that

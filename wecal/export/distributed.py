@@ -620,7 +620,8 @@ async def run_unit(
     """
     unit = await coord.unit(job, unit_key)
     spec = await coord.spec(job)
-    owner = owner or uuid.uuid4().hex
+    # The process id shows in the lease and the segment's name: which worker holds what.
+    owner = owner or f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
     got = await coord.acquire(job, unit, owner)
     if isinstance(got, str):
         return "finished"

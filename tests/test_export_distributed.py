@@ -1,0 +1,427 @@
+"""
+The distributed export end to end: a real redis-server, real ``wecal worker``
+processes (arq), the sandbox over loopback uvicorn, and ``wecal export
+--redis --job`` as a user runs it.
+
+The expected output is a single-process ``wecal export`` of the same sources
+(compared as sorted lines: one process interleaves sources by arrival); the
+calls are counted at the sandbox. No test sleeps "long enough": every wait
+polls for the state it needs, under a deadline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as redis_py
+
+from tests._redis import RedisServer
+from wecal.sandbox import Fault, serve
+from wecal.sandbox._demo import Demo, DemoSettings, build, credentials
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 10
+SIZE = 45  # events per source: 5 pages of 10 (the last short)
+TOKEN_APIS = ("token", "gettoken", "accessToken", "oauth2")
+
+
+def _is_listing(api: str | None) -> bool:
+    return api is not None and not any(t.lower() in api.lower() for t in TOKEN_APIS)
+
+
+class Cluster:
+    """One Redis, one sandbox, N worker processes, and the commands a user runs."""
+
+    def __init__(self, demo: Demo, base_url: str, redis: RedisServer, tmp: Path) -> None:
+        self.demo = demo
+        self.base_url = base_url
+        self.redis = redis
+        self.tmp = tmp
+        self.workers: list[subprocess.Popen[bytes]] = []
+        self.env = dict(os.environ)
+        self.env.update(
+            PYTHONPATH=str(ROOT),
+            WECAL_RECONCILE_SECONDS="0.5",
+            WECAL_SLICE_PAGES="2",
+            WECAL_LEASE_SECONDS="2",
+        )
+        for name, (app_id, secret) in credentials().items():
+            from wecal.providers._registry import PROVIDERS
+
+            entry = PROVIDERS[name]
+            self.env[entry.app_id.env] = app_id
+            self.env[entry.secret.env] = secret
+        self.db = redis_py.Redis.from_url(redis.url, decode_responses=True)
+
+    def start_worker(self) -> subprocess.Popen[bytes]:
+        with (self.tmp / f"worker{len(self.workers)}.log").open("wb") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "wecal.cli", "worker", "--redis", self.redis.url,
+                 "--jobs", "2"],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+        self.workers.append(proc)
+        return proc
+
+    def sources(self, provider: str, n: int | None = None) -> list[str]:
+        from wecal.providers._registry import PROVIDERS
+
+        kind = PROVIDERS[provider].source_kind
+        ids = list(self.demo.sources[provider])[:n]
+        return [arg for i in ids for arg in (f"--{kind}", i)]
+
+    def args(self, provider: str, n: int | None = None) -> list[str]:
+        return [
+            "--provider", provider, "--base-url", self.base_url, "--page-size", str(PAGE),
+            *self.sources(provider, n),
+        ]  # fmt: skip
+
+    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wecal.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, *args: str) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "wecal.cli", *args],
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def job(
+        self, job: str, provider: str, out: Path, *extra: str, n: int | None = None
+    ) -> list[str]:
+        return ["export", *self.args(provider, n), "--redis", self.redis.url, "--job", job,
+                "-o", str(out), *extra]  # fmt: skip
+
+    def single(self, provider: str, n: int | None = None) -> list[str]:
+        """The sorted lines of a single-process export of the same sources."""
+        out = self.tmp / f"single-{provider}.jsonl"
+        done = self.run("export", *self.args(provider, n), "-o", str(out), "-q")
+        assert done.returncode == 0, done.stderr
+        return sorted(out.read_bytes().decode().splitlines())
+
+    def holders(self, job: str) -> dict[str, int]:
+        """Lease key → pid of the worker holding it."""
+        found = {}
+        for key in self.db.scan_iter(f"wecal:job:{job}:lease:*"):
+            owner = self.db.get(key)
+            if owner:
+                found[key] = int(owner.split("-", 1)[0])
+        return found
+
+    def wait_for(self, what: Callable[[], Any], timeout: float = 60, why: str = "") -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            got = what()
+            if got:
+                return got
+            time.sleep(0.05)
+        raise AssertionError(f"timed out waiting for {why or what}")
+
+    def stop(self) -> None:
+        for proc in self.workers:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGCONT)
+                proc.kill()
+            proc.wait(10)
+
+
+@pytest.fixture
+def cluster_factory(redis_server: RedisServer, tmp_path: Path) -> Iterator[Callable[..., Cluster]]:
+    made: list[Cluster] = []
+    closers: list[Any] = []
+
+    def make(sources: int = 4, latency: float = 0.0, workers: int = 2) -> Cluster:
+        demo = build(DemoSettings(seed=3, sources=sources, size=SIZE))
+        if latency:
+            demo.sandbox.faults.rate(Fault.latency(latency), p=1.0)
+        server = serve(demo.sandbox)
+        url = server.__enter__()
+        closers.append(server)
+        cluster = Cluster(demo, url, redis_server, tmp_path)
+        made.append(cluster)
+        for _ in range(workers):
+            cluster.start_worker()
+        return cluster
+
+    try:
+        yield make
+    finally:
+        for cluster in made:
+            cluster.stop()
+        for server in closers:
+            server.__exit__(None, None, None)
+
+
+def _lines(path: Path) -> list[str]:
+    return sorted(path.read_bytes().decode().splitlines())
+
+
+#: The default run checks one provider; CI's slow run checks every one.
+ALL_PROVIDERS = [
+    "wecom",
+    pytest.param("dingtalk-legacy", marks=pytest.mark.slow),
+    pytest.param("dingtalk", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("provider", ALL_PROVIDERS)
+def test_the_job_writes_what_one_process_writes_and_a_rerun_changes_no_byte(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path, provider: str
+) -> None:
+    cluster = cluster_factory()
+    expected = cluster.single(provider)
+    assert len(expected) == 4 * SIZE
+    out = tmp_path / "out.jsonl"
+    done = cluster.run(*cluster.job("nightly", provider, out))
+    assert done.returncode == 0, done.stderr
+    assert _lines(out) == expected
+    first = out.read_bytes()
+    stat = out.stat()
+    again = cluster.run(*cluster.job("nightly", provider, out))
+    assert again.returncode == 0, again.stderr
+    assert "already holds them" in again.stderr
+    assert out.read_bytes() == first
+    assert out.stat().st_mtime_ns == stat.st_mtime_ns
+    # Sources in order, then listing order: the segments of unit 1 before unit 2's.
+    status = cluster.run("export", "--redis", cluster.redis.url, "--job", "nightly",
+                         "--status", "--json")  # fmt: skip
+    assert json.loads(status.stdout)["complete"] is True
+
+
+def test_another_plan_under_the_same_job_name_is_refused(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(workers=0)
+    out = tmp_path / "out.jsonl"
+    first = cluster.start(*cluster.job("j", "wecom", out))
+    cluster.wait_for(lambda: cluster.db.exists("wecal:job:j:spec"), why="the plan")
+    other = cluster.run(*cluster.job("j", "wecom", out, n=2))
+    first.kill()
+    first.communicate()
+    assert other.returncode == 2
+    assert "job 'j' already exists with other sources" in other.stderr
+
+
+def test_a_worker_killed_mid_job_and_a_new_one_give_the_exact_output(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(latency=0.15)
+    expected = cluster.single("wecom")
+    out = tmp_path / "out.jsonl"
+    job = cluster.start(*cluster.job("k", "wecom", out))
+    pids = {p.pid: p for p in cluster.workers}
+    holders = cluster.wait_for(
+        lambda: [pid for pid in cluster.holders("k").values() if pid in pids],
+        why="a worker holding a unit",
+    )
+    victim = pids[holders[0]]
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(10)
+    cluster.start_worker()
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err
+    assert _lines(out) == expected
+
+
+@pytest.mark.slow
+def test_a_worker_stopped_past_its_lease_cannot_commit_when_it_wakes(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(latency=0.15)
+    expected = cluster.single("wecom")
+    out = tmp_path / "out.jsonl"
+    job = cluster.start(*cluster.job("z", "wecom", out))
+    pids = {p.pid: p for p in cluster.workers}
+    key, pid = cluster.wait_for(
+        lambda: next(((k, p) for k, p in cluster.holders("z").items() if p in pids), None),
+        why="a worker holding a unit",
+    )
+    unit = key.replace(":lease:", ":unit:")
+    epoch = int(cluster.db.hget(unit, "epoch") or 0)
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Its lease runs out and another worker takes the unit with a newer epoch.
+        cluster.wait_for(
+            lambda: (
+                int(cluster.db.hget(unit, "epoch") or 0) > epoch
+                or cluster.db.hget(unit, "state") == "done"
+            ),
+            why="the unit taken over",
+        )
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    _, err = job.communicate(timeout=120)
+    assert job.returncode == 0, err
+    lines = _lines(out)
+    assert len(lines) == len(set(lines))
+    assert lines == expected
+
+
+@pytest.mark.slow
+def test_two_export_commands_for_one_job_make_one_plan_and_one_output(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    expected = cluster.single("dingtalk")
+    out = tmp_path / "out.jsonl"
+    cluster.demo.sandbox.requests.clear()
+    a = cluster.start(*cluster.job("twice", "dingtalk", out))
+    b = cluster.start(*cluster.job("twice", "dingtalk", out))
+    for proc in (a, b):
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    assert _lines(out) == expected
+    status = json.loads(
+        cluster.run(
+            "export", "--redis", cluster.redis.url, "--job", "twice", "--status", "--json"
+        ).stdout
+    )
+    assert status["units"] == 4
+    assert status["events"] == 4 * SIZE
+    listing = [r for r in cluster.demo.sandbox.requests if _is_listing(r.api)]
+    assert len(listing) == 4 * (SIZE // PAGE + 1)  # each page once: one plan ran
+
+
+@pytest.mark.slow
+def test_max_calls_stops_within_the_budget_and_the_rerun_finishes_exactly(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    expected = cluster.single("wecom")
+    out = tmp_path / "out.jsonl"
+    cluster.demo.sandbox.requests.clear()
+    budget = 7
+    first = cluster.run(*cluster.job("b", "wecom", out, "--max-calls", str(budget)))
+    assert first.returncode == 1, first.stderr
+    assert "stopped" in first.stderr
+    assert "Rerun the same command" in first.stderr
+    assert not out.exists()
+    listing = [r for r in cluster.demo.sandbox.requests if _is_listing(r.api)]
+    assert 0 < len(listing) <= budget
+    second = cluster.run(*cluster.job("b", "wecom", out))
+    assert second.returncode == 0, second.stderr
+    assert _lines(out) == expected
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("provider", ["wecom", "dingtalk-legacy", "dingtalk"])
+def test_the_dry_run_estimate_is_within_ten_percent_of_the_calls_made(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path, provider: str
+) -> None:
+    cluster = cluster_factory()
+    cluster.demo.sandbox.requests.clear()
+    out = tmp_path / "out.jsonl"
+    dry = cluster.run(
+        "export", *cluster.args(provider), "--dry-run", "--json", "--expect-events", str(SIZE),
+        "-o", str(out),
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    sent = [r for r in cluster.demo.sandbox.requests if _is_listing(r.api)]
+    assert len(sent) == 4  # one first page per source, nothing more
+    assert not out.exists()
+    assert plan["units"] == 4
+    estimate = plan["apis"][provider]["calls"]
+    cluster.demo.sandbox.requests.clear()
+    done = cluster.run(*cluster.job("d", provider, out))
+    assert done.returncode == 0, done.stderr
+    from collections import Counter
+
+    made = len(cluster.demo.sandbox.requests)
+    apis = Counter(r.api for r in cluster.demo.sandbox.requests)
+    assert abs(estimate - made) <= 0.1 * made, (estimate, made, apis)
+
+
+def test_the_offline_dry_run_sends_nothing_and_prints_a_table(
+    cluster_factory: Callable[..., Cluster],
+) -> None:
+    cluster = cluster_factory(workers=0)
+    cluster.demo.sandbox.requests.clear()
+    dry = cluster.run(
+        "export", *cluster.args("dingtalk"), "--dry-run", "--offline", "--expect-events", "95",
+        "--monthly-quota", "5000",
+    )  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    assert cluster.demo.sandbox.requests == []
+    lines = dry.stdout.splitlines()
+    assert lines[0].split() == ["api", "units", "calls", "events", "at", "limit", "quota"]
+    # 4 sources × ceil(95 / 10) pages + the token; 41 of 5000 is 0.8%.
+    assert lines[1].split() == ["dingtalk", "4", "41", "380", "2.0s", "0.8%"]
+
+
+@pytest.mark.slow
+def test_soak_kills_a_stop_and_a_redis_restart_leave_the_exact_output(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path, appendonly=True)
+    server.start()
+    demo = build(DemoSettings(seed=5, sources=30, size=SIZE))
+    demo.sandbox.faults.rate(Fault.latency(0.05), p=1.0)
+    rng = random.Random(21)
+    with serve(demo.sandbox) as url:
+        cluster = Cluster(demo, url, server, tmp_path)
+        try:
+            for _ in range(3):
+                cluster.start_worker()
+            expected = cluster.single("dingtalk-legacy")
+            out = tmp_path / "out.jsonl"
+            job = cluster.start(*cluster.job("soak", "dingtalk-legacy", out))
+            for n in range(5):
+                live = [p for p in cluster.workers if p.poll() is None]
+                pids = {p.pid: p for p in live}
+                pid = cluster.wait_for(
+                    lambda pids=pids: next(  # type: ignore[misc]
+                        (p for p in cluster.holders("soak").values() if p in pids), None
+                    ),
+                    why="a busy worker",
+                )
+                victim = pids[pid] if rng.random() < 0.5 else rng.choice(live)
+                victim.kill()
+                victim.wait(10)
+                cluster.start_worker()
+                if n == 2:
+                    server.stop()  # SIGTERM: AOF is on, what was written stays
+                    server.start()
+                    cluster.db = redis_py.Redis.from_url(server.url, decode_responses=True)
+            key, pid = cluster.wait_for(
+                lambda: next(iter(cluster.holders("soak").items()), None), why="a holder"
+            )
+            os.kill(pid, signal.SIGSTOP)
+            try:
+                cluster.wait_for(lambda: cluster.db.get(key) != str(pid), why="lease over")
+                time.sleep(0)  # the wait above is the condition; nothing sleeps blind
+            finally:
+                os.kill(pid, signal.SIGCONT)
+            _, err = job.communicate(timeout=600)
+            assert job.returncode == 0, err
+            lines = _lines(out)
+            assert len(lines) == len(set(lines))
+            assert lines == expected
+            before = out.read_bytes()
+            again = cluster.run(*cluster.job("soak", "dingtalk-legacy", out))
+            assert again.returncode == 0
+            assert out.read_bytes() == before
+        finally:
+            cluster.stop()
+            server.stop()
