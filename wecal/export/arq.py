@@ -51,6 +51,7 @@ class ArqQueue:
         self.pool = pool
 
     async def put(self, job: str, unit: str, job_id: str, defer: float) -> None:
+        """Enqueue the unit's job (a second ``job_id`` is a no-op)."""
         await self.pool.enqueue_job(
             FUNCTION, job, unit, _job_id=job_id, _defer_by=defer if defer > 0 else None
         )
@@ -159,6 +160,7 @@ def _url() -> str:
 
 
 async def startup(ctx: dict[str, Any]) -> None:
+    """Start the worker's service task: Redis clients, provider clients, the reconciler."""
     service = _Service(
         ctx.get("wecal_url") or _url(),
         os.environ.get("WECAL_REDIS_PREFIX", "wecal"),
@@ -173,6 +175,7 @@ async def startup(ctx: dict[str, Any]) -> None:
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:
+    """Stop the service task (its clients close in the task that opened them)."""
     service: _Service | None = ctx.get("wecal")
     task: asyncio.Task[None] | None = ctx.get("wecal_task")
     if service is None or task is None:

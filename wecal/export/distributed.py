@@ -93,6 +93,7 @@ class UnitSource:
 
     @property
     def key(self) -> str:
+        """``provider/app/kind:id``."""
         return f"{self.provider}/{self.app}/{self.source.key}"
 
 
@@ -154,6 +155,7 @@ class JobSpec:
         }
 
     def to_json(self) -> str:
+        """The spec as stored in Redis (sorted keys: the same spec, the same text)."""
         data = self.identity()
         data.update(
             job=self.job,
@@ -165,6 +167,7 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, text: str) -> JobSpec:
+        """A spec back from :meth:`to_json`; a damaged one is a ValidationError."""
         try:
             data = json.loads(text)
             return cls(
@@ -321,14 +324,17 @@ class JobStatus:
     budget: int | None
 
     def count(self, state: str) -> int:
+        """How many units are in ``state``."""
         return sum(1 for u in self.units if u.state == state)
 
     @property
     def events(self) -> int:
+        """Events committed so far."""
         return sum(u.events for u in self.units)
 
     @property
     def pages(self) -> int:
+        """Pages committed so far."""
         return sum(u.pages for u in self.units)
 
     @property
@@ -338,6 +344,7 @@ class JobStatus:
 
     @property
     def complete(self) -> bool:
+        """Every unit done: the output can be written."""
         return all(u.state == "done" for u in self.units)
 
     def __str__(self) -> str:
@@ -356,7 +363,9 @@ class JobStatus:
 class Queue(Protocol):
     """Puts a unit's job on the engine: ``job_id`` is unique (a second put is a no-op)."""
 
-    async def put(self, job: str, unit: str, job_id: str, defer: float) -> None: ...
+    async def put(self, job: str, unit: str, job_id: str, defer: float) -> None:
+        """Enqueue ``unit`` of ``job`` as ``job_id``, to run in ``defer`` seconds."""
+        ...
 
 
 class Deferred(WecalError):
@@ -397,6 +406,7 @@ class Coordinator:
         await self.redis.__aexit__(None, None, None)
 
     def key(self, job: str, *parts: str) -> str:
+        """The Redis key of ``parts`` of ``job``."""
         return ":".join((self.prefix, "job", job, *parts))
 
     # -- jobs ----------------------------------------------------------------------------
@@ -418,10 +428,12 @@ class Coordinator:
         return stored
 
     async def jobs(self) -> list[str]:
+        """The names of the jobs on this Redis."""
         names = await self.redis.smembers(self.key("", "jobs").replace("job::", "jobs:"))
         return sorted(names)
 
     async def spec(self, job: str) -> JobSpec:
+        """The stored plan of ``job``."""
         if job in self._specs:
             return self._specs[job]
         text = await self.redis.get(self.key(job, "spec"))
@@ -432,6 +444,7 @@ class Coordinator:
         return spec
 
     async def unit(self, job: str, key: str) -> Unit:
+        """The unit of ``job`` whose key is ``key``."""
         for unit in plan(await self.spec(job)):
             if unit.key == key:
                 return unit
@@ -456,6 +469,7 @@ class Coordinator:
         return count
 
     async def status(self, job: str) -> JobStatus:
+        """Every unit's state, the calls spent and the budget."""
         spec = await self.spec(job)
         units = []
         for unit in plan(spec):
@@ -493,6 +507,7 @@ class Coordinator:
         pages: int,
         done: bool,
     ) -> bool:
+        """Record a fsynced segment length and cursor, if ``lease`` still holds (fenced)."""
         spec = await self.spec(job)
         unit_key, lease_key, _ = self._unit_keys(job, lease.unit)
         applied: Any = await self._commit(
@@ -513,6 +528,7 @@ class Coordinator:
         return bool(applied)
 
     async def renew(self, job: str, lease: Lease) -> bool:
+        """Extend ``lease``; False when it is no longer this holder's."""
         spec = await self.spec(job)
         unit_key, lease_key, _ = self._unit_keys(job, lease.unit)
         ok: Any = await self._renew(
