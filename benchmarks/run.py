@@ -9,8 +9,9 @@ Run wecal's benchmarks and print each figure next to its target.
 1 decode + normalize, 2 export efficiency, 3 memory, 4 send-loop overhead,
 5 fan-out over many calendars at 16 in flight, 6 CPU per request of the
 notification endpoint for hostile vs plain bodies, 7 the cost per call of
-sharing an app's budget through Redis (see each ``bench_*.py`` docstring).
-Servers run on 127.0.0.1 in child processes and are stopped on
+sharing an app's budget through Redis, 8 the sandbox at scale (page time
+against store size, a 100,000-event export; see each ``bench_*.py``
+docstring). Servers run on 127.0.0.1 in child processes and are stopped on
 exit. Not part of CI's pass/fail: the exit status is 0 whether targets are
 met or not, non-zero only if a benchmark could not run. Results are copied
 into ``RESULTS.md`` by hand.
@@ -29,6 +30,7 @@ import bench_export
 import bench_fanout
 import bench_memory
 import bench_notify
+import bench_sandbox
 import bench_sendloop
 import bench_shared
 from _common import Result, machine
@@ -41,6 +43,7 @@ BENCHMARKS: dict[str, tuple[str, Callable[[bool], list[Result]]]] = {
     "5": ("fan-out, 16 in flight", bench_fanout.run),
     "6": ("notification endpoint, hostile bodies", bench_notify.run),
     "7": ("shared state on Redis vs in-process", bench_shared.run),
+    "8": ("the sandbox at scale", bench_sandbox.run),
 }
 
 

@@ -548,8 +548,8 @@ def test_usage_mistakes_are_one_line(tmp_path: Path) -> None:
             "Invalid value for --base-url: 'localhost:8765' is not an http(s) URL "
             "(e.g. http://127.0.0.1:8765) (see 'wecal export --help')"
         ),
-        ("export", *common, "--sources", str(sources)): (
-            f"Invalid value for --sources: cannot read {sources}: not UTF-8 text "
+        ("export", *common, "--sources-file", str(sources)): (
+            f"Invalid value for --sources-file: cannot read {sources}: not UTF-8 text "
             "(see 'wecal export --help')"
         ),
         ("events", "list", "--provider", "wecom", "--calendar", "c", "--tz", "Mars/Olympus"): (

@@ -267,7 +267,7 @@ def _parse_sources(
         except (OSError, UnicodeDecodeError) as exc:
             why = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
             raise click.BadParameter(
-                f"cannot read {sources_file}: {why}", param_hint="--sources"
+                f"cannot read {sources_file}: {why}", param_hint="--sources-file"
             ) from None
         for n, line in enumerate(text.splitlines(), 1):
             entry = line.strip()
@@ -279,7 +279,7 @@ def _parse_sources(
             elif sep and kind not in _KINDS and " " not in kind:
                 raise click.BadParameter(
                     f"{sources_file} line {n}: use 'calendar:ID', 'user:ID' or a bare ID",
-                    param_hint="--sources",
+                    param_hint="--sources-file",
                 )
             else:
                 items.append(Source(provider.source_kind, entry))
@@ -332,6 +332,7 @@ def _build(
     latency: float,
     faults: str,
     redis: str | None,
+    quiet: bool = False,
 ) -> _Config:
     config = _Config()
     shared: dict[str, Any] = {}
@@ -350,12 +351,13 @@ def _build(
             raise click.UsageError("--sandbox serves its own API: drop --base-url")
         if sources_file is not None:
             raise click.UsageError(
-                "with --sandbox, pick demo sources with --calendar / --user, not --sources"
+                "with --sandbox, pick demo sources with --calendar / --user, not --sources-file"
             )
         from .sandbox._demo import DemoSettings, build
         from .sandbox._demo import credentials as demo_credentials
 
-        demo = build(DemoSettings(seed=seed, size=size, latency=latency, faults=faults))
+        settings = DemoSettings(seed=seed, size=size, latency=latency, faults=faults)
+        demo = build(settings, out=None if quiet else sys.stderr)
         selected = _select_demo(demo.sources, provider, calendars, users)
         transport = httpx.ASGITransport(app=demo.sandbox.app)
         for name, (demo_id, demo_secret) in demo_credentials().items():
@@ -381,7 +383,9 @@ def _build(
     entry = PROVIDERS[provider]
     sources = _parse_sources(entry, calendars, users, sources_file)
     if not sources:
-        raise click.UsageError("name at least one source: --calendar, --user or --sources FILE")
+        raise click.UsageError(
+            "name at least one source: --calendar, --user or --sources-file FILE"
+        )
     app_id = credentials.get(_param(entry.app_id))
     secret = credentials.get(_param(entry.secret))
     if not app_id or not secret:
@@ -540,7 +544,7 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         click.option("--calendar", "calendars", multiple=True, help=_source_help("calendar")),
         click.option("--user", "users", multiple=True, help=_source_help("user")),
         click.option(
-            "--sources",
+            "--sources-file",
             "sources_file",
             type=click.Path(exists=True, dir_okay=False, path_type=Path),
             help="File of sources, one per line (calendar:ID, user:ID or a bare ID).",
@@ -734,7 +738,7 @@ def export_command(
         raise click.UsageError("--checkpoint needs an output file, not stdout")
     if expand and None in window:
         raise click.UsageError("--expand needs --start and --end")
-    config = _build(**target)
+    config = _build(**target, quiet=quiet)
     over = [
         f"{name} takes at most {PROVIDERS[name].max_page_size}"
         for name in config.clients

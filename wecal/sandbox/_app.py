@@ -18,6 +18,7 @@ from starlette.routing import Route
 from .._redact import secret_names
 from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._emulation._host import Emulator
+from ..providers._emulation._json import json_bytes
 from ..providers._registry import PROVIDERS
 from ._record import RecordedRequest
 
@@ -55,9 +56,16 @@ def _emulator_for(path: str, method: str) -> tuple[Emulator, str] | None:
     return None
 
 
+class _JsonAnswer(JSONResponse):
+    """A JSON answer encoded by msgspec: UTF-8 Chinese as is, compact, at C speed."""
+
+    def render(self, content: Any) -> bytes:
+        return json_bytes(content)
+
+
 def _json_bytes(data: Any) -> bytes:
     # Providers send UTF-8 Chinese as-is, not \u escapes.
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode()
+    return json_bytes(data)
 
 
 class _FaultLayer:
@@ -303,7 +311,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
         outcome = request.scope.get("state", {}).get("sandbox_outcome")
         if outcome is not None:
             outcome["errcode"] = data.get("errcode")
-        return JSONResponse(data)
+        return _JsonAnswer(data)
 
     async def read_json(request: Request) -> Any:
         raw = await request.body()

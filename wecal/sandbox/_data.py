@@ -18,6 +18,7 @@ from __future__ import annotations
 import random
 import string
 import zlib
+from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -175,9 +176,14 @@ def generate(
     dingtalk_v1_users: int = 2,
     anchor: datetime | None = None,
     wecom_app_id: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> GenerateSummary:
     """
     Fill ``sandbox`` with deterministic data; returns what was created.
+
+    Every calendar and user is created before any event, so their ids depend
+    on ``seed`` and on how many there are, not on how many events each holds.
+    ``progress(done, total)`` is called after each source's events.
 
     Events spread from 60 days before ``anchor`` to 120 days after it
     (default: today 00:00 Asia/Shanghai by the sandbox clock). Calendars go to
@@ -200,30 +206,51 @@ def generate(
             anchor = datetime.combine(today, time(0), SHANGHAI)
         gen = _Gen(random.Random(f"generate:{seed}"), anchor, max(0, max_attendees))
         sandbox.wecom_users.update(gen.userids)
-        cal_ids: list[str] = []
-        sched_ids: list[str] = []
-        for c in range(wecom_calendars):
-            cal_id = sandbox.add_wecom_calendar(
-                gen.calendar(c), app_id=wecom_app_id, default=(c == 0)
-            )
-            cal_ids.append(cal_id)
-            for i in range(schedules_per_calendar):
-                sched_ids.append(sandbox.add_wecom_schedule(gen.schedule(i, cal_id)))
-        user_ids: list[str] = []
-        event_ids: list[str] = []
+        # The sources first: their ids must not change with the number of events.
+        cal_ids = [
+            sandbox.add_wecom_calendar(gen.calendar(c), app_id=wecom_app_id, default=(c == 0))
+            for c in range(wecom_calendars)
+        ]
+        users: list[tuple[str, str]] = []
         for u in range(dingtalk_users):
             user_id = str(gen.rng.randint(10**8, 10**9 - 1))
             while user_id in sandbox.dingtalk_users:
                 user_id = str(int(user_id) + 1)
             name = _NAMES_ZH[u % len(_NAMES_ZH)] + ("" if u < len(_NAMES_ZH) else str(u))
             sandbox.add_dingtalk_user(user_id, name, folder_id=gen.ding_id())
-            user_ids.append(user_id)
+            users.append((user_id, name))
+        # v1.0 from its own generator, so the data above stays as it was.
+        v1_gen = _Gen(random.Random(f"generate-v1:{seed}"), anchor, max(0, max_attendees))
+        v1_users, outsiders = v1_gen.ding_v1_users(sandbox, dingtalk_v1_users)
+
+        total, done = len(cal_ids) + len(users) + len(v1_users), 0
+
+        def one_more() -> None:
+            nonlocal done
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+        wecom_state = _wecom_emulator.state(sandbox)
+        legacy_state = _dingtalk_emulator.state(sandbox)
+        sched_ids: list[str] = []
+        for cal_id in cal_ids:
+            for i in range(schedules_per_calendar):
+                # A fresh dict the sandbox may keep: no copy (a third of the time).
+                schedule = gen.schedule(i, cal_id)
+                sched_ids.append(wecom_state.add_schedule(schedule, keep=True))
+            one_more()
+        event_ids: list[str] = []
+        for user_id, name in users:
             for i in range(events_per_user):
                 item = gen.ding_event(i, user_id, name)
-                event_ids.append(sandbox.add_dingtalk_event(user_id, item))
-        # v1.0 last, from its own generator, so the data above stays as it was.
-        v1_gen = _Gen(random.Random(f"generate-v1:{seed}"), anchor, max(0, max_attendees))
-        v1_users, v1_events = v1_gen.ding_v1(sandbox, dingtalk_v1_users, events_per_user)
+                event_ids.append(legacy_state.add_event(user_id, item, keep=True))
+            one_more()
+        v1_events: list[str] = []
+        for organizer in v1_users:
+            v1_events += v1_gen.ding_v1_events(sandbox, organizer, events_per_user, outsiders)
+            one_more()
+        user_ids = [user_id for user_id, _name in users]
         return GenerateSummary(
             wecom_app_id=wecom_app_id,
             wecom_calendars=tuple(cal_ids),
@@ -412,8 +439,8 @@ class _Gen:
                 rem.update(
                     is_custom_repeat=1,
                     repeat_interval=custom.get("interval", 1),
-                    repeat_day_of_week=custom.get("dow", []),
-                    repeat_day_of_month=custom.get("dom", []),
+                    repeat_day_of_week=list(custom.get("dow", [])),
+                    repeat_day_of_month=list(custom.get("dom", [])),
                 )
             if "until" in spec:
                 rem["repeat_until"] = int((start + timedelta(days=spec["until"])).timestamp())
@@ -532,8 +559,10 @@ class _Gen:
 
     # ---------------------------------------------------------------- DingTalk v1.0
 
-    def ding_v1(self, sandbox: Sandbox, users: int, per_user: int) -> tuple[list[str], list[str]]:
-        """v1.0 users (unionIds, staff userids) and the events each organises."""
+    def ding_v1_users(
+        self, sandbox: Sandbox, users: int
+    ) -> tuple[list[str], list[tuple[str, str]]]:
+        """v1.0 users (unionIds, staff userids), and people outside them to invite."""
         state = sandbox.dingtalk_v1
         unions: list[str] = []
         for u in range(users):
@@ -548,11 +577,14 @@ class _Gen:
              _NAMES_ZH[n % len(_NAMES_ZH)] + str(n))
             for n in range(max(self.max_attendees, 10))
         ]  # fmt: skip
-        events: list[str] = []
-        for organizer in unions:
-            for i in range(per_user):
-                events.append(state.add_event(organizer, self.ding_v1_event(i, outsiders)))
-        return unions, events
+        return unions, outsiders
+
+    def ding_v1_events(
+        self, sandbox: Sandbox, organizer: str, per_user: int, outsiders: list[tuple[str, str]]
+    ) -> list[str]:
+        """The events ``organizer`` organises."""
+        add = sandbox.dingtalk_v1.add_event
+        return [add(organizer, self.ding_v1_event(i, outsiders)) for i in range(per_user)]
 
     def ding_v1_event(self, index: int, outsiders: list[tuple[str, str]]) -> dict[str, Any]:
         """

@@ -24,6 +24,7 @@ import importlib
 import re
 import socket
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TextIO
 
 import attrs
@@ -71,8 +72,18 @@ def demo(
     seed: int = DEFAULTS.seed,
     sources: int = DEFAULTS.sources,
     size: int = DEFAULTS.size,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, tuple[str, ...]]:
-    """Fill ``sandbox`` with ``sources`` sources of ``size`` events per provider."""
+    """
+    Fill ``sandbox`` with ``sources`` sources of ``size`` events per provider;
+    ``progress(done, total)`` after each source's events.
+    """
+    total = sources * len(PROVIDERS)
+
+    def report(done: int, _of: int) -> None:
+        if progress is not None:
+            progress(done, total)
+
     summary = generate(
         sandbox,
         seed=seed,
@@ -81,23 +92,53 @@ def demo(
         dingtalk_users=sources,
         dingtalk_v1_users=sources,
         events_per_user=size,
+        progress=report,
     )
     found = dict(summary.sources)
+    done = sum(len(ids) for ids in found.values())
     for entry in PROVIDERS.values():
         # An emulator that fills its own demo data says so with populate().
         populate = getattr(entry.load_emulator(), "populate", None)
         if entry.name not in found and populate is not None:
             found[entry.name] = tuple(populate(sandbox, seed=seed, sources=sources, size=size))
+            done += len(found[entry.name])
+            report(done, total)
     return found
 
 
-def build(settings: DemoSettings = DEFAULTS) -> Demo:
-    """A sandbox filled with the demo data of ``settings``, its faults set."""
+#: From this many demo events on, building them is said as it goes (seconds).
+LARGE_DEMO = 10_000
+
+
+def build(settings: DemoSettings = DEFAULTS, *, out: TextIO | None = None) -> Demo:
+    """
+    A sandbox filled with the demo data of ``settings``, its faults set. A
+    demo of ``LARGE_DEMO`` events or more says on ``out`` how far it got,
+    one line per source.
+    """
     if settings.latency < 0:
         raise ValidationError(f"latency must be >= 0 seconds, got {settings.latency}")
     rules = parse_faults(settings.faults)  # before any work: a bad spec is a usage error
     sandbox = Sandbox(seed=settings.seed)
-    sources = demo(sandbox, seed=settings.seed, sources=settings.sources, size=settings.size)
+    events = settings.sources * settings.size * len(PROVIDERS)
+    report: Callable[[int, int], None] | None = None
+    if out is not None and events >= LARGE_DEMO:
+        stream = out
+
+        def report(done: int, total: int) -> None:
+            stream.write(
+                f"wecal: building the sandbox's demo data ({events:,} events): "
+                f"{done} of {total} sources\n"
+            )
+            stream.flush()
+
+    sources = demo(
+        sandbox,
+        seed=settings.seed,
+        sources=settings.sources,
+        size=settings.size,
+        progress=report,
+    )
     if settings.latency:
         sandbox.faults.rate(Fault.latency(settings.latency), p=1.0)
     for n, (fault, p, target) in enumerate(rules):
@@ -203,6 +244,10 @@ def banner(url: str, demo: Demo) -> str:
             f"  {entry.secret.option.lstrip('-')}: {secret}    ({entry.secret.env})",
             f"  {entry.source_kind}s ({entry.source_help}): {', '.join(ids) or '-'}",
         ]
+        # An emulator may say more about its sources (DingTalk v1.0: staff ids).
+        more = getattr(importlib.import_module(entry.emulator), "source_lines", None)
+        if more is not None:
+            lines += more(demo.sandbox, ids)
         if python is None:
             name = getattr(entry.client, "__name__", "WeComClient")
             python = f'wecal.{name}("{app_id}", "{secret}", base_url="{url}")'
@@ -246,7 +291,7 @@ def serve_demo(settings: DemoSettings, *, host: str, port: int, out: TextIO, err
     """
     import uvicorn
 
-    demo = build(settings)
+    parse_faults(settings.faults)  # a bad spec first, then the port, then the data
     try:
         sock = bind(host, port)
     except OSError as exc:
@@ -256,6 +301,7 @@ def serve_demo(settings: DemoSettings, *, host: str, port: int, out: TextIO, err
         )
         return 2
     with contextlib.closing(sock):
+        demo = build(settings, out=err)
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host else host
         out.write(banner(f"http://{shown}:{bound}", demo) + "\n")

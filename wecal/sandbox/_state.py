@@ -285,7 +285,7 @@ class Sandbox:
     # ------------------------------------------------------------ ids, log
 
     def _random(self, alphabet: str, n: int) -> str:
-        return "".join(self._rng.choice(alphabet) for _ in range(n))
+        return "".join(self._rng.choices(alphabet, k=n))
 
     def _hint(self) -> str:
         self._request_counter += 1

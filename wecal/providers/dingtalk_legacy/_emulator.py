@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import functools
 import hashlib
 import json
 import zlib
@@ -33,6 +34,7 @@ from starlette.routing import Route
 
 from ...errors import ValidationError, WecalError
 from .._emulation._host import EmulatorHost
+from .._emulation._json import json_copy
 from .._emulation._recur import ding_expand, ding_moment
 
 __all__ = [
@@ -69,6 +71,9 @@ class DingTalkLegacyState:
         self.host = host
         self.users: dict[str, dict[str, str]] = {}
         self.events: dict[str, dict[str, dict[str, Any]]] = {}
+        #: Recent listings by (page key, the user's number of events), for
+        #: their later pages.
+        self.listings: dict[tuple[str, int], list[_Row]] = {}
 
     def _new_id(self) -> str:
         for _ in range(1000):  # bounded: a collision in 26 random chars is ~never
@@ -86,12 +91,15 @@ class DingTalkLegacyState:
             }
             self.events.setdefault(user_id, {})
 
-    def add_event(self, user_id: str, item: Mapping[str, Any]) -> str:
-        """Store an event for ``user_id`` (no validation); its ``id``."""
+    def add_event(self, user_id: str, item: Mapping[str, Any], *, keep: bool = False) -> str:
+        """
+        Store an event for ``user_id`` (no validation); its ``id``.
+        ``keep=True`` stores the dict itself, not a copy (the data generator's).
+        """
         with self.host.lock:
             if user_id not in self.users:
                 raise ValidationError(f"Sandbox.add_dingtalk_event: unknown user {user_id!r}")
-            ev = copy.deepcopy(dict(item))
+            ev = item if keep and isinstance(item, dict) else copy.deepcopy(dict(item))
             ev_id = str(ev.get("id") or self._new_id())
             ev["id"] = ev_id
             ev.setdefault("unique_id", ev_id)
@@ -166,15 +174,19 @@ def render_recurrence(event_id: str, lines: list[str]) -> Any:
     return {"string": bare[0].split(",")}
 
 
-def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
-    occ = {k: copy.deepcopy(v) for k, v in item.items() if k != "recurrence"}
+def _occurrence_id(item: Mapping[str, Any], start: datetime) -> str:
     # The seed's shape: an occurrence's id is neither its master's id nor
     # {master id}_{start}, but a number before the series' unique_id
     # ("id":"1k3io5…" beside "unique_id":"k3io5…"); here the minutes from the
     # series' start, plus one, so each occurrence has its own.
     first, _ = ding_moment(item["start"])
     minutes = int((start - first).total_seconds() // 60) + 1
-    occ["id"] = f"{minutes}{item.get('unique_id') or item['id']}"
+    return f"{minutes}{item.get('unique_id') or item['id']}"
+
+
+def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict[str, Any]:
+    occ = json_copy({k: v for k, v in item.items() if k != "recurrence"})
+    occ["id"] = _occurrence_id(item, start)
     if "date" in item["start"]:
         occ["start"] = {**item["start"], "date": start.date().isoformat()}
         occ["end"] = {**item["end"], "date": end.date().isoformat()}
@@ -183,6 +195,59 @@ def _occurrence(item: Mapping[str, Any], start: datetime, end: datetime) -> dict
         occ["end"] = {**item["end"], "date_time": _fmt(end)}
     occ["recurrence_id"] = str(int(start.timestamp() * 1000))
     return occ
+
+
+#: A listing row: (start, id, a function that renders the item as served).
+_Row = tuple[datetime, str, Callable[[], dict[str, Any]]]
+
+
+def _master(item: Mapping[str, Any], lines: list[str], quirks: bool) -> dict[str, Any]:
+    master = json_copy(item)
+    if quirks:
+        master["recurrence"] = render_recurrence(item["id"], lines)
+    return master
+
+
+def _rows(
+    sandbox: EmulatorHost,
+    user_id: str,
+    window_start: datetime | None,
+    window_end: datetime | None,
+    *,
+    expand: bool,
+    quirks: bool,
+) -> list[_Row]:
+    """The listing in order; each item is copied only when it is rendered."""
+    rows: list[_Row] = []
+    for item in state(sandbox).events.get(user_id, {}).values():
+        lines = item.get("recurrence")
+        start, _ = ding_moment(item["start"])
+        end, _ = ding_moment(item["end"])
+        if not lines:
+            if (window_end is None or start < window_end) and (
+                window_start is None or end > window_start
+            ):
+                rows.append((start, item["id"], functools.partial(json_copy, item)))
+            continue
+        if expand:
+            horizon = window_end or (window_start or start) + OPEN_HORIZON
+            for occ_start, occ_end in ding_expand(
+                item, lines, window_start, horizon, limit=MAX_OCCURRENCES
+            ):
+                make = functools.partial(_occurrence, item, occ_start, occ_end)
+                rows.append((occ_start, _occurrence_id(item, occ_start), make))
+            continue
+        # A series is listed when any occurrence overlaps the window.
+        if (
+            next(
+                iter(ding_expand(item, lines, window_start, window_end, limit=MAX_OCCURRENCES)),
+                None,
+            )
+            is not None
+        ):
+            rows.append((start, item["id"], functools.partial(_master, item, lines, quirks)))
+    rows.sort(key=lambda r: (r[0], r[1]))
+    return rows
 
 
 def list_items(
@@ -195,39 +260,8 @@ def list_items(
     quirks: bool = True,
 ) -> list[dict[str, Any]]:
     """Every item of the listing in order (no paging). Overlap: start < max and end > min."""
-    rows: list[tuple[datetime, str, dict[str, Any]]] = []
-    for item in state(sandbox).events.get(user_id, {}).values():
-        lines = item.get("recurrence")
-        start, _ = ding_moment(item["start"])
-        end, _ = ding_moment(item["end"])
-        if not lines:
-            if (window_end is None or start < window_end) and (
-                window_start is None or end > window_start
-            ):
-                rows.append((start, item["id"], copy.deepcopy(item)))
-            continue
-        if expand:
-            horizon = window_end or (window_start or start) + OPEN_HORIZON
-            for occ_start, occ_end in ding_expand(
-                item, lines, window_start, horizon, limit=MAX_OCCURRENCES
-            ):
-                occ = _occurrence(item, occ_start, occ_end)
-                rows.append((occ_start, occ["id"], occ))
-            continue
-        # A series is listed when any occurrence overlaps the window.
-        if (
-            next(
-                iter(ding_expand(item, lines, window_start, window_end, limit=MAX_OCCURRENCES)),
-                None,
-            )
-            is not None
-        ):
-            master = copy.deepcopy(item)
-            if quirks:
-                master["recurrence"] = render_recurrence(item["id"], lines)
-            rows.append((start, item["id"], master))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return [r[2] for r in rows]
+    rows = _rows(sandbox, user_id, window_start, window_end, expand=expand, quirks=quirks)
+    return [make() for _start, _id, make in rows]
 
 
 # ------------------------------------------------------------------ request
@@ -351,10 +385,21 @@ def _list(sandbox: EmulatorHost, body: Mapping[str, Any]) -> dict[str, Any]:
         raise _ArgError(41, "max_results")
     key = _page_key(body)
     offset = 0 if body.get("page_token") in (None, "") else _decode_token(body["page_token"], key)
-    items = list_items(sandbox, user_id, lo, hi, expand=single)
-    page = items[offset : offset + max_results]
+    # Later pages reuse the listing's rows while the user's events are the
+    # same in number (an edited event is rendered as it is now), and only a
+    # page's items are copied: a page costs the same however many events
+    # the user has.
+    listings = state(sandbox).listings
+    version = (key, len(state(sandbox).events.get(user_id, {})))
+    rows = listings.get(version) if offset else None
+    if rows is None:
+        rows = _rows(sandbox, user_id, lo, hi, expand=single, quirks=True)
+        if len(listings) >= 64:
+            listings.pop(next(iter(listings)))  # the oldest listing
+        listings[version] = rows
+    page = [make() for _start, _id, make in rows[offset : offset + max_results]]
     result: dict[str, Any] = {"summary": f"{user['display_name']}的日程", "items": page}
-    if offset + max_results < len(items):
+    if offset + max_results < len(rows):
         result["next_page_token"] = _encode_token(offset + max_results, key)
     return {
         "result": result,

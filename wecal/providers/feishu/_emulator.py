@@ -1223,12 +1223,11 @@ def populate(
     # providers' demo data: a week back, seven weeks ahead.
     today = datetime.fromtimestamp(sandbox.clock(), _SHANGHAI)
     base = today.replace(hour=9, minute=0, second=0, microsecond=0) - timedelta(days=7)
-    calendars = []
     with state.lock:
-        for s in range(sources):
-            user = f"ou_demo_{seed}_{s}"
-            cal = state.add_user(user, _NAMES[s % len(_NAMES)])
-            calendars.append(cal)
+        # Every calendar before any event: their ids do not change with ``size``.
+        users = [f"ou_demo_{seed}_{s}" for s in range(sources)]
+        calendars = [state.add_user(user, _NAMES[s % len(_NAMES)]) for s, user in enumerate(users)]
+        for s, (user, cal) in enumerate(zip(users, calendars, strict=True)):
             k = 0
             if size >= 3:
                 start = base + timedelta(days=rng.randrange(0, 7), hours=rng.randrange(0, 8))

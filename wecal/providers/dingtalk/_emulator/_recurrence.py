@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -10,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from dateutil import rrule
 
+from ..._emulation._json import json_copy
 from ._common import _INDEX, _WEEKDAYS, MAX_OCCURRENCES, _days, _instant, _ms, _range_end
 
 
@@ -138,7 +138,7 @@ def _is_occurrence(event: Mapping[str, Any], origin: datetime) -> bool:
 
 def _occurrence(event: Mapping[str, Any], start: datetime) -> dict[str, Any]:
     """The ``/eventsview`` item of the occurrence of ``event`` starting at ``start``."""
-    occ = {k: copy.deepcopy(v) for k, v in event.items() if k != "recurrence"}
+    occ = json_copy({k: v for k, v in event.items() if k != "recurrence"})
     duration = _instant(event["end"]) - _instant(event["start"])
     origin = start.astimezone(UTC)
     occ["id"] = f"{event['id']}_{_ms(origin)}"

@@ -14,6 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..._emulation._host import EmulatorHost
+from ..._emulation._json import json_bytes
 from ._common import (
     MAX_ATTENDEES_GET,
     MAX_ATTENDEES_LIST,
@@ -217,7 +218,7 @@ async def handle(
 class _JSON(JSONResponse):
     def render(self, content: Any) -> bytes:
         # Chinese as UTF-8, not \\u escapes, as the provider sends it.
-        return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
+        return json_bytes(content)
 
 
 def routes(sandbox: EmulatorHost, *_app_helpers: Any) -> list[Route]:

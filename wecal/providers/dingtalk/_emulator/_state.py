@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import bisect
 import copy
+import functools
 import hashlib
 import string
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
@@ -15,6 +17,7 @@ import attrs
 from ....errors import ValidationError, WecalError
 from ..._emulation._faults import Fault, FaultKind
 from ..._emulation._host import EmulatorHost
+from ..._emulation._json import json_copy
 from ._common import (
     _ALNUM,
     _RESPONSES,
@@ -120,9 +123,9 @@ class DingTalkV1(_Validation):
         self._calls = 0
         self._denied_scopes: set[str] = set()
         self._sync_epoch = 0
-        self._rows_cache: tuple[tuple[str, int], list[tuple[int, str, dict[str, Any]]]] | None = (
-            None
-        )
+        # Listings by (query key, store version): later pages of a listing
+        # reuse its sorted rows, whichever other listings ran in between.
+        self._rows_cache: dict[tuple[str, int], list[_Row]] = {}
 
     # -------------------------------------------------------------- setup
 
@@ -201,7 +204,7 @@ class DingTalkV1(_Validation):
                 if view
                 else self._list_rows(union_id, start, end, show_deleted=False)
             )
-            return [row[2] for row in rows]
+            return [make() for _t, _id, make in rows]
 
     # -------------------------------------------------------------- ids
 
@@ -567,13 +570,27 @@ class DingTalkV1(_Validation):
 
     # -------------------------------------------------------------- rendering
 
-    def _render(self, event: Mapping[str, Any], viewer: str, max_attendees: int) -> dict[str, Any]:
-        out = copy.deepcopy(dict(event))
+    def _render(
+        self,
+        event: Mapping[str, Any],
+        viewer: str,
+        max_attendees: int,
+        *,
+        cancelled: bool = False,
+    ) -> dict[str, Any]:
+        out = json_copy(event)
         out["attendees"] = [
             {**p, "self": p["id"] == viewer} for p in out.get("attendees", [])[:max_attendees]
         ]
         out["organizer"] = {**out["organizer"], "self": out["organizer"]["id"] == viewer}
+        if cancelled:
+            out["status"] = "cancelled"
         return out
+
+    def _render_occurrence(
+        self, event: Mapping[str, Any], start: datetime, viewer: str, max_attendees: int
+    ) -> dict[str, Any]:
+        return self._render(_occurrence(event, start), viewer, max_attendees)
 
     # -------------------------------------------------------------- listing
 
@@ -593,8 +610,8 @@ class DingTalkV1(_Validation):
         since: int | None = None,
         series: str | None = None,
         max_attendees: int = MAX_ATTENDEES_LIST,
-    ) -> list[tuple[int, str, dict[str, Any]]]:
-        rows: list[tuple[int, str, dict[str, Any]]] = []
+    ) -> list[_Row]:
+        rows: list[_Row] = []
         for stored, entry in self._visible(
             union_id, show_deleted=show_deleted or since is not None
         ):
@@ -606,11 +623,11 @@ class DingTalkV1(_Validation):
                     continue
             elif not _starts_within(event, stored.exdates, lo, hi):
                 continue
-            item = self._render(event, union_id, max_attendees)
-            if entry.removed:
-                item["status"] = "cancelled"
-            rows.append((_ms(_instant(event["start"])), event["id"], item))
-        rows.sort(key=lambda r: (r[0], r[1]))
+            make = functools.partial(
+                self._render, event, union_id, max_attendees, cancelled=entry.removed
+            )
+            rows.append((_ms(_instant(event["start"])), event["id"], make))
+        rows.sort(key=_row_key)
         return rows
 
     def _view_rows(
@@ -619,22 +636,24 @@ class DingTalkV1(_Validation):
         lo: datetime | None,
         hi: datetime | None,
         max_attendees: int = MAX_ATTENDEES_LIST,
-    ) -> list[tuple[int, str, dict[str, Any]]]:
-        rows: list[tuple[int, str, dict[str, Any]]] = []
+    ) -> list[_Row]:
+        rows: list[_Row] = []
         horizon = hi or (lo or self._now()) + OPEN_HORIZON
         for stored, _entry in self._visible(union_id, show_deleted=False):
             event = stored.event
             if "recurrence" not in event:
                 s, e = _instant(event["start"]), _instant(event["end"])
                 if (lo is None or e >= lo) and (hi is None or s < hi):
-                    rows.append((_ms(s), event["id"], self._render(event, union_id, max_attendees)))
+                    make = functools.partial(self._render, event, union_id, max_attendees)
+                    rows.append((_ms(s), event["id"], make))
                 continue
             for s, e in expand_occurrences(event, stored.exdates, lo, horizon):
                 if lo is not None and e < lo:
                     continue
-                occ = _occurrence(event, s)
-                rows.append((_ms(s), occ["id"], self._render(occ, union_id, max_attendees)))
-        rows.sort(key=lambda r: (r[0], r[1]))
+                # The occurrence is built when its page is served (_occurrence's id).
+                make = functools.partial(self._render_occurrence, event, s, union_id, max_attendees)
+                rows.append((_ms(s), f"{event['id']}_{_ms(s)}", make))
+        rows.sort(key=_row_key)
         return rows
 
     def _query_time(self, raw: str, where: str) -> datetime:
@@ -705,11 +724,14 @@ class DingTalkV1(_Validation):
             after: tuple[int, str] | None = (int(cursor["t"]), str(cursor["d"]))
         else:
             issued, after = self._seq, None
-        # Later pages of an unchanged calendar reuse the first page's listing
-        # (paging is O(n), not O(n²)); a first page is always computed afresh.
+        # Later pages of an unchanged calendar reuse the first page's sorted
+        # rows, found by bisection, and only a page's events are rendered: a
+        # page costs the same however many events the calendar holds. A first
+        # page is always computed afresh.
         cache_key = (key, self._seq)
-        if after is not None and self._rows_cache is not None and self._rows_cache[0] == cache_key:
-            rows = self._rows_cache[1]
+        cached = self._rows_cache.get(cache_key) if after is not None else None
+        if cached is not None:
+            rows = cached
         elif view:
             rows = self._view_rows(union_id, lo, hi, max_attendees)
         else:
@@ -717,12 +739,14 @@ class DingTalkV1(_Validation):
                 union_id, lo, hi, show_deleted=show_deleted, since=since, series=series,
                 max_attendees=max_attendees,
             )  # fmt: skip
-        self._rows_cache = (cache_key, rows)
-        if after is not None:
-            rows = [r for r in rows if (r[0], r[1]) > after]
-        page = rows[:max_results]
-        answer: dict[str, Any] = {"events": [r[2] for r in page]}
-        if len(rows) > max_results:
+        if cached is None:
+            if len(self._rows_cache) >= _ROWS_CACHE_SIZE:
+                self._rows_cache.pop(next(iter(self._rows_cache)))  # the oldest listing
+            self._rows_cache[cache_key] = rows
+        first = 0 if after is None else bisect.bisect_right(rows, after, key=_row_key)
+        page = rows[first : first + max_results]
+        answer: dict[str, Any] = {"events": [make() for _t, _id, make in page]}
+        if len(rows) - first > max_results:
             last = page[-1]
             answer["nextToken"] = _encode({"k": key, "t": last[0], "d": last[1], "i": issued})
         elif not view and hi is None:
@@ -792,7 +816,8 @@ class DingTalkV1(_Validation):
                 info.append({"userId": user, "error": "用户不存在", "scheduleItems": []})
                 continue
             items = []
-            for _t, _id, ev in self._view_rows(user, lo, hi, MAX_ATTENDEES_PER_EVENT):
+            for _t, _id, make in self._view_rows(user, lo, hi, MAX_ATTENDEES_PER_EVENT):
+                ev = make()
                 s, e = _instant(ev["start"]), _instant(ev["end"])
                 if not (s < hi and e > lo) or ev.get("status") == "cancelled":
                     continue
@@ -914,3 +939,29 @@ def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, An
         exc = V1Error(500, "systemError", fault.errmsg or f"errcode {fault.errcode}")
     with sandbox.lock:
         return exc.status, v1(sandbox).error_body(exc)
+
+
+#: A listing row: (start in epoch ms, id, a function that renders the item).
+_Row = tuple[int, str, Callable[[], dict[str, Any]]]
+#: How many listings' rows are kept for their later pages.
+_ROWS_CACHE_SIZE = 64
+
+
+def _row_key(row: _Row) -> tuple[int, str]:
+    return row[0], row[1]
+
+
+def source_lines(sandbox: EmulatorHost, ids: Sequence[str]) -> list[str]:
+    """
+    The banner's lines about the demo's users: each one's staff id (what a
+    DingTalk robot names a message's sender, and ``resolve_union_id`` takes)
+    beside the unionId the calendar API wants.
+    """
+    users = v1(sandbox).users
+    known = [union for union in ids if union in users]
+    if not known:
+        return []
+    return [
+        "  staff ids (what a robot message names; resolve_union_id gives the unionId):",
+        *(f"    {users[union]['userid']} → {union}" for union in known),
+    ]
