@@ -261,8 +261,9 @@ def _run_outage(world: tuple[Sandbox, str, str], redis: RedisServer, backend: st
     arrivals = sandbox.arrivals(api=CALLS, app=APP_KEY)
     before = [t for t in arrivals if t < down_at]
     # Slots reserved before a switch are still being sent for a while after
-    # it (10 callers' queue: 0.5 s at 20/s, 1 s at 10/s): measured past that.
-    during = [t for t in arrivals if down_at + 0.6 <= t < up_at]
+    # it (10 callers' queue: 0.5 s at 20/s, 1 s at 10/s, and each process
+    # notices the outage at its next call): measured past that.
+    during = [t for t in arrivals if down_at + 1.0 <= t < up_at]
     after = [t for t in arrivals if t >= up_at + 1.2]
     # Without sharing (or with a fallback at the full rate) each phase would
     # see twice the rate; the bounds leave room for a stalled server thread
@@ -271,8 +272,9 @@ def _run_outage(world: tuple[Sandbox, str, str], redis: RedisServer, backend: st
     assert _most_in_window(before, 1.0) <= loose, "before the outage"
     # Each process alone at rate × share: the sum stays within the limit.
     assert _most_in_window(during, 1.0) <= loose, "during"
-    assert len(during) <= procs * rate * share * (during[-1] - during[0]) + procs * 2
-    assert len(during) >= 0.6 * procs * rate * share * 1.9  # and keeps going
+    # (a fallback at the full rate would send twice this)
+    assert len(during) <= procs * (rate * share * (during[-1] - during[0]) + 3)
+    assert len(during) >= 0.6 * procs * rate * share * 1.4  # and keeps going
     assert _most_in_window(after, 1.0) <= loose, "shared again"
     assert len(after) <= rate * (after[-1] - after[0]) + 2
     assert len(after) >= 0.6 * rate * (t0 + 7.0 - up_at - 1.2)
@@ -318,6 +320,7 @@ def test_the_hour_band_is_one_schedule_across_processes(
     assert [r["failed"] for r in results] == [0, 0, 0]
     # 7200/h: 120 back to back (a minute's worth), then one per 3600/7081 s.
     burst, interval = per_hour // 60, 3600 / (per_hour - per_hour // 60 + 1)
-    allowed = burst + int(seconds / interval) + 1
-    total = len(sandbox.arrivals(api=CALLS, app=APP_KEY))
-    assert burst <= total <= allowed
+    arrivals = sandbox.arrivals(api=CALLS, app=APP_KEY)
+    # Calls reserved before the end still go out after it: the span is the run's.
+    allowed = burst + int((arrivals[-1] - arrivals[0]) / interval) + 1
+    assert burst <= len(arrivals) <= allowed
