@@ -68,6 +68,7 @@ def test_every_benchmark_runs_at_toy_size() -> None:
         assert verdict in {"met", "MISSED", "info"}, matching[0]
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @pytest.mark.timeout(120)
 def test_the_peers_run_at_toy_size() -> None:
     """``benchmarks/peers.py --quick``: every section prints its line."""

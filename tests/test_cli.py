@@ -51,6 +51,7 @@ def test_console_script_is_installed() -> None:
     assert WECAL.exists(), "pip install -e '.[test]' installs the wecal console script"
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 def test_readme_main_job_command(tmp_path: Path) -> None:
     """`wecal export --sandbox -o demo.ics` (the README's command) exports the demo data."""
     readme = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")

@@ -147,6 +147,7 @@ def in_process(sb: Sandbox) -> httpx.ASGITransport:
     return httpx.ASGITransport(app=sb.app, raise_app_exceptions=False)
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @BACKENDS
 @given(data=st.data())
 def test_wecom_malformed_schedules_from_the_sandbox(backend: str, data: st.DataObject) -> None:
@@ -178,6 +179,7 @@ def test_wecom_malformed_schedules_from_the_sandbox(backend: str, data: st.DataO
     check(exc, [WECOM_SECRET, *sb._tokens])
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @BACKENDS
 @given(data=st.data())
 def test_dingtalk_malformed_events_from_the_sandbox(backend: str, data: st.DataObject) -> None:

@@ -226,6 +226,7 @@ def _series(start: datetime | date, rule: str, zone: str | None) -> wecal.Event:
     )
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @given(
     data=st.data(),
     day=starts,

@@ -12,6 +12,7 @@ from datetime import date, timedelta
 import anyio
 import attrs
 import httpx
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -43,6 +44,7 @@ hostile_text = st.text(
 )
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @given(
     st.lists(events(), min_size=1, max_size=4),
     hostile_text,

@@ -199,6 +199,7 @@ def test_to_dict_include_raw() -> None:
     assert wecal.to_dict(_event(raw={"x": [1]}), include_raw=True)["raw"] == {"x": [1]}
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @given(events())
 def test_round_trip_is_exact(event: wecal.Event) -> None:
     """from_dict(json(to_dict(e))) == e, with tz and types preserved."""

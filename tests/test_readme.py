@@ -312,6 +312,7 @@ async def test_meeting_moved(sandbox: Sandbox) -> None:
         ]
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 def test_examples_type_check_under_mypy_strict(tmp_path: Path) -> None:
     """Every example, as a user pastes it, passes ``mypy --strict`` (no error, no note)."""
     from mypy import api

@@ -797,6 +797,7 @@ def test_count_exdate_and_rdate() -> None:
     ]
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 def test_infinite_rules_are_lazy_and_bounded_by_the_window() -> None:
     start = datetime(2024, 1, 1, tzinfo=UTC)
     year = (start, datetime(2025, 1, 1, tzinfo=UTC))

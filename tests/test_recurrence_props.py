@@ -9,6 +9,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
 from dateutil.rrule import rrulestr
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -375,6 +376,7 @@ wecom_keys = st.sampled_from(
 )
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @given(
     st.dictionaries(wecom_keys, json_values, max_size=9).map(lambda d: {"is_repeat": 1, **d}),
     st.booleans(),

@@ -50,6 +50,7 @@ def test_must_fail_files_fail_where_marked(path: Path) -> None:
     assert reported == expected
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 def test_the_gate_leaves_the_must_fail_files_out() -> None:
     """``mypy --strict typing_tests``, as CI runs it, passes (pyproject's exclude)."""
     assert MUST_FAIL

@@ -209,6 +209,7 @@ def shared_sandbox() -> tuple[Sandbox, str, wecal.MemoryTokenStore]:
     return _SHARED["sb"], _SHARED["cal"], _SHARED["store"]
 
 
+@pytest.mark.slow  # long: CI runs it with `pytest -m slow`
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @given(
     offset=st.integers(min_value=-90 * 24 * 4, max_value=150 * 24 * 4),
