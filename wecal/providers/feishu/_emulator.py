@@ -175,6 +175,9 @@ class FeishuEmulator:
         self._idem: dict[tuple[str, str, str], dict[str, Any]] = {}
         self._version = 0
         self._versions: dict[tuple[str, str], int] = {}
+        #: Sorted anchored listings by (calendar, anchor, version, size), for
+        #: their later pages: a page costs the same however many events there are.
+        self._listings: dict[tuple[str, int | None, int, int], list[dict[str, Any]]] = {}
         self._calls: dict[tuple[str, str], deque[float]] = {}
         self._counter = 0
         self._rng_state = sandbox.seed
@@ -493,8 +496,17 @@ class FeishuEmulator:
             if not isinstance(read_offset, int) or not isinstance(read_anchor, int):
                 raise FeishuError(190008)
             offset, anchor = read_offset, read_anchor
-        rows = [e for e in self.events.get(cal_id, {}).values() if _anchored(e, anchor)]
-        rows.sort(key=lambda e: e["event_id"])
+        stored = self.events.get(cal_id, {})
+        version = (cal_id, anchor, self._version, len(stored))
+        cached = self._listings.get(version) if offset else None
+        if cached is None:
+            rows = [e for e in stored.values() if _anchored(e, anchor)]
+            rows.sort(key=lambda e: e["event_id"])
+            if len(self._listings) >= 64:
+                self._listings.pop(next(iter(self._listings)))  # the oldest listing
+            self._listings[version] = rows
+        else:
+            rows = cached
         page = rows[offset : offset + size]
         more = offset + size < len(rows)
         out: dict[str, Any] = {"has_more": more, "items": [self._render(cal_id, e) for e in page]}
