@@ -12,11 +12,12 @@ from __future__ import annotations
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from itertools import takewhile
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+import attrs
 import pytest
 from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
@@ -180,3 +181,58 @@ def test_expand_is_bounded_and_agrees_with_dateutil(rule: str, days: int) -> Non
     expected = _reference(rule, *window)
     if expected is not None:
         assert ours == expected
+
+
+# --- a series begun long ago: the window's cost, not every interval since ------------
+
+NY = ZoneInfo("America/New_York")
+OLD_RULES = [
+    "FREQ=DAILY",
+    "FREQ=DAILY;INTERVAL=3",
+    "FREQ=WEEKLY;BYDAY=MO,TH;INTERVAL=3",
+    "FREQ=WEEKLY;BYDAY=MO,WE,FR;BYSETPOS=2",
+    "FREQ=MONTHLY;INTERVAL=5",
+    "FREQ=MONTHLY;BYDAY=MO,TU;BYSETPOS=-1;INTERVAL=2",
+    "FREQ=MONTHLY;BYMONTHDAY=31",
+    "FREQ=YEARLY;BYMONTH=3;BYDAY=2SU",
+    "FREQ=YEARLY;INTERVAL=3",
+    "FREQ=HOURLY;INTERVAL=7",
+    "FREQ=MINUTELY;INTERVAL=13;BYHOUR=9",
+    "FREQ=DAILY;UNTIL=20260310T000000Z",
+]
+
+
+@pytest.mark.parametrize("all_day", [False, True], ids=["timed", "all-day"])
+@pytest.mark.parametrize("rule", OLD_RULES)
+def test_a_late_window_lists_what_the_whole_series_has_there(rule: str, all_day: bool) -> None:
+    """Listed from its start or only in a window seven years on: the same occurrences."""
+    if all_day:
+        event = wecal.Event(
+            provider="wecom", id="s", start=date(2019, 1, 31), end=date(2019, 2, 1),
+            all_day=True, timezone="America/New_York", recurrence=wecal.Recurrence(rrule=rule),
+        )  # fmt: skip
+    else:  # 01:30 in New York: near the DST changes of every year since
+        start = datetime(2019, 1, 31, 1, 30, tzinfo=NY)
+        event = series(rule, start)
+        event = attrs.evolve(event, timezone="America/New_York")
+    window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 15, tzinfo=UTC))
+    late = within_budget(lambda: [o.id for o in expand(event, *window)])
+    whole = [
+        o.id for o in expand(event, event.start_datetime, window[1]) if o.end_datetime > window[0]
+    ]
+    assert late == whole
+
+
+def test_a_minutely_series_from_2000_costs_one_day_for_one_day() -> None:
+    start = datetime(2000, 1, 1, 9, tzinfo=UTC)
+    event = wecal.Event(
+        provider="wecom", id="s", start=start, end=start + timedelta(hours=1),
+        recurrence=wecal.Recurrence(rrule="FREQ=MINUTELY"),
+    )  # fmt: skip
+    window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 3, 2, tzinfo=UTC))
+    found = within_budget(lambda: [o.start for o in expand(event, *window)])
+    # By hand: hour-long occurrences every minute overlap the day when they
+    # start after 23:00 the day before and before midnight: 59 + 1440.
+    assert len(found) == 59 + 1440
+    assert found[0] == datetime(2026, 2, 28, 23, 1, tzinfo=UTC)
+    assert found[-1] == datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
