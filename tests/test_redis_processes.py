@@ -203,7 +203,8 @@ def test_others_get_a_token_when_the_lock_holder_is_killed(
     # is the lower bound (without the lock the others fetch at once).
     _wait_for(lambda: len(sandbox.arrivals(api=TOKENS)) == 2)  # the hung one is logged at its end
     first, second = sorted(sandbox.arrivals(api=TOKENS))
-    assert lock_ttl / 2 <= second - first <= lock_ttl + 2.0
+    # (the upper bound leaves a loaded machine time to start the fetch)
+    assert lock_ttl / 2 <= second - first <= lock_ttl + 5.0
 
 
 def test_a_fetcher_stopped_past_its_lock_cannot_overwrite_the_newer_token(
