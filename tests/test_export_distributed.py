@@ -325,6 +325,22 @@ def test_max_calls_stops_within_the_budget_and_the_rerun_finishes_exactly(
 
 
 @pytest.mark.slow
+def test_a_spent_monthly_quota_fails_the_units_with_that_reason_without_retrying(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(workers=0)
+    cluster.env["WECAL_MONTHLY_QUOTA"] = "3"  # the token and two pages, for all workers
+    cluster.start_worker()
+    out = tmp_path / "out.jsonl"
+    done = cluster.run(*cluster.job("q", "dingtalk", out))
+    assert done.returncode == 1, done.stderr
+    assert "failed: quota" in done.stderr
+    assert not out.exists()
+    listing = [r for r in cluster.demo.sandbox.requests if _is_listing(r.api)]
+    assert len(listing) <= 3  # refused before sending, and never retried
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("provider", ["wecom", "dingtalk-legacy", "dingtalk"])
 def test_the_dry_run_estimate_is_within_ten_percent_of_the_calls_made(
     cluster_factory: Callable[..., Cluster], tmp_path: Path, provider: str
@@ -404,13 +420,24 @@ def test_soak_kills_a_stop_and_a_redis_restart_leave_the_exact_output(
                     server.stop()  # SIGTERM: AOF is on, what was written stays
                     server.start()
                     cluster.db = redis_py.Redis.from_url(server.url, decode_responses=True)
+            live_pids = {p.pid for p in cluster.workers if p.poll() is None}
             key, pid = cluster.wait_for(
-                lambda: next(iter(cluster.holders("soak").items()), None), why="a holder"
+                lambda: next(
+                    ((k, p) for k, p in cluster.holders("soak").items() if p in live_pids), None
+                ),
+                why="a live worker holding a unit",
             )
+            unit = key.replace(":lease:", ":unit:")
+            epoch = int(cluster.db.hget(unit, "epoch") or 0)
             os.kill(pid, signal.SIGSTOP)
             try:
-                cluster.wait_for(lambda: cluster.db.get(key) != str(pid), why="lease over")
-                time.sleep(0)  # the wait above is the condition; nothing sleeps blind
+                cluster.wait_for(
+                    lambda: (
+                        int(cluster.db.hget(unit, "epoch") or 0) > epoch
+                        or cluster.db.hget(unit, "state") == "done"
+                    ),
+                    why="the stopped worker's unit taken over",
+                )
             finally:
                 os.kill(pid, signal.SIGCONT)
             _, err = job.communicate(timeout=600)

@@ -1246,6 +1246,8 @@ async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
     """
     clients: dict[str, CalendarProvider] = {}
     max_wait = float(os.environ.get("WECAL_MAX_WAIT", "5"))
+    quota = os.environ.get("WECAL_MONTHLY_QUOTA")
+    limits = RateLimitConfig(max_wait=max_wait, monthly_quota=int(quota) if quota else None)
 
     def client_for(provider: str, app: str) -> CalendarProvider:
         if provider not in clients:
@@ -1269,7 +1271,7 @@ async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
                 secret,
                 base_url=spec.base_url,
                 shared=shared,
-                rate_limit=RateLimitConfig(max_wait=max_wait),
+                rate_limit=limits,
             )
         return clients[provider]
 

@@ -424,12 +424,12 @@ class Coordinator:
                 f"job {spec.job!r} already exists with other {what}; "
                 "use another --job name, or rerun with the same sources and options"
             )
-        await self.redis.sadd(self.key("", "jobs").replace("job::", "jobs:"), [spec.job])
+        await self.redis.sadd(f"{self.prefix}:jobs", [spec.job])
         return stored
 
     async def jobs(self) -> list[str]:
         """The names of the jobs on this Redis."""
-        names = await self.redis.smembers(self.key("", "jobs").replace("job::", "jobs:"))
+        names = await self.redis.smembers(f"{self.prefix}:jobs")
         return sorted(names)
 
     async def spec(self, job: str) -> JobSpec:
