@@ -48,6 +48,7 @@ class Cluster:
         self.redis = redis
         self.tmp = tmp
         self.workers: list[subprocess.Popen[bytes]] = []
+        self.started: list[subprocess.Popen[str]] = []
         self.env = dict(os.environ)
         self.env.update(
             PYTHONPATH=str(ROOT),
@@ -99,13 +100,15 @@ class Cluster:
         )
 
     def start(self, *args: str) -> subprocess.Popen[str]:
-        return subprocess.Popen(
+        proc = subprocess.Popen(
             [sys.executable, "-m", "wecal.cli", *args],
             env=self.env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
+        self.started.append(proc)
+        return proc
 
     def job(
         self, job: str, provider: str, out: Path, *extra: str, n: int | None = None
@@ -144,6 +147,11 @@ class Cluster:
                 os.kill(proc.pid, signal.SIGCONT)
                 proc.kill()
             proc.wait(10)
+        # A test that failed midway leaves no command running, nor its pipes open.
+        for started in self.started:
+            if started.poll() is None:
+                started.kill()
+            started.communicate(timeout=30)
 
 
 @pytest.fixture
