@@ -168,16 +168,9 @@ class TokenManager:
 
     async def _ask_store(self, operation: str, *args: Any) -> Any:
         """Run one store operation, bounded in time; its failures become WecalErrors."""
-        name = f"token store {type(self._store).__name__}.{operation}()"
-        try:
-            with anyio.fail_after(self.store_timeout):
-                return await getattr(self._store, operation)(self._key, *args)
-        except TimeoutError:
-            raise WecalError(f"{name} did not answer within {self.store_timeout:g}s") from None
-        except WecalError:
-            raise
-        except Exception as exc:
-            raise WecalError(f"{name} failed: {type(exc).__name__}: {redact(str(exc))}") from None
+        return await _bounded(
+            "token store", self._store, operation, self.store_timeout, self._key, *args
+        )
 
     async def _usable(self, stale: str | None) -> str | None:
         if type(self._store) is MemoryTokenStore:
@@ -327,16 +320,9 @@ class SharedTokenManager:
 
     async def _ask(self, operation: str, *args: Any) -> Any:
         """One state operation, bounded in time; its failures become WecalErrors."""
-        name = f"shared state {type(self._state).__name__}.{operation}()"
-        try:
-            with anyio.fail_after(self.store_timeout):
-                return await getattr(self._state, operation)(self._key, *args)
-        except TimeoutError:
-            raise WecalError(f"{name} did not answer within {self.store_timeout:g}s") from None
-        except WecalError:
-            raise
-        except Exception as exc:
-            raise WecalError(f"{name} failed: {type(exc).__name__}: {redact(str(exc))}") from None
+        return await _bounded(
+            "shared state", self._state, operation, self.store_timeout, self._key, *args
+        )
 
     async def get(self, *, stale: str | None = None) -> str:
         """A usable token (never ``stale``), from the local copy, the state, or a fetch."""
@@ -445,3 +431,21 @@ def _verdict_error(verdict: str, provider: str) -> WecalError:
         provider=provider,
         code=code,
     )
+
+
+async def _bounded(kind: str, target: object, operation: str, limit: float, *args: Any) -> Any:
+    """
+    ``target.operation(*args)``, bounded by ``limit`` seconds; any failure of it is
+    one WecalError naming the operation (secrets redacted), never a foreign
+    exception or a hang.
+    """
+    name = f"{kind} {type(target).__name__}.{operation}()"
+    try:
+        with anyio.fail_after(limit):
+            return await getattr(target, operation)(*args)
+    except TimeoutError:
+        raise WecalError(f"{name} did not answer within {limit:g}s") from None
+    except WecalError:
+        raise
+    except Exception as exc:
+        raise WecalError(f"{name} failed: {type(exc).__name__}: {redact(str(exc))}") from None
