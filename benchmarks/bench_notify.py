@@ -36,8 +36,8 @@ from typing import Any
 import anyio
 from _common import Result, median
 
+from wecal._callbacks._crypto import signature
 from wecal.notifications import DingTalkCallback, WeComCallback, asgi_endpoint
-from wecal.notifications._crypto import signature
 
 TARGET = 3.0
 SIZE = 64_000

@@ -22,13 +22,14 @@ the change.
 
 from typing import TYPE_CHECKING, Any
 
+from .._callbacks._model import CallbackAnswer as CallbackAnswer
+from .._callbacks._model import CallbackDelivery as CallbackDelivery
+from .._callbacks._model import Notification as Notification
+from .._callbacks._model import NotificationKind as NotificationKind
+from .._callbacks._model import ProviderCallback as ProviderCallback
+from ..providers._registry import PROVIDERS as _PROVIDERS
 from ._asgi import CallbackEndpoint as CallbackEndpoint
 from ._asgi import asgi_endpoint as asgi_endpoint
-from ._model import CallbackAnswer as CallbackAnswer
-from ._model import CallbackDelivery as CallbackDelivery
-from ._model import Notification as Notification
-from ._model import NotificationKind as NotificationKind
-from ._model import ProviderCallback as ProviderCallback
 
 if TYPE_CHECKING:
     from ..providers.dingtalk._callback import DingTalkCallback as DingTalkCallback
@@ -48,18 +49,16 @@ __all__ = [
     "asgi_endpoint",
 ]
 
-# The callback classes live in their provider folders and import this
-# package's shared parts (_crypto, _model, _xml); a static import of them here
-# would be a circle (provider callback -> this package -> provider callback),
-# so they are re-exported on first access, from the registry.
+# The callback classes live in their provider folders (built from
+# wecal._callbacks, below this package) and need the notify extra
+# (cryptography); they are re-exported on first access, from the registry, so
+# that Notification and asgi_endpoint import without the extra.
 _CALLBACKS = {"DingTalkCallback", "FeishuCallback", "WeComCallback"}
 
 
 def __getattr__(name: str) -> Any:
     if name in _CALLBACKS:
-        from ..providers._registry import PROVIDERS
-
-        for entry in PROVIDERS.values():
+        for entry in _PROVIDERS.values():
             if entry.callback.endswith(f":{name}"):
                 found = entry.load_callback()
                 globals()[name] = found

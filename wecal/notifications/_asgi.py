@@ -27,9 +27,9 @@ from urllib.parse import parse_qsl
 
 import anyio
 
+from .._callbacks._model import CallbackAnswer, Notification, ProviderCallback
 from .._shared import MemoryState, SharedState
 from ..errors import AuthenticationError, ValidationError, WecalError
-from ._model import CallbackAnswer, Notification, ProviderCallback
 
 __all__ = ["CallbackEndpoint", "asgi_endpoint"]
 

@@ -33,7 +33,7 @@ from .feishu import FeishuClient
 from .wecom import WeComClient
 
 if TYPE_CHECKING:
-    from ..notifications._model import ProviderCallback
+    from .._callbacks._model import ProviderCallback
     from ._emulation._host import Emulator
 
 __all__ = ["PROVIDERS", "ClientFactory", "Credential", "ProviderEntry", "entry", "secret_names"]

@@ -8,11 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from ...errors import ResponseFormatError, UnsupportedError
-from ...models import Provider
-from ...notifications import _crypto
-from ...notifications._envelope import json_ciphertext
-from ...notifications._model import (
+from ..._callbacks import _crypto
+from ..._callbacks._envelope import json_ciphertext
+from ..._callbacks._model import (
     CallbackAnswer,
     CallbackDelivery,
     Notification,
@@ -20,6 +18,8 @@ from ...notifications._model import (
     epoch,
     text_arg,
 )
+from ...errors import ResponseFormatError, UnsupportedError
+from ...models import Provider
 
 __all__ = ["DingTalkCallback"]
 

@@ -42,14 +42,14 @@ from typing import Any
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from ...errors import AuthenticationError, ResponseFormatError, ValidationError
-from ...models import Provider
-from ...notifications._model import (
+from ..._callbacks._model import (
     CallbackAnswer,
     CallbackDelivery,
     Notification,
     NotificationKind,
 )
+from ...errors import AuthenticationError, ResponseFormatError, ValidationError
+from ...models import Provider
 from ._wire import CallbackV2, decode
 
 __all__ = ["FeishuCallback", "decrypt", "encrypt", "signature"]

@@ -7,11 +7,9 @@ from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
 
-from ...errors import ResponseFormatError, UnsupportedError
-from ...models import Provider
-from ...notifications import _crypto
-from ...notifications._envelope import xml_ciphertext
-from ...notifications._model import (
+from ..._callbacks import _crypto
+from ..._callbacks._envelope import xml_ciphertext
+from ..._callbacks._model import (
     CallbackAnswer,
     CallbackDelivery,
     Notification,
@@ -19,7 +17,9 @@ from ...notifications._model import (
     epoch,
     text_arg,
 )
-from ...notifications._xml import parse_xml
+from ..._callbacks._xml import parse_xml
+from ...errors import ResponseFormatError, UnsupportedError
+from ...models import Provider
 
 __all__ = ["WeComCallback"]
 
