@@ -204,6 +204,63 @@ def test_all_day_end_on_start_is_one_day() -> None:
     assert event_from_feishu(raw).end == date(2024, 6, 2)
 
 
+@pytest.mark.parametrize("example", ["list_events_page.json", "instances_page.json"])
+def test_all_day_rule_on_the_references_own_examples(example: str) -> None:
+    """
+    §9 (a) and (b) give ``date: "2018-09-01"`` on both start and end (beside a
+    timestamp, which wins). As an all-day answer (the timestamps taken away)
+    that is the one-day event of 2018-09-01: an end on the start is the last
+    day, the only reading that is not zero days long.
+    """
+    item = dict(load(example)["data"]["items"][0])
+    assert item["start_time"]["date"] == item["end_time"]["date"] == "2018-09-01"
+    with_stamp = event_from_feishu(item)
+    assert not with_stamp.all_day  # the timestamp wins
+    for side in ("start_time", "end_time"):
+        item[side] = {"date": item[side]["date"], "timezone": "UTC"}
+    for convention in ("exclusive", "inclusive"):
+        event = event_from_feishu(item, all_day_end=convention)  # type: ignore[arg-type]
+        assert (event.start, event.end, event.all_day, event.timezone) == (
+            date(2018, 9, 1),
+            date(2018, 9, 2),
+            True,
+            "UTC",
+        )
+
+
+def test_all_day_end_before_start_is_refused_not_guessed() -> None:
+    raw = {
+        "event_id": "d1_0",
+        "start_time": {"date": "2024-06-03"},
+        "end_time": {"date": "2024-06-02"},
+    }
+    for convention in ("exclusive", "inclusive"):
+        with pytest.raises(wecal.ResponseFormatError) as info:
+            event_from_feishu(raw, all_day_end=convention)  # type: ignore[arg-type]
+        assert info.value.path == "$.end_time.date"
+
+
+def test_all_day_write_then_read_keeps_the_days() -> None:
+    """Written as the last day (the CLI's write), read back as Feishu answers (exclusive)."""
+    for days in (1, 2, 7):
+        event = wecal.Event(
+            provider=wecal.Provider.FEISHU,
+            id="d_0",
+            start=date(2024, 6, 1),
+            end=date(2024, 6, 1) + timedelta(days=days),
+            all_day=True,
+        )
+        body = event_to_feishu(event)
+        last = date(2024, 6, 1) + timedelta(days=days - 1)
+        assert (body["start_time"], body["end_time"]) == (
+            {"date": "2024-06-01"},
+            {"date": last.isoformat()},
+        )
+        # A one-day event is D..D on the wire, and D..D reads back as one day.
+        if days == 1:
+            assert event_from_feishu({"event_id": "d_0", **body}).end == event.end
+
+
 def test_missing_timezone_is_feishus_default() -> None:
     raw = timed(start_time={"timestamp": "1717380000"}, end_time={"timestamp": 1717383600})
     event = event_from_feishu(raw)

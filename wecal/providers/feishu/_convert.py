@@ -7,9 +7,26 @@ Reading (``reference/feishu.md`` §4), with the rule chosen for each quirk:
   as a string; shown in ``timezone``, Feishu's default ``Asia/Shanghai`` when
   absent) or ``{date}`` (all-day, in UTC: ``Event.timezone`` is ``"UTC"``).
   The docs' examples set ``date`` and ``timestamp`` together: the
-  ``timestamp`` wins. The end date of an all-day event is read as exclusive
-  (the official CLI's read path); an end on or before the start means one
-  day. ``all_day_end="inclusive"`` reads it as the last day instead.
+  ``timestamp`` wins.
+- All-day end dates (``reference/feishu.md`` §4 lists conflicting signals and
+  no live check): the rule, not a guess per event, is
+
+  ===========================  ==========================================
+  answer (start, end date)     read as (``Event.start``, ``Event.end``)
+  ===========================  ==========================================
+  ``D``, ``D + n`` (n ≥ 1)     ``D``, ``D + n``: exclusive, as the official
+                               CLI reads answers (its end − 1 s is the last
+                               day)
+  ``D``, ``D``                 ``D``, ``D + 1``: one day; the only reading
+                               that is not zero days long (the CLI writes a
+                               one-day event so, and the docs' examples
+                               show it)
+  ``D``, ``D − n``             :class:`~wecal.ResponseFormatError`
+  ===========================  ==========================================
+
+  ``all_day_end="inclusive"`` reads every end as the last day instead (for a
+  tenant found to answer so). Writes send the last day (inclusive), as the
+  official CLI writes; see :func:`event_to_feishu`.
 - ``event_id`` is ``{uid}_{original start}``: a single event or a series'
   master ends in ``_0``; an instance or an exception ends in its original
   start (epoch seconds). Such an item is an occurrence (DESIGN.md
@@ -224,11 +241,17 @@ def _bounds(
         raise ResponseFormatError(
             "an all-day event needs a date on both start and end", path=f"{path}.end_time.date"
         )
+    if last < first:
+        # No convention makes this a day: refused, not guessed at.
+        raise ResponseFormatError(
+            f"end date {last.isoformat()} is before start date {first.isoformat()}",
+            path=f"{path}.end_time.date",
+        )
     try:
-        if all_day_end == "inclusive":
+        if all_day_end == "inclusive" or last == first:
+            # An end on the start can only be the last day (an exclusive end
+            # would make the event zero days long): a one-day event.
             last += _DAY
-        if last <= first:
-            last = first + _DAY  # a zero-length (or inclusive one-day) end: one day
     except OverflowError:
         raise ResponseFormatError("date out of range", path=f"{path}.end_time.date") from None
     return first, last, "UTC"
