@@ -34,6 +34,8 @@ from .wecom import WeComClient
 
 if TYPE_CHECKING:
     from .._callbacks._model import ProviderCallback
+    from ..sync import SyncStream
+    from ._emulation._contract import ProviderContract
     from ._emulation._host import Emulator
 
 __all__ = ["PROVIDERS", "ClientFactory", "Credential", "ProviderEntry", "entry", "secret_names"]
@@ -67,9 +69,12 @@ class ProviderEntry:
     ``emulator`` names the module (in the provider's folder) that emulates it
     in :mod:`wecal.sandbox`; ``callback`` the class (``module:Class``, in the
     provider's folder) that parses its change callbacks for
-    :mod:`wecal.notifications`. Names, not the objects: the emulators need the
-    ``sandbox`` extra (starlette), the callbacks the ``notify`` extra
-    (cryptography), and this table loads without either.
+    :mod:`wecal.notifications`; ``contract`` the object (``module:NAME``, in
+    the provider's folder) that drives its client against its emulator in the
+    provider contract suite (``tests/test_provider_contract.py``). Names, not
+    the objects: the emulators need the ``sandbox`` extra (starlette), the
+    callbacks the ``notify`` extra (cryptography), and this table loads
+    without either.
     """
 
     name: str
@@ -82,6 +87,7 @@ class ProviderEntry:
     secret_names: tuple[str, ...]
     emulator: str
     callback: str
+    contract: str
     max_page_size: int
 
     def load_emulator(self) -> Emulator:
@@ -95,6 +101,12 @@ class ProviderEntry:
         found: Callable[[str, str, str], ProviderCallback] = getattr(
             importlib.import_module(module), name
         )
+        return found
+
+    def load_contract(self) -> ProviderContract:
+        """The provider's side of the contract suite (needs the ``sandbox`` extra)."""
+        module, _, name = self.contract.partition(":")
+        found: ProviderContract = getattr(importlib.import_module(module), name)
         return found
 
     def list_source(
@@ -115,6 +127,14 @@ class ProviderEntry:
         return client.list_events(
             user_id=source_id, start=start, end=end, expand=expand, page_size=page_size
         )
+
+    def sync_source(
+        self, client: CalendarProvider, source_id: str, *, state: str | None = None
+    ) -> SyncStream:
+        """Sync one source of this provider (a calendar or a user) on ``client``."""
+        if self.source_kind == "calendar":
+            return client.sync_events(source_id, state=state)
+        return client.sync_events(user_id=source_id, state=state)
 
 
 _DINGTALK_APP_KEY = Credential(
@@ -149,6 +169,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret_names=wecom.SECRET_NAMES,
                 emulator="wecal.providers.wecom._emulator",
                 callback="wecal.providers.wecom._callback:WeComCallback",
+                contract="wecal.providers.wecom._contract:CONTRACT",
                 max_page_size=1000,
             ),
             ProviderEntry(
@@ -162,6 +183,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret_names=dingtalk_legacy.SECRET_NAMES,
                 emulator="wecal.providers.dingtalk_legacy._emulator",
                 callback="wecal.providers.dingtalk._callback:DingTalkCallback",
+                contract="wecal.providers.dingtalk_legacy._contract:CONTRACT",
                 max_page_size=2500,
             ),
             ProviderEntry(
@@ -175,6 +197,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret_names=dingtalk.SECRET_NAMES,
                 emulator="wecal.providers.dingtalk._emulator",
                 callback="wecal.providers.dingtalk._callback:DingTalkCallback",
+                contract="wecal.providers.dingtalk._contract:CONTRACT",
                 max_page_size=100,
             ),
             ProviderEntry(
@@ -195,6 +218,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 secret_names=feishu.SECRET_NAMES,
                 emulator="wecal.providers.feishu._emulator",
                 callback="wecal.providers.feishu._callback:FeishuCallback",
+                contract="wecal.providers.feishu._contract:CONTRACT",
                 max_page_size=1000,
             ),
         )

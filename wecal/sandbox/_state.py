@@ -214,6 +214,13 @@ class Sandbox:
         """Register a DingTalk internal app; returns its app id."""
         return self._add_app("dingtalk", app_key, app_secret)
 
+    def add_app(self, family: str, key: str, secret: str) -> str:
+        """
+        Register an app of ``family`` (the credential family an emulator checks
+        with ``find_app``) by its key and secret; returns its app id.
+        """
+        return self._add_app(family, key, secret)
+
     def _add_app(self, provider: str, key: str, secret: str) -> str:
         if not key or not secret:
             raise ValidationError(f"Sandbox.add_{provider}_app: key and secret must be non-empty")
