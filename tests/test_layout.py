@@ -240,12 +240,22 @@ def test_no_import_circles() -> None:
     assert found == [], f"import circles in wecal/: {found}"
 
 
-def test_no_import_circles_across_parts_even_for_type_checking() -> None:
-    # With the TYPE_CHECKING imports (annotations only), a circle may stay
-    # inside one part (a module annotating with its caller's class) but never
-    # cross parts: an emulator annotates with the host protocol, not the sandbox.
-    found = [c for c in circles(graph(with_type_only=True)) if len({part_of(m) for m in c}) > 1]
-    assert found == [], f"import circles across parts (with TYPE_CHECKING imports): {found}"
+#: Packages where a circle through TYPE_CHECKING imports is still tolerated, and why.
+TYPE_ONLY_CIRCLES = {
+    "wecal.sandbox": "the Sandbox and its helpers annotate with each other (being split)",
+}
+
+
+def test_no_import_circles_even_for_type_checking() -> None:
+    # With the TYPE_CHECKING imports (annotations only), no circle either: a
+    # module that needs its caller's type takes a protocol or the pieces it
+    # uses. Never across parts: an emulator annotates with the host protocol.
+    found = circles(graph(with_type_only=True))
+    across = [c for c in found if len({part_of(m) for m in c}) > 1]
+    assert across == [], f"import circles across parts (with TYPE_CHECKING imports): {across}"
+    tolerated = tuple(f"{p}." for p in TYPE_ONLY_CIRCLES)
+    inside = [c for c in found if not all(m.startswith(tolerated) for m in c)]
+    assert inside == [], f"import circles (with TYPE_CHECKING imports): {inside}"
 
 
 def test_layers() -> None:

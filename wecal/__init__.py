@@ -14,8 +14,8 @@ from ._ratelimit import RateLimitConfig as RateLimitConfig
 from ._retry import RetryConfig as RetryConfig
 from ._shared import MemoryState as MemoryState
 from ._shared import SharedState as SharedState
+from ._shared import StoredToken as StoredToken
 from ._tokens import MemoryTokenStore as MemoryTokenStore
-from ._tokens import StoredToken as StoredToken
 from ._tokens import TokenStore as TokenStore
 from .errors import AuthenticationError as AuthenticationError
 from .errors import ClientClosedError as ClientClosedError

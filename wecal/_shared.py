@@ -44,9 +44,18 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-from ._tokens import StoredToken
+__all__ = ["Band", "MemoryState", "Quota", "Reservation", "SharedState", "StoredToken"]
 
-__all__ = ["Band", "MemoryState", "Quota", "Reservation", "SharedState"]
+
+# The token a SharedState keeps (and a TokenStore caches); here, below
+# wecal._tokens, which builds its managers on SharedState.
+@attrs.frozen
+class StoredToken:
+    """A cached token: its value (never in ``repr``), expiry and refresh time (epoch s)."""
+
+    value: str = attrs.field(repr=False)
+    expires_at: float
+    refresh_at: float
 
 
 @attrs.frozen

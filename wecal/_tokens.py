@@ -34,23 +34,19 @@ import hashlib
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import anyio
-import attrs
 
 from . import errors as _errors
+from ._shared import SharedState, StoredToken
 from .errors import ProviderError, ResponseFormatError, WecalError, redact
-
-if TYPE_CHECKING:
-    from ._shared import SharedState
 
 __all__ = [
     "MAX_TOKEN_LENGTH",
     "STORE_TIMEOUT",
     "MemoryTokenStore",
     "SharedTokenManager",
-    "StoredToken",
     "TokenManager",
     "TokenStore",
     "token_key",
@@ -64,15 +60,6 @@ STORE_TIMEOUT = 10.0
 MAX_TOKEN_LENGTH = 4096
 # Longest lifetime believed: a day (providers say 7200 s).
 _MAX_LIFETIME = 86_400.0
-
-
-@attrs.frozen
-class StoredToken:
-    """A cached token: its value (never in ``repr``), expiry and refresh time (epoch s)."""
-
-    value: str = attrs.field(repr=False)
-    expires_at: float
-    refresh_at: float
 
 
 @runtime_checkable

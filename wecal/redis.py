@@ -52,8 +52,7 @@ from typing import Any, Self, TypeVar
 
 import anyio
 
-from ._shared import Band, MemoryState, Quota, Reservation
-from ._tokens import StoredToken
+from ._shared import Band, MemoryState, Quota, Reservation, StoredToken
 from .errors import ValidationError, WecalError, redact
 
 try:

@@ -327,7 +327,8 @@ class DingTalkClient(BaseClient):
         reported as a RESET change (``stream.resynced``), not as an error.
         """
         return sync_events(
-            self,
+            self._http,
+            self._events_path(user_id, calendar_id),
             calendar_id,
             user_id=user_id,
             state=state,

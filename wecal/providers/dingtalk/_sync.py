@@ -15,17 +15,15 @@ DingTalk v1.0 incremental sync: ``syncToken`` + ``showDeleted`` on ``/events``
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ..._http import HttpCore
 from ...errors import InvalidRequestError, ProviderError, WecalError
 from ...models import Event, EventStatus
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size
 from .._readers import read_mapping, read_str
 from ._convert import event_from_dingtalk, page_from_response
-
-if TYPE_CHECKING:
-    from ._client import DingTalkClient
 
 __all__ = ["sync_events"]
 
@@ -52,7 +50,8 @@ def sync_token_of(body: Mapping[str, Any]) -> str | None:
 
 
 def sync_events(
-    client: DingTalkClient,
+    http: HttpCore,
+    path: str,
     calendar_id: str | None,
     *,
     user_id: str | None,
@@ -60,8 +59,10 @@ def sync_events(
     page_size: int | None,
     max_page_size: int,
 ) -> SyncStream:
-    """See :meth:`wecal.DingTalkClient.sync_events`."""
-    path = client._events_path(user_id, calendar_id)
+    """
+    See :meth:`wecal.DingTalkClient.sync_events`: ``http`` is the client's
+    send loop, ``path`` its ``/events`` path of the user's calendar.
+    """
     calendar = calendar_id or "primary"
     size = check_page_size(
         page_size, default=max_page_size, maximum=max_page_size, provider=_PROVIDER
@@ -73,7 +74,7 @@ def sync_events(
             query["syncToken"] = sync_token
         if next_token is not None:
             query["nextToken"] = next_token
-        body = await client._http.call("events/list", "GET", path, params=query)
+        body = await http.call("events/list", "GET", path, params=query)
         items, following = page_from_response(body)
         events = [
             event_from_dingtalk(item, path=f"$.events[{i}]", calendar_id=calendar)
@@ -85,8 +86,8 @@ def sync_events(
         fetch,
         scope={
             "provider": "dingtalk-v1",
-            "app": client._http.app_id,
-            "base_url": client._http.base_url,
+            "app": http.app_id,
+            "base_url": http.base_url,
             "user_id": user_id,
             "calendar_id": calendar,
         },

@@ -17,18 +17,15 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlencode
 
 import anyio
 
 from ..._redact import _register_secret
-from ..._shared import MemoryState, SharedState
-from ..._tokens import StoredToken
+from ..._shared import MemoryState, SharedState, StoredToken
 from ...errors import AuthenticationError, ResponseFormatError, ValidationError, _describe
-
-if TYPE_CHECKING:
-    from ._client import FeishuClient
+from ._client import FeishuClient
 
 __all__ = ["FeishuUserAuth"]
 

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
-from typing import Any, Literal, Unpack
+from typing import Any, Literal, Protocol, Unpack
 from urllib.parse import quote
 
 from ..._client import BaseClient, ClientSettings
@@ -44,7 +44,6 @@ from ...paging import Paginator, TokenPaging
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping
-from ._auth import FeishuUserAuth
 from ._convert import (
     MAX_ATTENDEES_PER_CALL,
     RESPONSE_WIRE,
@@ -58,7 +57,7 @@ from ._convert import (
 from ._dialect import FEISHU, LARK_BASE_URL
 from ._wire import FreeBusyData, PrimaryItem, decode
 
-__all__ = ["FeishuClient", "feishu_event_id"]
+__all__ = ["FeishuClient", "UserTokens", "feishu_event_id"]
 
 _PROVIDER = "feishu"
 _PRIMARY = "primary"
@@ -122,6 +121,21 @@ def feishu_event_id(event_id: str) -> str:
     return f"{uid}_{_seconds(moment)}"
 
 
+class UserTokens(Protocol):
+    """
+    What :meth:`FeishuClient.as_user` needs of its ``auth``: a user's access
+    token, and a way to drop one Feishu refused (a :class:`~wecal.FeishuUserAuth`).
+    """
+
+    async def access_token(self, user: str) -> str:
+        """A valid access token of ``user``."""
+        ...
+
+    async def invalidate(self, user: str, token: str) -> None:
+        """Feishu refused ``token``: the next :meth:`access_token` gets another."""
+        ...
+
+
 class FeishuClient(BaseClient):
     """
     Feishu (``brand="feishu"``, open.feishu.cn) or Lark (``brand="lark"``,
@@ -167,9 +181,9 @@ class FeishuClient(BaseClient):
         #: ``feishu`` or ``lark``.
         self.brand = brand
         self._primary: dict[str, str] = {}
-        self._user: tuple[FeishuUserAuth, str] | None = None
+        self._user: tuple[UserTokens, str] | None = None
 
-    def as_user(self, auth: FeishuUserAuth, user_id: str) -> FeishuClient:
+    def as_user(self, auth: UserTokens, user_id: str) -> FeishuClient:
         """
         This client speaking as ``user_id`` (an open_id who authorized the app
         through ``auth``): ``primary`` is then their calendar, and what they
