@@ -22,9 +22,10 @@ yielded once); masters through ``anchor_time`` paging.
 from __future__ import annotations
 
 import copy
+import json
 import re
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any, Literal, Protocol, Unpack
@@ -40,7 +41,7 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, BusySlot, Calendar, Event, EventStatus, ResponseStatus
-from ...paging import Paginator, TokenPaging
+from ...paging import Paginator, RawPage, TokenPaging
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping
@@ -53,6 +54,7 @@ from ._convert import (
     event_to_feishu,
     list_page,
     split_event_id,
+    with_exceptions,
 )
 from ._dialect import FEISHU, LARK_BASE_URL
 from ._wire import FreeBusyData, PrimaryItem, decode
@@ -99,6 +101,64 @@ def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
         lo += VIEW_WINDOW
     out.append((lo, end))
     return out
+
+
+#: An event of a master-mode page and whether it is yielded now (a master
+#: is held until the last page).
+_Held = tuple[Event, bool]
+
+
+def _held_key(item: _Held) -> Hashable:
+    event_id = item[0].raw.get("event_id")
+    return event_id if isinstance(event_id, str) else item[0].id
+
+
+def _read_position(position: str | None) -> tuple[str | None, set[str], dict[str, set[int]]]:
+    """
+    ``(Feishu page token, held series uids, {uid: exception original starts})``.
+
+    A position is Feishu's page token alone while nothing is held (so a
+    cursor of an earlier wecal still resumes), else a JSON object.
+    """
+    if not position or not position.startswith("{"):
+        return position, set(), {}
+    try:
+        data = json.loads(position)
+        token, held, originals = data["t"], data["h"], data["x"]
+        if not isinstance(token, str) or not isinstance(held, list):
+            raise TypeError
+        return (
+            token,
+            {str(uid) for uid in held},
+            {str(uid): {int(t) for t in times} for uid, times in dict(originals).items()},
+        )
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ValidationError("invalid cursor: not a position of this listing") from None
+
+
+def _write_position(token: str, held: set[str], originals: dict[str, set[int]]) -> str:
+    if not held and not originals:
+        return token
+    return json.dumps(
+        {"t": token, "h": sorted(held), "x": {u: sorted(t) for u, t in sorted(originals.items())}},
+        separators=(",", ":"),
+    )
+
+
+class _PositionPaging:
+    """Token paging whose position is the master listing's (see ``_master_listing``)."""
+
+    kind = "token"
+    initial: str | None = None
+
+    def __init__(
+        self, fetch: Callable[[str | None], Awaitable[tuple[list[_Held], str | None]]]
+    ) -> None:
+        self._fetch = fetch
+
+    async def fetch(self, position: str | None) -> RawPage[_Held]:
+        items, following = await self._fetch(position)
+        return RawPage(items, following, following is None)
 
 
 def feishu_event_id(event_id: str) -> str:
@@ -260,7 +320,10 @@ class FeishuClient(BaseClient):
         start, else the beginning) paged by ``page_token`` (``page_size``
         50–1000, default 500): single events, series masters and their
         exceptions (occurrences; a cancelled one is a removed occurrence, with
-        ``status`` CANCELLED), kept when they overlap ``[start, end)``.
+        ``status`` CANCELLED), kept when they overlap ``[start, end)``. Each
+        master comes after the last page, with its exceptions' original
+        starts as EXDATEs: :func:`wecal.expand` of it and the exceptions
+        beside it hold each occurrence once.
         """
         start_dt, end_dt = check_window(
             start, end, expand=expand, provider=_PROVIDER, date_zone=self._date_zone
@@ -294,14 +357,38 @@ class FeishuClient(BaseClient):
             assert start_dt is not None
             assert end_dt is not None
             return self._view_listing(calendar, state, start_dt, end_dt, query)
-        size = page_size or 500
+        return self._master_listing(calendar, start_dt, end_dt, page_size or 500, query)
 
-        async def fetch(position: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+    def _master_listing(
+        self,
+        calendar: Callable[[], Awaitable[str]],
+        start: datetime | None,
+        end: datetime | None,
+        size: int,
+        query: Mapping[str, Any],
+    ) -> Paginator[Event]:
+        """
+        The events list by ``anchor_time`` and ``page_token``, series held back.
+
+        Feishu lists a series' exceptions (moved, or cancelled: removed) as
+        events of their own, on any page, beside a master that has no
+        EXDATE; :func:`wecal.expand` of that master would list each of those
+        occurrences a second time. So single events and exceptions are
+        yielded as they come, and masters after the last page, with their
+        exceptions' original starts as EXDATEs. What is held travels in the
+        position (Feishu's page token, the held series' uids, the original
+        starts met), so a cursor resumes with it: a master held before the
+        cursor is read again by id at the end.
+        """
+        masters: dict[str, Mapping[str, Any]] = {}  # uid → raw master, this process
+
+        async def fetch(position: str | None) -> tuple[list[_Held], str | None]:
+            token, held, originals = _read_position(position)
             cal = await calendar()
             params: dict[str, Any] = {"page_size": size}
-            params["anchor_time"] = _seconds(start_dt) if start_dt is not None else "0"
-            if position:
-                params["page_token"] = position
+            params["anchor_time"] = _seconds(start) if start is not None else "0"
+            if token:
+                params["page_token"] = token
             data = await self._data(
                 "events/list", "GET", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events",
                 params=params,
@@ -311,19 +398,48 @@ class FeishuClient(BaseClient):
                 raise InvalidRequestError(
                     "Feishu said there is more but gave no page_token", provider=_PROVIDER
                 )
-            return items, page_token if has_more else None
+            out: list[_Held] = []
+            for i, item in enumerate(items):
+                event = event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
+                uid, original = split_event_id(event.raw["event_id"])
+                if original:
+                    originals.setdefault(uid, set()).add(original)
+                elif event.recurrence is not None:
+                    held.add(uid)
+                    masters[uid] = item
+                    out.append((event, False))
+                    continue
+                out.append((event, True))
+            if has_more:
+                assert page_token is not None
+                return out, _write_position(page_token, held, originals)
+            for uid in sorted(held):
+                raw = masters.get(uid) or await self._master_by_id(cal, f"{uid}_0")
+                if raw is None:
+                    continue  # deleted since it was listed
+                master = event_from_feishu(raw, path="$.data.event", calendar_id=cal)
+                out.append((with_exceptions(master, originals.get(uid, ())), True))
+            return out, None
 
-        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
-            cal = state.get("id")
-            events = [
-                event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
-                for i, item in enumerate(raw)
-            ]
-            return list(in_window(events, start_dt, end_dt, expand=False))
+        def transform(page: Sequence[_Held]) -> Iterable[Event]:
+            return list(in_window([e for e, emit in page if emit], start, end, expand=False))
 
         return event_listing(
-            TokenPaging(fetch), transform, id_field="event_id", query=query, provider=_PROVIDER
+            _PositionPaging(fetch),
+            transform,
+            id_field="event_id",
+            query=query,
+            provider=_PROVIDER,
+            raw_key=_held_key,
         )
+
+    async def _master_by_id(self, cal: str, event_id: str) -> Mapping[str, Any] | None:
+        path = f"{_V4}/calendars/{self._calendar(cal)}/events/{_segment(event_id, 'event_id')}"
+        try:
+            data = await self._data("events/get", "GET", path)
+        except NotFoundError:
+            return None
+        return read_mapping(data.get("event"), "$.data.event")
 
     def _view_listing(
         self,

@@ -63,6 +63,8 @@ from types import MappingProxyType
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+from attrs import evolve
+
 from ..._zones import zone_for
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
 from ...models import (
@@ -104,6 +106,7 @@ __all__ = [
     "event_to_feishu",
     "list_page",
     "split_event_id",
+    "with_exceptions",
 ]
 
 #: Create/patch limits (``reference/feishu.md`` §3.3, §3.5, §4).
@@ -445,6 +448,37 @@ def _event(
         )
     except ValidationError as exc:
         raise ResponseFormatError(exc.message, path=path) from exc
+
+
+def with_exceptions(master: Event, originals: Iterable[int]) -> Event:
+    """
+    ``master`` with the original starts (epoch seconds, as exception ids end)
+    of its exceptions as EXDATEs, so that :func:`wecal.expand` of it and its
+    exceptions hold each occurrence once, the exception's version (or, for a
+    cancelled one, its removal) standing for the original.
+
+    Feishu keeps a series' exceptions as events of their own beside a master
+    with no EXDATE. An all-day series' exception starts at 00:00 UTC of its
+    day: a date EXDATE; a timed one's is an instant.
+    """
+    recurrence = master.recurrence
+    if recurrence is None:
+        return master
+    if master.all_day:
+        moments: set[datetime | date] = {(_EPOCH + timedelta(seconds=t)).date() for t in originals}
+    else:
+        moments = {_EPOCH + timedelta(seconds=t) for t in originals}
+    moments.difference_update(recurrence.exdates)
+    if not moments:
+        return master
+    exdates = tuple(sorted([*recurrence.exdates, *moments], key=_moment_key))
+    return evolve(master, recurrence=evolve(recurrence, exdates=exdates))
+
+
+def _moment_key(moment: datetime | date) -> datetime:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return datetime(moment.year, moment.month, moment.day, tzinfo=UTC)
 
 
 def list_page(

@@ -161,6 +161,10 @@ class FeishuEmulator:
         self.bot_enabled = True
         #: How a written all-day end date is read (answers are exclusive).
         self.all_day_end_write: Literal["inclusive", "exclusive"] = "inclusive"
+        #: Feishu documents no order for the events list: None lists by id
+        #: (a master before its exceptions), a number shuffles the rows with
+        #: that seed (exceptions before their master, across pages).
+        self.list_shuffle: int | None = None
         #: 50/s and 1000/min per app and API; False turns the limit off.
         self.rate_limits = True
         #: Calls a month across the tenant's apps (free edition: 10 000); None: no quota.
@@ -502,6 +506,8 @@ class FeishuEmulator:
         if cached is None:
             rows = [e for e in stored.values() if _anchored(e, anchor)]
             rows.sort(key=lambda e: e["event_id"])
+            if self.list_shuffle is not None:
+                random.Random(self.list_shuffle).shuffle(rows)
             if len(self._listings) >= 64:
                 self._listings.pop(next(iter(self._listings)))  # the oldest listing
             self._listings[version] = rows
