@@ -668,7 +668,8 @@ def main() -> None:
 @click.option(
     "--max-calls",
     type=click.IntRange(1),
-    help="Stop at a commit point once this many listing calls are spent; rerun to resume.",
+    help="Stop at a commit point once this many listing calls are spent; rerun to resume "
+    "(needs --checkpoint, or --job).",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; write nothing.")
 @click.option("--offline", is_flag=True, help="With --dry-run: send no request at all.")
@@ -718,8 +719,11 @@ def export_command(
         return _run_async(_job_status, redis_url, job, as_json)
     if offline and not dry_run:
         raise click.UsageError("--offline applies to --dry-run")
-    if max_calls is not None and job is None and not dry_run:
-        raise click.UsageError("--max-calls applies to a distributed job (--redis URL --job NAME)")
+    if max_calls is not None and job is None and not dry_run and checkpoint is None:
+        raise click.UsageError(
+            "--max-calls needs --checkpoint PATH (or a distributed --job), "
+            "so that the rerun resumes where the budget stopped it"
+        )
     if dry_run:
         if expand and None in window:
             raise click.UsageError("--expand needs --start and --end")
@@ -774,6 +778,7 @@ def export_command(
             page_size,
             quiet,
             options,
+            max_calls,
         ),
         resume=_resume_hint(output, checkpoint),
     )
@@ -817,12 +822,14 @@ async def _export(
     page_size: int | None,
     quiet: bool,
     options: dict[str, object],
+    max_calls: int | None = None,
 ) -> int:
     start, end = window
 
     def open_pages(source: Source, cursor: str | None) -> AsyncIterator[PageLike]:
         pager = config.paginator(source, start=start, end=end, expand=expand, page_size=page_size)
-        return pager.by_page(cursor=cursor)
+        # With a budget, no page is fetched ahead of the one the budget allowed.
+        return pager.by_page(cursor=cursor, prefetch=0 if max_calls is not None else None)
 
     progress = Progress()
     stdout = output == "-"
@@ -846,6 +853,7 @@ async def _export(
                         concurrency=concurrency,
                         options=options,
                         progress=progress,
+                        max_calls=max_calls,
                     )
                 except (WecalError, OSError) as exc:
                     failure = exc  # raised below, not as a task group's ExceptionGroup
@@ -888,6 +896,18 @@ async def _export(
         _report_failures(result, config, checkpoint, status, everything=True)
         return 1
     seconds = time.monotonic() - started
+    if result.budget_spent:
+        left = sum(1 for s in result.sources if s.error is None) - progress.done_sources
+        status.write(
+            f"wecal: stopped at the budget: {result.calls} listing calls spent of "
+            f"--max-calls {max_calls}; {result.events} events in {output} so far, "
+            f"{left} of {len(result.sources)} sources left. Rerun the same command "
+            f"to go on ({checkpoint} records what was written)\n"
+        )
+        if result.failed:
+            _report_failures(result, config, checkpoint, status, everything=False)
+        return 1
+
     rate = progress.events / seconds if seconds > 0 else 0.0
     where = "stdout" if stdout else output
     status.write(

@@ -129,6 +129,11 @@ class ExportResult:
     pages: int
     seconds: float
     already_done: bool = False
+    #: ``max_calls`` ran out: the run stopped at a commit point with sources
+    #: left to read (the checkpoint resumes them).
+    budget_spent: bool = False
+    #: Pages asked of the providers this run (each one listing call).
+    calls: int = 0
 
     @property
     def failed(self) -> tuple[SourceResult, ...]:
@@ -235,6 +240,7 @@ async def export(
     options: Mapping[str, object] | None = None,
     progress: Progress | None = None,
     buffer_pages: int = 0,
+    max_calls: int | None = None,
 ) -> ExportResult:
     """
     Export every event of ``sources`` to ``output``.
@@ -254,6 +260,12 @@ async def export(
             writer commits, so memory stays at about ``concurrency`` pages
             however long the export (a buffer of 64 let fast readers pile up
             64 pages of 1000 events, ~250 MB; benchmarks/RESULTS.md).
+        max_calls: ask the providers for at most this many pages in this run
+            (one listing call each), then stop at a commit point: the sources
+            left unread stay resumable with the checkpoint, and the result
+            says ``budget_spent``. A reader asks the budget before each page,
+            so ``open_pages`` must not prefetch (``by_page(prefetch=0)``); a
+            page the paginator has to ask again (a retry) is counted once.
         options: anything else that identifies the export (provider, window,
             expand…), as ``{name: value}``. The checkpoint is bound to them, to
             the output path, the format and the sources: resuming with any
@@ -278,6 +290,10 @@ async def export(
     """
     if concurrency < 1:
         raise ValidationError(f"concurrency must be at least 1, got {concurrency!r}")
+    if max_calls is not None and (
+        isinstance(max_calls, bool) or not isinstance(max_calls, int) or max_calls < 1
+    ):
+        raise ValidationError(f"max_calls must be a positive integer or None, got {max_calls!r}")
     if checkpoint is not None and not isinstance(output, Path):
         raise ValidationError("a checkpoint needs an output file, not a stream")
     started = time.monotonic()
@@ -306,15 +322,18 @@ async def export(
             if sstate.done:
                 progress.done_sources += 1
                 progress.skipped_sources += 1
-        failures = await _run(sources, open_pages, sink, progress, concurrency, buffer_pages)
-        if not failures:
+        budget = _Budget(max_calls)
+        failures = await _run(
+            sources, open_pages, sink, progress, concurrency, buffer_pages, budget
+        )
+        if not failures and not budget.stopped:
             state.done = True
             try:
                 await anyio.to_thread.run_sync(sink.finish)
             except OSError as exc:
                 await anyio.to_thread.run_sync(sink.rollback)
                 raise sink.io_error(exc) from None
-        return _result(sources, state, failures, started)
+        return _result(sources, state, failures, started, budget=budget)
     finally:
         sink.close()  # synchronous: runs even when the run is being cancelled
 
@@ -326,6 +345,7 @@ def _result(
     started: float,
     *,
     already_done: bool = False,
+    budget: _Budget | None = None,
 ) -> ExportResult:
     results = []
     for s in sources:
@@ -338,7 +358,27 @@ def _result(
         pages=sum(r.pages for r in results),
         seconds=time.monotonic() - started,
         already_done=already_done,
+        budget_spent=bool(budget and budget.stopped),
+        calls=budget.spent if budget is not None else 0,
     )
+
+
+class _Budget:
+    """The pages a run may still ask for (``max_calls``); counts them either way."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.spent = 0
+        #: Sources that stopped because the budget ran out.
+        self.stopped: set[str] = set()
+
+    def take(self, source: Source) -> bool:
+        """One call for ``source``'s next page, or False (and it stops) when none is left."""
+        if self.limit is not None and self.spent >= self.limit:
+            self.stopped.add(source.key)
+            return False
+        self.spent += 1
+        return True
 
 
 async def _run(
@@ -348,6 +388,7 @@ async def _run(
     progress: Progress,
     concurrency: int,
     buffer_pages: int,
+    budget: _Budget,
 ) -> dict[str, tuple[str, BaseException]]:
     """Read the sources, write their pages; returns the failed sources' errors."""
     state = sink.state
@@ -367,8 +408,18 @@ async def _run(
                 pages: Any = None
                 try:
                     pages = open_pages(source, state.sources[source.key].cursor)
-                    async for page in pages:
+                    # The budget is asked before each page; a page without a
+                    # cursor is the last (no call follows it).
+                    ended = False
+                    while not ended:
+                        if not budget.take(source):
+                            return  # not done: the checkpoint resumes it
+                        try:
+                            page = await pages.__anext__()
+                        except StopAsyncIteration:
+                            break
                         await out.send((source, page))
+                        ended = page.cursor is None
                     await out.send((source, None))
                 except Exception as exc:  # one bad source must not stop the rest
                     if source.key not in unwritable:

@@ -1,0 +1,137 @@
+"""
+What an export costs, before and during: ``wecal export --max-calls`` in one
+process and ``--dry-run``'s estimate, run as a user runs them (a subprocess)
+against the sandbox over loopback, whose request log is the count.
+
+The expected records are a one-process export of the same sources without a
+budget (compared sorted); the expected calls are the sandbox's own count of
+that run, never the code's.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from wecal.providers._registry import PROVIDERS
+from wecal.sandbox import serve
+from wecal.sandbox._demo import Demo, DemoSettings, build, credentials
+
+ROOT = Path(__file__).resolve().parent.parent
+PAGE = 10
+SIZE = 45  # events per source: 5 pages of 10, the last short
+TOKEN_APIS = ("token", "gettoken", "accessToken", "oauth2")
+
+
+def _is_listing(api: str | None) -> bool:
+    return api is not None and not any(t.lower() in api.lower() for t in TOKEN_APIS)
+
+
+class Site:
+    """The sandbox over loopback, and the ``wecal`` commands a user runs against it."""
+
+    def __init__(self, demo: Demo, base_url: str, tmp: Path) -> None:
+        self.demo = demo
+        self.base_url = base_url
+        self.tmp = tmp
+        self.env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        for name, (app_id, secret) in credentials().items():
+            entry = PROVIDERS[name]
+            self.env[entry.app_id.env] = app_id
+            self.env[entry.secret.env] = secret
+
+    def args(self, provider: str, page: int | None = PAGE) -> list[str]:
+        kind = PROVIDERS[provider].source_kind
+        ids = [arg for i in self.demo.sources[provider] for arg in (f"--{kind}", i)]
+        size = ["--page-size", str(page)] if page is not None else []
+        return ["--provider", provider, "--base-url", self.base_url, *size, *ids]
+
+    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "wecal.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    def listing_calls(self) -> int:
+        return sum(1 for r in self.demo.sandbox.requests if _is_listing(r.api))
+
+    def calls(self) -> int:
+        return len(self.demo.sandbox.requests)
+
+    def clear(self) -> None:
+        self.demo.sandbox.requests.clear()
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Iterator[Site]:
+    demo = build(DemoSettings(seed=7, sources=3, size=SIZE))
+    with serve(demo.sandbox) as url:
+        yield Site(demo, url, tmp_path)
+
+
+def _lines(path: Path) -> list[str]:
+    return sorted(path.read_bytes().decode().splitlines())
+
+
+PROVIDERS_UNDER_TEST = [
+    "wecom",
+    pytest.param("dingtalk-legacy", marks=pytest.mark.slow),
+    pytest.param("dingtalk", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS_UNDER_TEST)
+def test_max_calls_stops_within_the_budget_and_the_reruns_finish_exactly(
+    site: Site, tmp_path: Path, provider: str
+) -> None:
+    whole = tmp_path / "whole.jsonl"
+    site.clear()
+    done = site.run("export", *site.args(provider), "-o", str(whole), "-q")
+    assert done.returncode == 0, done.stderr
+    expected, unbudgeted = _lines(whole), site.listing_calls()
+    assert len(expected) == 3 * SIZE
+
+    out, checkpoint = tmp_path / "out.jsonl", tmp_path / "cp.json"
+    # Two runs: the first stops mid-listing (sources are read at once), the rerun ends it.
+    budget, spent, runs = unbudgeted // 2 + 1, 0, 0
+    command = ["export", *site.args(provider), "-o", str(out), "--checkpoint", str(checkpoint),
+               "--max-calls", str(budget), "-q"]  # fmt: skip
+    while True:
+        site.clear()
+        run = site.run(*command)
+        runs += 1
+        calls = site.listing_calls()
+        assert 0 < calls <= budget, (calls, run.stderr)
+        spent += calls
+        if run.returncode == 0:
+            break
+        assert run.returncode == 1, run.stderr
+        assert "stopped at the budget" in run.stderr
+        assert "Rerun the same command" in run.stderr
+        # Stopped at a commit point: every line written is whole, none twice.
+        partial = out.read_bytes().decode()
+        assert partial.endswith("\n")
+        assert len(set(partial.splitlines())) == len(partial.splitlines())
+        assert set(partial.splitlines()) <= set(expected)
+        assert runs < 20
+    assert runs == 2  # the first run spent all of its budget
+    assert spent == unbudgeted  # no page asked twice across the reruns
+    assert _lines(out) == expected
+
+
+def test_max_calls_without_a_checkpoint_is_refused(site: Site, tmp_path: Path) -> None:
+    site.clear()
+    run = site.run("export", *site.args("wecom"), "-o", str(tmp_path / "o.jsonl"),
+                   "--max-calls", "3")  # fmt: skip
+    assert run.returncode == 2
+    assert "--max-calls needs --checkpoint" in run.stderr
+    assert site.calls() == 0
