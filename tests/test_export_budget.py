@@ -10,6 +10,7 @@ that run, never the code's.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -82,6 +83,7 @@ def _lines(path: Path) -> list[str]:
     return sorted(path.read_bytes().decode().splitlines())
 
 
+#: The default run checks one provider; CI's slow run checks every one.
 PROVIDERS_UNDER_TEST = [
     "wecom",
     pytest.param("dingtalk-legacy", marks=pytest.mark.slow),
@@ -135,3 +137,60 @@ def test_max_calls_without_a_checkpoint_is_refused(site: Site, tmp_path: Path) -
     assert run.returncode == 2
     assert "--max-calls needs --checkpoint" in run.stderr
     assert site.calls() == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS_UNDER_TEST)
+def test_the_dry_run_sizes_each_source_from_one_page_within_ten_percent_of_the_run(
+    site: Site, tmp_path: Path, provider: str
+) -> None:
+    out = tmp_path / "out.jsonl"
+    site.clear()
+    dry = site.run("export", *site.args(provider), "--dry-run", "--json", "-o", str(out))
+    assert dry.returncode == 0, dry.stderr
+    assert site.listing_calls() == 3  # one first page per source, nothing more
+    assert not out.exists()
+    plan = json.loads(dry.stdout)
+    assert plan["units"] == 3
+    assert [row["exact"] for row in plan["sources"]] == [True] * 3
+    assert sum(row["events"] for row in plan["sources"]) == 3 * SIZE
+
+    site.clear()
+    done = site.run("export", *site.args(provider), "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    made = site.calls()  # the token too: the sandbox counts every request
+    assert abs(plan["calls"] - made) <= 0.1 * made, (plan["calls"], made)
+    assert plan["apis"][provider]["calls"] == plan["calls"]
+
+    # The table says the same.
+    site.clear()
+    table = site.run("export", *site.args(provider), "--dry-run")
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    assert lines[0].split() == ["api", "units", "calls", "events", "at", "limit", "quota"]
+    row = lines[1].split()
+    assert row[:4] == [provider, "3", str(plan["calls"]), str(3 * SIZE)]
+    assert "nothing written" in lines[-1]
+    assert not out.exists() or out.stat().st_size > 0  # the run's output, untouched
+
+
+@pytest.mark.slow
+def test_a_source_bigger_than_the_largest_page_is_sized_by_assumption(tmp_path: Path) -> None:
+    # DingTalk v1.0 pages hold at most 100 events: the probe of a source of
+    # 130 sees a full page and a next one, so the plan assumes --expect-events
+    # (at least the 100 it saw) or, without it, two full pages, and says so.
+    demo = build(DemoSettings(seed=7, sources=1, size=130))
+    with serve(demo.sandbox) as url:
+        site = Site(demo, url, tmp_path)
+        assumed = site.run("export", *site.args("dingtalk"), "--dry-run", "--json",
+                           "--expect-events", "60")  # fmt: skip
+        assert assumed.returncode == 0, assumed.stderr
+        (row,) = json.loads(assumed.stdout)["sources"]
+        assert (row["exact"], row["events"], row["calls"]) == (False, 100, 10)
+        table = site.run("export", *site.args("dingtalk"), "--dry-run")
+        assert table.returncode == 0, table.stderr
+        assert table.stdout.splitlines()[1].split()[:4] == ["dingtalk", "1", "21", "200"]
+        assert "(1 sources sized by assumption)" in table.stdout
+        offline = site.run("export", *site.args("dingtalk"), "--dry-run", "--offline", "--json")
+        assert offline.returncode == 0, offline.stderr
+        (row,) = json.loads(offline.stdout)["sources"]
+        assert (row["exact"], row["events"]) == (False, 200)

@@ -1359,22 +1359,22 @@ async def _dry_run(
 ) -> int:
     """One first page per source (none offline): units, calls, time, quota share."""
     import json
-    import math
 
     start, end = window
     rows: list[dict[str, Any]] = []
     try:
         for source, entry in config.owner.items():
             size = page_size or entry.max_page_size
+            # The probe asks for the provider's largest page: one call then
+            # counts a source of up to that many events exactly, whatever
+            # --page-size the export itself will use.
+            probe = config.paginator(
+                source, start=start, end=end, expand=expand, page_size=entry.max_page_size
+            )
             first: int | None = None
             last = False
-            pager = config.paginator(
-                source, start=start, end=end, expand=expand, page_size=page_size
-            )
-            # Offset paging ends on an empty page: one call more than the pages of events.
-            trailing = 1 if pager.kind == "offset" else 0
             if not offline:
-                pages = pager.by_page(prefetch=0)
+                pages = probe.by_page(prefetch=0)
                 try:
                     async for page in pages:
                         first, last = len(page.items), page.cursor is None
@@ -1383,18 +1383,21 @@ async def _dry_run(
                     await pages.aclose()
                 if first is None:
                     first, last = 0, True
+                # Offset paging ends on an empty page, but a page shorter than
+                # asked for already says the next one is that empty page.
+                last = last or (probe.kind == "offset" and first < entry.max_page_size)
             if last:
-                calls, events, exact = 1, first or 0, True
-            else:
-                events = expect_events if expect_events is not None else max(first or 0, size)
-                size = max(first or 0, 1) if first else size
-                calls, exact = max(1, math.ceil(events / size) + trailing), False
+                events, exact = first or 0, True
+            elif expect_events is not None:
+                events, exact = max(expect_events, first or 0), False
+            else:  # bigger than the largest page: assume two of them
+                events, exact = 2 * max(first or 0, entry.max_page_size), False
             rows.append(
                 {
                     "provider": entry.name,
                     "source": source.key,
                     "events": events,
-                    "calls": calls,
+                    "calls": _listing_calls(events, size, probe.kind),
                     "exact": exact,
                 }
             )
@@ -1441,6 +1444,12 @@ async def _dry_run(
         + "\n"
     )
     return 0
+
+
+def _listing_calls(events: int, size: int, kind: str) -> int:
+    """Calls to list ``events`` at ``size`` a page (offset paging ends on an empty page)."""
+    pages = -(-events // size)
+    return pages + 1 if kind == "offset" else max(1, pages)
 
 
 # --- events list -----------------------------------------------------------------------
