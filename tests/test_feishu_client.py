@@ -321,6 +321,17 @@ async def test_window_on_masters_keeps_overlapping_events(
     )
 
 
+async def test_calendars_leave_out_deleted_ones(
+    fs: FeishuEmulator, client: wecal.FeishuClient
+) -> None:
+    bot = fs.bot_calendar()
+    kept = fs.add_user("ou_li", "李四")
+    gone = fs.add_user("ou_wang", "王五")
+    fs.calendars[gone]["is_deleted"] = True
+    ids = {c.id for c in await client.get_calendars()}
+    assert ids == {bot, kept}
+
+
 async def test_user_calendars_need_sharing(
     sb: Sandbox, fs: FeishuEmulator, client: wecal.FeishuClient
 ) -> None:

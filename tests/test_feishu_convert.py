@@ -358,6 +358,8 @@ def test_calendar() -> None:
         readonly=True,
     )
     assert not calendar_from_feishu({**raw, "role": "owner", "color": -1}).readonly
+    # A third-party calendar (Google, Exchange) is shown by Feishu, never written.
+    assert calendar_from_feishu({**raw, "role": "owner", "is_third_party": True}).readonly
 
 
 # --------------------------------------------------------------------------

@@ -602,7 +602,8 @@ class FeishuClient(BaseClient):
         """
         The calendars the app (its bot) has subscribed to.
 
-        calendar v4 ``GET /calendars`` (``calendar_list``, paged 500 a page).
+        calendar v4 ``GET /calendars`` (``calendar_list``, paged 500 a page);
+        a calendar Feishu marks ``is_deleted`` is left out.
         """
         calendars: list[Calendar] = []
         token: str | None = None
@@ -614,10 +615,10 @@ class FeishuClient(BaseClient):
             items = data.get("calendar_list") or []
             if not isinstance(items, list):
                 raise InvalidRequestError("calendar_list is not an array", provider=_PROVIDER)
-            calendars += [
-                calendar_from_feishu(item, path=f"$.data.calendar_list[{i}]")
-                for i, item in enumerate(items)
-            ]
+            for i, item in enumerate(items):
+                calendar = calendar_from_feishu(item, path=f"$.data.calendar_list[{i}]")
+                if calendar.raw.get("is_deleted") is not True:
+                    calendars.append(calendar)
             token = data.get("page_token") if data.get("has_more") else None
             if not isinstance(token, str) or not token:
                 break

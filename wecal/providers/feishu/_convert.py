@@ -506,8 +506,9 @@ def calendar_from_feishu(data: Mapping[str, Any], *, path: str = "$") -> Calenda
     One calendar (``calendars`` list, ``get``, ``primary``) → :class:`~wecal.Calendar`.
 
     ``color`` (ARGB int32) → ``#RRGGBB``; ``readonly`` unless the current
-    identity's ``role`` is ``writer`` or ``owner``; ``is_public`` for
-    ``permissions: public``.
+    identity's ``role`` is ``writer`` or ``owner``, and always for a
+    third-party calendar (``is_third_party``: Feishu shows it, never writes
+    it); ``is_public`` for ``permissions: public``.
     """
     wire = decode(data, CalendarWire, path=path)
     if not wire.calendar_id:
@@ -523,7 +524,7 @@ def calendar_from_feishu(data: Mapping[str, Any], *, path: str = "$") -> Calenda
             description=wire.description or "",
             color=color,
             is_public=wire.permissions == "public",
-            readonly=(wire.role or "owner") not in ("writer", "owner"),
+            readonly=bool(wire.is_third_party) or (wire.role or "owner") not in ("writer", "owner"),
             raw=data,
         )
     except ValidationError as exc:
