@@ -190,7 +190,7 @@ class FakeProvider:
         if self.delay:
             await anyio.sleep(self.delay)  # answers take a while: calls overlap
         if token not in self.valid:
-            if self.dialect.style == "errcode":
+            if self.dialect.style == "body":
                 return wecom_error(42001 if token else 41001, "access_token expired")
             return v1_error(401, "InvalidAuthentication", "不合法的access_token")
         script = self.scripts.get(request.url.path)
@@ -212,13 +212,13 @@ class FakeProvider:
         else:
             secret = json.loads(request.content).get(self.dialect.secret_name)
         if secret != self.secret:
-            if self.dialect.style == "errcode":
+            if self.dialect.style == "body":
                 return wecom_error(40001, "invalid credential")
             return v1_error(400, "invalidClientIdOrSecret", "无效的clientId或者clientSecret")
         token = f"{TOKEN_MARK}-{self.dialect.name}-{next(_serial)}-zq8"
         ISSUED_TOKENS.append(token)
         self.valid.add(token)
-        if self.dialect.style == "errcode":
+        if self.dialect.style == "body":
             body = {"errcode": 0, "errmsg": "ok", "access_token": token}
             if self.lifetime is not None:
                 body[self.dialect.expires_field] = self.lifetime

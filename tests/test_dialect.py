@@ -1,4 +1,4 @@
-"""The table-driven dialect's token placement and empty-answer rule (wecal.providers._dialects)."""
+"""The table-driven dialect (wecal.providers._dialects): token placement, empty answers, fields."""
 
 from __future__ import annotations
 
@@ -45,4 +45,20 @@ def test_the_token_goes_where_the_dialect_says(
 
 def test_an_empty_success_is_an_answer_only_where_the_status_is_the_verdict() -> None:
     assert dialect(style="status").empty_success is True
-    assert dialect(style="errcode").empty_success is False
+    assert dialect(style="body").empty_success is False
+
+
+def test_a_body_style_error_is_read_from_the_fields_the_dialect_names() -> None:
+    # The table-driven dialect knows no provider's field names: the folder gives them.
+    body = dialect(style="body", body_code="rc", body_message="why")
+    failure = body.classify(200, {"rc": "7", "why": "no such thing"})
+    assert failure is not None
+    assert (failure.code, failure.message, failure.http_status) == (7, "no such thing", 200)
+    assert body.classify(200, {"rc": 0, "v": 1}) is None
+    assert body.error_keys == ("rc", "code", "Code")
+    # A status-style API whose gateway may answer in the body form.
+    status = dialect(style="status", body_code="rc", body_message="why")
+    failure = status.classify(200, {"rc": 9, "why": "legacy form"})
+    assert failure is not None
+    assert (failure.code, failure.message) == (9, "legacy form")
+    assert dialect(style="status").classify(200, {"rc": 9}) is None

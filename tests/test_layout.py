@@ -336,7 +336,6 @@ ALLOWED = {
 #: Files that still hold provider knowledge in code, and why; shrink this.
 KNOWN = {
     "wecal/models.py": "the public Provider enum names every provider (a public type)",
-    "wecal/providers/_dialects.py": "the two dialect styles are the providers' (wire vocabulary)",
     "wecal/sandbox/_state.py": "Sandbox's public per-provider methods, delegating to the states",
     "wecal/sandbox/_data.py": "the data generator writes each provider's wire shapes",
     "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",

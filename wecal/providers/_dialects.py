@@ -7,12 +7,15 @@ how to read the token answer, and whether an HTTP answer is an error (and
 which :class:`~wecal._dialect.CodeRule` applies). It satisfies the core's
 :class:`wecal._dialect.Dialect` protocol, which is all the send loop reads.
 
-One dialect per API family, each in its provider's folder (``_errors.py``)::
+One dialect per API family, each in its provider's folder (``_errors.py`` or
+``_dialect.py``), which names everything provider-shaped: the token request's
+path and fields, where the token goes, the code tables, which of the two
+styles its errors take and the body fields they live in, and its quirks as
+hooks. This module knows none of it::
 
-    WECOM            GET  /cgi-bin/gettoken?corpid=&corpsecret=   token in ?access_token=
-    DINGTALK_LEGACY  GET  /gettoken?appkey=&appsecret=            token in ?access_token=
-    DINGTALK_V1      POST /v1.0/oauth2/accessToken {appKey, appSecret}
-                                                    token in x-acs-dingtalk-access-token
+    style "body"    errors in HTTP 200 bodies: an integer code (``body_code``)
+                    and a message (``body_message``), 0 for success
+    style "status"  the HTTP status plus ``{code, message, requestid}``
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ _NOT_FOUND_RE = re.compile(r"not[._-]?(?:found|exists?)", re.IGNORECASE)
 _NOT_FOUND = CodeRule(NotFoundError, meaning="not found")
 # A success status whose body says the call failed ({"result": false}).
 _REFUSED = CodeRule(ProviderError, meaning="the provider answered that the call failed")
-# The fields of an error answer; a success status with nothing else is one.
+# The fields of any error answer; a success status with nothing else (and the
+# dialect's own error_fields) is one.
 _ERROR_FIELDS = frozenset(
     {
         "code",
@@ -50,11 +54,6 @@ _ERROR_FIELDS = frozenset(
         "request_id",
         "success",
         "result",
-        "errcode",
-        "errmsg",
-        "accessdenieddetail",
-        "HostId",
-        "Recommend",
     }
 )
 _SUCCESS_CODES = frozenset({"0", "ok", "success", "200"})
@@ -78,8 +77,8 @@ class Dialect:
     provider: str
     default_base_url: str
     default_rate: float
-    #: "errcode" (WeCom, legacy DingTalk: errors inside HTTP 200 bodies) or
-    #: "status" (DingTalk v1.0: HTTP status plus ``{code, message}``).
+    #: "body" (errors inside HTTP 200 bodies: ``body_code`` ≠ 0) or "status"
+    #: (the HTTP status plus ``{code, message}``).
     style: str
     token_method: str
     token_path: str
@@ -98,7 +97,7 @@ class Dialect:
     prefixes: tuple[tuple[str, CodeRule], ...] = attrs.field(default=(), repr=False)
     #: Headers of a 429/503 saying how many seconds to wait, tried in order.
     retry_after_headers: tuple[str, ...] = ("retry-after",)
-    #: An errcode that is an envelope: the body's ``sub_code``/``sub_msg``
+    #: A body code that is an envelope: the body's ``sub_code``/``sub_msg``
     #: say what failed (legacy DingTalk's 88), read with ``sub_codes``.
     envelope_code: int | None = None
     sub_codes: Mapping[str, CodeRule] = attrs.field(factory=dict, repr=False)
@@ -124,6 +123,15 @@ class Dialect:
     default_per_minute: int | None = None
     default_per_hour: int | None = None
     default_egress_limit: tuple[int, float] | None = None
+    #: The body fields of a "body"-style error: the integer code and the
+    #: message. A "status"-style API names them too when its gateway may
+    #: answer in that form (a non-zero code in a success is then its error).
+    body_code: str | None = attrs.field(default=None, repr=False)
+    body_message: str | None = attrs.field(default=None, repr=False)
+    #: Fields an error answer of this API may carry besides everyone's (code,
+    #: message, msg, request id, success, result): a success status with
+    #: nothing else is an error.
+    error_fields: frozenset[str] = attrs.field(default=frozenset(), repr=False)
 
     def token_request(self, app_id: str, secret: str) -> TokenRequest:
         """The request that trades app credentials for an access token."""
@@ -165,7 +173,8 @@ class Dialect:
     @property
     def error_keys(self) -> tuple[str, ...]:
         """Body keys that hold an error code: both styles' (a gateway may answer in either)."""
-        return ("errcode", "code", "Code")
+        body = (self.body_code,) if self.body_code else ()
+        return (*body, "code", "Code")
 
     @property
     def empty_success(self) -> bool:
@@ -186,8 +195,8 @@ class Dialect:
             early = self.before(status, body)
             if early is not None:
                 return early
-        if self.style == "errcode":
-            failure = self._classify_errcode(status, body, api)
+        if self.style == "body":
+            failure = self._classify_body(status, body, api)
         else:
             failure = self._classify_status(status, body)
         if failure is None and body is not None:
@@ -198,20 +207,26 @@ class Dialect:
         self, status: int, body: Mapping[str, Any], api: str | None
     ) -> Failure | None:
         """
-        An error answered with a success status: a v1.0-style ``{"code":
+        An error answered with a success status: a status-style ``{"code":
         "InternalError", "message": …}`` body (nothing but an error's fields),
-        ``{"result": false}`` / ``{"success": false}``, or an ``errcode`` ≠ 0
+        ``{"result": false}`` / ``{"success": false}``, or a ``body_code`` ≠ 0
         where the HTTP status is the verdict. The provider's error, never a
         success nor a format error.
         """
-        if self.style == "status" and "errcode" in body and _int_code(body["errcode"]) != 0:
-            return self._classify_errcode(status, body, api)
+        field = self.body_code
+        if (
+            self.style == "status"
+            and field is not None
+            and field in body
+            and _int_code(body[field], field) != 0
+        ):
+            return self._classify_body(status, body, api)
         code = body.get("code", body.get("Code"))
         if (
             isinstance(code, str)
             and code.strip()
             and code.strip().lower() not in _SUCCESS_CODES
-            and set(body) <= _ERROR_FIELDS
+            and set(body) <= _ERROR_FIELDS | self.error_fields
         ):
             # Read as the server error such an answer stands for (an unknown
             # code is then a retried, ambiguous 5xx), with the real status.
@@ -220,8 +235,10 @@ class Dialect:
                 return attrs.evolve(failure, http_status=status)
         if body.get("result") is False or body.get("success") is False:
             field = "result" if body.get("result") is False else "success"
-            message = _text(body.get("message", body.get("errmsg"))) or f"answered {field}: false"
-            code = body.get("code", body.get("errcode"))
+            message = _text(_first(body, "message", self.body_message)) or (
+                f"answered {field}: false"
+            )
+            code = _first(body, "code", self.body_code)
             return Failure(
                 _REFUSED,
                 code if isinstance(code, int | str) and not isinstance(code, bool) else None,
@@ -231,20 +248,21 @@ class Dialect:
             )
         return None
 
-    def _classify_errcode(
+    def _classify_body(
         self, status: int, body: Mapping[str, Any] | None, api: str | None
     ) -> Failure | None:
-        code = 0 if body is None else _int_code(body.get("errcode", 0))
+        field = self.body_code
+        code = 0 if body is None or field is None else _int_code(body.get(field, 0), field)
         if code != 0:
             assert body is not None
-            message = _text(body.get("errmsg"))
+            message = _text(body.get(self.body_message)) if self.body_message else ""
             request_id = _text(body.get("request_id")) or None
             if request_id is None and self.request_id_in_message is not None:
                 request_id = self.request_id_in_message(message)
             rule = self.api_codes.get(api or "", {}).get(code) or self.int_codes.get(code)
             sub_code: str | None = None
             if code == self.envelope_code and self.envelope_reader is not None:
-                # {"errcode": 88, "sub_code": "60011", "sub_msg": "没有调用该接口的权限", …}
+                # An envelope code: the hook reads what failed inside it.
                 sub_code, sub_message = self.envelope_reader(body, message)
                 if sub_code is not None:
                     rule = self._sub_rule(sub_code) or rule
@@ -253,9 +271,9 @@ class Dialect:
                 rule = (rule_for_status(status) if status >= 500 else None) or _unknown(code)
             return Failure(rule, code, message or rule.meaning, request_id, status, sub_code)
         if status >= 400 and body is not None and self.str_codes:
-            # DingTalk's gateway throttles oapi calls too with a v1.0-style
-            # 403 {"code": "Forbidden.AccessDenied.QpsLimit…"}: a rate limit,
-            # not a permission error (reference/dingtalk.md §3.3).
+            # A gateway in front of a body-style API may answer in the status
+            # style (a 403 whose string code is a rate limit): read it with
+            # the dialect's string codes when one of them matches.
             failure = self._classify_status(status, body)
             if failure is not None and failure.code in self.str_codes:
                 return failure
@@ -300,10 +318,17 @@ def _unknown(code: object) -> CodeRule:
     return CodeRule(ProviderError, meaning=f"unknown error {code}")
 
 
-def _int_code(value: Any) -> int:
-    # Some gateways send "errcode": "0"; accept an integer in a string too.
+def _first(body: Mapping[str, Any], key: str, fallback: str | None) -> Any:
+    """``body[key]`` if present, else ``body[fallback]`` (None if neither)."""
+    if key in body or fallback is None:
+        return body.get(key)
+    return body.get(fallback)
+
+
+def _int_code(value: Any, field: str) -> int:
+    # Some gateways send the code as "0"; accept an integer in a string too.
     if isinstance(value, bool):
-        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
+        raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=f"$.{field}")
     if isinstance(value, str):
         digits = value.strip()
         # ASCII digits only ("²".isdigit() is true, int("²") is not), and no
@@ -312,7 +337,7 @@ def _int_code(value: Any) -> int:
             value = int(digits)
     if isinstance(value, int) and -(2**63) <= value < 2**63:
         return value
-    raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path="$.errcode")
+    raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=f"$.{field}")
 
 
 def _text(value: Any) -> str:

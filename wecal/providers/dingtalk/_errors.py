@@ -25,6 +25,7 @@ __all__ = [
     "DINGTALK_V1",
     "DINGTALK_V1_ERRORS",
     "DINGTALK_V1_PREFIXES",
+    "GATEWAY_ERROR_FIELDS",
     "gateway_ban",
     "required_scopes",
 ]
@@ -97,6 +98,11 @@ DINGTALK_V1_PREFIXES: tuple[tuple[str, CodeRule], ...] = (
 #: 20 s, answering {"status": 1111, "wait": 5, "source": "x5", "punish": "deny",
 #: "uuid": …} with no errcode or code (open.dingtalk.com, how-to-process-api-
 #: throttling): a rate limit that blocks every call of the client for 5 minutes.
+#: The fields of the gateway's error answers besides everyone's (code,
+#: message, request id…): its legacy form's and its access-denied details. An
+#: answer with a success status and nothing else is an error.
+GATEWAY_ERROR_FIELDS = frozenset({"errcode", "errmsg", "accessdenieddetail", "HostId", "Recommend"})
+
 _IP_BAN = CodeRule(
     RateLimitError,
     retry=True,
@@ -140,6 +146,11 @@ DINGTALK_V1 = Dialect(
     # name their egress, RateLimitConfig(egress=...).
     default_egress_limit=(10_000, 20.0),
     style="status",
+    # The shared gateway answers some calls in the legacy form (errcode ≠ 0
+    # in an HTTP 200): read as that form's error.
+    body_code="errcode",
+    body_message="errmsg",
+    error_fields=GATEWAY_ERROR_FIELDS,
     token_method="POST",
     token_path="/v1.0/oauth2/accessToken",
     id_name="appKey",

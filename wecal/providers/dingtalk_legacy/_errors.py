@@ -18,7 +18,12 @@ from ...errors import (
 )
 from .._dialects import Dialect
 from .._errors import BUSY, TOKEN_INVALID, CodeRule, code_table
-from ..dingtalk._errors import DINGTALK_V1_ERRORS, gateway_ban, required_scopes
+from ..dingtalk._errors import (
+    DINGTALK_V1_ERRORS,
+    GATEWAY_ERROR_FIELDS,
+    gateway_ban,
+    required_scopes,
+)
 
 __all__ = ["DINGTALK_LEGACY", "DINGTALK_LEGACY_ERRORS", "DINGTALK_LEGACY_SUB_CODES"]
 
@@ -132,7 +137,10 @@ DINGTALK_LEGACY = Dialect(
     # (answer {"status": 1111, "punish": "deny"}): applied to clients that
     # name their egress, RateLimitConfig(egress=...).
     default_egress_limit=(10_000, 20.0),
-    style="errcode",
+    style="body",
+    body_code="errcode",
+    body_message="errmsg",
+    error_fields=GATEWAY_ERROR_FIELDS,
     token_method="GET",
     token_path="/gettoken",
     id_name="appkey",

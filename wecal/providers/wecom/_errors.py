@@ -89,7 +89,10 @@ WECOM = Dialect(
     # (past either, 45009 blocks the API for 60 s or 60 min).
     default_rate=10_000 / 60,
     default_per_hour=150_000,
-    style="errcode",
+    style="body",
+    body_code="errcode",
+    body_message="errmsg",
+    error_fields=frozenset({"errcode", "errmsg"}),
     token_method="GET",
     token_path="/cgi-bin/gettoken",
     id_name="corpid",
