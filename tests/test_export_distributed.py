@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,6 +216,39 @@ def test_the_job_writes_what_one_process_writes_and_a_rerun_changes_no_byte(
     status = cluster.run("export", "--redis", cluster.redis.url, "--job", "nightly",
                          "--status", "--json")  # fmt: skip
     assert json.loads(status.stdout)["complete"] is True
+
+
+@pytest.mark.parametrize(
+    "provider", ["dingtalk", pytest.param("dingtalk-legacy", marks=pytest.mark.slow)]
+)
+def test_window_slices_share_a_source_and_write_what_one_process_writes(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path, provider: str
+) -> None:
+    cluster = cluster_factory(sources=2)
+    today = date.today()
+    window = ["--start", str(today - timedelta(days=40)), "--end", str(today + timedelta(days=80))]
+    single = tmp_path / "single.jsonl"
+    done = cluster.run("export", *cluster.args(provider), *window, "-o", str(single), "-q")
+    assert done.returncode == 0, done.stderr
+    expected = _lines(single)
+    assert 0 < len(expected) < 2 * SIZE  # the window cuts the data
+    out = tmp_path / "out.jsonl"
+    job = cluster.job("sliced", provider, out, *window, "--window-slices", "4")
+    ran = cluster.run(*job)
+    assert ran.returncode == 0, ran.stderr
+    lines = _lines(out)
+    assert lines == expected  # each record once, though a slice overlapping another lists it too
+    status = json.loads(
+        cluster.run("export", "--redis", cluster.redis.url, "--job", "sliced", "--status",
+                    "--json").stdout
+    )  # fmt: skip
+    assert status["units"] == 2 * 4
+    # Events overlapping a cut were listed by both slices and written once.
+    assert status["events"] > len(lines)
+    before = out.read_bytes()
+    again = cluster.run(*job)
+    assert again.returncode == 0, again.stderr
+    assert out.read_bytes() == before
 
 
 def test_another_plan_under_the_same_job_name_is_refused(

@@ -2,7 +2,7 @@
 The export across processes and machines: *units* run by any number of workers.
 
 A job (``wecal export --redis URL --job NAME``) is planned into units, one per
-``(app, provider, source, window)``. Each unit's state lives in a Redis hash;
+``(app, provider, source, window slice)``. Each unit's state lives in a Redis hash;
 its events go to *segment files* in a directory every worker can reach; the
 finalizer concatenates the committed segments into the output. Exactly once
 rests on wecal's own commit protocol, never on the job engine (arq delivers a
@@ -85,11 +85,22 @@ __all__ = [
 
 @attrs.frozen
 class UnitSource:
-    """One source of a job: which provider and app serve it, and the source."""
+    """
+    One source of a job: which provider and app serve it, and the source.
+
+    ``slices`` > 1 splits the job's window into that many equal slices, each
+    its own unit, so several workers share one big calendar (the job needs
+    ``start`` and ``end``). Only for a provider that filters the window on
+    the server and writes an event the same whichever window lists it
+    (DingTalk): an event listed by two slices is written once, by the first.
+    In a unit, ``window`` is its slice (ISO start and end); None: the job's.
+    """
 
     provider: str
     app: str
     source: Source
+    slices: int = 1
+    window: tuple[str, str] | None = None
 
     @property
     def key(self) -> str:
@@ -140,11 +151,22 @@ class JobSpec:
             )
         if self.slice_pages < 1 or self.slice_seconds <= 0 or self.lease <= 0:
             raise ValidationError("slice_pages, slice_seconds and lease must be positive")
+        for source in self.sources:
+            if isinstance(source.slices, bool) or not isinstance(source.slices, int):
+                raise ValidationError(f"{source.key}: slices must be an int")
+            if source.slices < 1:
+                raise ValidationError(f"{source.key}: slices must be at least 1")
+            if source.slices > 1 and (self.start is None or self.end is None):
+                raise ValidationError(f"{source.key}: window slices need the job's start and end")
 
     def identity(self) -> dict[str, Any]:
         """What says which data the job exports (a rerun must match it)."""
         return {
-            "sources": [[s.provider, s.app, s.source.kind, s.source.id] for s in self.sources],
+            "sources": [
+                [s.provider, s.app, s.source.kind, s.source.id]
+                + ([s.slices] if s.slices != 1 else [])
+                for s in self.sources
+            ],
             "base_url": self.base_url,
             "start": self.start,
             "end": self.end,
@@ -172,7 +194,10 @@ class JobSpec:
             data = json.loads(text)
             return cls(
                 job=data["job"],
-                sources=tuple(UnitSource(p, a, Source(k, i)) for p, a, k, i in data["sources"]),
+                sources=tuple(
+                    UnitSource(p, a, Source(k, i), int(more[0]) if more else 1)
+                    for p, a, k, i, *more in data["sources"]
+                ),
                 base_url=data["base_url"],
                 start=data["start"],
                 end=data["end"],
@@ -190,15 +215,23 @@ class JobSpec:
 
 @attrs.frozen
 class Unit:
-    """One unit of a job: its key (the engine's job id stem), place in the plan, source."""
+    """
+    One unit of a job: its key (the engine's job id stem), place in the plan,
+    source (with its window slice, if sliced) and which slice of how many.
+    """
 
     key: str
     index: int
     source: UnitSource
+    slice: int = 0
+    slices: int = 1
 
 
 def plan(spec: JobSpec) -> list[Unit]:
-    """The units of ``spec``, in source order; keys depend on the job's data only."""
+    """
+    The units of ``spec``: sources in order, a sliced source's slices in
+    window order; keys depend on the job's data only.
+    """
     window = json.dumps([spec.base_url, spec.start, spec.end, spec.expand, spec.page_size])
     units: list[Unit] = []
     seen: set[str] = set()
@@ -206,9 +239,28 @@ def plan(spec: JobSpec) -> list[Unit]:
         if source.key in seen:
             continue
         seen.add(source.key)
-        digest = hashlib.sha256(f"{spec.job}\0{source.key}\0{window}".encode()).hexdigest()
-        units.append(Unit(digest[:16], len(units), source))
+        bounds = _slices(spec, source.slices)
+        for n, part in enumerate(bounds):
+            name = source.key if len(bounds) == 1 else f"{source.key}\0{n}/{len(bounds)}"
+            digest = hashlib.sha256(f"{spec.job}\0{name}\0{window}".encode()).hexdigest()
+            unit_source = source if part is None else attrs.evolve(source, window=part)
+            units.append(Unit(digest[:16], len(units), unit_source, n, len(bounds)))
     return units
+
+
+def _slices(spec: JobSpec, count: int) -> list[tuple[str, str] | None]:
+    """The job's window cut into ``count`` equal slices (ISO bounds); [None] for one."""
+    if count == 1 or spec.start is None or spec.end is None:
+        return [None]
+    from datetime import datetime
+
+    start, end = datetime.fromisoformat(spec.start), datetime.fromisoformat(spec.end)
+    if (end - start).total_seconds() < count:
+        raise ValidationError(f"a window of {end - start} cannot be cut into {count} slices")
+    step = (end - start) / count
+    # Whole seconds at the cuts: every provider takes them.
+    cuts = [start] + [(start + step * i).replace(microsecond=0) for i in range(1, count)] + [end]
+    return [(cuts[i].isoformat(), cuts[i + 1].isoformat()) for i in range(count)]
 
 
 # --- Redis scripts -------------------------------------------------------------------------
@@ -784,21 +836,54 @@ async def finalize(coord: Coordinator, job: str, output: Path) -> bool:
     return await anyio.to_thread.run_sync(_write_output, state, output, Path(state.spec.segments))
 
 
-def _parts(state: JobStatus, segments: Path) -> list[tuple[Path, int]]:
+def _parts(state: JobStatus, segments: Path) -> list[tuple[int, Path, int]]:
+    """(unit index, segment, committed length) of every non-empty segment, in output order."""
     parts = []
     for unit in state.units:
         folder = segment_dir(segments, state.spec.job, unit.unit)
         for _epoch, name, length in unit.segments:
             if length:
-                parts.append((folder / name, length))
+                parts.append((unit.unit.index, folder / name, length))
     return parts
 
 
+def _emit(state: JobStatus, segments: Path, sink: Callable[[bytes], object]) -> None:
+    """
+    The output's bytes, in order: every committed prefix as it is, but for a
+    sliced source, whose slices may list one event twice (it overlaps a cut):
+    there a line already written by an earlier slice of the source is dropped.
+    """
+    units = {u.unit.index: u.unit for u in state.units}
+    seen: set[bytes] = set()  # digests of the lines of the source's earlier slices
+    current: set[bytes] = set()  # ... and of the slice being written
+    last, source = -1, ""
+    for index, path, length in _parts(state, segments):
+        unit = units[index]
+        if unit.slices == 1:
+            _copy(path, length, sink)
+            continue
+        if index != last:  # the next slice written: of this source, or of another
+            if unit.source.key != source:
+                seen, source = set(), unit.source.key
+            else:
+                seen |= current
+            current, last = set(), index
+        # The lines of this slice are read whole (a segment holds whole lines).
+        data = bytearray()
+        _copy(path, length, data.extend)
+        kept = bytearray()
+        for line in bytes(data).splitlines(keepends=True):
+            digest = hashlib.blake2b(line, digest_size=16).digest()
+            if digest not in seen:
+                kept += line
+                current.add(digest)
+        if kept:
+            sink(bytes(kept))
+
+
 def _write_output(state: JobStatus, output: Path, segments: Path) -> bool:
-    parts = _parts(state, segments)
     digest = hashlib.sha256()
-    for path, length in parts:
-        _copy(path, length, digest.update)
+    _emit(state, segments, digest.update)
     if output.is_file():
         existing = hashlib.sha256()
         with output.open("rb") as fh:
@@ -809,8 +894,7 @@ def _write_output(state: JobStatus, output: Path, segments: Path) -> bool:
     tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as out:
-            for path, length in parts:
-                _copy(path, length, out.write)
+            _emit(state, segments, out.write)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, output)
