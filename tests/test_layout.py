@@ -241,9 +241,7 @@ def test_no_import_circles() -> None:
 
 
 #: Packages where a circle through TYPE_CHECKING imports is still tolerated, and why.
-TYPE_ONLY_CIRCLES = {
-    "wecal.sandbox": "the Sandbox and its helpers annotate with each other (being split)",
-}
+TYPE_ONLY_CIRCLES: dict[str, str] = {}
 
 
 def test_no_import_circles_even_for_type_checking() -> None:

@@ -1207,7 +1207,7 @@ def test_malformed_writes_get_a_400_never_a_crash(
     if patch:
         method, path = "PUT", f"{path}/{existing}"
         body.setdefault("id", existing)
-    token = sb._issue_token("dingtalk", next(iter(sb._apps)))
+    token = sb.issue_token("dingtalk", next(iter(sb._apps)))
     headers = {"x-acs-dingtalk-access-token": token}
     status, data = anyio.run(handle, sb, method, path, {}, headers, json.dumps(body).encode())
     assert status in (200, 400), data
@@ -1233,7 +1233,7 @@ def test_malformed_listing_queries_get_a_400_never_a_crash(
     sb = new_sandbox()
     user = sb.dingtalk_v1.add_user("张伟")
     sb.dingtalk_v1.add_event(user, _VALID)
-    token = sb._issue_token("dingtalk", next(iter(sb._apps)))
+    token = sb.issue_token("dingtalk", next(iter(sb._apps)))
     path = f"/v1.0/calendar/users/{user}/calendars/primary/{kind}"
     status, data = anyio.run(
         handle, sb, "GET", path, query, {"x-acs-dingtalk-access-token": token}, b""

@@ -23,7 +23,7 @@ from ..providers._registry import PROVIDERS
 from ._record import RecordedRequest
 
 if TYPE_CHECKING:
-    from ._state import Sandbox
+    from ._core import SandboxCore
 
 __all__ = ["create_app"]
 
@@ -74,7 +74,7 @@ class _FaultLayer:
     chosen by ``sandbox.faults`` and passes the rest to the routes.
     """
 
-    def __init__(self, app: ASGIApp, sandbox: Sandbox) -> None:
+    def __init__(self, app: ASGIApp, sandbox: SandboxCore) -> None:
         self.app = app
         self.sandbox = sandbox
 
@@ -107,12 +107,12 @@ class _FaultLayer:
             # Every provider's secret names (the registry's) as well as these.
             secret = {*_SECRET_FIELDS, *_SECRET_PARAMS, *secret_names()}
             token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
-            app = sandbox._app_key_of(
+            app = sandbox.app_key_of(
                 token, {**query, **(payload if isinstance(payload, dict) else {})}
             )
             if isinstance(payload, dict):
                 payload = {k: "REDACTED" if k in secret else v for k, v in payload.items()}
-            sandbox._record(
+            sandbox.record(
                 RecordedRequest(
                     method=scope["method"],
                     path=scope["path"],
@@ -146,7 +146,7 @@ class _FaultLayer:
         if not api.endswith(("gettoken", "accessToken")):
             revoke_code = sandbox.faults._count_call()
             if revoke_code is not None:
-                sandbox.revoke_tokens(revoke_code)
+                sandbox.revoke_all(revoke_code)
         fault = sandbox.faults._next(api, scope["path"])
         kind = None if fault is None else fault.kind
         try:
@@ -161,7 +161,7 @@ class _FaultLayer:
                 data = {
                     "code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
                     "message": "调用该接口触发了限流",
-                    "requestid": sandbox._hint(),
+                    "requestid": sandbox.request_hint(),
                 }
                 outcome["code"] = data["code"]
                 await answer(403, _json_bytes(data), "application/json")
@@ -188,7 +188,7 @@ class _FaultLayer:
             elif fault is not None and kind is FaultKind.REVOKE_TOKEN:
                 token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
                 if token:
-                    sandbox._revoke_token(token, fault.errcode or 40014)
+                    sandbox.revoke_token(token, fault.errcode or 40014)
             scope.setdefault("state", {})
             scope["state"]["sandbox_drift"] = kind is FaultKind.OFFSET_DRIFT
             scope["state"]["sandbox_outcome"] = outcome
@@ -299,7 +299,7 @@ def _replacing(send: Send, status: int) -> Send:
     return replacing_send
 
 
-def create_app(sandbox: Sandbox) -> Starlette:
+def create_app(sandbox: SandboxCore) -> Starlette:
     """
     The ASGI app serving ``sandbox``: every registered provider's emulator at
     its real paths (WeCom under ``/cgi-bin/...``, DingTalk legacy at
@@ -321,7 +321,7 @@ def create_app(sandbox: Sandbox) -> Starlette:
             return None
 
     async def requests_log(request: Request) -> Response:
-        with sandbox._lock:
+        with sandbox.lock:
             rows = [
                 {
                     "method": r.method,

@@ -26,11 +26,12 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..providers._emulation._recur import wecom_occurrences
+from ..providers.dingtalk import _emulator as _v1_emulator
 from ..providers.dingtalk_legacy import _emulator as _dingtalk_emulator
 from ..providers.wecom import _emulator as _wecom_emulator
 
 if TYPE_CHECKING:
-    from ._state import Sandbox
+    from ._core import SandboxCore
 
 __all__ = [
     "DEFAULT_DINGTALK_APP_KEY",
@@ -165,7 +166,7 @@ class GenerateSummary:
 
 
 def generate(
-    sandbox: Sandbox,
+    sandbox: SandboxCore,
     *,
     seed: int = 0,
     wecom_calendars: int = 2,
@@ -194,30 +195,32 @@ def generate(
         summary = generate(sandbox, schedules_per_calendar=20, events_per_user=20)
         cal_id = summary.wecom_calendars[0]
     """
-    with sandbox._lock:
+    with sandbox.lock:
         if wecom_app_id is None:
-            wecom_app_id = sandbox._first_app("wecom") or sandbox.add_wecom_app(
-                DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET
+            wecom_app_id = sandbox.first_app("wecom") or sandbox.add_app(
+                "wecom", DEFAULT_WECOM_CORP_ID, DEFAULT_WECOM_SECRET
             )
-        if sandbox._first_app("dingtalk") is None:
-            sandbox.add_dingtalk_app(DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
+        if sandbox.first_app("dingtalk") is None:
+            sandbox.add_app("dingtalk", DEFAULT_DINGTALK_APP_KEY, DEFAULT_DINGTALK_APP_SECRET)
         if anchor is None:
             today = datetime.fromtimestamp(sandbox.clock(), SHANGHAI).date()
             anchor = datetime.combine(today, time(0), SHANGHAI)
         gen = _Gen(random.Random(f"generate:{seed}"), anchor, max(0, max_attendees))
-        sandbox.wecom_users.update(gen.userids)
+        wecom_state = _wecom_emulator.state(sandbox)
+        legacy_state = _dingtalk_emulator.state(sandbox)
+        wecom_state.users.update(gen.userids)
         # The sources first: their ids must not change with the number of events.
         cal_ids = [
-            sandbox.add_wecom_calendar(gen.calendar(c), app_id=wecom_app_id, default=(c == 0))
+            wecom_state.add_calendar(gen.calendar(c), owner=wecom_app_id, default=(c == 0))
             for c in range(wecom_calendars)
         ]
         users: list[tuple[str, str]] = []
         for u in range(dingtalk_users):
             user_id = str(gen.rng.randint(10**8, 10**9 - 1))
-            while user_id in sandbox.dingtalk_users:
+            while user_id in legacy_state.users:
                 user_id = str(int(user_id) + 1)
             name = _NAMES_ZH[u % len(_NAMES_ZH)] + ("" if u < len(_NAMES_ZH) else str(u))
-            sandbox.add_dingtalk_user(user_id, name, folder_id=gen.ding_id())
+            legacy_state.add_user(user_id, name, folder_id=gen.ding_id())
             users.append((user_id, name))
         # v1.0 from its own generator, so the data above stays as it was.
         v1_gen = _Gen(random.Random(f"generate-v1:{seed}"), anchor, max(0, max_attendees))
@@ -231,8 +234,6 @@ def generate(
             if progress is not None:
                 progress(done, total)
 
-        wecom_state = _wecom_emulator.state(sandbox)
-        legacy_state = _dingtalk_emulator.state(sandbox)
         sched_ids: list[str] = []
         for cal_id in cal_ids:
             for i in range(schedules_per_calendar):
@@ -560,10 +561,10 @@ class _Gen:
     # ---------------------------------------------------------------- DingTalk v1.0
 
     def ding_v1_users(
-        self, sandbox: Sandbox, users: int
+        self, sandbox: SandboxCore, users: int
     ) -> tuple[list[str], list[tuple[str, str]]]:
         """v1.0 users (unionIds, staff userids), and people outside them to invite."""
-        state = sandbox.dingtalk_v1
+        state = _v1_emulator.v1(sandbox)
         unions: list[str] = []
         for u in range(users):
             name = _NAMES_ZH[(u + 5) % len(_NAMES_ZH)] + ("" if u < len(_NAMES_ZH) else str(u))
@@ -580,10 +581,10 @@ class _Gen:
         return unions, outsiders
 
     def ding_v1_events(
-        self, sandbox: Sandbox, organizer: str, per_user: int, outsiders: list[tuple[str, str]]
+        self, sandbox: SandboxCore, organizer: str, per_user: int, outsiders: list[tuple[str, str]]
     ) -> list[str]:
         """The events ``organizer`` organises."""
-        add = sandbox.dingtalk_v1.add_event
+        add = _v1_emulator.v1(sandbox).add_event
         return [add(organizer, self.ding_v1_event(i, outsiders)) for i in range(per_user)]
 
     def ding_v1_event(self, index: int, outsiders: list[tuple[str, str]]) -> dict[str, Any]:

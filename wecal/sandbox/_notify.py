@@ -34,11 +34,13 @@ import attrs
 
 from ..errors import TransportError, ValidationError
 from ..providers._registry import PROVIDERS
+from ..providers.dingtalk import _emulator as _dingtalk_v1
+from ..providers.wecom import _emulator as _wecom
 
 if TYPE_CHECKING:
     from ..providers.dingtalk._callback import DingTalkCallback
     from ..providers.wecom._callback import WeComCallback
-    from ._state import Sandbox
+    from ._core import SandboxCore
 
 __all__ = ["Delivery", "NotifyFault", "SandboxNotifications"]
 
@@ -95,7 +97,9 @@ class _Subscription:
 class SandboxNotifications:
     """The sandbox's notification sender (``sandbox.notifications``)."""
 
-    def __init__(self, sandbox: Sandbox, *, attempts: int = 4, retry_delay: float = 0.02) -> None:
+    def __init__(
+        self, sandbox: SandboxCore, *, attempts: int = 4, retry_delay: float = 0.02
+    ) -> None:
         self._sandbox = sandbox
         self._subs: dict[str, _Subscription] = {}
         self._faults: list[NotifyFault | None] = []
@@ -135,10 +139,10 @@ class SandboxNotifications:
         self._subs.pop(provider, None)
 
     def _first_key(self, provider: str) -> str:
-        app_id = self._sandbox._first_app(provider)
+        app_id = self._sandbox.first_app(provider)
         if app_id is None:
             raise ValidationError(f"Sandbox.notifications: add a {provider} app first")
-        return self._sandbox._apps[app_id].key
+        return self._sandbox.app_key(app_id)
 
     def script(self, faults: Iterable[NotifyFault | None]) -> None:
         """Faults for the next notifications, one each (None: delivered normally)."""
@@ -151,7 +155,7 @@ class SandboxNotifications:
         """Called by the WeCom emulator after a successful ``oa/<op>`` write."""
         if "wecom" not in self._subs or result.get("errcode") != 0:
             return
-        schedules = self._sandbox.wecom_schedules
+        schedules = _wecom.state(self._sandbox).schedules
         if op == "calendar.update":
             self.wecom_event("modify_calendar", str(body["calendar"]["cal_id"]))
         elif op == "calendar.del":
@@ -193,24 +197,24 @@ class SandboxNotifications:
 
     def user_update_wecom_schedule(self, schedule_id: str, **fields: Any) -> None:
         """A member edits a schedule in the WeCom app: ``fields`` overwrite it."""
-        with self._sandbox._lock:
-            sched = self._sandbox.wecom_schedules[schedule_id]
+        with self._sandbox.lock:
+            sched = _wecom.state(self._sandbox).schedules[schedule_id]
             sched.update(fields)
             cal_id = sched["cal_id"]
         self.wecom_event("modify_schedule", cal_id, schedule_id)
 
     def user_delete_wecom_schedule(self, schedule_id: str) -> None:
         """A member cancels a schedule in the WeCom app."""
-        with self._sandbox._lock:
-            sched = self._sandbox.wecom_schedules[schedule_id]
+        with self._sandbox.lock:
+            sched = _wecom.state(self._sandbox).schedules[schedule_id]
             sched["status"] = 1
             cal_id = sched["cal_id"]
         self.wecom_event("delete_schedule", cal_id, schedule_id)
 
     def user_respond_wecom_schedule(self, schedule_id: str, userid: str, status: int) -> None:
         """Attendee ``userid`` answers (WeCom ``response_status`` 1-4)."""
-        with self._sandbox._lock:
-            sched = self._sandbox.wecom_schedules[schedule_id]
+        with self._sandbox.lock:
+            sched = _wecom.state(self._sandbox).schedules[schedule_id]
             for attendee in sched["attendees"]:
                 if attendee["userid"] == userid:
                     attendee["response_status"] = status
@@ -232,14 +236,14 @@ class SandboxNotifications:
 
     def _v1_people(self, union_id: str, event_id: str) -> list[str]:
         """The acting user, then the event's organizer and attendees (unionIds)."""
-        stored = self._sandbox.dingtalk_v1.events.get(event_id) or {}
+        stored = _dingtalk_v1.v1(self._sandbox).events.get(event_id) or {}
         people = [union_id, (stored.get("organizer") or {}).get("id")]
         people += [a.get("id") for a in stored.get("attendees") or []]
         return [p for p in dict.fromkeys(people) if isinstance(p, str) and p]
 
     def user_create_dingtalk_event(self, organizer: str, event: Mapping[str, Any]) -> str:
         """``organizer`` creates an event in the DingTalk app (a v1.0 create body)."""
-        event_id = self._sandbox.dingtalk_v1.add_event(organizer, event)
+        event_id = _dingtalk_v1.v1(self._sandbox).add_event(organizer, event)
         self.dingtalk_event(event_id, "create", union_ids=self._v1_people(organizer, event_id))
         return event_id
 
@@ -247,15 +251,15 @@ class SandboxNotifications:
         self, union_id: str, event_id: str, changes: Mapping[str, Any]
     ) -> None:
         """The organizer edits an event in the app (``changes``: a v1.0 patch body)."""
-        with self._sandbox._lock:
-            self._sandbox.dingtalk_v1._patch(union_id, event_id, {"id": event_id, **changes})
+        with self._sandbox.lock:
+            _dingtalk_v1.v1(self._sandbox)._patch(union_id, event_id, {"id": event_id, **changes})
         self.dingtalk_event(event_id, "update", union_ids=self._v1_people(union_id, event_id))
 
     def user_delete_dingtalk_event(self, union_id: str, event_id: str) -> None:
         """``union_id`` deletes an event in the app (the organizer: for everyone)."""
         people = self._v1_people(union_id, event_id)
-        with self._sandbox._lock:
-            self._sandbox.dingtalk_v1._delete(union_id, event_id)
+        with self._sandbox.lock:
+            _dingtalk_v1.v1(self._sandbox)._delete(union_id, event_id)
         self.dingtalk_event(event_id, "delete", union_ids=people)
 
     def dingtalk_event(
