@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
@@ -88,10 +88,15 @@ class _FaultLayer:
             return
         emulator, api = found
         provider = emulator.PROVIDER
-        # An optional hook: an emulator whose faults answer in a shape of its own.
-        fault_answer: Callable[[Any, Fault], tuple[int, dict[str, Any]]] | None = getattr(
-            emulator, "fault_answer", None
-        )
+        # An optional hook: an emulator whose faults answer in a shape of its own
+        # (status and body, and headers when its answers carry some).
+        fault_answer: (
+            Callable[
+                [Any, Fault],
+                tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]],
+            ]
+            | None
+        ) = getattr(emulator, "fault_answer", None)
         sandbox = self.sandbox
         # When the request arrived (rates are measured on this), not when it ended.
         arrived = sandbox.clock()
@@ -129,18 +134,16 @@ class _FaultLayer:
                 )
             )
 
-        async def answer(status: int, data: bytes, content_type: str) -> None:
+        async def answer(
+            status: int, data: bytes, content_type: str, extra: Mapping[str, str] | None = None
+        ) -> None:
             outcome["status"] = status
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": status,
-                    "headers": [
-                        (b"content-type", content_type.encode()),
-                        (b"content-length", str(len(data)).encode()),
-                    ],
-                }
-            )
+            headers = [
+                (b"content-type", content_type.encode()),
+                (b"content-length", str(len(data)).encode()),
+            ]
+            headers += [(k.lower().encode(), v.encode()) for k, v in (extra or {}).items()]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": data})
 
         if not api.endswith(("gettoken", "accessToken")):
@@ -168,9 +171,15 @@ class _FaultLayer:
                 return
             elif fault is not None and kind in _ERROR_KINDS and fault_answer is not None:
                 # An emulator with its own error shape (HTTP status + string code).
-                status, data = fault_answer(sandbox, fault)
+                shaped = fault_answer(sandbox, fault)
+                status, data = shaped[0], shaped[1]
                 outcome["code"] = data.get("code")
-                await answer(status, _json_bytes(data), "application/json")
+                await answer(
+                    status,
+                    _json_bytes(data),
+                    "application/json",
+                    shaped[2] if len(shaped) > 2 else None,
+                )
                 return
             elif fault is not None and kind in _ERROR_KINDS:
                 code = fault.errcode

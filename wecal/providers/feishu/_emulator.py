@@ -1086,20 +1086,27 @@ def _envelope(state: FeishuEmulator, code: int, msg: str, data: Any = None) -> d
     return body
 
 
-def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any]]:
-    """The HTTP status and body of an injected error (busy, rate limited, any code)."""
+def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """
+    The HTTP status, body and headers of an injected error (busy, rate
+    limited, any code). A rate-limited answer carries the gateway's
+    ``x-ogw-ratelimit-*`` headers, as the emulator's own limit does: the
+    per-second band, reset in one second.
+    """
     state = feishu(sandbox)
     kind = str(fault.kind)
+    headers: dict[str, str] = {}
     if kind == "busy":
         code = 190003
     elif kind == "rate_limited":
         code = RATE_LIMIT_CODE
+        headers = {"x-ogw-ratelimit-limit": str(PER_SECOND), "x-ogw-ratelimit-reset": "1"}
     else:
         code = int(fault.errcode or 190003)
     status = _STATUS_OF.get(code, 500 if code in (190003, 1500, 5000) else 400)
     rule = FEISHU_ERRORS.get(code)
     msg = fault.errmsg or _MESSAGES.get(code) or (rule.meaning if rule else "error")
-    return status, _envelope(state, code, msg)
+    return status, _envelope(state, code, msg), headers
 
 
 def error_body(sandbox: EmulatorHost, code: int) -> dict[str, Any]:
