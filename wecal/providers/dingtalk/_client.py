@@ -21,15 +21,17 @@ checked before anything is sent (:class:`~wecal.ValidationError`).
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import partial
 from typing import Any, Literal, Unpack
 from urllib.parse import quote
 
 from ..._client import BaseClient, ClientSettings
+from ..._zones import day_start
 from ...errors import (
     NotFoundError,
     OutcomeUnknownError,
@@ -42,6 +44,7 @@ from ...errors import (
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
 from ...paging import Paginator, TokenPaging, raw_id
+from ...recurrence import expand as expand_event
 from ...sync import SyncStream
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping, read_str, read_text
@@ -128,6 +131,11 @@ def _starts_before(item: Mapping[str, Any], moment: datetime) -> bool:
     except ResponseFormatError:
         return False  # the converter reports it, with its path
     return start < moment
+
+
+def _as_instant(moment: datetime | date, zone: tzinfo | None) -> datetime:
+    """``moment`` as an aware datetime (a day: its 00:00 in ``zone``)."""
+    return moment if isinstance(moment, datetime) else day_start(moment, zone)
 
 
 def _check_span(start: datetime | None, end: datetime | None) -> None:
@@ -233,10 +241,14 @@ class DingTalkClient(BaseClient):
         with milliseconds). DingTalk takes at most a year between them: a
         longer window is listed a year at a time, in order, each item once
         (an occurrence overlapping two years belongs to the year it starts
-        in). ``/events`` bounds the *start* of events, so an event that began
-        before ``start`` is not listed; what it returns is kept when it
-        overlaps ``[start, end)``. ``page_size`` is ``maxResults``: 1..100,
-        default 100.
+        in). ``/events`` bounds the *start* of events, so the events that
+        began before ``start`` and still run at it are found first, through
+        ``/eventsview`` over ``start``'s first second (a series by its
+        master, unless one of its occurrences starts inside the window, where
+        ``/events`` lists it), and come with the first page. What is listed is
+        kept when it overlaps ``[start, end)`` (``/eventsview`` also answers
+        the events that end at ``start``). ``page_size`` is ``maxResults``:
+        1..100, default 100.
         """
         events_path = self._events_path(user_id, calendar_id)
         start, end = check_window(
@@ -249,6 +261,45 @@ class DingTalkClient(BaseClient):
         windows = _windows(start, end)
         api = "events/view" if expand else "events/list"
         calendar = calendar_id or _PRIMARY
+
+        async def running_at_start(lo: datetime) -> list[Any]:
+            """The raw events (series: masters) that began before ``lo`` and run at it."""
+            found: list[Any] = []
+            series: dict[str, None] = {}
+            token: str | None = None
+            while True:
+                query: dict[str, Any] = {
+                    "maxResults": size,
+                    "timeMin": wire_time(lo),
+                    "timeMax": wire_time(lo + timedelta(seconds=1)),
+                }
+                if token:
+                    query["nextToken"] = token
+                answer = await self._http.call(
+                    "events/view", "GET", events_path + "view", params=query
+                )
+                items, token = page_from_response(answer)
+                for item in items:
+                    if not _starts_before(item, lo):
+                        continue  # /events lists it
+                    master = item.get("seriesMasterId") if isinstance(item, Mapping) else None
+                    if isinstance(master, str) and master:
+                        series[master] = None
+                    else:
+                        found.append(item)
+                if not token:
+                    break
+            for master_id in series:
+                path = f"{events_path}/{_segment(master_id, 'event_id')}"
+                raw = await self._http.call("events/get", "GET", path)
+                master = event_from_dingtalk(raw, calendar_id=calendar)
+                hi = end or lo + _CHUNK
+                if not any(
+                    _as_instant(o.start, self._date_zone) >= lo
+                    for o in expand_event(master, lo, hi)
+                ):
+                    found.append(raw)
+            return found
 
         async def fetch(position: str | None) -> tuple[Sequence[Any], str | None]:
             # A position is "{window index}|{DingTalk's nextToken}" (empty: the window's start).
@@ -276,6 +327,13 @@ class DingTalkClient(BaseClient):
                 if k > 0 and lo is not None:
                     # An item starting before this window was listed with the one before.
                     items = [item for item in items if not _starts_before(item, lo)]
+            if position is None and start is not None and not expand:
+                early = await running_at_start(start)
+                if early:
+                    if isinstance(items, EventPage):
+                        # Back to JSON objects, to join the dict path with them.
+                        items = [json.loads(bytes(raw)) for _wire, raw in items]
+                    items = [*early, *items]
             if next_token:
                 return items, f"{k}|{next_token}"
             if k + 1 < len(windows):
@@ -290,8 +348,8 @@ class DingTalkClient(BaseClient):
                     event_from_dingtalk(item, path=f"$.events[{i}]", calendar_id=calendar)
                     for i, item in enumerate(raw)
                 ]
-            if expand:
-                return events  # the server expanded them over the window
+            # The server expanded occurrences over the window (expand); its
+            # overlap counts an event that ends at ``start``: [start, end) does not.
             return list(in_window(events, start, end, expand=False))
 
         return event_listing(
