@@ -17,7 +17,7 @@ never from the client.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import attrs
@@ -29,7 +29,7 @@ from tests._mock import ISSUED_TOKENS, note_sandbox_tokens
 from tests.sandbox_fixtures import NOW
 from wecal.providers._emulation._contract import ProviderContract
 from wecal.providers._registry import PROVIDERS, ProviderEntry
-from wecal.sandbox import FakeClock, Sandbox
+from wecal.sandbox import FakeClock, Fault, Sandbox
 
 pytestmark = pytest.mark.anyio
 
@@ -174,3 +174,259 @@ async def test_a_cursor_resumes_where_the_listing_stopped(h: Harness) -> None:
     listed = [e.id for e in page.items] + page_ids(rest)
     assert len(listed) == len(set(listed))
     assert sorted(listed) == sorted(stored)
+
+
+# -- window edges (DESIGN.md: an event is listed when it overlaps [start, end)) -------
+
+
+@pytest.mark.parametrize("expand", [False, True], ids=["masters", "expand"])
+async def test_window_edges(h: Harness, expand: bool) -> None:
+    lo, hi = W0, W0 + timedelta(days=1)
+    spans_start = h.add("spans the start", lo - HOUR, lo + HOUR)
+    inside = h.add("inside", lo + 5 * HOUR, lo + 6 * HOUR)
+    h.add("ends at the start", lo - HOUR, lo)
+    h.add("starts at the end", hi, hi + HOUR)
+    h.add("ends a second after the end", hi - HOUR, hi + timedelta(seconds=1))
+    h.add("before", lo - 2 * HOUR, lo - HOUR)
+    got = await collect(h, start=lo, end=hi, expand=expand)
+    assert sorted(e.summary for e in got) == sorted(
+        ["spans the start", "inside", "ends a second after the end"]
+    )
+    assert {spans_start, inside} <= set(ids(got))
+
+
+# -- occurrences and identity (DESIGN.md) -----------------------------------------------
+
+
+def occurrence_id(series_id: str, original: datetime) -> str:
+    return f"{series_id}_{original.astimezone(UTC):%Y%m%dT%H%M%SZ}"
+
+
+async def test_expanded_occurrences_have_stable_distinct_design_ids(h: Harness) -> None:
+    first = W0 + timedelta(days=1, hours=10)
+    h.add("daily", first, first + HOUR, daily=3)
+    h.add("single", W0 + 2 * HOUR, W0 + 3 * HOUR)
+    (master,) = [e for e in await collect(h, start=W0, end=W1) if e.summary == "daily"]
+    assert master.recurrence is not None
+    starts = [first + timedelta(days=k) for k in range(3)]
+    once = [e for e in await collect(h, start=W0, end=W1, expand=True) if e.summary == "daily"]
+    twice = [e for e in await collect(h, start=W0, end=W1, expand=True) if e.summary == "daily"]
+    expected = {occurrence_id(master.id, s): s for s in starts}
+    assert sorted(ids(once)) == sorted(expected)
+    assert sorted(ids(twice)) == sorted(ids(once))
+    for event in once:
+        assert event.series_id == master.id
+        assert event.recurrence_id == expected[event.id]
+        assert event.start == expected[event.id]
+        assert event.end == expected[event.id] + HOUR
+    # A window holding only the second occurrence lists that one, under the same id.
+    middle = await collect(h, start=starts[1] - HOUR, end=starts[1] + 2 * HOUR, expand=True)
+    assert ids(middle) == [occurrence_id(master.id, starts[1])]
+
+
+# -- errors: who said no ------------------------------------------------------------------
+
+
+async def test_bad_credentials_are_an_authentication_error(h: Harness) -> None:
+    wrong = "wrong-contract-secret-0123456789"
+    ISSUED_TOKENS.append(wrong) if wrong not in ISSUED_TOKENS else None
+    async with h.client(secret=wrong) as client:
+        with pytest.raises(wecal.AuthenticationError) as info:
+            [e async for e in h.listing(client)]
+    text = f"{info.value} {info.value!r}"
+    assert wrong not in text
+    assert h.contract.credentials[1] not in text
+
+
+async def test_an_unknown_source_is_not_found(h: Harness) -> None:
+    async with h.client() as client:
+        with pytest.raises(wecal.NotFoundError):
+            [e async for e in h.listing(client, h.contract.missing_source())]
+
+
+async def test_rate_limited_is_a_rate_limit_error_with_retry_after(h: Harness) -> None:
+    seed_week(h)
+    h.sb.faults.script(h.contract.list_api, [Fault.rate_limited()] * 3)
+    retry = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=0.5)
+    async with h.client(retry=retry) as client:
+        with pytest.raises(wecal.RateLimitError) as info:
+            [e async for e in h.listing(client)]
+    assert info.value.retry_after == pytest.approx(h.contract.rate_limit_retry_after, abs=0.5)
+    assert len([r for r in h.calls(h.contract.list_api) if r.fault is not None]) == 1
+
+
+# -- faults the emulator injects ------------------------------------------------------
+
+
+RECOVERABLE = {
+    "server_error_503": lambda: Fault.server_error(503),
+    "server_error_502": lambda: Fault.server_error(502),
+    "dropped": Fault.dropped,
+    "truncated": Fault.truncated,
+    "busy": Fault.busy,
+}
+
+
+@pytest.mark.parametrize("fault", list(RECOVERABLE))
+async def test_one_fault_mid_listing_is_retried_and_loses_nothing(h: Harness, fault: str) -> None:
+    stored = seed_pages(h)
+    # The first page goes through; the second meets the fault once.
+    h.sb.faults.script(h.contract.list_api, [None, RECOVERABLE[fault]()])
+    listed = page_ids(await pages(h, page_size=h.contract.page_size))
+    assert sorted(listed) == sorted(stored)
+    assert len(listed) == len(set(listed))
+    assert h.sb.faults.pending == 0
+    assert len([r for r in h.calls(h.contract.list_api) if r.fault is not None]) == 1
+
+
+EXHAUSTING = {
+    "server_error": (lambda: Fault.server_error(503), wecal.ProviderError),
+    "dropped": (Fault.dropped, wecal.TransportError),
+    "truncated": (Fault.truncated, wecal.ResponseFormatError),
+}
+
+
+@pytest.mark.parametrize("fault", list(EXHAUSTING))
+async def test_a_fault_that_outlasts_the_retries_is_the_right_error_with_a_cursor(
+    h: Harness, fault: str
+) -> None:
+    stored = seed_pages(h)
+    make, error = EXHAUSTING[fault]
+    h.sb.faults.script(h.contract.list_api, [None] + [make() for _ in range(FAST.max_attempts)])
+    done: list[str] = []
+
+    async def run() -> None:
+        async with h.client() as client:
+            async for page in h.listing(client, page_size=h.contract.page_size).by_page():
+                done.extend(e.id for e in page.items)
+
+    with pytest.raises(wecal.WecalError) as info:
+        await run()
+    assert type(info.value) is error, repr(info.value)
+    assert len(done) == h.contract.page_size
+    assert info.value.cursor is not None
+    h.sb.faults.clear()
+    rest = page_ids(await pages(h, info.value.cursor, page_size=h.contract.page_size))
+    assert sorted(done + rest) == sorted(stored)
+
+
+async def test_a_hanging_answer_ends_at_the_deadline_as_a_transport_error(h: Harness) -> None:
+    seed_week(h)
+    h.sb.faults.script(h.contract.list_api, [Fault.latency(60)] * 3)
+    retry = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=0.2)
+    async with h.client(retry=retry) as client:
+        with pytest.raises(wecal.TransportError):
+            [e async for e in h.listing(client)]
+
+
+# -- writes, where the provider has them ------------------------------------------------
+
+
+async def test_writes_round_trip(h: Harness) -> None:
+    async with h.client() as client:
+        has_writes = all(
+            callable(getattr(client, name, None))
+            for name in ("create_event", "update_event", "delete_event")
+        )
+        assert has_writes is h.contract.writes, "the capability flag says what the client has"
+        if not h.contract.writes:
+            return
+        start = W0 + timedelta(days=2, hours=14)
+        new = wecal.Event(
+            provider=h.contract.provider,
+            id="",
+            summary="契约 create",
+            start=start,
+            end=start + HOUR,
+        )
+        made = await h.contract.create(client, h.source, new)
+        assert made.id
+        got = await h.contract.get(client, h.source, made.id)
+        assert (got.id, got.summary, got.start, got.end) == (
+            made.id,
+            "契约 create",
+            start,
+            start + HOUR,
+        )
+        later = start + 2 * HOUR
+        changed = await h.contract.update(
+            client,
+            h.source,
+            attrs.evolve(got, summary="契约 update", start=later, end=later + HOUR),
+        )
+        assert changed.id == made.id
+        again = await h.contract.get(client, h.source, made.id)
+        assert (again.summary, again.start, again.end) == ("契约 update", later, later + HOUR)
+        listed = [e async for e in h.listing(client, start=W0, end=W1)]
+        assert [(e.id, e.summary) for e in listed] == [(made.id, "契约 update")]
+        await h.contract.delete(client, h.source, again)
+        if h.contract.deleted_reads_cancelled:
+            gone = await h.contract.get(client, h.source, made.id)
+            assert gone.status is wecal.EventStatus.CANCELLED
+        else:
+            with pytest.raises(wecal.NotFoundError):
+                await h.contract.get(client, h.source, made.id)
+        with pytest.raises(wecal.NotFoundError):
+            await h.contract.get(client, h.source, made.id + "x")
+
+
+# -- sync ---------------------------------------------------------------------------------
+
+
+async def sync(h: Harness, state: str | None) -> tuple[list[wecal.Change], str]:
+    async with h.client() as client:
+        stream = h.entry.sync_source(client, h.source, state=state)
+        changes = [c async for c in stream]
+        return changes, stream.state
+
+
+async def test_sync_initial_incremental_and_deletes(h: Harness) -> None:
+    inside, outside = seed_week(h)
+    stored = inside | outside
+    first, state = await sync(h, None)
+    assert first[0].kind is wecal.ChangeKind.RESET
+    assert {c.kind for c in first[1:]} == {wecal.ChangeKind.CREATED}
+    assert {c.event_id: c.event.summary for c in first[1:] if c.event} == stored
+
+    quiet, state = await sync(h, state)
+    assert quiet == []
+
+    edited, removed = sorted(inside)[:2]
+    h.contract.edit_event(h.sb, h.source, edited, "edited")
+    h.contract.remove_event(h.sb, h.source, removed)
+    added = h.add("added", W0 + 30 * HOUR, W0 + 31 * HOUR)
+    changes, state = await sync(h, state)
+    by_id = {c.event_id: c for c in changes}
+    assert sorted(by_id) == sorted([edited, removed, added])
+    assert len(changes) == 3
+    # A sync token says what is now, not whether it is new: both are an upsert.
+    new_kind = wecal.ChangeKind.CREATED if h.contract.sync_tells_new else wecal.ChangeKind.UPDATED
+    assert by_id[added].kind is new_kind
+    assert by_id[added].event is not None
+    assert by_id[added].event.summary == "added"
+    assert by_id[edited].kind is wecal.ChangeKind.UPDATED
+    assert by_id[edited].event is not None
+    assert by_id[edited].event.summary == "edited"
+    gone = by_id[removed]
+    if h.contract.deleted_reads_cancelled:
+        assert gone.kind is wecal.ChangeKind.UPDATED
+        assert gone.event is not None
+        assert gone.event.status is wecal.EventStatus.CANCELLED
+    else:
+        assert gone.kind is wecal.ChangeKind.DELETED
+
+    quiet, _ = await sync(h, state)
+    assert quiet == []
+
+
+async def test_a_series_running_at_the_window_start_is_listed_once(h: Harness) -> None:
+    # Two hours a day from 23:00: the first occurrence spans W0, the second
+    # starts inside a two-day window, the third after it.
+    first = W0 - HOUR
+    series = h.add("nightly", first, first + 2 * HOUR, daily=3)
+    for hi in (W0 + HOUR, W0 + timedelta(days=1)):
+        got = await collect(h, start=W0, end=hi)
+        assert ids(got) == [series], hi
+        occurrences = await collect(h, start=W0, end=hi, expand=True)
+        starts = [first + timedelta(days=k) for k in range(3) if first + timedelta(days=k) < hi]
+        assert sorted(e.start for e in occurrences) == starts

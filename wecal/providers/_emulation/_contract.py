@@ -66,6 +66,9 @@ class ProviderContract(Protocol):
     writes: bool
     #: After a delete, ``get`` reads the event back as CANCELLED (else NotFoundError).
     deleted_reads_cancelled: bool
+    #: Whether an incremental sync tells a new event (CREATED) from a changed
+    #: one (UPDATED); a provider's sync token cannot, so both come as UPDATED.
+    sync_tells_new: bool
 
     def prepare(self, host: ContractHost) -> str:
         """Register ``credentials`` and make an empty source; its id."""

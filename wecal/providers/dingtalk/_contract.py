@@ -34,6 +34,8 @@ class _DingTalkContract:
     rate_limit_retry_after = 1.0
     writes = True
     deleted_reads_cancelled = False
+    # A syncToken says what changed, not whether it is new.
+    sync_tells_new = False
 
     def prepare(self, host: ContractHost) -> str:
         host.add_app("dingtalk", *self.credentials)

@@ -37,6 +37,8 @@ class _LegacyContract:
     rate_limit_retry_after = 1.0
     writes = False
     deleted_reads_cancelled = False
+    # The sync compares snapshots: it knows which events are new.
+    sync_tells_new = True
 
     def prepare(self, host: ContractHost) -> str:
         host.add_app(_emulator.PROVIDER, *self.credentials)

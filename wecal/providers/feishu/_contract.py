@@ -36,6 +36,8 @@ class _FeishuContract:
     rate_limit_retry_after = 1.0
     writes = True
     deleted_reads_cancelled = False
+    # A sync_token says what changed, not whether it is new.
+    sync_tells_new = False
 
     def prepare(self, host: ContractHost) -> str:
         state = feishu(host)

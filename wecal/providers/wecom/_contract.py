@@ -31,6 +31,8 @@ class _WeComContract:
     writes = True
     # schedule/del marks the schedule cancelled (status 1); it is still read.
     deleted_reads_cancelled = True
+    # The sync compares snapshots: it knows which events are new.
+    sync_tells_new = True
 
     def prepare(self, host: ContractHost) -> str:
         app_id = host.add_app("wecom", *self.credentials)
