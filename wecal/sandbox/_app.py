@@ -200,6 +200,9 @@ class _FaultLayer:
                     sandbox.revoke_token(token, fault.errcode or 40014)
             scope.setdefault("state", {})
             scope["state"]["sandbox_drift"] = kind is FaultKind.OFFSET_DRIFT
+            # The fault itself, for an emulator that applies some kinds on its
+            # own state (its own tokens, say).
+            scope["state"]["sandbox_fault"] = fault
             scope["state"]["sandbox_outcome"] = outcome
             inner_send = _truncating(send) if kind is FaultKind.TRUNCATED else send
             if fault is not None and kind is FaultKind.APPLIED_ERROR:

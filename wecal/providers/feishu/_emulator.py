@@ -59,6 +59,7 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule
 
 from ..._zones import zone_for
+from .._emulation._faults import FaultKind
 from .._emulation._host import EmulatorHost
 from ._errors import FEISHU_ERRORS
 
@@ -258,6 +259,40 @@ class FeishuEmulator:
         """Every token issued so far is refused from now on (99991663)."""
         with self.lock:
             self._tokens = {t: (a, exp, True) for t, (a, exp, _) in self._tokens.items()}
+
+    def revoke_token(self, header: str | None) -> None:
+        """The ``revoke_token`` fault: the request's bearer token is refused from now on."""
+        _scheme, _, token = (header or "").partition(" ")
+        token = token.strip()
+        with self.lock:
+            if token in self._tokens:
+                app_id, expires, _dead = self._tokens[token]
+                self._tokens[token] = (app_id, expires, True)
+            self._user_tokens.pop(token, None)
+
+    def drift(self, calendar_id: str, query: Mapping[str, str]) -> None:
+        """
+        The ``offset_drift`` fault: an event stored ahead of every other one in
+        the events list's order (event ids), inside what the listing's
+        ``anchor_time`` covers, before this page is served.
+        """
+        if calendar_id not in self.events:
+            return
+        try:
+            anchor = int(query.get("anchor_time") or self.now())
+        except ValueError:
+            return
+        event_id = f"00000000-0000-0000-0000-{self._next():012d}_0"
+        start = max(anchor, int(self.now()))
+        self.add_event(
+            calendar_id,
+            {
+                "event_id": event_id,
+                "summary": "插队日程 drift",
+                "start_time": {"timestamp": str(start), "timezone": "Asia/Shanghai"},
+                "end_time": {"timestamp": str(start + 1800), "timezone": "Asia/Shanghai"},
+            },
+        )
 
     def _touch(self, calendar_id: str, event_id: str) -> None:
         self._version += 1
@@ -1201,11 +1236,17 @@ def routes(sandbox: EmulatorHost, *_app_helpers: Any) -> list[Route]:
         except ValueError:
             body = None
         headers: dict[str, str]
+        injected = request.scope.get("state", {})
+        fault = injected.get("sandbox_fault")
         with state.lock:
+            if fault is not None and fault.kind is FaultKind.REVOKE_TOKEN:
+                state.revoke_token(request.headers.get("authorization"))
             if hit is None:  # pragma: no cover - routes only serve matched paths
                 status, data, headers = 404, _envelope(state, 190002, "not an API"), {}
             else:
                 name, params = hit
+                if injected.get("sandbox_drift") and name == "feishu.events.list":
+                    state.drift(params.get("cal", ""), request.query_params)
                 status, data, headers = _serve(
                     state, name, params, dict(request.query_params), body,
                     request.headers.get("authorization"),
