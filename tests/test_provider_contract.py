@@ -219,6 +219,8 @@ async def test_expanded_occurrences_have_stable_distinct_design_ids(h: Harness) 
         assert event.recurrence_id == expected[event.id]
         assert event.start == expected[event.id]
         assert event.end == expected[event.id] + HOUR
+    # The ids wecal.expand gives the master are the same.
+    assert {e.id for e in wecal.expand(master, W0, W1)} == set(expected)
     # A window holding only the second occurrence lists that one, under the same id.
     middle = await collect(h, start=starts[1] - HOUR, end=starts[1] + 2 * HOUR, expand=True)
     assert ids(middle) == [occurrence_id(master.id, starts[1])]
@@ -430,3 +432,60 @@ async def test_a_series_running_at_the_window_start_is_listed_once(h: Harness) -
         occurrences = await collect(h, start=W0, end=hi, expand=True)
         starts = [first + timedelta(days=k) for k in range(3) if first + timedelta(days=k) < hi]
         assert sorted(e.start for e in occurrences) == starts
+
+
+# -- what the caller passes ----------------------------------------------------------------
+
+
+async def test_bad_arguments_are_validation_errors_before_any_request(h: Harness) -> None:
+    naive = datetime(2024, 6, 10)
+    cases: list[dict[str, Any]] = [
+        {"page_size": 0},
+        {"page_size": h.entry.max_page_size + 1},
+        {"start": naive, "end": W1},
+        {"start": W1, "end": W0},
+        {"start": W0, "expand": True},
+    ]
+    async with h.client() as client:
+        for kw in cases:
+            with pytest.raises(wecal.ValidationError):
+                [e async for e in h.listing(client, **kw)]
+    listing_calls = [
+        r for r in h.sb.requests if r.api in (h.contract.list_api, h.contract.expand_api)
+    ]
+    assert listing_calls == []
+
+
+async def test_the_largest_page_size_is_taken(h: Harness) -> None:
+    inside, _ = seed_week(h)
+    got = await collect(h, start=W0, end=W1, page_size=h.entry.max_page_size)
+    assert sorted(ids(got)) == sorted(inside)
+
+
+# -- tokens -----------------------------------------------------------------------------
+
+
+async def test_a_revoked_token_is_refreshed_and_the_page_replayed_once(h: Harness) -> None:
+    stored = seed_pages(h)
+    h.sb.faults.script(h.contract.list_api, [None, Fault.revoke_token()])
+    listed = page_ids(await pages(h, page_size=h.contract.page_size))
+    assert sorted(listed) == sorted(stored)
+    assert len(listed) == len(set(listed))
+    assert h.sb.faults.pending == 0
+    # The page met the revoked token, a new one was fetched, the page sent again.
+    assert len(h.calls(h.contract.token_api)) == 2
+    refused = [r for r in h.calls(h.contract.list_api) if r.fault == "revoke_token"]
+    assert len(refused) == 1
+
+
+# -- items inserted ahead of the listing while it pages -----------------------------------
+
+
+async def test_offset_drift_repeats_nothing_and_loses_nothing(h: Harness) -> None:
+    stored = seed_pages(h)
+    h.sb.faults.script(h.contract.list_api, [None, Fault.offset_drift(), Fault.offset_drift()])
+    listed = page_ids(await pages(h, page_size=h.contract.page_size))
+    assert len(listed) == len(set(listed)), "an event came twice"
+    assert set(stored) <= set(listed)
+    # The drift did happen: two events were stored ahead of the listing.
+    assert len(await collect(h)) == len(stored) + 2

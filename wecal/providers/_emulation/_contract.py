@@ -58,6 +58,8 @@ class ProviderContract(Protocol):
     #: listing pages with: without ``expand`` and with it.
     list_api: str
     expand_api: str
+    #: The api name (``RecordedRequest.api``) of the app's token request.
+    token_api: str
     #: A small page size the provider accepts (its minimum, or a few).
     page_size: int
     #: What a "rate limited" fault on a listing asks the client to wait (seconds).

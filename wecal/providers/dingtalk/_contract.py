@@ -29,6 +29,7 @@ class _DingTalkContract:
     credentials = ("dingcontractappkey", "contract-dingtalk-secret-0123456789")
     list_api = "dingtalk.v1.events.list"
     expand_api = "dingtalk.v1.events.view"
+    token_api = "dingtalk.v1.oauth2.accessToken"
     page_size = 3
     # The gateway's 403 QpsLimitForAppkeyAndApi: a one-second pause.
     rate_limit_retry_after = 1.0

@@ -32,6 +32,7 @@ class _LegacyContract:
     credentials = ("dingcontractappkey", "contract-dingtalk-secret-0123456789")
     list_api = "dingtalk.calendar.list"
     expand_api = "dingtalk.calendar.list"
+    token_api = "dingtalk.gettoken"
     page_size = 3
     # 90018 (over the per-second limit): a one-second pause.
     rate_limit_retry_after = 1.0

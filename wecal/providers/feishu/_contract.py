@@ -30,6 +30,7 @@ class _FeishuContract:
     credentials = ("cli_contractfeishu01", "contract-feishu-app-secret-0123456789")
     list_api = "feishu.events.list"
     expand_api = "feishu.events.instance_view"
+    token_api = "feishu.auth.tenant_access_token"
     # The events list takes page_size 50..1000.
     page_size = 50
     # 99991400 with ``x-ogw-ratelimit-reset``.

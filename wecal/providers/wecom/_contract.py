@@ -25,6 +25,7 @@ class _WeComContract:
     list_api = "wecom.schedule.get_by_calendar"
     # No server-side window: an expanded listing pages the same call.
     expand_api = "wecom.schedule.get_by_calendar"
+    token_api = "wecom.gettoken"
     page_size = 3
     # 45009 ("api freq out of limit"): the client blocks the app for 60 s.
     rate_limit_retry_after = 60.0
