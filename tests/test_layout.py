@@ -319,7 +319,8 @@ def test_no_function_level_imports_of_wecal_modules() -> None:
 #: Names, codes and headers that belong to one provider (case-insensitive).
 PROVIDER_WORDS = re.compile(
     r"wecom|dingtalk|qyapi|x-acs-|errcode|errmsg|access_token|corpsecret|corpid"
-    r"|appsecret|appkey|unionid|topapi|cgi-bin",
+    r"|appsecret|appkey|unionid|topapi|cgi-bin"
+    r"|feishu|lark|open-apis|open_id|union_id|x-ogw-|x-tt-logid",
     re.IGNORECASE,
 )
 
@@ -333,7 +334,11 @@ ALLOWED = {
 
 #: Files that still hold provider knowledge in code, and why; shrink this.
 KNOWN = {
-    "wecal/models.py": "the public Provider enum names every provider (a public type)",
+    "wecal/models.py": (
+        "the public Provider enum and its Literal twin name every provider: mypy needs the "
+        "members written out, and the registry sits above the model (its clients build Events), "
+        "so the values cannot come from it without a circle"
+    ),
     "wecal/sandbox/_state.py": "Sandbox's public per-provider methods, delegating to the states",
     "wecal/sandbox/_data.py": "the data generator writes each provider's wire shapes",
     "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",
@@ -342,8 +347,6 @@ KNOWN = {
     "wecal/sandbox/_record.py": "the recorded request's errcode field",
     "wecal/providers/_emulation/_faults.py": "faults answer with each provider's errcodes",
     "wecal/providers/_emulation/_recur.py": "each provider's recurrence wire forms",
-    "wecal/cli.py": "per-provider output and options",
-    "wecal/_redact.py": "OAuth's own access_token is masked whatever the providers register",
 }
 
 

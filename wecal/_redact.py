@@ -19,9 +19,11 @@ __all__ = ["REDACTED", "redact", "register_secret_names"]
 REDACTED = "***"
 
 # Query parameters, headers and JSON keys whose values are secrets whatever the
-# provider; providers add theirs (register_secret_names). A value ends at the
-# first character that cannot be part of a token or secret.
-_NAMES: dict[str, None] = dict.fromkeys(("access_token", "accesstoken", "client_secret"))
+# provider (OAuth 2's client secret); each provider adds its own, its token's
+# name among them (register_secret_names, when wecal imports the provider
+# folders). A value ends at the first character that cannot be part of a token
+# or secret.
+_NAMES: dict[str, None] = dict.fromkeys(("client_secret",))
 _NAMES_LOCK = threading.Lock()
 
 
@@ -84,8 +86,8 @@ def redact(text: str, secrets: tuple[str, ...] | list[str] = ()) -> str:
     """
     Return ``text`` with every secret replaced by ``***``.
 
-    Values of secret wire names (``access_token=…``, ``"client_secret": "…"``,
-    and those each provider registers: its secret parameter, its token header)
+    Values of secret wire names (``"client_secret": "…"``, and those each
+    provider registers: its secret parameter, its token's name or header)
     are masked by pattern; ``secrets``, and the app secrets and tokens of this
     process's clients, are masked literally wherever they stand.
 

@@ -462,7 +462,7 @@ def _demo_options(*, sandbox_prefix: bool) -> list[Callable[[Any], Any]]:
             "--faults",
             default=DEFAULTS.faults,
             help=f"Faults{only} as NAME[(ARGS)][@P][:TARGET],... "
-            "e.g. 'server_error(502)@0.1,busy@0.05:wecom.*'.",
+            f"e.g. 'server_error(502)@0.1,busy@0.05:{next(iter(PROVIDERS))}.*'.",
         ),
     ]
 
@@ -690,7 +690,9 @@ def main() -> None:
 @click.option(
     "--monthly-quota",
     type=click.IntRange(1),
-    help="With --dry-run: the monthly call quota the plan is a share of (DingTalk standard: 5000).",
+    help="With --dry-run: the monthly call quota the plan is a share of ("
+    + "; ".join(dict.fromkeys(e.monthly_quota for e in PROVIDERS.values() if e.monthly_quota))
+    + ").",
 )
 def export_command(
     *,

@@ -89,6 +89,9 @@ class ProviderEntry:
     callback: str
     contract: str
     max_page_size: int
+    #: The documented monthly call quota, as ``wecal export --monthly-quota``'s
+    #: help names it (None: no monthly quota).
+    monthly_quota: str | None = None
 
     def load_emulator(self) -> Emulator:
         """The emulator module (needs the ``sandbox`` extra)."""
@@ -185,6 +188,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 callback="wecal.providers.dingtalk._callback:DingTalkCallback",
                 contract="wecal.providers.dingtalk_legacy._contract:CONTRACT",
                 max_page_size=2500,
+                monthly_quota="DingTalk standard: 5000",
             ),
             ProviderEntry(
                 name="dingtalk",
@@ -199,6 +203,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 callback="wecal.providers.dingtalk._callback:DingTalkCallback",
                 contract="wecal.providers.dingtalk._contract:CONTRACT",
                 max_page_size=100,
+                monthly_quota="DingTalk standard: 5000",
             ),
             ProviderEntry(
                 name="feishu",
