@@ -676,8 +676,9 @@ def main() -> None:
     type=click.IntRange(1, 1000),
     default=1,
     show_default=True,
-    help="With --job: cut each DingTalk source's --start/--end window into this many "
-    "units, so several workers share one big calendar.",
+    help="With --job: cut the --start/--end window of each "
+    + " or ".join(e.name for e in PROVIDERS.values() if e.window_slices)
+    + " source into this many units, so several workers share one big calendar.",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; write nothing.")
 @click.option("--offline", is_flag=True, help="With --dry-run: send no request at all.")
@@ -1090,14 +1091,6 @@ def _display(
 # --- distributed jobs ----------------------------------------------------------------------
 
 
-#: Providers whose sources a job may cut into window slices: their listing
-#: filters the window on the server and writes an event the same whichever
-#: window lists it. WeCom lists a whole calendar whatever the window (each
-#: slice would read it all), and Feishu's series carry the exceptions of the
-#: window listed, which differ between slices.
-_SLICEABLE = frozenset({"dingtalk", "dingtalk-legacy"})
-
-
 def _job_spec(
     config: _Config,
     job: str,
@@ -1123,7 +1116,7 @@ def _job_spec(
                 entry.name,
                 config.apps[entry.name],
                 source,
-                window_slices if entry.name in _SLICEABLE else 1,
+                window_slices if entry.window_slices else 1,
             )
             for source, entry in config.owner.items()
         ),

@@ -92,6 +92,13 @@ class ProviderEntry:
     #: The documented monthly call quota, as ``wecal export --monthly-quota``'s
     #: help names it (None: no monthly quota).
     monthly_quota: str | None = None
+    #: Whether a job may cut a source's window into slices that several
+    #: workers list at once: the listing filters the window on the server and
+    #: writes an event the same whichever window lists it. (WeCom lists a
+    #: whole calendar whatever the window, so each slice would read it all;
+    #: Feishu's series carry the exceptions of the window listed, which differ
+    #: between slices.)
+    window_slices: bool = False
 
     def load_emulator(self) -> Emulator:
         """The emulator module (needs the ``sandbox`` extra)."""
@@ -189,6 +196,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 contract="wecal.providers.dingtalk_legacy._contract:CONTRACT",
                 max_page_size=2500,
                 monthly_quota="DingTalk standard: 5000",
+                window_slices=True,
             ),
             ProviderEntry(
                 name="dingtalk",
@@ -204,6 +212,7 @@ PROVIDERS: Mapping[str, ProviderEntry] = MappingProxyType(
                 contract="wecal.providers.dingtalk._contract:CONTRACT",
                 max_page_size=100,
                 monthly_quota="DingTalk standard: 5000",
+                window_slices=True,
             ),
             ProviderEntry(
                 name="feishu",
