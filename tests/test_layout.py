@@ -13,7 +13,8 @@ Parts (one line each in the table below) and the imports they never make:
     Model      models, recurrence, errors, zones, redaction, and the callback
                building blocks (wecal/_callbacks/) the providers and Notify share
 
-Besides the layers: no import circle in ``wecal/``; a provider folder never
+Besides the layers: no import circle in ``wecal/``, not even through
+``TYPE_CHECKING`` imports; a provider folder never
 imports another provider's private modules; no function-level import of a
 wecal module (each exception is listed with its reason); and no provider's
 name, code or header in the code outside its folder (the known exceptions
@@ -240,20 +241,12 @@ def test_no_import_circles() -> None:
     assert found == [], f"import circles in wecal/: {found}"
 
 
-#: Packages where a circle through TYPE_CHECKING imports is still tolerated, and why.
-TYPE_ONLY_CIRCLES: dict[str, str] = {}
-
-
 def test_no_import_circles_even_for_type_checking() -> None:
     # With the TYPE_CHECKING imports (annotations only), no circle either: a
     # module that needs its caller's type takes a protocol or the pieces it
-    # uses. Never across parts: an emulator annotates with the host protocol.
+    # uses (an emulator annotates with the host protocol, not the sandbox).
     found = circles(graph(with_type_only=True))
-    across = [c for c in found if len({part_of(m) for m in c}) > 1]
-    assert across == [], f"import circles across parts (with TYPE_CHECKING imports): {across}"
-    tolerated = tuple(f"{p}." for p in TYPE_ONLY_CIRCLES)
-    inside = [c for c in found if not all(m.startswith(tolerated) for m in c)]
-    assert inside == [], f"import circles (with TYPE_CHECKING imports): {inside}"
+    assert found == [], f"import circles (with TYPE_CHECKING imports): {found}"
 
 
 def test_layers() -> None:
