@@ -17,9 +17,11 @@ never from the client.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -489,3 +491,85 @@ async def test_offset_drift_repeats_nothing_and_loses_nothing(h: Harness) -> Non
     assert set(stored) <= set(listed)
     # The drift did happen: two events were stored ahead of the listing.
     assert len(await collect(h)) == len(stored) + 2
+
+
+# -- all-day events (DESIGN.md: day D spans D 00:00 to D+1 00:00 in the event's zone) -----
+
+
+def zone_of(name: str) -> tzinfo:
+    if name[0] in "+-":
+        sign = 1 if name[0] == "+" else -1
+        hours, minutes = int(name[1:3]), int(name[4:6])
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    return ZoneInfo(name)
+
+
+@pytest.mark.parametrize("days", [1, 2])
+async def test_all_day_events_span_their_days_in_their_zone(h: Harness, days: int) -> None:
+    day = W0.date() + timedelta(days=2)
+    zone = zone_of(h.contract.all_day_zone)
+    event_id = h.contract.add_all_day(h.sb, h.source, summary="全天", day=day, days=days)
+
+    def midnight(d: date) -> datetime:
+        return datetime.combine(d, time(), zone)
+
+    (got,) = await collect(h, start=W0, end=W1)
+    assert (got.id, got.all_day, got.start, got.end) == (
+        event_id,
+        True,
+        day,
+        day + timedelta(days=days),
+    )
+    # The event's own zone, or (none given) the window's: both +08:00 here.
+    assert got.timezone == h.contract.all_day_zone or (
+        got.timezone is None and zone.utcoffset(midnight(day)) == W0.utcoffset()
+    )
+    last = day + timedelta(days=days - 1)
+    windows = {
+        (midnight(day), midnight(day) + HOUR): True,
+        (midnight(last) + 23 * HOUR, midnight(last + timedelta(days=1))): True,
+        (midnight(day) - HOUR, midnight(day)): False,
+        (midnight(last + timedelta(days=1)), midnight(last + timedelta(days=1)) + HOUR): False,
+    }
+    for (lo, hi), listed in windows.items():
+        for expand in (False, True):
+            got_ids = ids(await collect(h, start=lo, end=hi, expand=expand))
+            assert got_ids == ([event_id] if listed else []), (lo, hi, expand)
+
+
+# -- one client ---------------------------------------------------------------------------
+
+
+async def test_one_token_serves_a_whole_paged_listing(h: Harness) -> None:
+    stored = seed_pages(h)
+    listed = page_ids(await pages(h, page_size=h.contract.page_size))
+    assert sorted(listed) == sorted(stored)
+    assert len(h.calls(h.contract.token_api)) == 1
+
+
+async def test_listings_side_by_side_on_one_client_agree(h: Harness) -> None:
+    stored = seed_pages(h)
+    results: dict[int, list[str]] = {}
+
+    async def one(k: int, client: wecal.CalendarProvider) -> None:
+        results[k] = [e.id async for e in h.listing(client, page_size=h.contract.page_size)]
+
+    async with h.client() as client, anyio.create_task_group() as tg:
+        for k in range(3):
+            tg.start_soon(one, k, client)
+    assert [sorted(results[k]) for k in range(3)] == [sorted(stored)] * 3
+    assert len(h.calls(h.contract.token_api)) == 1
+
+
+# -- sync state ----------------------------------------------------------------------------
+
+
+async def test_a_sync_state_belongs_to_its_source(h: Harness) -> None:
+    seed_week(h)
+    _, state = await sync(h, None)
+    other = h.contract.missing_source()
+    async with h.client() as client:
+        with pytest.raises(wecal.ValidationError):
+            [c async for c in h.entry.sync_source(client, other, state=state)]
+        with pytest.raises(wecal.ValidationError):
+            [c async for c in h.entry.sync_source(client, h.source, state=state[:-4] + "AAAA")]

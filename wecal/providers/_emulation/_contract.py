@@ -17,7 +17,7 @@ listing must return from what it stored, never from the client.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Protocol
 
 from ._faults import Faults
@@ -58,6 +58,9 @@ class ProviderContract(Protocol):
     #: listing pages with: without ``expand`` and with it.
     list_api: str
     expand_api: str
+    #: The zone an all-day event's days are in, as the client reads them
+    #: (an IANA name, ``"UTC"`` or a fixed offset ``"+08:00"``).
+    all_day_zone: str
     #: The api name (``RecordedRequest.api``) of the app's token request.
     token_api: str
     #: A small page size the provider accepts (its minimum, or a few).
@@ -94,6 +97,12 @@ class ProviderContract(Protocol):
         Store an event in ``source`` (``daily`` > 0: a daily series of that
         many occurrences, the first at ``start``); the id the client lists it by.
         """
+        ...
+
+    def add_all_day(
+        self, host: ContractHost, source: str, *, summary: str, day: date, days: int
+    ) -> str:
+        """Store an all-day event in ``source`` from ``day`` for ``days`` days; its id."""
         ...
 
     def edit_event(self, host: ContractHost, source: str, event_id: str, summary: str) -> None:

@@ -5,7 +5,7 @@ DingTalk v1.0's side of the provider contract suite
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ...models import Event, Provider
@@ -29,6 +29,8 @@ class _DingTalkContract:
     credentials = ("dingcontractappkey", "contract-dingtalk-secret-0123456789")
     list_api = "dingtalk.v1.events.list"
     expand_api = "dingtalk.v1.events.view"
+    # Dates without a zone: days in UTC (reference: keep the timezone None/UTC).
+    all_day_zone = "UTC"
     token_api = "dingtalk.v1.oauth2.accessToken"
     page_size = 3
     # The gateway's 403 QpsLimitForAppkeyAndApi: a one-second pause.
@@ -65,6 +67,17 @@ class _DingTalkContract:
                 "pattern": {"type": "daily", "interval": 1},
                 "range": {"type": "numbered", "numberOfOccurrences": daily},
             }
+        return v1(host).add_event(source, body)
+
+    def add_all_day(
+        self, host: ContractHost, source: str, *, summary: str, day: date, days: int
+    ) -> str:
+        body = {
+            "summary": summary,
+            "start": {"date": day.isoformat()},
+            "end": {"date": (day + timedelta(days=days)).isoformat()},
+            "isAllDay": True,
+        }
         return v1(host).add_event(source, body)
 
     def edit_event(self, host: ContractHost, source: str, event_id: str, summary: str) -> None:

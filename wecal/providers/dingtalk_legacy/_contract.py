@@ -5,7 +5,7 @@ DingTalk legacy's side of the provider contract suite
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, NoReturn
 
 from ...errors import UnsupportedError
@@ -32,6 +32,7 @@ class _LegacyContract:
     credentials = ("dingcontractappkey", "contract-dingtalk-secret-0123456789")
     list_api = "dingtalk.calendar.list"
     expand_api = "dingtalk.calendar.list"
+    all_day_zone = "Asia/Shanghai"
     token_api = "dingtalk.gettoken"
     page_size = 3
     # 90018 (over the per-second limit): a one-second pause.
@@ -72,6 +73,18 @@ class _LegacyContract:
         }
         if daily:
             item["recurrence"] = [f"RRULE:FREQ=DAILY;COUNT={daily}"]
+        return _emulator.state(host).add_event(source, item)
+
+    def add_all_day(
+        self, host: ContractHost, source: str, *, summary: str, day: date, days: int
+    ) -> str:
+        item: dict[str, Any] = {
+            "organizer": {"self": True, "display_name": "契约", "userid": source},
+            "summary": summary,
+            "status": "confirmed",
+            "start": {"date": day.isoformat()},
+            "end": {"date": (day + timedelta(days=days)).isoformat()},
+        }
         return _emulator.state(host).add_event(source, item)
 
     def edit_event(self, host: ContractHost, source: str, event_id: str, summary: str) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from ...models import Event, Provider
@@ -30,6 +30,7 @@ class _FeishuContract:
     credentials = ("cli_contractfeishu01", "contract-feishu-app-secret-0123456789")
     list_api = "feishu.events.list"
     expand_api = "feishu.events.instance_view"
+    all_day_zone = "UTC"
     token_api = "feishu.auth.tenant_access_token"
     # The events list takes page_size 50..1000.
     page_size = 50
@@ -65,6 +66,18 @@ class _FeishuContract:
         }
         if daily:
             event["recurrence"] = f"FREQ=DAILY;COUNT={daily}"
+        return feishu(host).add_event(source, event)
+
+    def add_all_day(
+        self, host: ContractHost, source: str, *, summary: str, day: date, days: int
+    ) -> str:
+        # Answers carry the exclusive end date.
+        end = day + timedelta(days=days)
+        event = {
+            "summary": summary,
+            "start_time": {"date": day.isoformat()},
+            "end_time": {"date": end.isoformat()},
+        }
         return feishu(host).add_event(source, event)
 
     def edit_event(self, host: ContractHost, source: str, event_id: str, summary: str) -> None:

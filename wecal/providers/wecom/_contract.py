@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from ...models import Event, Provider
@@ -12,6 +12,8 @@ from . import _emulator
 from ._client import WeComClient
 
 __all__ = ["CONTRACT"]
+
+_PLUS8 = timezone(timedelta(hours=8))
 
 
 def _client(client: CalendarProvider) -> WeComClient:
@@ -25,6 +27,7 @@ class _WeComContract:
     list_api = "wecom.schedule.get_by_calendar"
     # No server-side window: an expanded listing pages the same call.
     expand_api = "wecom.schedule.get_by_calendar"
+    all_day_zone = "+08:00"
     token_api = "wecom.gettoken"
     page_size = 3
     # 45009 ("api freq out of limit"): the client blocks the app for 60 s.
@@ -75,6 +78,18 @@ class _WeComContract:
                 "is_whole_day": 0,
             }
         )
+
+    def add_all_day(
+        self, host: ContractHost, source: str, *, summary: str, day: date, days: int
+    ) -> str:
+        # Local (+8) midnights: the first day's and the exclusive end's.
+        first = datetime.combine(day, time(), _PLUS8)
+        sid = self.add_event(
+            host, source, summary=summary, start=first, end=first + timedelta(days=days)
+        )
+        with host.lock:
+            _emulator.state(host).schedules[sid]["is_whole_day"] = 1
+        return sid
 
     def edit_event(self, host: ContractHost, source: str, event_id: str, summary: str) -> None:
         with host.lock:
