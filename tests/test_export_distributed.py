@@ -182,6 +182,14 @@ def cluster_factory(redis_server: RedisServer, tmp_path: Path) -> Iterator[Calla
             server.__exit__(None, None, None)
 
 
+def _unit_keys(cluster: Cluster, job: str, provider: str) -> list[str]:
+    """The unit keys of the job, from its stored plan."""
+    from wecal.export.distributed import JobSpec, plan
+
+    spec = JobSpec.from_json(cluster.db.get(f"wecal:job:{job}:spec") or "")
+    return [unit.key for unit in plan(spec)]
+
+
 def _lines(path: Path) -> list[str]:
     return sorted(path.read_bytes().decode().splitlines())
 
@@ -205,6 +213,8 @@ def test_the_job_writes_what_one_process_writes_and_a_rerun_changes_no_byte(
     done = cluster.run(*cluster.job("nightly", provider, out))
     assert done.returncode == 0, done.stderr
     assert _lines(out) == expected
+    # Written, recorded, then the segments removed.
+    assert not (tmp_path / "out.jsonl.segments" / "nightly").exists()
     first = out.read_bytes()
     stat = out.stat()
     again = cluster.run(*cluster.job("nightly", provider, out))
@@ -212,10 +222,39 @@ def test_the_job_writes_what_one_process_writes_and_a_rerun_changes_no_byte(
     assert "already holds them" in again.stderr
     assert out.read_bytes() == first
     assert out.stat().st_mtime_ns == stat.st_mtime_ns
-    # Sources in order, then listing order: the segments of unit 1 before unit 2's.
     status = cluster.run("export", "--redis", cluster.redis.url, "--job", "nightly",
                          "--status", "--json")  # fmt: skip
     assert json.loads(status.stdout)["complete"] is True
+    assert json.loads(status.stdout)["output"] == str(out)
+    # Another -o for the finished job: a copy of what was written.
+    other = tmp_path / "copy.jsonl"
+    segments = str(tmp_path / "out.jsonl.segments")  # the job's, not the default beside -o
+    copied = cluster.run(*cluster.job("nightly", provider, other, "--segments", segments))
+    assert copied.returncode == 0, copied.stderr
+    assert other.read_bytes() == first
+
+
+def test_a_worker_writes_the_output_when_the_command_is_gone(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory()
+    expected = cluster.single("wecom")
+    out = tmp_path / "out.jsonl"
+    command = cluster.start(*cluster.job("gone", "wecom", out))
+    cluster.wait_for(lambda: cluster.db.exists("wecal:job:gone:spec"), why="the plan")
+    # Enqueuing a unit numbers its job in the unit's hash.
+    units = [f"wecal:job:gone:unit:{key}" for key in _unit_keys(cluster, "gone", "wecom")]
+    cluster.wait_for(lambda: all(cluster.db.hget(u, "jobs") for u in units), why="units queued")
+    command.kill()
+    command.communicate()
+    # The worker committing the last unit enqueues the finalize; a worker runs it.
+    # It records the output, then removes the segments.
+    folder = tmp_path / "out.jsonl.segments" / "gone"
+    cluster.wait_for(
+        lambda: cluster.db.exists("wecal:job:gone:final") and not folder.exists(),
+        why="the finalize",
+    )
+    assert _lines(out) == expected
 
 
 @pytest.mark.parametrize(
@@ -233,7 +272,7 @@ def test_window_slices_share_a_source_and_write_what_one_process_writes(
     expected = _lines(single)
     assert 0 < len(expected) < 2 * SIZE  # the window cuts the data
     out = tmp_path / "out.jsonl"
-    job = cluster.job("sliced", provider, out, *window, "--window-slices", "4")
+    job = cluster.job("sliced", provider, out, *window, "--window-slices", "4", "--keep-segments")
     ran = cluster.run(*job)
     assert ran.returncode == 0, ran.stderr
     lines = _lines(out)
@@ -245,6 +284,7 @@ def test_window_slices_share_a_source_and_write_what_one_process_writes(
     assert status["units"] == 2 * 4
     # Events overlapping a cut were listed by both slices and written once.
     assert status["events"] > len(lines)
+    assert (tmp_path / "out.jsonl.segments" / "sliced").is_dir()  # --keep-segments
     before = out.read_bytes()
     again = cluster.run(*job)
     assert again.returncode == 0, again.stderr
@@ -378,6 +418,7 @@ def test_a_spent_monthly_quota_fails_the_units_with_that_reason_without_retrying
     assert done.returncode == 1, done.stderr
     assert "failed: quota" in done.stderr
     assert not out.exists()
+    assert (tmp_path / "out.jsonl.segments" / "q").is_dir()  # kept: nothing was finalized
     listing = [r for r in cluster.demo.sandbox.requests if _is_listing(r.api)]
     assert len(listing) <= 3  # refused before sending, and never retried
 

@@ -672,6 +672,11 @@ def main() -> None:
     "(needs --checkpoint, or --job).",
 )
 @click.option(
+    "--keep-segments",
+    is_flag=True,
+    help="With --job: keep the units' segments after the output is written (default: removed).",
+)
+@click.option(
     "--window-slices",
     type=click.IntRange(1, 1000),
     default=1,
@@ -713,6 +718,7 @@ def export_command(
     segments: Path | None,
     max_calls: int | None,
     window_slices: int,
+    keep_segments: bool,
     dry_run: bool,
     offline: bool,
     as_json: bool,
@@ -768,7 +774,7 @@ def export_command(
     if redis_url is not None and job is not None:
         return _distributed(
             config, window, expand, fmt, output, checkpoint, page_size, quiet, redis_url, job,
-            segments, max_calls, window_slices,
+            segments, max_calls, window_slices, keep_segments,
         )  # fmt: skip
     options: dict[str, object] = {
         "--provider": config.label,
@@ -1100,6 +1106,8 @@ def _job_spec(
     page_size: int | None,
     segments: Path,
     window_slices: int = 1,
+    output: Path | None = None,
+    keep_segments: bool = False,
 ) -> Any:
     from .export.distributed import JobSpec, UnitSource
 
@@ -1127,6 +1135,8 @@ def _job_spec(
         page_size=page_size,
         format=fmt,
         segments=os.path.abspath(segments),
+        output="" if output is None else os.path.abspath(output),
+        keep_segments=keep_segments,
         slice_pages=int(os.environ.get("WECAL_SLICE_PAGES", "20")),
         slice_seconds=float(os.environ.get("WECAL_SLICE_SECONDS", "20")),
         lease=float(os.environ.get("WECAL_LEASE_SECONDS", "30")),
@@ -1147,6 +1157,7 @@ def _distributed(
     segments: Path | None,
     max_calls: int | None,
     window_slices: int = 1,
+    keep_segments: bool = False,
 ) -> int:
     anyio.run(config.aclose)  # the workers read the sources, not this process
     if output == "-":
@@ -1156,7 +1167,10 @@ def _distributed(
     target = Path(output)
     folder = segments if segments is not None else target.with_name(target.name + ".segments")
     try:
-        spec = _job_spec(config, job, window, expand, fmt, page_size, folder, window_slices)
+        spec = _job_spec(
+            config, job, window, expand, fmt, page_size, folder, window_slices, target,
+            keep_segments,
+        )  # fmt: skip
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
     return _run_async(
@@ -1249,6 +1263,7 @@ async def _job_status(redis_url: str, job: str, as_json: bool) -> int:
 
     async with distributed.Coordinator(redis_url) as coord:
         state = await coord.status(job)
+        final = await coord.final(job)
     if as_json:
         import json
 
@@ -1265,6 +1280,7 @@ async def _job_status(redis_url: str, job: str, as_json: bool) -> int:
                     "calls": state.calls,
                     "budget": state.budget,
                     "complete": state.complete,
+                    "output": final.get("path"),
                 },
                 indent=2,
             )
@@ -1272,6 +1288,8 @@ async def _job_status(redis_url: str, job: str, as_json: bool) -> int:
         )
     else:
         sys.stdout.write(f"{state}\n")
+        if final:
+            sys.stdout.write(f"  written to {final['path']} ({int(final['size']):,} bytes)\n")
         for unit in state.units:
             if unit.state == "failed":
                 sys.stdout.write(f"  failed: {unit.unit.source.key}: {unit.error}\n")

@@ -30,17 +30,19 @@ from arq import Retry
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, func
 
-from ..errors import ConfigurationError
+from ..errors import ConfigurationError, ValidationError
 from ..redis import RedisBackend
 from . import distributed
 from .distributed import Coordinator, Deferred, JobSpec, UnitPages
 
-__all__ = ["ArqQueue", "WorkerSettings", "run_unit_job", "settings_for"]
+__all__ = ["ArqQueue", "WorkerSettings", "finalize_job", "run_unit_job", "settings_for"]
 
 logger = logging.getLogger("wecal")
 
 #: The arq function name of a unit's job.
 FUNCTION = "wecal_export_unit"
+#: The arq function name of a job's finalize.
+FINALIZE = "wecal_export_finalize"
 DEFAULT_PAGES = "wecal.cli:export_pages"
 
 
@@ -55,6 +57,10 @@ class ArqQueue:
         await self.pool.enqueue_job(
             FUNCTION, job, unit, _job_id=job_id, _defer_by=defer if defer > 0 else None
         )
+
+    async def put_finalize(self, job: str, job_id: str) -> None:
+        """Enqueue the job's finalize (a second ``job_id`` is a no-op)."""
+        await self.pool.enqueue_job(FINALIZE, job, _job_id=job_id)
 
 
 class _Service:
@@ -104,6 +110,8 @@ class _Service:
                 state = await self.coord.status(job)
                 if not state.finished:
                     await distributed.reconcile(self.coord, self.queue, job)
+                elif state.complete:  # its finalizer may have died: enqueue it again
+                    await distributed.maybe_finalize(self.coord, self.queue, job)
 
     async def open_pages(self, job: str) -> UnitPages:
         async with self.lock:
@@ -141,6 +149,22 @@ async def run_unit_job(ctx: dict[str, Any], job: str, unit: str) -> str:
         raise Retry(defer=deferred.seconds) from None
     finally:
         await service.shared.release_permit(permit_key, permit)
+
+
+async def finalize_job(ctx: dict[str, Any], job: str) -> bool:
+    """The arq function: write the job's output (any worker, once every unit is done)."""
+    service: _Service = ctx["wecal"]
+    await service.ready.wait()
+    if service.failure is not None or service.coord is None:
+        raise Retry(defer=5)
+    try:
+        # Another finalizer holds the lock: it does the work, this one returns.
+        return await distributed.finalize(service.coord, job, wait=0)
+    except ValidationError as exc:
+        # Not complete after all (a Redis that lost its last writes) or the
+        # segments are not there: the reconciler enqueues it again when due.
+        logger.warning("wecal: job %s: finalize: %s", job, exc)
+        return False
 
 
 def _pages_factory() -> Callable[..., Any]:
@@ -189,7 +213,9 @@ class WorkerSettings:
     """``arq wecal.export.arq.WorkerSettings``: Redis from ``WECAL_REDIS_URL``."""
 
     functions: ClassVar[list[Function]] = [
-        func(run_unit_job, name=FUNCTION, max_tries=100_000, keep_result=60)
+        func(run_unit_job, name=FUNCTION, max_tries=100_000, keep_result=60),
+        # keep_result 1 s: a finalize that found nothing to do can be enqueued again soon.
+        func(finalize_job, name=FINALIZE, max_tries=100, keep_result=1),
     ]
     on_startup = staticmethod(startup)
     on_shutdown = staticmethod(shutdown)

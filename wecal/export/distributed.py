@@ -27,7 +27,11 @@ job at least once, and may run it twice):
   is concatenated — units in plan order (the order of the sources), segments
   in epoch order (listing order) — into a temporary file that replaces the
   output. The same job always gives the same bytes; an output that already
-  holds them is left untouched.
+  holds them is left untouched. The commit that marks the last unit done
+  enqueues the finalize as an engine job, so any worker writes the output
+  (``JobSpec.output``), whether or not the ``wecal export`` that started the
+  job still waits; one finalizer at a time (a lock), the output's digest
+  recorded, then the segments removed (kept on any failure).
 
 This module knows no provider: the caller gives it ``open_pages`` (as for
 :func:`wecal.export.export`) and a :class:`Queue` (``wecal.export.arq``).
@@ -74,6 +78,7 @@ __all__ = [
     "UnitStatus",
     "enqueue",
     "finalize",
+    "maybe_finalize",
     "plan",
     "reconcile",
     "run_unit",
@@ -131,6 +136,11 @@ class JobSpec:
     slice_seconds: float = 20.0
     lease: float = 30.0
     segments: str = ""
+    #: Where the output goes (absolute, reachable by every worker: any of them
+    #: finalizes when the last unit is done); "" when only the caller writes it.
+    output: str = ""
+    #: Keep the segments after a successful finalize (default: removed).
+    keep_segments: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not self.job or any(c.isspace() or c in ":{}" for c in self.job):
@@ -148,6 +158,11 @@ class JobSpec:
             raise ValidationError(
                 f"job {self.job!r}: the segments directory must be an absolute path "
                 f"every worker reaches, got {self.segments!r}"
+            )
+        if self.output and not os.path.isabs(self.output):
+            raise ValidationError(
+                f"job {self.job!r}: the output must be an absolute path every worker "
+                f"reaches, got {self.output!r}"
             )
         if self.slice_pages < 1 or self.slice_seconds <= 0 or self.lease <= 0:
             raise ValidationError("slice_pages, slice_seconds and lease must be positive")
@@ -184,6 +199,8 @@ class JobSpec:
             slice_pages=self.slice_pages,
             slice_seconds=self.slice_seconds,
             lease=self.lease,
+            output=self.output,
+            keep_segments=self.keep_segments,
         )
         return json.dumps(data, sort_keys=True, separators=(",", ":"))
 
@@ -208,6 +225,8 @@ class JobSpec:
                 slice_seconds=float(data["slice_seconds"]),
                 lease=float(data["lease"]),
                 segments=str(data["segments"]),
+                output=str(data.get("output") or ""),
+                keep_segments=bool(data.get("keep_segments")),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValidationError(f"the stored plan of a job is damaged ({exc!r})") from None
@@ -339,6 +358,13 @@ return 1
 """
 
 
+# KEYS: lock. ARGV: owner. Compare and delete.
+_UNLOCK = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -419,6 +445,10 @@ class Queue(Protocol):
         """Enqueue ``unit`` of ``job`` as ``job_id``, to run in ``defer`` seconds."""
         ...
 
+    async def put_finalize(self, job: str, job_id: str) -> None:
+        """Enqueue the finalize of ``job`` (:func:`finalize` into the spec's output)."""
+        ...
+
 
 class Deferred(WecalError):
     """The unit gave its slot back; run it again in ``seconds`` (the adapter's ``Retry``)."""
@@ -448,6 +478,7 @@ class Coordinator:
         self._finish = script(_FINISH)
         self._enqueue = script(_ENQUEUE)
         self._spend = script(_SPEND)
+        self._unlock = script(_UNLOCK)
         self._specs: dict[str, JobSpec] = {}
 
     async def __aenter__(self) -> Coordinator:
@@ -606,6 +637,35 @@ class Coordinator:
         keys = [*self._unit_keys(job, unit), self.key(job, "calls"), self.key(job, "budget")]
         n: Any = await self._enqueue(keys, [_ms(queued_for), "1" if force else "0"])
         return int(n)
+
+    async def done_count(self, job: str) -> int:
+        """Units marked done by their last commit (finalize re-checks each)."""
+        return int(await self.redis.get(self.key(job, "done")) or 0)
+
+    async def final(self, job: str) -> dict[str, str]:
+        """What the last finalize wrote: ``{"path", "sha256", "size"}``, or {}."""
+        return dict(await self.redis.hgetall(self.key(job, "final")))
+
+    async def set_final(self, job: str, path: str, sha256: str, size: int) -> None:
+        """Record what finalize wrote (before the segments are removed)."""
+        await self.redis.hset(
+            self.key(job, "final"), {"path": path, "sha256": sha256, "size": str(size)}
+        )
+
+    async def lock_finalize(self, job: str, owner: str, seconds: float) -> bool:
+        """The job's finalize lock (one finalizer at a time), or False when held."""
+        return bool(
+            await self.redis.set(
+                self.key(job, "finalizing"),
+                owner,
+                condition=coredis.PureToken.NX,
+                px=_ms(seconds),
+            )
+        )
+
+    async def unlock_finalize(self, job: str, owner: str) -> None:
+        """Release the finalize lock, if still ``owner``'s."""
+        await self._unlock([self.key(job, "finalizing")], [owner])
 
     def _unit_keys(self, job: str, unit: Unit) -> tuple[str, str, str]:
         return (
@@ -788,9 +848,32 @@ async def run_unit(
             n = await coord.next_job(job, unit, force=True, queued_for=60.0)
             if n:
                 await queue.put(job, unit.key, job_id(job, unit, n), 0.0)
+    if outcome == "done" and spec.output:
+        await maybe_finalize(coord, queue, job)
     if deferred is not None:
         raise deferred
     return outcome
+
+
+def finalize_job_id(job: str) -> str:
+    """The engine's job id of a job's finalize (a second put is a no-op)."""
+    return f"wecal:{job}:finalize"
+
+
+async def maybe_finalize(coord: Coordinator, queue: Queue, job: str) -> bool:
+    """
+    Enqueue the job's finalize when its last unit is done and its output not
+    yet written; True when enqueued. The commit that marks a unit done counts
+    it, so the worker committing the last one enqueues the finalize (and the
+    reconciler does, should that worker die before).
+    """
+    spec = await coord.spec(job)
+    if not spec.output or await coord.done_count(job) < len(plan(spec)):
+        return False
+    if await coord.final(job):
+        return False
+    await queue.put_finalize(job, finalize_job_id(job))
+    return True
 
 
 def _transient(exc: WecalError) -> bool:
@@ -819,21 +902,99 @@ async def status(coord: Coordinator, job: str) -> JobStatus:
     return await coord.status(job)
 
 
-async def finalize(coord: Coordinator, job: str, output: Path) -> bool:
+async def finalize(
+    coord: Coordinator,
+    job: str,
+    output: Path | None = None,
+    *,
+    cleanup: bool | None = None,
+    wait: float = 600.0,
+) -> bool:
     """
-    Write ``output`` from the committed segments once every unit is done.
+    Write ``output`` (default: the spec's) from the committed segments once
+    every unit is done, then remove the job's segments (``cleanup``; default:
+    unless the spec keeps them).
 
-    Returns True when the output was (re)written, False when it already held
-    exactly these bytes. Raises :class:`ValidationError` when units are not
-    done or a segment is shorter than its commit (the segment directory is
-    not the one the workers wrote).
+    One finalizer at a time (a lock in Redis; another waits up to ``wait``
+    seconds for it). What was written is recorded (path, SHA-256, size)
+    before the segments go, so a second finalize — the command after a
+    worker, a rerun of the finished job — changes no byte: an output that
+    already holds those bytes is left untouched, and another path gets a
+    copy of the recorded output. Returns True when a file was (re)written.
+
+    Raises :class:`ValidationError` when units are not done, a segment is
+    shorter than its commit (the segment directory is not the one the
+    workers wrote), or the segments are gone and the recorded output no
+    longer holds what was written. The segments stay on any failure.
     """
-    state = await coord.status(job)
-    if not state.complete:
-        raise ValidationError(
-            f"job {job!r} is not complete: {state}; rerun to finish it before finalizing"
-        )
-    return await anyio.to_thread.run_sync(_write_output, state, output, Path(state.spec.segments))
+    spec = await coord.spec(job)
+    target = output if output is not None else Path(spec.output) if spec.output else None
+    if target is None:
+        raise ValidationError(f"job {job!r} names no output: pass the path to write")
+    owner = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    lease = max(60.0, spec.lease * 4)
+    deadline = time.monotonic() + wait
+    while not await coord.lock_finalize(job, owner, lease):
+        if time.monotonic() > deadline:
+            raise ValidationError(f"job {job!r}: another finalize has held it for {wait:.0f}s")
+        await anyio.sleep(0.2)
+    try:
+        state = await coord.status(job)
+        if not state.complete:
+            raise ValidationError(
+                f"job {job!r} is not complete: {state}; rerun to finish it before finalizing"
+            )
+        done = await coord.final(job)
+        segments = Path(spec.segments)
+        if done:
+            wrote = await anyio.to_thread.run_sync(_from_record, done, target, segments, state)
+        else:
+            wrote, sha256, size = await anyio.to_thread.run_sync(
+                _write_output, state, target, segments
+            )
+            await coord.set_final(job, str(target), sha256, size)
+        if cleanup if cleanup is not None else not spec.keep_segments:
+            await anyio.to_thread.run_sync(_remove_segments, segments, job)
+        return wrote
+    finally:
+        with anyio.CancelScope(shield=True):
+            await coord.unlock_finalize(job, owner)
+
+
+def _file_digest(path: Path) -> str | None:
+    try:
+        fh = path.open("rb")
+    except OSError:
+        return None
+    digest = hashlib.sha256()
+    with fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _from_record(done: dict[str, str], target: Path, segments: Path, state: JobStatus) -> bool:
+    """A finalized job again: nothing when ``target`` holds its bytes, else a copy."""
+    if _file_digest(target) == done["sha256"]:
+        return False
+    source = Path(done["path"])
+    if _file_digest(source) == done["sha256"]:
+        _replace_with(target, lambda sink: _copy(source, int(done["size"]), sink))
+        return True
+    if (segments / state.spec.job).is_dir():
+        return _write_output(state, target, segments)[0]
+    raise ValidationError(
+        f"job {state.spec.job!r} was written to {done['path']}, which has changed since, "
+        "and its segments are removed: export it again under another --job name"
+    )
+
+
+def _remove_segments(segments: Path, job: str) -> None:
+    import shutil
+
+    shutil.rmtree(segments / job, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        segments.rmdir()  # only when empty: it may hold other jobs' segments
 
 
 def _parts(state: JobStatus, segments: Path) -> list[tuple[int, Path, int]]:
@@ -881,20 +1042,29 @@ def _emit(state: JobStatus, segments: Path, sink: Callable[[bytes], object]) -> 
             sink(bytes(kept))
 
 
-def _write_output(state: JobStatus, output: Path, segments: Path) -> bool:
+def _write_output(state: JobStatus, output: Path, segments: Path) -> tuple[bool, str, int]:
+    """(whether written, SHA-256, size) of the output the segments make."""
     digest = hashlib.sha256()
-    _emit(state, segments, digest.update)
-    if output.is_file():
-        existing = hashlib.sha256()
-        with output.open("rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                existing.update(block)
-        if existing.digest() == digest.digest():
-            return False
+    size = 0
+
+    def count(block: bytes) -> None:
+        nonlocal size
+        digest.update(block)
+        size += len(block)
+
+    _emit(state, segments, count)
+    if _file_digest(output) == digest.hexdigest():
+        return False, digest.hexdigest(), size
+    _replace_with(output, lambda sink: _emit(state, segments, sink))
+    return True, digest.hexdigest(), size
+
+
+def _replace_with(output: Path, fill: Callable[[Callable[[bytes], object]], None]) -> None:
+    """``output`` replaced at once by what ``fill`` writes (a temporary file, fsynced)."""
     tmp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         with tmp.open("wb") as out:
-            _emit(state, segments, out.write)
+            fill(out.write)
             out.flush()
             os.fsync(out.fileno())
         os.replace(tmp, output)
@@ -908,7 +1078,6 @@ def _write_output(state: JobStatus, output: Path, segments: Path) -> bool:
             os.fsync(dfd)
         finally:
             os.close(dfd)
-    return True
 
 
 def _copy(path: Path, length: int, sink: Callable[[bytes], object]) -> None:
