@@ -21,7 +21,9 @@ Three timings per provider, interleaved round by round, medians:
   compared with the target (≤ 1.5×).
 
 Each provider is one :class:`Case`; the DingTalk v1.0 client joins the table
-when ``wecal.DingTalkClient`` exists.
+when ``wecal.DingTalkClient`` exists, the Feishu one (a page of the events
+list by ``anchor_time``, from the emulator's demo calendar) when
+``wecal.FeishuClient`` does.
 """
 
 from __future__ import annotations
@@ -174,7 +176,59 @@ async def cases(n: int) -> list[Case]:
     )  # fmt: skip
     if hasattr(wecal, "DingTalkClient"):
         out.append(await _v1_case(n))
+    if hasattr(wecal, "FeishuClient"):
+        out.append(await _feishu_case(n))
     return out
+
+
+async def _feishu_case(n: int) -> Case:
+    """Feishu: one ``n``-item page of the events list (``anchor_time``, ``page_size`` n)."""
+    from wecal.providers.feishu._convert import event_from_feishu, list_page
+    from wecal.providers.feishu._emulator import CREDENTIALS, populate
+
+    sandbox = Sandbox(seed=1)
+    (cal_id,) = populate(sandbox, seed=1, sources=1, size=n)
+    transport = httpx.ASGITransport(app=sandbox.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://sandbox") as http:
+        r = await http.post(
+            "/open-apis/auth/v3/tenant_access_token/internal",
+            json={"app_id": CREDENTIALS[0], "app_secret": CREDENTIALS[1]},
+        )
+        token = r.json()["tenant_access_token"]
+        r = await http.get(
+            f"/open-apis/calendar/v4/calendars/{cal_id}/events",
+            params={"anchor_time": "0", "page_size": str(n)},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    page = r.content
+    data = json.loads(page)["data"]
+    if len(data["items"]) != n or data["has_more"]:
+        raise RuntimeError("the sandbox did not serve a full Feishu page")
+    answer = json.dumps({"code": 0, "msg": "ok", "tenant_access_token": "t-bench", "expire": 7200})
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("tenant_access_token/internal"):
+            return httpx.Response(200, content=answer.encode())
+        return httpx.Response(200, content=page)
+
+    client = wecal.FeishuClient(
+        "cli_bench", "bench-secret", base_url="http://feishu.bench", rate_limit=False,
+        transport=httpx.MockTransport(handler),
+    )  # fmt: skip
+
+    def converters() -> int:
+        items, _, _, _ = list_page(json.loads(page)["data"])
+        events = [
+            event_from_feishu(it, path=f"$.data.items[{i}]", calendar_id=cal_id)
+            for i, it in enumerate(items)
+        ]
+        return len(events)
+
+    return Case(
+        "Feishu", [page],
+        lambda: _first_page(client.list_events(cal_id, page_size=n), n, "Feishu")(),
+        converters, client,
+    )  # fmt: skip
 
 
 class _Recorder(httpx.AsyncBaseTransport):

@@ -52,12 +52,13 @@ from ._convert import (
     calendar_from_feishu,
     event_from_feishu,
     event_to_feishu,
+    events_from_page,
     list_page,
     split_event_id,
     with_exceptions,
 )
 from ._dialect import FEISHU, LARK_BASE_URL
-from ._wire import FreeBusyData, PrimaryItem, decode
+from ._wire import EventPage, FreeBusyData, PrimaryItem, decode, decode_event_page
 
 __all__ = ["FeishuClient", "UserTokens", "feishu_event_id"]
 
@@ -109,13 +110,23 @@ _Held = tuple[Event, bool]
 
 
 def _held_key(item: _Held) -> Hashable:
-    event_id = item[0].raw.get("event_id")
-    return event_id if isinstance(event_id, str) else item[0].id
+    return item[0].id
+
+
+def _event_key(event: Event) -> Hashable:
+    return event.id
+
+
+def _original_seconds(moment: datetime | date) -> int:
+    """An exception's original start as its id ends: epoch seconds (a day: 00:00 UTC)."""
+    if isinstance(moment, datetime):
+        return (moment - _EPOCH) // timedelta(seconds=1)
+    return (moment - _EPOCH.date()).days * 86_400
 
 
 def _read_position(position: str | None) -> tuple[str | None, set[str], dict[str, set[int]]]:
     """
-    ``(Feishu page token, held series uids, {uid: exception original starts})``.
+    ``(Feishu page token, held masters' ids, {master id: exception original starts})``.
 
     A position is Feishu's page token alone while nothing is held (so a
     cursor of an earlier wecal still resumes), else a JSON object.
@@ -129,8 +140,8 @@ def _read_position(position: str | None) -> tuple[str | None, set[str], dict[str
             raise TypeError
         return (
             token,
-            {str(uid) for uid in held},
-            {str(uid): {int(t) for t in times} for uid, times in dict(originals).items()},
+            {str(sid) for sid in held},
+            {str(sid): {int(t) for t in times} for sid, times in dict(originals).items()},
         )
     except (ValueError, TypeError, KeyError, AttributeError):
         raise ValidationError("invalid cursor: not a position of this listing") from None
@@ -268,17 +279,17 @@ class FeishuClient(BaseClient):
         found = await self.get_primary_calendars([user_id])
         return found[user_id]
 
-    async def _data(self, api: str, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
+    async def _body(self, api: str, method: str, path: str, **kwargs: Any) -> Any:
         if self._user is None:
-            body = await self._http.call(api, method, path, **kwargs)
-        else:
-            body = await self._as_user(api, method, path, kwargs)
+            return await self._http.call(api, method, path, **kwargs)
+        return await self._as_user(api, method, path, kwargs)
+
+    async def _data(self, api: str, method: str, path: str, **kwargs: Any) -> Mapping[str, Any]:
+        body = await self._body(api, method, path, **kwargs)
         data = body.get("data")
         return {} if data is None else read_mapping(data, "$.data")
 
-    async def _as_user(
-        self, api: str, method: str, path: str, kwargs: dict[str, Any]
-    ) -> dict[str, Any]:
+    async def _as_user(self, api: str, method: str, path: str, kwargs: dict[str, Any]) -> Any:
         assert self._user is not None
         auth, user = self._user
         for attempt in (1, 2):
@@ -356,7 +367,7 @@ class FeishuClient(BaseClient):
         if expand:
             assert start_dt is not None
             assert end_dt is not None
-            return self._view_listing(calendar, state, start_dt, end_dt, query)
+            return self._view_listing(calendar, start_dt, end_dt, query)
         return self._master_listing(calendar, start_dt, end_dt, page_size or 500, query)
 
     def _master_listing(
@@ -380,7 +391,7 @@ class FeishuClient(BaseClient):
         starts met), so a cursor resumes with it: a master held before the
         cursor is read again by id at the end.
         """
-        masters: dict[str, Mapping[str, Any]] = {}  # uid → raw master, this process
+        masters: dict[str, Event] = {}  # master id → master, read in this process
 
         async def fetch(position: str | None) -> tuple[list[_Held], str | None]:
             token, held, originals = _read_position(position)
@@ -389,36 +400,35 @@ class FeishuClient(BaseClient):
             params["anchor_time"] = _seconds(start) if start is not None else "0"
             if token:
                 params["page_token"] = token
-            data = await self._data(
-                "events/list", "GET", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events",
-                params=params,
-            )  # fmt: skip
-            items, has_more, page_token, _ = list_page(data)
+            events, has_more, page_token = await self._events_page(
+                "events/list", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events", params, cal
+            )
             if has_more and not page_token:
                 raise InvalidRequestError(
                     "Feishu said there is more but gave no page_token", provider=_PROVIDER
                 )
             out: list[_Held] = []
-            for i, item in enumerate(items):
-                event = event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
-                uid, original = split_event_id(event.raw["event_id"])
-                if original:
-                    originals.setdefault(uid, set()).add(original)
+            for event in events:
+                if event.series_id is not None:
+                    # An exception: its series' id and its original start.
+                    assert event.recurrence_id is not None
+                    originals.setdefault(event.series_id, set()).add(
+                        _original_seconds(event.recurrence_id)
+                    )
                 elif event.recurrence is not None:
-                    held.add(uid)
-                    masters[uid] = item
+                    held.add(event.id)
+                    masters[event.id] = event
                     out.append((event, False))
                     continue
                 out.append((event, True))
             if has_more:
                 assert page_token is not None
                 return out, _write_position(page_token, held, originals)
-            for uid in sorted(held):
-                raw = masters.get(uid) or await self._master_by_id(cal, f"{uid}_0")
-                if raw is None:
+            for master_id in sorted(held):
+                master = masters.get(master_id) or await self._master_by_id(cal, master_id)
+                if master is None:
                     continue  # deleted since it was listed
-                master = event_from_feishu(raw, path="$.data.event", calendar_id=cal)
-                out.append((with_exceptions(master, originals.get(uid, ())), True))
+                out.append((with_exceptions(master, originals.get(master_id, ())), True))
             return out, None
 
         def transform(page: Sequence[_Held]) -> Iterable[Event]:
@@ -433,60 +443,81 @@ class FeishuClient(BaseClient):
             raw_key=_held_key,
         )
 
-    async def _master_by_id(self, cal: str, event_id: str) -> Mapping[str, Any] | None:
+    async def _master_by_id(self, cal: str, event_id: str) -> Event | None:
         path = f"{_V4}/calendars/{self._calendar(cal)}/events/{_segment(event_id, 'event_id')}"
         try:
             data = await self._data("events/get", "GET", path)
         except NotFoundError:
             return None
-        return read_mapping(data.get("event"), "$.data.event")
+        raw = read_mapping(data.get("event"), "$.data.event")
+        return event_from_feishu(raw, path="$.data.event", calendar_id=cal)
+
+    async def _events_page(
+        self, api: str, path: str, params: Mapping[str, Any], cal: str
+    ) -> tuple[list[Event], bool, str | None]:
+        """
+        ``(events, has_more, page_token)`` of one listing page, read by the
+        wire Structs (``_wire.decode_event_page``) straight from the bytes;
+        an answer they do not take is read as JSON by the dict readers.
+        """
+        body = await self._body(api, "GET", path, params=params, decode=decode_event_page)
+        if isinstance(body, EventPage):
+            return events_from_page(body, calendar_id=cal), body.has_more, body.page_token
+        data = body.get("data")
+        items, has_more, page_token, _ = list_page(
+            {} if data is None else read_mapping(data, "$.data")
+        )
+        events = [
+            event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
+            for i, item in enumerate(items)
+        ]
+        return events, has_more, page_token
 
     def _view_listing(
         self,
         calendar: Callable[[], Awaitable[str]],
-        resolved: Mapping[str, str],
         start: datetime,
         end: datetime,
         query: Mapping[str, Any],
     ) -> Paginator[Event]:
         windows = _windows(start, end)
 
-        async def view(cal: str, lo: datetime, hi: datetime) -> list[Mapping[str, Any]]:
+        async def view(cal: str, lo: datetime, hi: datetime) -> list[Event]:
             try:
-                data = await self._data(
-                    "events/instance_view", "GET",
+                events, _, _ = await self._events_page(
+                    "events/instance_view",
                     f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events/instance_view",
-                    params={"start_time": _seconds(lo), "end_time": _seconds(hi)},
-                )  # fmt: skip
+                    {"start_time": _seconds(lo), "end_time": _seconds(hi)},
+                    cal,
+                )
             except InvalidRequestError as exc:
                 if exc.code not in _TOO_WIDE or hi - lo <= MIN_VIEW_WINDOW:
                     raise
                 middle = lo + (hi - lo) / 2
                 return [*await view(cal, lo, middle), *await view(cal, middle, hi)]
-            items, _, _, _ = list_page(data)
-            return items
+            return events
 
-        async def fetch(position: str | None) -> tuple[Sequence[Mapping[str, Any]], str | None]:
+        async def fetch(position: str | None) -> tuple[Sequence[Event], str | None]:
             k = 0
             if position is not None:
                 if not position.isdigit() or int(position) >= len(windows):
                     raise ValidationError("invalid cursor: not a position of this listing")
                 k = int(position)
             lo, hi = windows[k]
-            items = await view(await calendar(), lo, hi)
-            return items, str(k + 1) if k + 1 < len(windows) else None
+            events = await view(await calendar(), lo, hi)
+            return events, str(k + 1) if k + 1 < len(windows) else None
 
-        def transform(raw: Sequence[Mapping[str, Any]]) -> Iterable[Event]:
-            cal = resolved.get("id")
-            events = [
-                event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
-                for i, item in enumerate(raw)
-            ]
+        def transform(events: Sequence[Event]) -> Iterable[Event]:
             live = [e for e in events if e.status is not EventStatus.CANCELLED]
             return list(in_window(live, start, end, expand=True))
 
         return event_listing(
-            TokenPaging(fetch), transform, id_field="event_id", query=query, provider=_PROVIDER
+            TokenPaging(fetch),
+            transform,
+            id_field="event_id",
+            query=query,
+            provider=_PROVIDER,
+            raw_key=_event_key,
         )
 
     def sync_events(

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from ...errors import ResponseFormatError
+from .._wire import DECODE_ERRORS
 
 __all__ = [
     "AttendeeWire",
@@ -33,6 +34,7 @@ __all__ = [
     "CalendarWire",
     "CallbackHeader",
     "CallbackV2",
+    "EventPage",
     "EventWire",
     "FreeBusyData",
     "ListData",
@@ -46,6 +48,7 @@ __all__ = [
     "UserId",
     "Vchat",
     "decode",
+    "decode_event_page",
     "to_json",
 ]
 
@@ -141,6 +144,61 @@ class ListData(_Wire):
     has_more: bool | None = None
     page_token: str | None = None
     sync_token: str | None = None
+
+
+class _PageData(msgspec.Struct):
+    #: Each event's own bytes: decoded one by one, and kept for ``Event.raw``.
+    items: list[msgspec.Raw] | None = None
+    has_more: bool | None = None
+    page_token: str | None = None
+    sync_token: str | None = None
+
+
+class _PageEnvelope(msgspec.Struct):
+    """A success answer: ``code`` 0 and a ``data`` object."""
+
+    code: int = -1
+    data: _PageData | None = None
+
+
+class EventPage(list[tuple[EventWire, msgspec.Raw]]):
+    """
+    The events of a listing page (``events``, ``instance_view``) read into
+    :class:`EventWire`, each with its bytes (see ``RawJSON``); the paging
+    fields; and the body, for the dict readers when the Structs are not enough.
+    """
+
+    __slots__ = ("content", "has_more", "page_token", "sync_token")
+
+    def __init__(
+        self, items: list[tuple[EventWire, msgspec.Raw]], data: _PageData, content: bytes
+    ) -> None:
+        super().__init__(items)
+        self.content = content
+        self.has_more = bool(data.has_more)
+        self.page_token = data.page_token or None
+        self.sync_token = data.sync_token or None
+
+
+_page_envelope = msgspec.json.Decoder(_PageEnvelope)
+_event_decoder = msgspec.json.Decoder(EventWire)
+
+
+def decode_event_page(content: bytes) -> EventPage | None:
+    """
+    A listing's success body read into :class:`EventWire` Structs; None for an
+    error answer or anything the Structs do not take (the HTTP core then
+    reads it as JSON and the dict readers say what is wrong).
+    """
+    try:
+        envelope = _page_envelope.decode(content)
+        data = envelope.data
+        if envelope.code != 0 or data is None:
+            return None
+        decode_event = _event_decoder.decode
+        return EventPage([(decode_event(raw), raw) for raw in data.items or ()], data, content)
+    except DECODE_ERRORS:
+        return None
 
 
 class CalendarWire(_Wire):
