@@ -400,7 +400,7 @@ class FeishuClient(BaseClient):
             params["anchor_time"] = _seconds(start) if start is not None else "0"
             if token:
                 params["page_token"] = token
-            events, has_more, page_token = await self._events_page(
+            events, has_more, page_token, _ = await self._events_page(
                 "events/list", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events", params, cal
             )
             if has_more and not page_token:
@@ -454,24 +454,25 @@ class FeishuClient(BaseClient):
 
     async def _events_page(
         self, api: str, path: str, params: Mapping[str, Any], cal: str
-    ) -> tuple[list[Event], bool, str | None]:
+    ) -> tuple[list[Event], bool, str | None, str | None]:
         """
-        ``(events, has_more, page_token)`` of one listing page, read by the
+        ``(events, has_more, page_token, sync_token)`` of one listing page, read by the
         wire Structs (``_wire.decode_event_page``) straight from the bytes;
         an answer they do not take is read as JSON by the dict readers.
         """
         body = await self._body(api, "GET", path, params=params, decode=decode_event_page)
         if isinstance(body, EventPage):
-            return events_from_page(body, calendar_id=cal), body.has_more, body.page_token
+            events = events_from_page(body, calendar_id=cal)
+            return events, body.has_more, body.page_token, body.sync_token
         data = body.get("data")
-        items, has_more, page_token, _ = list_page(
+        items, has_more, page_token, sync_token = list_page(
             {} if data is None else read_mapping(data, "$.data")
         )
         events = [
             event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
             for i, item in enumerate(items)
         ]
-        return events, has_more, page_token
+        return events, has_more, page_token, sync_token
 
     def _view_listing(
         self,
@@ -484,7 +485,7 @@ class FeishuClient(BaseClient):
 
         async def view(cal: str, lo: datetime, hi: datetime) -> list[Event]:
             try:
-                events, _, _ = await self._events_page(
+                events, _, _, _ = await self._events_page(
                     "events/instance_view",
                     f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events/instance_view",
                     {"start_time": _seconds(lo), "end_time": _seconds(hi)},
@@ -556,15 +557,9 @@ class FeishuClient(BaseClient):
                 params["anchor_time"] = "0"
                 if kind == "p":
                     params["page_token"] = value
-            data = await self._data(
-                "events/list", "GET", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events",
-                params=params,
-            )  # fmt: skip
-            items, has_more, page_token, new_sync = list_page(data)
-            events = [
-                event_from_feishu(item, path=f"$.data.items[{i}]", calendar_id=cal)
-                for i, item in enumerate(items)
-            ]
+            events, has_more, page_token, new_sync = await self._events_page(
+                "events/list", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events", params, cal
+            )
             following = None
             if has_more:
                 if page_token:
