@@ -7,8 +7,10 @@ ResponseFormatError with the same path.
 from __future__ import annotations
 
 import json
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -21,6 +23,7 @@ from wecal.providers.dingtalk._convert import (
     events_from_wire,
     page_from_response,
 )
+from wecal.providers.dingtalk._pattern import pattern_to_rrule
 from wecal.providers.dingtalk._wire import decode_event_page
 
 DATA = Path(__file__).parent / "data"
@@ -197,3 +200,48 @@ def test_all_day_written_as_text_or_by_dates() -> None:
         assert assert_same(content)
         (event,) = by_wire(content)
         assert event.all_day
+
+
+# One Recurrence per (pattern bytes, what of the start its rule reads): the
+# cache must give, for every start, what pattern_to_rrule gives for it.
+_PATTERNS = [
+    {"type": "daily", "interval": 2},
+    {"type": "weekly", "interval": 1},
+    {"type": "weekly", "interval": 2, "daysOfWeek": "monday,friday", "firstDayOfWeek": "monday"},
+    {"type": "absoluteMonthly", "interval": 1},
+    {"type": "absoluteMonthly", "interval": 1, "dayOfMonth": 17},
+    {"type": "relativeMonthly", "interval": 1, "index": "last", "daysOfWeek": "friday"},
+    {"type": "absoluteYearly", "interval": 1},
+    {"type": "absoluteYearly", "interval": 1, "month": 3, "dayOfMonth": 9},
+    {"type": "relativeYearly", "interval": 1, "index": "first", "daysOfWeek": "monday"},
+]
+_RANGES = [
+    {"type": "noEnd"},
+    {"type": "numbered", "numberOfOccurrences": 5},
+    {"type": "endDate", "endDate": "2027-06-30T15:59:59Z"},
+    {"type": "endDate", "endDate": "2027-06-30"},
+    {"type": "endDate", "endDate": "2027-06-30T08:00:00"},
+]
+_ZONES = [None, ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")]
+
+
+@st.composite
+def _start(draw: st.DrawFn) -> tuple[datetime | date, Any]:
+    day = draw(st.dates(min_value=date(2026, 1, 1), max_value=date(2026, 12, 31)))
+    if draw(st.booleans()):
+        return day, None
+    zone = draw(st.sampled_from(_ZONES))
+    offset = draw(st.sampled_from([timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))]))
+    return datetime.combine(day, time(9, 30), offset).astimezone(zone or offset), zone
+
+
+@given(
+    st.sampled_from(_PATTERNS), st.sampled_from(_RANGES), st.lists(_start(), min_size=2, max_size=6)
+)
+def test_recurrence_cache_agrees_with_the_conversion(
+    pattern: dict[str, Any], range_: dict[str, Any], starts: list[tuple[Any, Any]]
+) -> None:
+    block = json.dumps({"pattern": pattern, "range": range_}).encode()
+    for start, zone in starts:
+        expected = pattern_to_rrule(json.loads(block), start=start, zone=zone)
+        assert _convert._wire_recurrence(block, start, zone).rrule == expected

@@ -106,6 +106,8 @@ _EVENT_STATUS: Mapping[str, EventStatus] = MappingProxyType(
         "canceled": EventStatus.CANCELLED,
     }
 )
+#: The statuses as sent, for a plain dict lookup before :func:`_lookup`'s normalizing.
+_EVENT_STATUS_PLAIN: dict[str, EventStatus] = dict(_EVENT_STATUS)
 _DAY = timedelta(days=1)
 _MAX_REMINDER_MINUTES = 366 * 24 * 60
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -527,10 +529,104 @@ def _loads(raw: Any) -> Any:
 
 
 def _wire_stamp(value: str | int | None) -> datetime | None:
-    """:func:`_stamp`, with ISO 8601 text (the usual form) read without ``as_int`` first."""
+    """
+    :func:`_stamp`, with ISO 8601 text (the usual form) read inline: one
+    ``fromisoformat`` and one conversion to UTC, no ``as_int`` first.
+    """
     if type(value) is str and len(value) > 10 and value[4] == "-":
-        return _parse_datetime(value, UTC, "$")
+        try:
+            moment = _fromisoformat(value)
+        except ValueError:
+            raise _NotFast from None  # the dict readers name it
+        # fromisoformat gives no tzinfo or a fixed offset: tzinfo says it.
+        if moment.tzinfo is None:
+            return moment.replace(tzinfo=UTC)
+        try:
+            return moment.astimezone(UTC)
+        except OverflowError:
+            return moment  # at the edge of datetime's range, as _parse_datetime
     return _stamp(value, "$")
+
+
+def _wire_time(text: str, zone: tzinfo | None) -> datetime:
+    """:func:`_parse_datetime` of a non-empty ``dateTime`` read in a known ``zone``."""
+    if zone is None:
+        return _parse_datetime(text, zone, "$")
+    moment = _fromisoformat(text)  # ValueError: the dict readers name it
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=zone)
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment
+
+
+_fromisoformat = datetime.fromisoformat
+
+
+#: ``reminders[].minutes`` as sent ("15", 30) → the offset; a handful of values
+#: recur, so each is read once. A bad value raises, and is never cached.
+@lru_cache(maxsize=256, typed=True)
+def _wire_reminder(minutes: int | str | None) -> timedelta:
+    number = as_int(minutes)
+    if number is None or not 0 <= number <= _MAX_REMINDER_MINUTES:
+        raise _NotFast
+    return timedelta(minutes=-number)
+
+
+# What of the start a pattern's RRULE depends on, by the pattern's type
+# (``_pattern.pattern_to_rrule``): the weekday of a weekly pattern (used when
+# it names no days), the day of an absoluteMonthly one (when no
+# ``dayOfMonth``), the month and day of the yearly ones. The kind of start
+# (date or datetime) and the zone (which a naive or date-only
+# ``range.endDate`` is read in) are part of every key.
+def _start_facts(kind: Any, day: date) -> tuple[int, ...] | None:
+    """What of the start a pattern of type ``kind`` reads; None for an unknown type."""
+    if kind == "daily" or kind == "relativeMonthly":
+        return ()
+    if kind == "weekly":
+        return (day.weekday(),)
+    if kind == "absoluteMonthly":
+        return (day.day,)
+    if kind == "absoluteYearly" or kind == "relativeYearly":
+        return (day.month, day.day)
+    return None
+
+
+@lru_cache(maxsize=1024)
+def _pattern_type(block: bytes) -> Any:
+    """A ``recurrence`` block's ``pattern.type`` (None when it has no such string)."""
+    value = json.loads(block)
+    pattern = value.get("pattern") if type(value) is dict else None
+    kind = pattern.get("type") if type(pattern) is dict else None
+    return kind if type(kind) is str else None
+
+
+#: One Recurrence per (pattern bytes, what of the start the rule reads):
+#: calendars repeat a few patterns. Only successes are stored.
+_RECURRENCES: dict[Any, Recurrence] = {}
+_MAX_RECURRENCES = 4096
+
+
+def _wire_recurrence(block: bytes, start: datetime | date, zone: tzinfo | None) -> Recurrence:
+    """``Recurrence(rrule=pattern_to_rrule(...))`` of a block, cached by what it depends on."""
+    if isinstance(start, datetime):
+        day, local = start.date(), zone if zone is not None else start.tzinfo
+    else:
+        day, local = start, zone
+    facts = _start_facts(_pattern_type(block), day)
+    if facts is None:  # an unknown type: pattern_to_rrule names it
+        return Recurrence(rrule=pattern_to_rrule(json.loads(block), start=start, zone=zone))
+    key = (block, type(start), local, facts)
+    found = _RECURRENCES.get(key)
+    if found is None:
+        found = Recurrence(
+            rrule=pattern_to_rrule(json.loads(block), start=start, zone=zone, path="$")
+        )
+        if len(_RECURRENCES) >= _MAX_RECURRENCES:
+            _RECURRENCES.clear()
+        _RECURRENCES[key] = found
+    return found
 
 
 def _wire_bounds(w: EventWire) -> tuple[datetime | date, datetime | date, str | None]:
@@ -555,8 +651,8 @@ def _wire_bounds(w: EventWire) -> tuple[datetime | date, datetime | date, str | 
     if start_dt is None or end_dt is None or not start_zone or not end_zone:
         raise _NotFast
     zone = zone_for(start_zone)
-    start = _parse_datetime(start_dt, zone, "$")
-    end = _parse_datetime(end_dt, zone_for(end_zone) or zone, "$")
+    start = _wire_time(start_dt, zone)
+    end = _wire_time(end_dt, zone_for(end_zone) or zone)
     if end < start:
         raise _NotFast
     return start, end, start_zone if zone is not None else None
@@ -582,7 +678,11 @@ def _event_from_wire(w: EventWire, raw: Any, calendar_id: str | None) -> Event:
                 for a in w.attendees
             ]
         )
-    status = EventStatus.CONFIRMED if not w.status else _lookup(_EVENT_STATUS, w.status, "$")
+    status = (
+        EventStatus.CONFIRMED
+        if not w.status
+        else _EVENT_STATUS_PLAIN.get(w.status) or _lookup(_EVENT_STATUS, w.status, "$")
+    )
 
     location = w.location
     if location is None or type(location) is str:
@@ -609,19 +709,15 @@ def _event_from_wire(w: EventWire, raw: Any, calendar_id: str | None) -> Event:
     else:
         pattern = bytes(w.recurrence)
         if pattern != b"null":
-            recurrence = Recurrence(
-                rrule=pattern_to_rrule(json.loads(pattern), start=start, zone=zone, path="$")
-            )
+            recurrence = _wire_recurrence(pattern, start, zone)
 
     reminders: tuple[timedelta, ...] = ()
     if w.reminders is not None:
-        offsets = []
-        for r in w.reminders:
-            number = as_int(r.minutes)
-            if number is None or not 0 <= number <= _MAX_REMINDER_MINUTES:
-                raise _NotFast
-            offsets.append(timedelta(minutes=-number))
-        reminders = tuple(offsets)
+        reminders = tuple([_wire_reminder(r.minutes) for r in w.reminders])
+
+    created = _wire_stamp(w.createTime)
+    # An event never edited has updateTime == createTime: read once.
+    updated = created if w.updateTime == w.createTime else _wire_stamp(w.updateTime)
 
     return _trusted_event(
         provider=Provider.DINGTALK,
@@ -642,8 +738,8 @@ def _event_from_wire(w: EventWire, raw: Any, calendar_id: str | None) -> Event:
         attendees=attendees,
         reminders=reminders,
         meeting_url=meeting_url,
-        created=_wire_stamp(w.createTime),
-        updated=_wire_stamp(w.updateTime),
+        created=created,
+        updated=updated,
         raw=RawJSON(raw),
     )
 

@@ -140,12 +140,14 @@ def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") ->
     if type(text) is not str:
         read_str(text, path + key)
     try:
-        moment = datetime.fromisoformat(text)
+        moment = _fromisoformat(text)
     except ValueError:
         raise ResponseFormatError(
             f"expected 'yyyy-MM-ddTHH:mm:ssZ', got {_describe(text)}", path=path + key
         ) from None
-    if moment.utcoffset() is None:
+    # fromisoformat gives no tzinfo or a fixed offset: tzinfo says it (cheaper
+    # than utcoffset(), which makes a timedelta).
+    if moment.tzinfo is None:
         if zone is None:
             raise ResponseFormatError(
                 f"{text!r} has no UTC offset and no known time_zone", path=path + key
@@ -157,6 +159,9 @@ def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") ->
         except OverflowError:
             pass  # at the edge of datetime's range: keep the offset it came with
     return moment
+
+
+_fromisoformat = datetime.fromisoformat
 
 
 def _parse_date(text: Any, path: str, key: str = "") -> date:
@@ -451,6 +456,11 @@ def _wire_rule(block: bytes) -> Recurrence | None:
     return _parse_rule(value, "$") if _has_rule(value) else None
 
 
+# The tables as plain dicts: a dict lookup is cheaper than a mappingproxy's.
+_RESPONSE_STATUS_PLAIN: dict[str, ResponseStatus] = dict(DINGTALK_LEGACY_RESPONSE_STATUS)
+_EVENT_STATUS_PLAIN: dict[str, EventStatus] = dict(DINGTALK_LEGACY_EVENT_STATUS)
+
+
 def _wire_status(table: Mapping[str, Any], value: str) -> Any:
     found = table.get(value)
     if found is None:
@@ -496,12 +506,10 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
 
     attendees: tuple[Attendee, ...] = ()
     if w.response_status:
-        answer = _wire_status(DINGTALK_LEGACY_RESPONSE_STATUS, w.response_status)
+        answer = _wire_status(_RESPONSE_STATUS_PLAIN, w.response_status)
         if user_id and not is_self:
             attendees = (_trusted_attendee(id=user_id, response=answer),)
-    status = (
-        _wire_status(DINGTALK_LEGACY_EVENT_STATUS, w.status) if w.status else EventStatus.CONFIRMED
-    )
+    status = _wire_status(_EVENT_STATUS_PLAIN, w.status) if w.status else EventStatus.CONFIRMED
 
     event_id = w.id
     series_id = None
@@ -513,8 +521,12 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
         event_id = occurrence_id(series_id, recurrence_id)
     else:
         recurrence = _wire_rule(bytes(w.recurrence))
-        if recurrence is not None:
-            event_id = _master_id({"unique_id": w.unique_id}, w.id, "$")
+        if recurrence is not None and w.unique_id:
+            event_id = w.unique_id  # _master_id: the unique_id its occurrences share
+
+    created = _wire_stamp(w.created)
+    # An item never edited has updated == created: read once.
+    updated = created if w.updated == w.created else _wire_stamp(w.updated)
 
     return _trusted_event(
         provider=Provider.DINGTALK,
@@ -533,8 +545,8 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
         status=status,
         organizer=organizer,
         attendees=attendees,
-        created=_wire_stamp(w.created),
-        updated=_wire_stamp(w.updated),
+        created=created,
+        updated=updated,
         raw=RawJSON(raw),
     )
 
