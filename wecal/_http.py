@@ -969,6 +969,7 @@ class HttpCore:
         chunks: list[bytes] = []
         size = 0
         stream = response.aiter_bytes()
+        read_to_end = False
         try:
             # A plain body declared too large is not read at all.
             declared = response.headers.get("content-length", "")
@@ -984,12 +985,14 @@ class HttpCore:
                 if size > limit:
                     raise _TooLarge(size)
                 chunks.append(chunk)
+            read_to_end = True
         finally:
             # Shielded: a close cut short by a cancellation would leave the
             # connection counted as busy in httpcore's pool.
             with anyio.CancelScope(shield=True):
                 await response.aclose()
-                await _finish(stream)
+                if not read_to_end:  # a stream read to its end has no generator left open
+                    await _finish(stream)
         return response, b"".join(chunks)
 
     def _failure_outcome(
