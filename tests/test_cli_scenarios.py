@@ -1,7 +1,13 @@
 """
-The ``wecal`` command used the ways people use a CLI — and misuse it — each in a
-fresh subprocess with real files, signals and locks, asserting the exact
-outcome: the output's bytes, the exit code, the one line printed.
+The ``wecal`` command used the ways people use a CLI — and misuse it — with
+real files, signals and locks, asserting the exact outcome: the output's
+bytes, the exit code, the one line printed.
+
+A command runs in this process (``wecal.cli.main`` with its output captured,
+:func:`wecal`): the same code, without a second or two of interpreter start
+each. What only a process shows runs in a real one (:func:`start`,
+:func:`wecal_process`): the exports stopped by a signal or killed midway, a
+file-size limit, a second export running beside a first.
 
 Exit codes: 2 when the command is refused before any work, 1 when the work
 failed, 0 when it is done. Sandbox sizes are small so the file stays fast.
@@ -9,7 +15,9 @@ failed, 0 when it is done. Sandbox sizes are small so the file stays fast.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import os
 import resource
@@ -23,6 +31,7 @@ from pathlib import Path
 
 import pytest
 
+from wecal import cli
 from wecal.sandbox import Fault, Sandbox, generate
 
 from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET
@@ -41,12 +50,62 @@ def _env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
-def wecal(
+Done = subprocess.CompletedProcess[str]
+
+
+def wecal(*args: str, cwd: Path, env: dict[str, str] | None = None) -> Done:
+    """
+    ``wecal ARGS`` in this process, in ``cwd``, with ``env`` added to the
+    environment (and WECAL_DEBUG left out, as for :func:`wecal_process`):
+    its exit code and what it printed, as a finished subprocess would have.
+    """
+    out, err = _captured(), _captured()
+    with (
+        contextlib.chdir(cwd),
+        _environment(env or {}),
+        contextlib.redirect_stdout(out),
+        contextlib.redirect_stderr(err),
+    ):
+        try:
+            cli.main.main(list(args), prog_name="wecal")
+        except SystemExit as done:
+            code = done.code if isinstance(done.code, int) else 0 if done.code is None else 1
+        else:  # pragma: no cover - the command always exits
+            code = 0
+    return Done([str(WECAL), *args], code, _text(out), _text(err))
+
+
+def _captured() -> io.TextIOWrapper:
+    # A text stream with a binary buffer under it, as a pipe's (`-o -` writes bytes).
+    return io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="")
+
+
+def _text(stream: io.TextIOWrapper) -> str:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue().decode("utf-8")
+
+
+@contextlib.contextmanager
+def _environment(extra: dict[str, str]) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.pop("WECAL_DEBUG", None)
+    os.environ.update(extra)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def wecal_process(
     *args: str,
     cwd: Path,
     env: dict[str, str] | None = None,
     preexec: Callable[[], None] | None = None,
-) -> subprocess.CompletedProcess[str]:
+) -> Done:
+    """``wecal ARGS`` in a fresh subprocess (the console script), to its end."""
     return subprocess.run(
         [str(WECAL), *args],
         cwd=cwd,
@@ -338,7 +397,7 @@ def test_file_size_limit_is_one_line_then_the_rerun_resumes_exactly_once(
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     args = export_args(sandbox_url, calendars, "a.jsonl")
-    done = wecal(*args, cwd=tmp_path, env=ENV, preexec=small_files)
+    done = wecal_process(*args, cwd=tmp_path, env=ENV, preexec=small_files)
     assert (done.returncode, done.stderr) == (
         1,
         "wecal: error: cannot write a.jsonl: File too large; make room and "

@@ -74,7 +74,11 @@ _FORMATS = {".ics": "ics", ".ical": "ics", ".jsonl": "jsonl", ".ndjson": "jsonl"
 _KINDS = ("calendar", "user")
 
 #: Set by ``--debug`` or ``WECAL_DEBUG=1``: tracebacks are printed with the error line.
-_debug = [os.environ.get("WECAL_DEBUG", "") not in ("", "0")]
+_debug = [False]
+
+
+def _debug_from_environment() -> bool:
+    return os.environ.get("WECAL_DEBUG", "") not in ("", "0")
 
 
 # --- errors: one line, one exit code ----------------------------------------------------
@@ -141,6 +145,8 @@ class _Main(click.Group):
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
+        # Read per command, not per import: a program (or a test) may run several.
+        _debug[0] = _debug_from_environment()
         try:
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
