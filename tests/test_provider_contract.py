@@ -16,6 +16,7 @@ never from the client.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from typing import Any
@@ -573,3 +574,41 @@ async def test_a_sync_state_belongs_to_its_source(h: Harness) -> None:
             [c async for c in h.entry.sync_source(client, other, state=state)]
         with pytest.raises(wecal.ValidationError):
             [c async for c in h.entry.sync_source(client, h.source, state=state[:-4] + "AAAA")]
+
+
+#: Faults on a create: (the fault, whether the emulator applies the create first).
+WRITE_FAULTS = {
+    "applied_then_503": (lambda: Fault.applied_error(503), True),
+    "truncated": (Fault.truncated, True),
+    "dropped": (Fault.dropped, None),
+}
+
+
+@pytest.mark.parametrize("fault", list(WRITE_FAULTS))
+async def test_a_create_that_meets_a_fault_is_never_applied_twice(h: Harness, fault: str) -> None:
+    if not h.contract.writes:
+        assert h.contract.create_api == ""
+        return
+    make, applied = WRITE_FAULTS[fault]
+    h.sb.faults.script(h.contract.create_api, [make()])
+    start = W0 + timedelta(days=3, hours=9)
+    new = wecal.Event(
+        provider=h.contract.provider, id="", summary="once", start=start, end=start + HOUR
+    )
+    made: wecal.Event | None = None
+    async with h.client() as client:
+        with contextlib.suppress(wecal.OutcomeUnknownError):
+            made = await h.contract.create(client, h.source, new)
+        listed = [e for e in await collect(h, start=W0, end=W1) if e.summary == "once"]
+    creates = h.calls(h.contract.create_api)
+    if made is None:
+        # OutcomeUnknownError: the client could not tell and did not send it again.
+        assert len(creates) == 1
+    else:
+        # Sent again (with the same idempotency key) and created once.
+        assert len(creates) == 2
+        assert [e.id for e in listed] == [made.id]
+    if applied:
+        assert len(listed) == 1
+    else:
+        assert len(listed) <= 1

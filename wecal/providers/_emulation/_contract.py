@@ -69,6 +69,8 @@ class ProviderContract(Protocol):
     rate_limit_retry_after: float
     #: Whether the client has event writes (create, get, update, delete).
     writes: bool
+    #: The api name of an event create ("" without writes).
+    create_api: str
     #: After a delete, ``get`` reads the event back as CANCELLED (else NotFoundError).
     deleted_reads_cancelled: bool
     #: Whether an incremental sync tells a new event (CREATED) from a changed

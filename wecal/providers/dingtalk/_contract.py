@@ -36,6 +36,7 @@ class _DingTalkContract:
     # The gateway's 403 QpsLimitForAppkeyAndApi: a one-second pause.
     rate_limit_retry_after = 1.0
     writes = True
+    create_api = "dingtalk.v1.events.create"
     deleted_reads_cancelled = False
     # A syncToken says what changed, not whether it is new.
     sync_tells_new = False

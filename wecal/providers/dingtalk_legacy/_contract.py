@@ -38,6 +38,7 @@ class _LegacyContract:
     # 90018 (over the per-second limit): a one-second pause.
     rate_limit_retry_after = 1.0
     writes = False
+    create_api = ""
     deleted_reads_cancelled = False
     # The sync compares snapshots: it knows which events are new.
     sync_tells_new = True

@@ -37,6 +37,7 @@ class _FeishuContract:
     # 99991400 with ``x-ogw-ratelimit-reset``.
     rate_limit_retry_after = 1.0
     writes = True
+    create_api = "feishu.events.create"
     deleted_reads_cancelled = False
     # A sync_token says what changed, not whether it is new.
     sync_tells_new = False

@@ -33,6 +33,7 @@ class _WeComContract:
     # 45009 ("api freq out of limit"): the client blocks the app for 60 s.
     rate_limit_retry_after = 60.0
     writes = True
+    create_api = "wecom.schedule.add"
     # schedule/del marks the schedule cancelled (status 1); it is still read.
     deleted_reads_cancelled = True
     # The sync compares snapshots: it knows which events are new.
