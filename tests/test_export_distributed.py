@@ -291,6 +291,44 @@ def test_window_slices_share_a_source_and_write_what_one_process_writes(
     assert out.read_bytes() == before
 
 
+def _calendar(path: Path) -> tuple[list[bytes], list[str]]:
+    """An .ics file's VEVENTs (sorted, without the writer's DTSTAMP) and TZIDs, by icalendar."""
+    import icalendar
+
+    calendar = icalendar.Calendar.from_ical(path.read_bytes())
+    events = []
+    for vevent in calendar.walk("VEVENT"):
+        del vevent["DTSTAMP"]
+        events.append(bytes(vevent.to_ical()))
+    zones = [str(zone["TZID"]) for zone in calendar.walk("VTIMEZONE")]
+    return sorted(events), zones
+
+
+def test_an_ics_job_holds_the_events_and_zones_of_a_one_process_calendar(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path
+) -> None:
+    cluster = cluster_factory(sources=2)
+    today = date.today()
+    window = ["--start", str(today - timedelta(days=40)), "--end", str(today + timedelta(days=80))]
+    single = tmp_path / "single.ics"
+    done = cluster.run("export", *cluster.args("dingtalk"), *window, "-o", str(single), "-q")
+    assert done.returncode == 0, done.stderr
+    events, zones = _calendar(single)
+    assert events
+    assert zones
+    out = tmp_path / "out.ics"
+    # Three slices a source, each unit's segments written by its own writer:
+    # zones each written once, an event listed by two slices once.
+    ran = cluster.run(*cluster.job("cal", "dingtalk", out, *window, "--window-slices", "3"))
+    assert ran.returncode == 0, ran.stderr
+    got_events, got_zones = _calendar(out)
+    assert got_events == events
+    assert sorted(got_zones) == sorted(set(zones)) == sorted(set(got_zones))
+    text = out.read_bytes()
+    assert text.startswith(b"BEGIN:VCALENDAR\r\n")
+    assert text.endswith(b"END:VCALENDAR\r\n")
+
+
 def test_another_plan_under_the_same_job_name_is_refused(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:

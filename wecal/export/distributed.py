@@ -46,7 +46,7 @@ import os
 import random
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -147,11 +147,8 @@ class JobSpec:
             raise ValidationError(
                 f"job name {self.job!r} must be non-empty, without spaces, ':' or braces"
             )
-        if self.format != "jsonl":
-            raise ValidationError(
-                f"a distributed export writes jsonl, not {self.format!r} "
-                "(an .ics calendar needs one writer: export it in one process)"
-            )
+        if self.format not in ("jsonl", "ics"):
+            raise ValidationError(f"a distributed export writes jsonl or ics, not {self.format!r}")
         if not self.sources:
             raise ValidationError(f"job {self.job!r} has no source")
         if not os.path.isabs(self.segments):
@@ -801,7 +798,13 @@ async def run_unit(
                         )  # fmt: skip
                         outcome = "done" if ok else "fenced"
                         break
-                    data = writer.encode(page.items) if page.items else b""
+                    try:
+                        data = writer.encode(page.items) if page.items else b""
+                    except Exception as exc:  # an event the format cannot hold
+                        outcome = "failed"
+                        why = f"cannot be written as {spec.format}: {type(exc).__name__}: {exc}"
+                        await coord.release(job, lease, state="failed", error=why)
+                        break
                     if data:
                         await anyio.to_thread.run_sync(_append, fd, data)
                         length += len(data)
@@ -1010,36 +1013,86 @@ def _parts(state: JobStatus, segments: Path) -> list[tuple[int, Path, int]]:
 
 def _emit(state: JobStatus, segments: Path, sink: Callable[[bytes], object]) -> None:
     """
-    The output's bytes, in order: every committed prefix as it is, but for a
-    sliced source, whose slices may list one event twice (it overlaps a cut):
-    there a line already written by an earlier slice of the source is dropped.
+    The output's bytes, in order: the format's header, every committed prefix,
+    the footer. A segment holds what the writer encoded, so for .ics each
+    holds the VTIMEZONE of a zone the first time *its* writer used it: a zone
+    written before in the output is dropped. A sliced source's slices may
+    list one event twice (it overlaps a cut): the record an earlier slice of
+    the source wrote — the same JSONL line, the same .ics UID — is dropped.
     """
+    writer = writer_for(state.spec.format)
+    ics = state.spec.format == "ics"
+    sink(writer.header())
     units = {u.unit.index: u.unit for u in state.units}
-    seen: set[bytes] = set()  # digests of the lines of the source's earlier slices
+    zones: set[bytes] = set()  # .ics: the TZIDs written
+    seen: set[bytes] = set()  # keys of the records of the source's earlier slices
     current: set[bytes] = set()  # ... and of the slice being written
     last, source = -1, ""
     for index, path, length in _parts(state, segments):
         unit = units[index]
-        if unit.slices == 1:
+        if unit.slices == 1 and not ics:
             _copy(path, length, sink)
             continue
-        if index != last:  # the next slice written: of this source, or of another
+        if index != last:  # the next unit written: a slice of this source, or another
             if unit.source.key != source:
                 seen, source = set(), unit.source.key
             else:
                 seen |= current
             current, last = set(), index
-        # The lines of this slice are read whole (a segment holds whole lines).
+        # A segment's committed prefix holds whole records (commits follow pages).
         data = bytearray()
         _copy(path, length, data.extend)
         kept = bytearray()
-        for line in bytes(data).splitlines(keepends=True):
-            digest = hashlib.blake2b(line, digest_size=16).digest()
-            if digest not in seen:
-                kept += line
+        for record, key, zone in _records(bytes(data), ics):
+            if zone is not None:
+                if zone not in zones:
+                    zones.add(zone)
+                    kept += record
+                continue
+            if unit.slices > 1:
+                digest = hashlib.blake2b(key, digest_size=16).digest()
+                if digest in seen:
+                    continue
                 current.add(digest)
+            kept += record
         if kept:
             sink(bytes(kept))
+    sink(writer.footer())
+
+
+def _records(data: bytes, ics: bool) -> Iterator[tuple[bytes, bytes, bytes | None]]:
+    """
+    ``(record, key, tzid)``: JSONL lines (the key is the line), or the
+    top-level .ics components a writer encodes (VEVENT keyed by its UID,
+    VTIMEZONE named by its TZID). Ours, not icalendar's parser: only the
+    component boundaries are needed, and the bytes must pass unchanged.
+    """
+    if not ics:
+        for line in data.splitlines(keepends=True):
+            yield line, line, None
+        return
+    lines = data.split(b"\r\n")
+    component: list[bytes] = []
+    for line in lines[:-1] if lines and lines[-1] == b"" else lines:
+        component.append(line)
+        if line.startswith(b"END:") and line[4:] in (b"VEVENT", b"VTIMEZONE"):
+            record = b"\r\n".join(component) + b"\r\n"
+            unfolded = record.replace(b"\r\n ", b"").replace(b"\r\n\t", b"")
+            if line[4:] == b"VTIMEZONE":
+                yield record, b"", _property(unfolded, b"TZID") or b""
+            else:
+                yield record, _property(unfolded, b"UID") or record, None
+            component = []
+    if component:  # not a writer's output: pass it on as it is
+        yield b"\r\n".join(component) + b"\r\n", b"", None
+
+
+def _property(component: bytes, name: bytes) -> bytes | None:
+    """The first ``NAME:value`` (or ``NAME;params:value``) line's value."""
+    for line in component.split(b"\r\n"):
+        if line.startswith(name + b":") or line.startswith(name + b";"):
+            return line.partition(b":")[2]
+    return None
 
 
 def _write_output(state: JobStatus, output: Path, segments: Path) -> tuple[bool, str, int]:
