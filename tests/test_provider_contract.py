@@ -612,3 +612,19 @@ async def test_a_create_that_meets_a_fault_is_never_applied_twice(h: Harness, fa
         assert len(listed) == 1
     else:
         assert len(listed) <= 1
+
+
+# -- long windows (split by some clients into the spans their provider takes) -------------
+
+
+async def test_a_long_window_lists_each_occurrence_once(h: Harness) -> None:
+    # Two hours from 23:00 every day for 90 days: an occurrence runs across every
+    # midnight a client may cut a long window at (40 days, a year).
+    first = W0 - HOUR
+    series = h.add("nightly", first, first + 2 * HOUR, daily=90)
+    lo, hi = W0 - timedelta(days=1), W0 + timedelta(days=400)
+    masters = await collect(h, start=lo, end=hi)
+    assert ids(masters) == [series]
+    got = await collect(h, start=lo, end=hi, expand=True)
+    expected = [occurrence_id(series, first + timedelta(days=k)) for k in range(90)]
+    assert sorted(ids(got)) == sorted(expected)
