@@ -339,7 +339,6 @@ KNOWN = {
     "wecal/sandbox/_demo.py": "the demo's per-provider sources",
     "wecal/sandbox/_record.py": "the recorded request's errcode field",
     "wecal/providers/_emulation/_faults.py": "faults answer with each provider's errcodes",
-    "wecal/providers/_emulation/_recur.py": "each provider's recurrence wire forms",
 }
 
 

@@ -25,10 +25,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..providers._emulation._recur import wecom_occurrences
 from ..providers.dingtalk import _emulator as _v1_emulator
 from ..providers.dingtalk_legacy import _emulator as _dingtalk_emulator
 from ..providers.wecom import _emulator as _wecom_emulator
+from ..providers.wecom._emulator_recur import wecom_occurrences
 
 if TYPE_CHECKING:
     from ._core import SandboxCore

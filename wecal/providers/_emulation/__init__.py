@@ -1,6 +1,6 @@
 """
 What the emulators in the provider folders share: the fault vocabulary
-(:mod:`._faults`) and the emulator's recurrence helpers (:mod:`._recur`).
+(:mod:`._faults`) and the emulators' one recurrence engine (:mod:`._recur`).
 
 Each provider folder's ``_emulator`` module serves that provider's paths in
 :mod:`wecal.sandbox`; the sandbox finds them through the registry

@@ -35,7 +35,7 @@ from starlette.routing import Route
 from ...errors import ValidationError, WecalError
 from .._emulation._host import EmulatorHost
 from .._emulation._json import json_copy
-from .._emulation._recur import ding_expand, ding_moment
+from ._emulator_recur import ding_expand, ding_moment
 
 __all__ = [
     "CREDENTIALS",

@@ -31,7 +31,7 @@ from starlette.routing import Route
 from ...errors import ValidationError, WecalError
 from .._emulation._host import EmulatorHost
 from .._emulation._json import json_copy
-from .._emulation._recur import wecom_is_occurrence, wecom_previous_occurrence
+from ._emulator_recur import wecom_is_occurrence, wecom_previous_occurrence
 
 __all__ = [
     "CREDENTIALS",

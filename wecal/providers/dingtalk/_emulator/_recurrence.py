@@ -1,4 +1,7 @@
-"""Expanding a stored v1.0 series (the Graph pattern/range model) with dateutil."""
+"""
+A stored v1.0 series (the Graph pattern/range model) read as a dateutil rule
+set, expanded by the emulators' one engine (:mod:`wecal.providers._emulation._recur`).
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from zoneinfo import ZoneInfo
 from dateutil import rrule
 
 from ..._emulation._json import json_copy
+from ..._emulation._recur import occurrences
 from ._common import _INDEX, _WEEKDAYS, MAX_OCCURRENCES, _days, _instant, _ms, _range_end
 
 
@@ -91,27 +95,27 @@ def expand_occurrences(
     rules, dtstart, all_day = _rule_set(event)
     first, last = _instant(event["start"]), _instant(event["end"])
     duration = last - first
-    occurrences: Iterator[datetime] = iter(rules)
+    skip_to: datetime | None = None
     if lo is not None and lo - duration > first:
         # Skip ahead rather than walk from the series start.
         bound = lo - duration
-        bound = (
+        skip_to = (
             bound.astimezone(UTC).replace(tzinfo=None)
             if all_day
             else bound.astimezone(dtstart.tzinfo)
         )
-        occurrences = rules.xafter(bound, inc=True)
-    for n, occ in enumerate(occurrences):
-        if n >= MAX_OCCURRENCES:
-            return
-        start = occ.replace(tzinfo=UTC) if all_day else occ
-        if hi is not None and start >= hi:
-            return
-        end = start + duration
-        if start.astimezone(UTC) in exdates:
-            continue
-        if lo is None or end >= lo:
-            yield start, end
+    # All-day series run in UTC dates (the docs: all-day events are in UTC).
+    return occurrences(
+        rules,
+        duration=duration,
+        whole_days=UTC if all_day else None,
+        lo=lo,
+        hi=hi,
+        limit=MAX_OCCURRENCES,
+        touching=True,
+        skip_to=skip_to,
+        left_out=exdates,
+    )
 
 
 def _starts_within(
