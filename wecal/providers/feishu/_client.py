@@ -104,13 +104,15 @@ def _windows(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
     return out
 
 
-#: An event of a master-mode page and whether it is yielded now (a master
-#: is held until the last page).
-_Held = tuple[Event, bool]
+class _MasterPage(list[Event]):
+    """A master-mode page: its events, and the positions of masters held back."""
 
+    __slots__ = ("held",)
 
-def _held_key(item: _Held) -> Hashable:
-    return item[0].id
+    def __init__(self, events: list[Event]) -> None:
+        super().__init__(events)
+        #: Positions of the masters not yielded with this page (see ``_master_listing``).
+        self.held: list[int] = []
 
 
 def _event_key(event: Event) -> Hashable:
@@ -163,11 +165,11 @@ class _PositionPaging:
     initial: str | None = None
 
     def __init__(
-        self, fetch: Callable[[str | None], Awaitable[tuple[list[_Held], str | None]]]
+        self, fetch: Callable[[str | None], Awaitable[tuple[_MasterPage, str | None]]]
     ) -> None:
         self._fetch = fetch
 
-    async def fetch(self, position: str | None) -> RawPage[_Held]:
+    async def fetch(self, position: str | None) -> RawPage[Event]:
         items, following = await self._fetch(position)
         return RawPage(items, following, following is None)
 
@@ -393,7 +395,7 @@ class FeishuClient(BaseClient):
         """
         masters: dict[str, Event] = {}  # master id → master, read in this process
 
-        async def fetch(position: str | None) -> tuple[list[_Held], str | None]:
+        async def fetch(position: str | None) -> tuple[_MasterPage, str | None]:
             token, held, originals = _read_position(position)
             cal = await calendar()
             params: dict[str, Any] = {"page_size": size}
@@ -407,8 +409,8 @@ class FeishuClient(BaseClient):
                 raise InvalidRequestError(
                     "Feishu said there is more but gave no page_token", provider=_PROVIDER
                 )
-            out: list[_Held] = []
-            for event in events:
+            page = _MasterPage(events)
+            for k, event in enumerate(events):
                 if event.series_id is not None:
                     # An exception: its series' id and its original start.
                     assert event.recurrence_id is not None
@@ -418,21 +420,23 @@ class FeishuClient(BaseClient):
                 elif event.recurrence is not None:
                     held.add(event.id)
                     masters[event.id] = event
-                    out.append((event, False))
-                    continue
-                out.append((event, True))
+                    page.held.append(k)
             if has_more:
                 assert page_token is not None
-                return out, _write_position(page_token, held, originals)
+                return page, _write_position(page_token, held, originals)
             for master_id in sorted(held):
                 master = masters.get(master_id) or await self._master_by_id(cal, master_id)
                 if master is None:
                     continue  # deleted since it was listed
-                out.append((with_exceptions(master, originals.get(master_id, ())), True))
-            return out, None
+                page.append(with_exceptions(master, originals.get(master_id, ())))
+            return page, None
 
-        def transform(page: Sequence[_Held]) -> Iterable[Event]:
-            return list(in_window([e for e, emit in page if emit], start, end, expand=False))
+        def transform(page: Sequence[Event]) -> Iterable[Event]:
+            assert isinstance(page, _MasterPage)
+            if page.held:
+                skip = set(page.held)
+                page = [e for k, e in enumerate(page) if k not in skip]
+            return list(in_window(page, start, end, expand=False))
 
         return event_listing(
             _PositionPaging(fetch),
@@ -440,7 +444,7 @@ class FeishuClient(BaseClient):
             id_field="event_id",
             query=query,
             provider=_PROVIDER,
-            raw_key=_held_key,
+            raw_key=_event_key,
         )
 
     async def _master_by_id(self, cal: str, event_id: str) -> Event | None:

@@ -56,8 +56,15 @@ __all__ = [
 Digits = str | int
 
 
-class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True):
-    """Base of the wire Structs: unknown fields ignored, None fields not sent."""
+class _Wire(msgspec.Struct, omit_defaults=True, kw_only=True, gc=False):
+    """
+    Base of the wire Structs: unknown fields ignored, None fields not sent.
+
+    ``gc=False``: a Struct decoded from JSON holds strings, numbers, lists and
+    other Structs, never itself, so it cannot be part of a reference cycle;
+    untracked, a page's thousands of them do not set off the cyclic
+    collector (msgspec's documented use of the option).
+    """
 
 
 class TimeInfo(_Wire):
@@ -146,7 +153,7 @@ class ListData(_Wire):
     sync_token: str | None = None
 
 
-class _PageData(msgspec.Struct):
+class _PageData(msgspec.Struct, gc=False):
     #: Each event's own bytes: decoded one by one, and kept for ``Event.raw``.
     items: list[msgspec.Raw] | None = None
     has_more: bool | None = None
@@ -154,7 +161,7 @@ class _PageData(msgspec.Struct):
     sync_token: str | None = None
 
 
-class _PageEnvelope(msgspec.Struct):
+class _PageEnvelope(msgspec.Struct, gc=False):
     """A success answer: ``code`` 0 and a ``data`` object."""
 
     code: int = -1
