@@ -87,6 +87,7 @@ NEVER = (
     ("Notify", "Sandbox", "the endpoint never needs the emulator"),
     ("Model", "Sandbox", "the model never needs the emulator"),
     ("Providers", "Notify", "callbacks build on wecal._callbacks; Notify iterates them"),
+    ("Model", "Notify", "the callback building blocks sit below the endpoint"),
 )
 
 #: (importer, imported, reason): the layer rules' known exceptions, to shrink.
