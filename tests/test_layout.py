@@ -336,8 +336,9 @@ KNOWN = {
     "wecal/sandbox/_state.py": "Sandbox's public per-provider methods, delegating to the states",
     "wecal/sandbox/_data.py": "the data generator writes each provider's wire shapes",
     "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",
-    "wecal/sandbox/_app.py": "the recorded request's redacted secret parameters",
-    "wecal/sandbox/_demo.py": "the demo's per-provider sources",
+    "wecal/sandbox/_app.py": (
+        "the public errcode fields it fills and reads (RecordedRequest.errcode, Fault.errcode)"
+    ),
     "wecal/sandbox/_record.py": "the recorded request's errcode field",
     "wecal/providers/_emulation/_faults.py": "faults answer with each provider's errcodes",
 }

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .._redact import secret_names
-from ..providers._emulation._faults import Fault, FaultKind
+from ..providers._emulation._faults import Fault, FaultKind, qps_403_body
 from ..providers._emulation._host import Emulator
 from ..providers._emulation._json import json_bytes
 from ..providers._registry import PROVIDERS
@@ -32,12 +32,6 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-
-_SECRET_PARAMS = ("access_token", "corpsecret", "appsecret")
-#: Top-level JSON body keys holding secrets (the DingTalk v1.0 token request).
-_SECRET_FIELDS = ("appSecret",)
-#: Headers that may carry the access token (DingTalk v1.0).
-_TOKEN_HEADERS = (b"x-acs-dingtalk-access-token",)
 
 
 def _emulators() -> tuple[Emulator, ...]:
@@ -88,20 +82,15 @@ class _FaultLayer:
             return
         emulator, api = found
         provider = emulator.PROVIDER
-        # An optional hook: an emulator whose faults answer in a shape of its own
-        # (status and body, and headers when its answers carry some).
-        fault_answer: (
-            Callable[
-                [Any, Fault],
-                tuple[int, dict[str, Any]] | tuple[int, dict[str, Any], dict[str, str]],
-            ]
-            | None
-        ) = getattr(emulator, "fault_answer", None)
         sandbox = self.sandbox
         # When the request arrived (rates are measured on this), not when it ended.
         arrived = sandbox.clock()
         body = await _read_body(receive)
         query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+        headers = {
+            k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])
+        }
+        token = emulator.request_token(query, headers)
         outcome: dict[str, Any] = {"status": None, "errcode": None, "code": None}
 
         def record(fault: Fault | None) -> None:
@@ -109,9 +98,8 @@ class _FaultLayer:
                 payload: Any = json.loads(body) if body else None
             except ValueError:
                 payload = body.decode("utf-8", "replace")
-            # Every provider's secret names (the registry's) as well as these.
-            secret = {*_SECRET_FIELDS, *_SECRET_PARAMS, *secret_names()}
-            token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
+            # Every provider's secret names (each provider folder registers its own).
+            secret = set(secret_names())
             app = sandbox.app_key_of(
                 token, {**query, **(payload if isinstance(payload, dict) else {})}
             )
@@ -160,44 +148,21 @@ class _FaultLayer:
                 await answer(fault.status, html.encode(), "text/html")
                 return
             elif fault is not None and kind is FaultKind.QPS_403:
-                outcome["errcode"] = None
-                data = {
-                    "code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
-                    "message": "调用该接口触发了限流",
-                    "requestid": sandbox.request_hint(),
-                }
+                data = qps_403_body(sandbox.request_hint())
                 outcome["code"] = data["code"]
                 await answer(403, _json_bytes(data), "application/json")
                 return
-            elif fault is not None and kind in _ERROR_KINDS and fault_answer is not None:
-                # An emulator with its own error shape (HTTP status + string code).
-                shaped = fault_answer(sandbox, fault)
-                status, data = shaped[0], shaped[1]
-                outcome["code"] = data.get("code")
-                await answer(
-                    status,
-                    _json_bytes(data),
-                    "application/json",
-                    shaped[2] if len(shaped) > 2 else None,
-                )
-                return
             elif fault is not None and kind in _ERROR_KINDS:
-                code = fault.errcode
-                if kind is FaultKind.RATE_LIMITED:
-                    code = emulator.RATE_LIMIT_CODE
-                assert code is not None  # set by every constructor of these kinds
-                err = emulator.error_body(sandbox, code)
-                if fault.errmsg is not None:
-                    err["errmsg"] = fault.errmsg
-                outcome["errcode"] = code
-                await answer(200, _json_bytes(err), "application/json")
+                # Each emulator answers these in its API's shape.
+                status, data, extra = emulator.fault_answer(sandbox, fault)
+                outcome["errcode"] = data.get("errcode")
+                outcome["code"] = data.get("code")
+                await answer(status, _json_bytes(data), "application/json", extra)
                 return
             elif fault is not None and kind is FaultKind.DROPPED:
                 await _drop(send)
-            elif fault is not None and kind is FaultKind.REVOKE_TOKEN:
-                token = query.get("access_token") or _header(scope, _TOKEN_HEADERS)
-                if token:
-                    sandbox.revoke_token(token, fault.errcode or 40014)
+            elif fault is not None and kind is FaultKind.REVOKE_TOKEN and token:
+                sandbox.revoke_token(token, fault.errcode or 40014)
             scope.setdefault("state", {})
             scope["state"]["sandbox_drift"] = kind is FaultKind.OFFSET_DRIFT
             # The fault itself, for an emulator that applies some kinds on its
@@ -219,13 +184,6 @@ class _FaultLayer:
 
 
 _ERROR_KINDS = (FaultKind.BUSY, FaultKind.RATE_LIMITED, FaultKind.ERROR)
-
-
-def _header(scope: Scope, names: tuple[bytes, ...]) -> str | None:
-    for key, value in scope.get("headers", []):
-        if key.lower() in names:
-            return str(value.decode("latin-1"))
-    return None
 
 
 async def _read_body(receive: Receive) -> bytes:

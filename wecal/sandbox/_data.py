@@ -264,6 +264,31 @@ def generate(
         )
 
 
+def generate_sources(
+    sandbox: SandboxCore,
+    *,
+    seed: int,
+    sources: int,
+    size: int,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, tuple[str, ...]]:
+    """
+    :func:`generate` with ``sources`` sources of ``size`` events for each
+    provider it fills; the source ids per provider registry name.
+    """
+    summary = generate(
+        sandbox,
+        seed=seed,
+        wecom_calendars=sources,
+        schedules_per_calendar=size,
+        dingtalk_users=sources,
+        dingtalk_v1_users=sources,
+        events_per_user=size,
+        progress=progress,
+    )
+    return dict(summary.sources)
+
+
 def _reminders(**kw: Any) -> dict[str, Any]:
     rem: dict[str, Any] = {
         "is_remind": 0,

@@ -34,7 +34,7 @@ from .._demo_settings import DEFAULTS, LIMITS, DemoSettings, check_limit
 from ..errors import ValidationError
 from ..providers._emulation._faults import Fault, FaultKind
 from ..providers._registry import PROVIDERS
-from ._data import generate
+from ._data import generate_sources
 from ._state import Sandbox
 
 if TYPE_CHECKING:
@@ -84,17 +84,7 @@ def demo(
         if progress is not None:
             progress(done, total)
 
-    summary = generate(
-        sandbox,
-        seed=seed,
-        wecom_calendars=sources,
-        schedules_per_calendar=size,
-        dingtalk_users=sources,
-        dingtalk_v1_users=sources,
-        events_per_user=size,
-        progress=report,
-    )
-    found = dict(summary.sources)
+    found = generate_sources(sandbox, seed=seed, sources=sources, size=size, progress=report)
     done = sum(len(ids) for ids in found.values())
     for entry in PROVIDERS.values():
         # An emulator that fills its own demo data says so with populate().
@@ -249,7 +239,7 @@ def banner(url: str, demo: Demo) -> str:
         if more is not None:
             lines += more(demo.sandbox, ids)
         if python is None:
-            name = getattr(entry.client, "__name__", "WeComClient")
+            name = getattr(entry.client, "__name__", entry.title)
             python = f'wecal.{name}("{app_id}", "{secret}", base_url="{url}")'
         if example is None and ids:
             option = "--calendar" if entry.source_kind == "calendar" else "--user"

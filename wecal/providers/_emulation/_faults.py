@@ -47,12 +47,13 @@ import random
 import threading
 from collections import deque
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
 from ...errors import ValidationError
 
-__all__ = ["Fault", "FaultKind", "Faults"]
+__all__ = ["Fault", "FaultKind", "Faults", "qps_403_body"]
 
 
 class FaultKind(enum.StrEnum):
@@ -163,6 +164,15 @@ class Fault:
     def offset_drift(cls) -> Fault:
         """Insert a new item ahead of the listing before serving this page."""
         return cls(FaultKind.OFFSET_DRIFT)
+
+
+def qps_403_body(request_id: str) -> dict[str, Any]:
+    """The body of a ``qps_403`` fault's HTTP 403 (the API gateway's throttle, any emulator)."""
+    return {
+        "code": "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
+        "message": "调用该接口触发了限流",
+        "requestid": request_id,
+    }
 
 
 def _matches(target: str, api: str, path: str) -> bool:

@@ -12,7 +12,7 @@ sandbox's private members.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import Route
+
+    from ._faults import Fault
 
 __all__ = ["Emulator", "EmulatorHost"]
 
@@ -116,4 +118,21 @@ class Emulator(Protocol):
 
     def error_body(self, host: EmulatorHost, code: int, /) -> dict[str, Any]:
         """The answer body of the error ``code`` (a scripted fault) in this API's shape."""
+        ...
+
+    def fault_answer(
+        self, host: EmulatorHost, fault: Fault, /
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
+        """
+        The HTTP status, JSON body and extra headers a ``busy``,
+        ``rate_limited`` or ``error`` fault answers in this API's shape.
+        """
+        ...
+
+    def request_token(self, query: Mapping[str, str], headers: Mapping[str, str], /) -> str | None:
+        """
+        The access token a request carries (query and lowercased headers), None
+        without one: the token a ``revoke_token`` fault revokes, and whose app
+        the request log names.
+        """
         ...

@@ -33,6 +33,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import ValidationError, WecalError
+from .._emulation._faults import Fault, FaultKind
 from .._emulation._host import EmulatorHost
 from .._emulation._json import json_copy
 from ._emulator_recur import ding_expand, ding_moment
@@ -44,10 +45,12 @@ __all__ = [
     "DingTalkLegacyState",
     "api_name",
     "error_body",
+    "fault_answer",
     "gettoken",
     "handle",
     "list_items",
     "render_recurrence",
+    "request_token",
     "routes",
     "state",
 ]
@@ -435,6 +438,22 @@ def handle(
 PROVIDER = "dingtalk"
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 90018
+
+
+def fault_answer(host: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A ``busy``, ``rate_limited`` or ``error`` fault: HTTP 200 with its errcode (and errmsg)."""
+    code = RATE_LIMIT_CODE if fault.kind is FaultKind.RATE_LIMITED else fault.errcode
+    assert code is not None  # set by every constructor of the other kinds
+    err = error_body(host, code)
+    if fault.errmsg is not None:
+        err["errmsg"] = fault.errmsg
+    return 200, err, {}
+
+
+def request_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    """The ``access_token`` query parameter."""
+    return query.get("access_token")
+
 
 _APIS = {"/gettoken": "dingtalk.gettoken", "/topapi/calendar/list": "dingtalk.calendar.list"}
 

@@ -79,6 +79,7 @@ __all__ = [
     "feishu",
     "paths",
     "populate",
+    "request_token",
     "routes",
 ]
 
@@ -1142,6 +1143,12 @@ def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, An
     rule = FEISHU_ERRORS.get(code)
     msg = fault.errmsg or _MESSAGES.get(code) or (rule.meaning if rule else "error")
     return status, _envelope(state, code, msg), headers
+
+
+def request_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    """The ``Authorization: Bearer`` token (the emulator keeps its tokens in its own state)."""
+    scheme, _, token = (headers.get("authorization") or "").partition(" ")
+    return token.strip() or None if scheme.lower() == "bearer" else None
 
 
 def error_body(sandbox: EmulatorHost, code: int) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from ...errors import ValidationError, WecalError
+from .._emulation._faults import Fault, FaultKind
 from .._emulation._host import EmulatorHost
 from .._emulation._json import json_copy
 from ._emulator_recur import wecom_is_occurrence, wecom_previous_occurrence
@@ -41,8 +42,10 @@ __all__ = [
     "WeComState",
     "api_name",
     "error_body",
+    "fault_answer",
     "gettoken",
     "handle",
+    "request_token",
     "routes",
     "state",
 ]
@@ -699,6 +702,22 @@ def handle(
 PROVIDER = NAME
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 45009
+
+
+def fault_answer(host: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A ``busy``, ``rate_limited`` or ``error`` fault: HTTP 200 with its errcode (and errmsg)."""
+    code = RATE_LIMIT_CODE if fault.kind is FaultKind.RATE_LIMITED else fault.errcode
+    assert code is not None  # set by every constructor of the other kinds
+    err = error_body(host, code)
+    if fault.errmsg is not None:
+        err["errmsg"] = fault.errmsg
+    return 200, err, {}
+
+
+def request_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    """The ``access_token`` query parameter."""
+    return query.get("access_token")
+
 
 _OPS = {f"/cgi-bin/oa/{op.replace('.', '/')}": op for op in HANDLERS}
 

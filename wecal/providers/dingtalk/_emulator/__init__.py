@@ -126,6 +126,7 @@ from ._routes import routes as routes
 from ._state import DingTalkV1 as DingTalkV1
 from ._state import error_body as error_body
 from ._state import fault_answer as fault_answer
+from ._state import request_token as request_token
 from ._state import source_lines as source_lines
 from ._state import v1 as v1
 
@@ -142,6 +143,7 @@ __all__ = [
     "fault_answer",
     "handle",
     "paths",
+    "request_token",
     "routes",
     "source_lines",
     "v1",

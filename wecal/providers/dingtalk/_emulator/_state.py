@@ -927,7 +927,7 @@ def error_body(sandbox: EmulatorHost, errcode: int) -> dict[str, Any]:
         return v1(sandbox).error_body(V1Error(500, "systemError", f"errcode {errcode}"))
 
 
-def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any]]:
+def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:
     """The v1.0 answer of a ``busy``, ``rate_limited`` or ``error`` fault."""
     if fault.kind is FaultKind.BUSY:
         exc = V1Error(429, "system.busy", "系统繁忙，请稍后重试")
@@ -938,7 +938,12 @@ def fault_answer(sandbox: EmulatorHost, fault: Fault) -> tuple[int, dict[str, An
     else:
         exc = V1Error(500, "systemError", fault.errmsg or f"errcode {fault.errcode}")
     with sandbox.lock:
-        return exc.status, v1(sandbox).error_body(exc)
+        return exc.status, v1(sandbox).error_body(exc), {}
+
+
+def request_token(query: Mapping[str, str], headers: Mapping[str, str]) -> str | None:
+    """The ``x-acs-dingtalk-access-token`` header, else (the legacy-host lookups) the query's."""
+    return query.get("access_token") or headers.get("x-acs-dingtalk-access-token")
 
 
 #: A listing row: (start in epoch ms, id, a function that renders the item).
