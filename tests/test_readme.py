@@ -13,6 +13,8 @@ import httpx
 import pytest
 
 import wecal
+from wecal.providers.feishu._emulator import CREDENTIALS as FEISHU_CREDENTIALS
+from wecal.providers.feishu._emulator import feishu as feishu_state
 from wecal.sandbox import Fault, Sandbox, generate
 
 from .sandbox_fixtures import (
@@ -46,6 +48,7 @@ EXAMPLES, WHERE = _collect()
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 pytestmark = pytest.mark.anyio
+DAY = timedelta(days=1)
 
 
 def load(name: str) -> dict[str, Any]:
@@ -184,18 +187,36 @@ def _wecom(sandbox: Sandbox) -> wecal.WeComClient:
 
 
 async def test_web_handler(sandbox: Sandbox) -> None:
-    summary = generate(sandbox, seed=2, wecom_calendars=1, schedules_per_calendar=40)
+    """The next week of a Feishu user's calendar, series expanded (real time: the handler's now)."""
+    state = feishu_state(sandbox)
+    calendar = state.add_user("ou_web", "王五")
+    now = datetime.now(UTC).replace(microsecond=0)
+    hour = timedelta(hours=1)
+
+    def times(start: datetime) -> dict[str, Any]:
+        return {
+            "start_time": {"timestamp": str(int(start.timestamp())), "timezone": "Asia/Shanghai"},
+            "end_time": {"timestamp": str(int((start + hour).timestamp())), "timezone": "UTC"},
+        }
+
+    # A daily series begun three days ago, one meeting tomorrow, one in ten days.
+    state.add_event(calendar, {**times(now - 3 * DAY + hour), "summary": "站会",
+                               "recurrence": "FREQ=DAILY"})  # fmt: skip
+    state.add_event(calendar, {**times(now + DAY), "summary": "评审"})
+    state.add_event(calendar, {**times(now + 10 * DAY), "summary": "later"})
     upcoming = load("web_handler")["upcoming"]
-    async with _wecom(sandbox) as wecom:
-        body = await upcoming(wecom, summary.wecom_calendars[0], days=7)
+    async with wecal.FeishuClient(
+        *FEISHU_CREDENTIALS, base_url="http://sandbox",
+        transport=httpx.ASGITransport(app=sandbox.app), token_store=wecal.MemoryTokenStore(),
+    ) as feishu:  # fmt: skip
+        body = await upcoming(feishu, "ou_web", days=7)
     assert json.loads(json.dumps(body)) == body
-    now = datetime.now(UTC)
-    for item in body:
-        event = wecal.from_dict(item)
-        end = event.end if isinstance(event.end, datetime) else None
-        if end is not None:
-            assert end > now - timedelta(minutes=1)
-        assert event.recurrence is None  # expanded: occurrences, not rules
+    events = sorted((wecal.from_dict(item) for item in body), key=lambda e: e.start_datetime)
+    assert all(e.recurrence is None for e in events)  # expanded: occurrences, not rules
+    # The series at now-3d+1h, daily: its occurrences from now-2d+1h overlap [now, now+7d)
+    # when they end after now: now+1h, +1d+1h, ..., +6d+1h (seven); and tomorrow's meeting.
+    expected = sorted([(now + k * DAY + hour, "站会") for k in range(7)] + [(now + DAY, "评审")])
+    assert [(e.start_datetime, e.summary) for e in events] == expected
 
 
 async def test_bulk_export(sandbox: Sandbox, tmp_path: Path) -> None:
