@@ -432,15 +432,34 @@ def _wire_stamp(value: str | BoundWire | None) -> datetime | None:
     if value is None or value == "":
         return None
     if type(value) is str:
-        return _parse_datetime(value, None, "$")
+        return _wire_time(value, None)
     assert isinstance(value, BoundWire)
     text, zone_name = value.date_time, value.time_zone
     zone = _zone(zone_name) if zone_name else None
     if text:
-        return _parse_datetime(text, zone, "$")
+        return _wire_time(text, zone)
     if not value.date:
         return None
     return datetime.combine(_parse_date(value.date, "$"), _MIDNIGHT, zone or UTC)
+
+
+def _wire_time(text: str, zone: tzinfo | None) -> datetime:
+    """
+    :func:`_parse_datetime` of a ``date_time`` the Structs read as a string,
+    inline; what it refuses raises (ValueError, _NotFast) and the page takes
+    the dict readers, which name it.
+    """
+    moment = _fromisoformat(text)
+    if moment.tzinfo is None:  # fromisoformat: no tzinfo, or a fixed offset
+        if zone is None:
+            raise _NotFast
+        return moment.replace(tzinfo=zone)
+    if zone is not None:
+        try:
+            return moment.astimezone(zone)
+        except OverflowError:
+            pass  # at the edge of datetime's range: keep the offset, as _parse_datetime
+    return moment
 
 
 # The organizers of a calendar are a handful of people: one frozen Person each.
@@ -489,8 +508,8 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
     elif start_dt is None or end_dt is None:
         raise _NotFast
     else:
-        start = _parse_datetime(start_dt, _zone(start_zone) if start_zone else zone, "$")
-        end = _parse_datetime(end_dt, _zone(end_zone) if end_zone else zone, "$")
+        start = _wire_time(start_dt, _zone(start_zone) if start_zone else zone)
+        end = _wire_time(end_dt, _zone(end_zone) if end_zone else zone)
         if end < start:
             raise _NotFast
     all_day = not isinstance(start, datetime)
