@@ -66,6 +66,7 @@ from __future__ import annotations
 
 import contextlib
 import email.utils
+import functools
 import json as jsonlib
 import logging
 import random
@@ -843,7 +844,7 @@ class HttpCore:
         sent_at = self._clock()
         try:
             built = self._http().build_request(
-                method, request.url, params=params, json=request.json, headers=headers
+                method, _parsed_url(request.url), params=params, json=request.json, headers=headers
             )
         except httpx.InvalidURL as exc:
             message = f"{method} {path}: invalid URL: {self.redact(str(exc))}"
@@ -1340,6 +1341,17 @@ def _stuck(connection: Any) -> bool:
         return not (connection.is_idle() or connection.is_available() or connection.is_closed())
     except Exception:  # not an httpcore connection as we know it: leave it alone
         return False
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed_url(url: str) -> httpx.URL:
+    """
+    ``httpx.URL(url)``, once per distinct URL: a listing sends many pages to one
+    URL, and httpx parses a URL given as text character by character on every
+    request (given an ``httpx.URL`` it only adds the query). URLs are immutable;
+    a URL httpx refuses raises ``InvalidURL`` each time (never cached).
+    """
+    return httpx.URL(url)
 
 
 def _snippet(content: bytes, limit: int = 80) -> str:
