@@ -61,6 +61,7 @@ from dateutil import rrule
 from ..._zones import zone_for
 from .._emulation._faults import FaultKind
 from .._emulation._host import EmulatorHost
+from .._emulation._json import json_copy
 from ._errors import FEISHU_ERRORS
 
 if TYPE_CHECKING:
@@ -479,9 +480,9 @@ class FeishuEmulator:
     # -- events: reading --------------------------------------------------------
 
     def _render(self, cal_id: str, stored: Mapping[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(dict(stored))
-        out.pop("attendees", None)
-        return out
+        # A copy (an answer must not change with a later write) of what a listing
+        # shows, attendees left out; by a JSON round trip, see _emulation/_json.py.
+        return json_copy({k: v for k, v in stored.items() if k != "attendees"})
 
     def _live(self, cal_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events.get(cal_id, {}).values() if not e.get("_deleted")]
