@@ -51,12 +51,7 @@ class Cluster:
         self.workers: list[subprocess.Popen[bytes]] = []
         self.started: list[subprocess.Popen[str]] = []
         self.env = dict(os.environ)
-        self.env.update(
-            PYTHONPATH=str(ROOT),
-            WECAL_RECONCILE_SECONDS="0.5",
-            WECAL_SLICE_PAGES="2",
-            WECAL_LEASE_SECONDS="2",
-        )
+        self.env.update(PYTHONPATH=str(ROOT))
         for name, (app_id, secret) in credentials().items():
             from wecal.providers._registry import PROVIDERS
 
@@ -65,11 +60,11 @@ class Cluster:
             self.env[entry.secret.env] = secret
         self.db = redis_py.Redis.from_url(redis.url, decode_responses=True)
 
-    def start_worker(self) -> subprocess.Popen[bytes]:
+    def start_worker(self, *extra: str) -> subprocess.Popen[bytes]:
         with (self.tmp / f"worker{len(self.workers)}.log").open("wb") as log:
             proc = subprocess.Popen(
                 [sys.executable, "-m", "wecal.cli", "worker", "--redis", self.redis.url,
-                 "--jobs", "2"],
+                 "--jobs", "2", "--reconcile-seconds", "0.5", *extra],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -115,7 +110,7 @@ class Cluster:
         self, job: str, provider: str, out: Path, *extra: str, n: int | None = None
     ) -> list[str]:
         return ["export", *self.args(provider, n), "--redis", self.redis.url, "--job", job,
-                "-o", str(out), *extra]  # fmt: skip
+                "-o", str(out), "--slice-pages", "2", "--lease", "2", *extra]  # fmt: skip
 
     def single(self, provider: str, n: int | None = None) -> list[str]:
         """The sorted lines of a single-process export of the same sources."""
@@ -329,6 +324,54 @@ def test_an_ics_job_holds_the_events_and_zones_of_a_one_process_calendar(
     assert text.endswith(b"END:VCALENDAR\r\n")
 
 
+def _blocked_and_deferred(cluster: Cluster, job: str) -> bool:
+    """
+    The app is blocked (its shared block key in Redis), no unit holds a lease,
+    and every unit not done has its one engine job scheduled after the block
+    ends (arq's queue: score = when to run, in ms).
+    """
+    blocks = list(cluster.db.scan_iter("wecal:block:wecom:*"))
+    if len(blocks) != 1 or cluster.holders(job):
+        return False
+    block_end = time.time() * 1000 + cluster.db.pttl(blocks[0])
+    queue = cluster.db.zrange("arq:queue", 0, -1, withscores=True)
+    for key in _unit_keys(cluster, job, "wecom"):
+        if cluster.db.hget(f"wecal:job:{job}:unit:{key}", "state") == "done":
+            continue
+        scores = [score for name, score in queue if name.startswith(f"wecal:{job}:{key}:")]
+        if len(scores) != 1 or scores[0] < block_end:
+            return False
+    return True
+
+
+@pytest.mark.parametrize("wait", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_a_wecom_block_defers_the_apps_units_until_it_ends(
+    cluster_factory: Callable[..., Cluster], tmp_path: Path, wait: bool
+) -> None:
+    cluster = cluster_factory(workers=1)
+    expected = cluster.single("wecom") if wait else []
+    requests = cluster.demo.sandbox.requests
+    requests.clear()
+    # The second listing call is answered 45009: the client blocks the app
+    # (60 s, shared through Redis); past --max-wait, units defer, not wait.
+    cluster.demo.sandbox.faults.script(
+        "wecom.schedule.get_by_calendar", [None, Fault.rate_limited()]
+    )
+    out = tmp_path / "out.jsonl"
+    job = cluster.start(*cluster.job("hb", "wecom", out))
+    cluster.wait_for(lambda: any(r.errcode == 45009 for r in requests), why="the 45009")
+    cluster.wait_for(lambda: _blocked_and_deferred(cluster, "hb"), why="the units deferred")
+    if not wait:
+        return
+    _, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err
+    assert _lines(out) == expected
+    listing = [r for r in requests if _is_listing(r.api)]
+    blocked = next(i for i, r in enumerate(listing) if r.errcode == 45009)
+    # Nothing was asked of the app until its block ended.
+    assert listing[blocked + 1].at - listing[blocked].at >= 59.0
+
+
 def test_another_plan_under_the_same_job_name_is_refused(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
@@ -449,8 +492,7 @@ def test_a_spent_monthly_quota_fails_the_units_with_that_reason_without_retrying
     cluster_factory: Callable[..., Cluster], tmp_path: Path
 ) -> None:
     cluster = cluster_factory(workers=0)
-    cluster.env["WECAL_MONTHLY_QUOTA"] = "3"  # the token and two pages, for all workers
-    cluster.start_worker()
+    cluster.start_worker("--monthly-quota", "3")  # the token and two pages
     out = tmp_path / "out.jsonl"
     done = cluster.run(*cluster.job("q", "dingtalk", out))
     assert done.returncode == 1, done.stderr

@@ -51,6 +51,7 @@ from ._client import BaseClient
 from ._demo_settings import DEFAULTS, LIMITS
 from ._http import CallStats, _mask_userinfo
 from ._ratelimit import RateLimitConfig
+from ._retry import RetryConfig
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import (
@@ -678,6 +679,35 @@ def main() -> None:
     "(needs --checkpoint, or --job).",
 )
 @click.option(
+    "--slice-pages",
+    default=20,
+    show_default=True,
+    type=click.IntRange(1),
+    envvar="WECAL_SLICE_PAGES",
+    show_envvar=True,
+    help="With --job: pages a unit reads before it commits, gives its lease back and "
+    "enqueues its continuation.",
+)
+@click.option(
+    "--slice-seconds",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    envvar="WECAL_SLICE_SECONDS",
+    show_envvar=True,
+    help="With --job: ... or after this many seconds, whichever comes first.",
+)
+@click.option(
+    "--lease",
+    default=30.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    envvar="WECAL_LEASE_SECONDS",
+    show_envvar=True,
+    help="With --job: seconds a silent worker keeps a unit (renewed while it works); "
+    "a killed worker's unit is taken up again after it.",
+)
+@click.option(
     "--keep-segments",
     is_flag=True,
     help="With --job: keep the units' segments after the output is written (default: removed).",
@@ -725,6 +755,9 @@ def export_command(
     max_calls: int | None,
     window_slices: int,
     keep_segments: bool,
+    slice_pages: int,
+    slice_seconds: float,
+    lease: float,
     dry_run: bool,
     offline: bool,
     as_json: bool,
@@ -781,6 +814,7 @@ def export_command(
         return _distributed(
             config, window, expand, fmt, output, checkpoint, page_size, quiet, redis_url, job,
             segments, max_calls, window_slices, keep_segments,
+            {"slice_pages": slice_pages, "slice_seconds": slice_seconds, "lease": lease},
         )  # fmt: skip
     options: dict[str, object] = {
         "--provider": config.label,
@@ -1114,6 +1148,7 @@ def _job_spec(
     window_slices: int = 1,
     output: Path | None = None,
     keep_segments: bool = False,
+    knobs: dict[str, Any] | None = None,
 ) -> Any:
     from .export.distributed import JobSpec, UnitSource
 
@@ -1123,6 +1158,7 @@ def _job_spec(
             "and pass its URL with --base-url"
         )
     start, end = window
+    knobs = {"slice_pages": 20, "slice_seconds": 20.0, "lease": 30.0, **(knobs or {})}
     return JobSpec(
         job=job,
         sources=tuple(
@@ -1143,9 +1179,9 @@ def _job_spec(
         segments=os.path.abspath(segments),
         output="" if output is None else os.path.abspath(output),
         keep_segments=keep_segments,
-        slice_pages=int(os.environ.get("WECAL_SLICE_PAGES", "20")),
-        slice_seconds=float(os.environ.get("WECAL_SLICE_SECONDS", "20")),
-        lease=float(os.environ.get("WECAL_LEASE_SECONDS", "30")),
+        slice_pages=knobs["slice_pages"],
+        slice_seconds=knobs["slice_seconds"],
+        lease=knobs["lease"],
     )
 
 
@@ -1164,6 +1200,7 @@ def _distributed(
     max_calls: int | None,
     window_slices: int = 1,
     keep_segments: bool = False,
+    knobs: dict[str, Any] | None = None,
 ) -> int:
     anyio.run(config.aclose)  # the workers read the sources, not this process
     if output == "-":
@@ -1175,7 +1212,7 @@ def _distributed(
     try:
         spec = _job_spec(
             config, job, window, expand, fmt, page_size, folder, window_slices, target,
-            keep_segments,
+            keep_segments, knobs,
         )  # fmt: skip
     except ValidationError as exc:
         raise click.UsageError(str(exc)) from None
@@ -1303,16 +1340,29 @@ async def _job_status(redis_url: str, job: str, as_json: bool) -> int:
 
 
 @contextlib.asynccontextmanager
-async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
+async def export_pages(
+    spec: Any, shared: Any, *, max_wait: float | None = None, monthly_quota: int | None = None
+) -> AsyncIterator[Any]:
     """
-    What a worker reads a job's sources with (``WECAL_EXPORT_PAGES`` default): one
+    What a worker reads a job's sources with (``WorkerOptions.pages`` default): one
     client per provider, on the shared state, credentials from this process's
     environment (``WECAL_WECOM_CORP_ID``...), never from Redis.
+
+    ``max_wait`` (default ``WECAL_MAX_WAIT``, else 5 s): a rate slot, a
+    provider block (WeCom's 45009) or a Retry-After further away raises
+    :class:`~wecal.RateLimitError` at once, and the unit is deferred.
+    ``monthly_quota`` (default ``WECAL_MONTHLY_QUOTA``): the app's quota.
     """
     clients: dict[str, CalendarProvider] = {}
-    max_wait = float(os.environ.get("WECAL_MAX_WAIT", "5"))
-    quota = os.environ.get("WECAL_MONTHLY_QUOTA")
-    limits = RateLimitConfig(max_wait=max_wait, monthly_quota=int(quota) if quota else None)
+    if max_wait is None:
+        max_wait = float(os.environ.get("WECAL_MAX_WAIT", "5"))
+    if monthly_quota is None:
+        quota = os.environ.get("WECAL_MONTHLY_QUOTA")
+        monthly_quota = int(quota) if quota else None
+    limits = RateLimitConfig(max_wait=max_wait, monthly_quota=monthly_quota)
+    # A block the provider sets (WeCom 45009: 60 s) longer than max_wait is
+    # raised, not slept in the worker: the unit gives its slot back.
+    retry = RetryConfig(max_retry_after=max_wait)
 
     def client_for(provider: str, app: str) -> CalendarProvider:
         if provider not in clients:
@@ -1337,6 +1387,7 @@ async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
                 base_url=spec.base_url,
                 shared=shared,
                 rate_limit=limits,
+                retry=retry,
             )
         return clients[provider]
 
@@ -1367,28 +1418,112 @@ async def export_pages(spec: Any, shared: Any) -> AsyncIterator[Any]:
 
 
 @main.command("worker")
-@click.option("--redis", "redis_url", required=True, help="The Redis the jobs are on.")
+@click.option(
+    "--redis",
+    "redis_url",
+    required=True,
+    envvar="WECAL_REDIS_URL",
+    show_envvar=True,
+    help="The Redis the jobs are on.",
+)
+@click.option(
+    "--prefix",
+    default="wecal",
+    show_default=True,
+    envvar="WECAL_REDIS_PREFIX",
+    show_envvar=True,
+    help="Key prefix of the jobs and shared state on that Redis.",
+)
 @click.option(
     "--jobs",
     default=4,
     show_default=True,
     type=click.IntRange(1, 256),
+    envvar="WECAL_WORKER_JOBS",
+    show_envvar=True,
     help="Units this worker runs at the same time.",
 )
+@click.option(
+    "--tenant-concurrency",
+    default=4,
+    show_default=True,
+    type=click.IntRange(1),
+    envvar="WECAL_TENANT_CONCURRENCY",
+    show_envvar=True,
+    help="Units of one app run at once across all workers; a unit finding them all "
+    "taken is deferred.",
+)
+@click.option(
+    "--max-wait",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    envvar="WECAL_MAX_WAIT",
+    show_envvar=True,
+    help="Seconds a unit may wait for a rate slot or a provider block; longer, it is "
+    "deferred until then and its worker slot given back.",
+)
+@click.option(
+    "--monthly-quota",
+    type=click.IntRange(1),
+    envvar="WECAL_MONTHLY_QUOTA",
+    show_envvar=True,
+    help="The app's calls per month ("
+    + "; ".join(dict.fromkeys(e.monthly_quota for e in PROVIDERS.values() if e.monthly_quota))
+    + "); past it units fail.",
+)
+@click.option(
+    "--reconcile-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0, min_open=True),
+    envvar="WECAL_RECONCILE_SECONDS",
+    show_envvar=True,
+    help="How often this worker re-enqueues units neither done, leased nor queued.",
+)
+@click.option(
+    "--pages",
+    default="wecal.cli:export_pages",
+    show_default=True,
+    envvar="WECAL_EXPORT_PAGES",
+    show_envvar=True,
+    help="module:function building the clients a unit reads with (credentials from "
+    "the environment).",
+)
 @_debug_option
-def worker_command(redis_url: str, jobs: int) -> int:
+def worker_command(
+    *,
+    redis_url: str,
+    prefix: str,
+    jobs: int,
+    tenant_concurrency: int,
+    max_wait: float,
+    monthly_quota: int | None,
+    reconcile_seconds: float,
+    pages: str,
+) -> int:
     """Run distributed export units (arq); start one or more on any machine."""
     import logging
 
     from arq.worker import run_worker
 
-    from .export.arq import settings_for
+    from .export.arq import WorkerOptions, settings_for
 
     logging.basicConfig(
         level=logging.INFO if _debug[0] else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
-    run_worker(settings_for(redis_url, jobs=jobs))
+    options = WorkerOptions(
+        redis_url=redis_url,
+        prefix=prefix,
+        pages=pages,
+        jobs=jobs,
+        tenant_concurrency=tenant_concurrency,
+        max_wait=max_wait,
+        monthly_quota=monthly_quota,
+        reconcile_seconds=reconcile_seconds,
+    )
+    run_worker(settings_for(options))
     return 0
 
 

@@ -10,22 +10,24 @@ delivers a job at least once; a unit run twice is fenced there. A
 throttled unit gives its worker slot back.
 
 The worker knows no provider: it builds its clients with the function named
-by ``WECAL_EXPORT_PAGES`` (``module:function``, default the command line's
-``wecal.cli:export_pages``), an async context manager ``(spec, shared)`` →
-``open_pages``. Credentials come from the worker's environment, never from
-Redis.
+by :class:`WorkerOptions` ``pages`` (``module:function``, default the command
+line's ``wecal.cli:export_pages``), an async context manager ``(spec,
+shared)`` → ``open_pages``. Credentials come from the worker's environment,
+never from Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import logging
 import os
 from collections.abc import Callable
 from typing import Any, ClassVar
 
+import attrs
 from arq import Retry
 from arq.connections import ArqRedis, RedisSettings
 from arq.worker import Function, func
@@ -35,7 +37,14 @@ from ..redis import RedisBackend
 from . import distributed
 from .distributed import Coordinator, Deferred, JobSpec, UnitPages
 
-__all__ = ["ArqQueue", "WorkerSettings", "finalize_job", "run_unit_job", "settings_for"]
+__all__ = [
+    "ArqQueue",
+    "WorkerOptions",
+    "WorkerSettings",
+    "finalize_job",
+    "run_unit_job",
+    "settings_for",
+]
 
 logger = logging.getLogger("wecal")
 
@@ -44,6 +53,7 @@ FUNCTION = "wecal_export_unit"
 #: The arq function name of a job's finalize.
 FINALIZE = "wecal_export_finalize"
 DEFAULT_PAGES = "wecal.cli:export_pages"
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 
 
 class ArqQueue:
@@ -63,13 +73,82 @@ class ArqQueue:
         await self.pool.enqueue_job(FINALIZE, job, _job_id=job_id)
 
 
+def _env_number(name: str, default: str, kind: Callable[[str], Any]) -> Any:
+    text = os.environ.get(name, default)
+    try:
+        value = kind(text)
+    except ValueError:
+        raise ConfigurationError(f"{name}={text!r} is not a number") from None
+    return value
+
+
+@attrs.frozen
+class WorkerOptions:
+    """
+    How a worker runs units (``wecal worker``'s options; the environment
+    names each one's default for ``arq wecal.export.arq.WorkerSettings``):
+
+    - ``redis_url``: the jobs' Redis (``WECAL_REDIS_URL``);
+    - ``prefix``: its key prefix (``WECAL_REDIS_PREFIX``, ``wecal``);
+    - ``pages``: ``module:function`` building the clients, an async context
+      manager ``(spec, shared)`` → ``open_pages`` (``WECAL_EXPORT_PAGES``,
+      default the command line's, which takes ``max_wait`` and
+      ``monthly_quota`` below);
+    - ``jobs``: units run at once (``WECAL_WORKER_JOBS``, 4);
+    - ``tenant_concurrency``: units of one app run at once across all
+      workers; a unit finding them all out is deferred
+      (``WECAL_TENANT_CONCURRENCY``, 4);
+    - ``max_wait``: a rate slot or provider block further away defers the
+      unit instead of waiting in the worker (``WECAL_MAX_WAIT``, 5 s);
+    - ``monthly_quota``: the app's calls per month; past it units fail
+      (``WECAL_MONTHLY_QUOTA``, none);
+    - ``reconcile_seconds``: how often the worker re-enqueues units neither
+      done, leased nor queued (``WECAL_RECONCILE_SECONDS``, 5).
+    """
+
+    redis_url: str = DEFAULT_REDIS
+    prefix: str = "wecal"
+    pages: str = DEFAULT_PAGES
+    jobs: int = 4
+    tenant_concurrency: int = 4
+    max_wait: float = 5.0
+    monthly_quota: int | None = None
+    reconcile_seconds: float = 5.0
+
+    def __attrs_post_init__(self) -> None:
+        for name in ("jobs", "tenant_concurrency", "max_wait", "reconcile_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ValidationError(f"WorkerOptions.{name} must be positive, got {value!r}")
+        if self.monthly_quota is not None and self.monthly_quota < 1:
+            raise ValidationError("WorkerOptions.monthly_quota must be positive or None")
+
+    @classmethod
+    def from_env(cls, **given: Any) -> WorkerOptions:
+        """The options from the environment, ``given`` ones (not None) taking precedence."""
+        quota = os.environ.get("WECAL_MONTHLY_QUOTA")
+        found: dict[str, Any] = {
+            "redis_url": os.environ.get("WECAL_REDIS_URL", DEFAULT_REDIS),
+            "prefix": os.environ.get("WECAL_REDIS_PREFIX", "wecal"),
+            "pages": os.environ.get("WECAL_EXPORT_PAGES", DEFAULT_PAGES),
+            "jobs": _env_number("WECAL_WORKER_JOBS", "4", int),
+            "tenant_concurrency": _env_number("WECAL_TENANT_CONCURRENCY", "4", int),
+            "max_wait": _env_number("WECAL_MAX_WAIT", "5", float),
+            "monthly_quota": _env_number("WECAL_MONTHLY_QUOTA", quota, int) if quota else None,
+            "reconcile_seconds": _env_number("WECAL_RECONCILE_SECONDS", "5", float),
+        }
+        found.update({k: v for k, v in given.items() if v is not None})
+        return cls(**found)
+
+
 class _Service:
     """What a worker process holds: Redis clients, provider clients, the reconciler."""
 
-    def __init__(self, url: str, prefix: str, pages: Callable[..., Any], pool: ArqRedis) -> None:
-        self.url = url
-        self.prefix = prefix
-        self.pages_factory = pages
+    def __init__(self, options: WorkerOptions, pool: ArqRedis) -> None:
+        self.options = options
+        self.url = options.redis_url
+        self.prefix = options.prefix
+        self.pages_factory = _pages_factory(options)
         self.queue = ArqQueue(pool)
         self.coord: Coordinator | None = None
         self.shared: RedisBackend | None = None
@@ -79,7 +158,7 @@ class _Service:
         self.failure: BaseException | None = None
         self.stack = contextlib.AsyncExitStack()
         self.lock = asyncio.Lock()
-        self.interval = float(os.environ.get("WECAL_RECONCILE_SECONDS", "5"))
+        self.interval = options.reconcile_seconds
 
     async def main(self) -> None:
         """Enter everything in this one task (coredis keeps its pool in it), then reconcile."""
@@ -137,11 +216,14 @@ async def run_unit_job(ctx: dict[str, Any], job: str, unit: str) -> str:
     source = (await service.coord.unit(job, unit)).source
     # Per-tenant fairness: a unit that finds its app's permits all out gives
     # its worker slot back instead of waiting in it.
-    cap = int(os.environ.get("WECAL_TENANT_CONCURRENCY", "4"))
+    cap = service.options.tenant_concurrency
     permit_key = f"export-permit:{source.provider}:{source.app}"
     permit = await service.shared.acquire_permit(permit_key, cap, spec.lease)
     if permit is None:
-        raise Retry(defer=distributed._jitter() + 1.0)
+        defer = distributed._jitter() + 1.0
+        unit_ = await service.coord.unit(job, unit)
+        await service.coord.mark_queued(job, unit_, defer + 60.0)
+        raise Retry(defer=defer)
     try:
         open_pages = await service.open_pages(job)
         return await distributed.run_unit(service.coord, service.queue, job, unit, open_pages)
@@ -167,30 +249,26 @@ async def finalize_job(ctx: dict[str, Any], job: str) -> bool:
         return False
 
 
-def _pages_factory() -> Callable[..., Any]:
-    name = os.environ.get("WECAL_EXPORT_PAGES", DEFAULT_PAGES)
+def _pages_factory(options: WorkerOptions) -> Callable[..., Any]:
+    name = options.pages
     module, _, attr = name.partition(":")
     try:
         found: Callable[..., Any] = getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError):
+    except (ImportError, AttributeError, ValueError):
         raise ConfigurationError(
-            f"WECAL_EXPORT_PAGES={name!r}: no such module:function to build the clients"
+            f"pages {name!r}: no such module:function to build the clients"
         ) from None
+    if name == DEFAULT_PAGES:  # the command line's takes the worker's limits
+        return functools.partial(
+            found, max_wait=options.max_wait, monthly_quota=options.monthly_quota
+        )
     return found
-
-
-def _url() -> str:
-    return os.environ.get("WECAL_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 async def startup(ctx: dict[str, Any]) -> None:
     """Start the worker's service task: Redis clients, provider clients, the reconciler."""
-    service = _Service(
-        ctx.get("wecal_url") or _url(),
-        os.environ.get("WECAL_REDIS_PREFIX", "wecal"),
-        _pages_factory(),
-        ctx["redis"],
-    )
+    options = ctx.get("wecal_options") or WorkerOptions.from_env()
+    service = _Service(options, ctx["redis"])
     ctx["wecal"] = service
     ctx["wecal_task"] = asyncio.get_running_loop().create_task(service.main())
     await service.ready.wait()
@@ -210,7 +288,7 @@ async def shutdown(ctx: dict[str, Any]) -> None:
 
 
 class WorkerSettings:
-    """``arq wecal.export.arq.WorkerSettings``: Redis from ``WECAL_REDIS_URL``."""
+    """``arq wecal.export.arq.WorkerSettings``: options from the environment (``WECAL_*``)."""
 
     functions: ClassVar[list[Function]] = [
         func(run_unit_job, name=FUNCTION, max_tries=100_000, keep_result=60),
@@ -219,23 +297,29 @@ class WorkerSettings:
     ]
     on_startup = staticmethod(startup)
     on_shutdown = staticmethod(shutdown)
-    redis_settings = RedisSettings.from_dsn(_url())
+    redis_settings = RedisSettings.from_dsn(os.environ.get("WECAL_REDIS_URL", DEFAULT_REDIS))
     job_timeout = 300
     max_jobs = int(os.environ.get("WECAL_WORKER_JOBS", "4"))
     poll_delay = 0.2
     keep_result = 60
 
 
-def settings_for(url: str, *, jobs: int = 4) -> dict[str, Any]:
-    """The worker's settings for Redis at ``url`` (``wecal worker`` runs these)."""
-    os.environ["WECAL_REDIS_URL"] = url
+def settings_for(url: str | WorkerOptions, *, jobs: int | None = None) -> dict[str, Any]:
+    """
+    The worker's settings (``wecal worker`` runs these): for Redis at ``url``
+    with the environment's other options, or for :class:`WorkerOptions`.
+    """
+    options = url if isinstance(url, WorkerOptions) else WorkerOptions.from_env(redis_url=url)
+    if jobs is not None:
+        options = attrs.evolve(options, jobs=jobs)
     return {
         "functions": WorkerSettings.functions,
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(url),
+        "redis_settings": RedisSettings.from_dsn(options.redis_url),
         "job_timeout": WorkerSettings.job_timeout,
-        "max_jobs": jobs,
+        "max_jobs": options.jobs,
         "poll_delay": WorkerSettings.poll_delay,
         "keep_result": WorkerSettings.keep_result,
+        "ctx": {"wecal_options": options},
     }

@@ -477,6 +477,7 @@ class Coordinator:
         self._spend = script(_SPEND)
         self._unlock = script(_UNLOCK)
         self._specs: dict[str, JobSpec] = {}
+        self._plans: dict[str, tuple[list[Unit], dict[str, Unit]]] = {}
 
     async def __aenter__(self) -> Coordinator:
         await self.redis.__aenter__()
@@ -523,12 +524,20 @@ class Coordinator:
         self._specs[job] = spec
         return spec
 
+    async def units(self, job: str) -> list[Unit]:
+        """The plan of ``job`` (computed once per process: a spec never changes)."""
+        if job not in self._plans:
+            units = plan(await self.spec(job))
+            self._plans[job] = (units, {unit.key: unit for unit in units})
+        return self._plans[job][0]
+
     async def unit(self, job: str, key: str) -> Unit:
         """The unit of ``job`` whose key is ``key``."""
-        for unit in plan(await self.spec(job)):
-            if unit.key == key:
-                return unit
-        raise ValidationError(f"job {job!r} has no unit {key!r}")
+        await self.units(job)
+        found = self._plans[job][1].get(key)
+        if found is None:
+            raise ValidationError(f"job {job!r} has no unit {key!r}")
+        return found
 
     async def set_budget(self, job: str, calls: int | None) -> None:
         """Allow ``calls`` more calls from now (None: no budget)."""
@@ -541,7 +550,7 @@ class Coordinator:
     async def retry_failed(self, job: str) -> int:
         """Put the failed units back to do (a rerun retries them); how many."""
         count = 0
-        for unit in plan(await self.spec(job)):
+        for unit in await self.units(job):
             key = self.key(job, "unit", unit.key)
             if await self.redis.hget(key, "state") == "failed":
                 await self.redis.hset(key, {"state": "todo", "error": ""})
@@ -552,7 +561,7 @@ class Coordinator:
         """Every unit's state, the calls spent and the budget."""
         spec = await self.spec(job)
         units = []
-        for unit in plan(spec):
+        for unit in await self.units(job):
             data = await self.redis.hgetall(self.key(job, "unit", unit.key))
             leased = bool(await self.redis.exists([self.key(job, "lease", unit.key)]))
             units.append(_unit_status(unit, dict(data), leased))
@@ -635,6 +644,10 @@ class Coordinator:
         n: Any = await self._enqueue(keys, [_ms(queued_for), "1" if force else "0"])
         return int(n)
 
+    async def mark_queued(self, job: str, unit: Unit, seconds: float) -> None:
+        """Say the unit has a job waiting for ``seconds`` (a deferral): not reconciled meanwhile."""
+        await self.redis.set(self._unit_keys(job, unit)[2], "1", px=_ms(seconds))
+
     async def done_count(self, job: str) -> int:
         """Units marked done by their last commit (finalize re-checks each)."""
         return int(await self.redis.get(self.key(job, "done")) or 0)
@@ -703,7 +716,7 @@ def job_id(job: str, unit: Unit, n: int) -> str:
 async def enqueue(coord: Coordinator, queue: Queue, job: str, *, queued_for: float = 60.0) -> int:
     """Enqueue every unit that needs a job (not done, not leased, not queued); how many."""
     count = 0
-    for unit in plan(await coord.spec(job)):
+    for unit in await coord.units(job):
         n = await coord.next_job(job, unit, force=False, queued_for=queued_for)
         if n:
             await queue.put(job, unit.key, job_id(job, unit, n), 0.0)
@@ -751,6 +764,7 @@ async def run_unit(
     if isinstance(got, str):
         return "finished"
     if isinstance(got, float):
+        # Leased: the reconciler leaves it alone while the lease lasts.
         raise Deferred(f"unit {unit.key} is leased by another worker", got + _jitter())
     lease = got
     folder = segment_dir(Path(spec.segments), job, unit)
@@ -854,6 +868,9 @@ async def run_unit(
     if outcome == "done" and spec.output:
         await maybe_finalize(coord, queue, job)
     if deferred is not None:
+        # The engine runs this job again after the deferral: until then (and a
+        # minute more) the reconciler must not give the unit another job.
+        await coord.mark_queued(job, unit, deferred.seconds + 60.0)
         raise deferred
     return outcome
 
@@ -871,7 +888,7 @@ async def maybe_finalize(coord: Coordinator, queue: Queue, job: str) -> bool:
     reconciler does, should that worker die before).
     """
     spec = await coord.spec(job)
-    if not spec.output or await coord.done_count(job) < len(plan(spec)):
+    if not spec.output or await coord.done_count(job) < len(await coord.units(job)):
         return False
     if await coord.final(job):
         return False
