@@ -334,7 +334,10 @@ KNOWN = {
         "so the values cannot come from it without a circle"
     ),
     "wecal/sandbox/_state.py": "Sandbox's public per-provider methods, delegating to the states",
-    "wecal/sandbox/_data.py": "the data generator writes each provider's wire shapes",
+    "wecal/sandbox/_data.py": (
+        "generate()'s public per-provider keywords and GenerateSummary's fields "
+        "(each provider's generator is in its folder)"
+    ),
     "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",
     "wecal/sandbox/_app.py": (
         "the public errcode fields it fills and reads (RecordedRequest.errcode, Fault.errcode)"

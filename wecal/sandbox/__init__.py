@@ -52,8 +52,9 @@ return what a complete, correct listing must contain.
 Behaviours the provider docs leave open, and what the sandbox does, are listed
 in the docstrings of ``wecal.providers.wecom._emulator`` (errcodes),
 ``wecal.providers.dingtalk_legacy._emulator``
-(errcodes, quirky recurrence forms, paging) and ``._data`` (whole-day
-convention). Requires the ``sandbox`` extra (starlette, uvicorn).
+(errcodes, quirky recurrence forms, paging) and
+``wecal.providers.wecom._emulator_data`` (whole-day convention). Requires the
+``sandbox`` extra (starlette, uvicorn).
 
 Change notifications: ``sandbox.notifications.subscribe_wecom(url, token, key)``
 (or ``subscribe_dingtalk``) makes every write POST a signed, encrypted

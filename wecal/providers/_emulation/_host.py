@@ -67,6 +67,14 @@ class EmulatorHost(Protocol):
         """(``key`` known, the app id when ``secret`` matches too) among ``family``'s apps."""
         ...
 
+    def add_app(self, family: str, key: str, secret: str) -> str:
+        """Register an app of ``family`` by its key and secret (again: the same app); its id."""
+        ...
+
+    def first_app(self, family: str) -> str | None:
+        """The id of ``family``'s first app, None when it has none."""
+        ...
+
     def issue_token(self, family: str, app_id: str, *, renew: bool = False) -> str:
         """
         A token for ``app_id``: a fresh one, or with ``renew`` the live one it

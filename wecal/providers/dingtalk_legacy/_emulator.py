@@ -40,6 +40,7 @@ from ._emulator_recur import ding_expand, ding_moment
 
 __all__ = [
     "CREDENTIALS",
+    "DEMO_DATA",
     "PROVIDER",
     "RATE_LIMIT_CODE",
     "DingTalkLegacyState",
@@ -438,6 +439,9 @@ def handle(
 PROVIDER = "dingtalk"
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 90018
+#: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
+#: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
+DEMO_DATA = "wecal.providers.dingtalk_legacy._emulator_data"
 
 
 def fault_answer(host: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:

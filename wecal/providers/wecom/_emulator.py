@@ -36,6 +36,7 @@ from ._emulator_recur import wecom_is_occurrence, wecom_previous_occurrence
 
 __all__ = [
     "CREDENTIALS",
+    "DEMO_DATA",
     "PROVIDER",
     "RATE_LIMIT_CODE",
     "ApiError",
@@ -702,6 +703,9 @@ def handle(
 PROVIDER = NAME
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 45009
+#: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
+#: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
+DEMO_DATA = "wecal.providers.wecom._emulator_data"
 
 
 def fault_answer(host: EmulatorHost, fault: Fault) -> tuple[int, dict[str, Any], dict[str, str]]:

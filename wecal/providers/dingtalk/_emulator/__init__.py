@@ -114,6 +114,7 @@ what the sandbox asks of an emulator (see ``wecal/sandbox/_app.py``).
 from __future__ import annotations
 
 from ._common import CREDENTIALS as CREDENTIALS
+from ._common import DEMO_DATA as DEMO_DATA
 from ._common import NAME as NAME
 from ._common import PROVIDER as PROVIDER
 from ._common import RATE_LIMIT_CODE as RATE_LIMIT_CODE
@@ -132,6 +133,7 @@ from ._state import v1 as v1
 
 __all__ = [
     "CREDENTIALS",
+    "DEMO_DATA",
     "NAME",
     "PROVIDER",
     "RATE_LIMIT_CODE",

@@ -18,6 +18,9 @@ from dateutil import rrule
 PROVIDER = "dingtalk_v1"
 #: Legacy errcode of a "rate limited" fault (v1.0 answers it by ``fault_answer``).
 RATE_LIMIT_CODE = 90018
+#: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
+#: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
+DEMO_DATA = "wecal.providers.dingtalk._emulator._data"
 #: The demo app: v1.0 and legacy share DingTalk's app key and secret.
 CREDENTIALS = ("dingsandboxappkey", "sandbox-dingtalk-secret")
 
