@@ -46,6 +46,18 @@ def test_every_entry_has_a_sandbox_emulator_with_credentials() -> None:
         assert (app_id, secret) == module.CREDENTIALS
 
 
+def test_every_entry_names_a_contract_hook_in_its_own_folder() -> None:
+    """The provider contract suite (tests/test_provider_contract.py) drives every entry."""
+    for name, provider in PROVIDERS.items():
+        folder = provider.emulator.rpartition("._emulator")[0]
+        module, _, attr = provider.contract.partition(":")
+        assert module == f"{folder}._contract", name
+        hook = provider.load_contract()
+        assert hook is getattr(importlib.import_module(module), attr)
+        assert hook.page_size <= provider.max_page_size, name
+        assert hook.writes is bool(hook.create_api), name
+
+
 async def test_demo_serves_events_for_every_provider() -> None:
     sandbox = Sandbox(seed=3)
     sources = demo(sandbox, seed=3, sources=1, size=5)
