@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import anyio
 import httpx
+import pytest
 from dateutil.rrule import DAILY, WEEKLY, rrule
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -27,7 +28,7 @@ from hypothesis import strategies as st
 import wecal
 from tests.sandbox_fixtures import FAST_RETRY, NOW
 from wecal.providers.feishu._emulator import CREDENTIALS, feishu
-from wecal.sandbox import FakeClock, Sandbox
+from wecal.sandbox import FakeClock, Fault, Sandbox
 
 SH = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2024, 6, 3, 10, tzinfo=SH)
@@ -220,3 +221,54 @@ async def test_a_window_keeps_a_series_only_where_it_still_occurs(anyio_backend:
     assert sorted((e.start, e.summary) for e in window) == [
         (T0 + timedelta(days=k, hours=3), f"moved {k}") for k in range(3)
     ]
+
+
+async def test_a_room_calendar_is_expanded_from_its_masters(anyio_backend: str) -> None:
+    """
+    Feishu's occurrence view serves primary and shared calendars only: for a
+    room (resource) calendar the client lists masters from the window's start
+    and expands them, each occurrence once, with the ids the view would give.
+    """
+    sb = Sandbox(seed=5, clock=FakeClock(NOW))
+    fs = feishu(sb)
+    room = fs.add_user("omm_room", "会议室 A")
+    fs.calendars[room]["type"] = "resource"
+    master = fs.add_event(
+        room, {**_times(T0, T0 + HOUR), "summary": "例会", "recurrence": "FREQ=DAILY;COUNT=5"}
+    )
+    uid = master.removesuffix("_0")
+    days = [T0 + timedelta(days=k) for k in range(5)]
+    fs.add_event(room, {**_times(days[2] + HOUR, days[2] + 2 * HOUR), "summary": "例会（改）",
+                        "event_id": f"{uid}_{int(days[2].timestamp())}",
+                        "recurring_event_id": master, "is_exception": True})  # fmt: skip
+    fs.add_event(room, {**_times(days[3], days[3] + HOUR), "status": "cancelled",
+                        "event_id": f"{uid}_{int(days[3].timestamp())}",
+                        "recurring_event_id": master, "is_exception": True})  # fmt: skip
+    single = fs.add_event(room, {**_times(T0 + 2 * HOUR, T0 + 3 * HOUR), "summary": "面试"})
+    fs.add_event(room, {**_times(T0 - 9 * HOUR, T0 - 8 * HOUR), "summary": "before"})
+    # The view refuses the calendar (the code Feishu gives is not documented: any refusal).
+    sb.faults.script("feishu.events.instance_view", [Fault.error(191004)])
+    async with make_client(sb) as client:
+        events = [
+            e
+            async for e in client.list_events(
+                room, start=T0 - HOUR, end=T0 + timedelta(days=7), expand=True
+            )
+        ]
+    expected = {
+        f"{master}_{d.astimezone(UTC):%Y%m%dT%H%M%SZ}": (d + (HOUR if k == 2 else 0 * HOUR))
+        for k, d in enumerate(days)
+        if k != 3
+    }
+    expected[single] = T0 + 2 * HOUR
+    assert {e.id: e.start for e in events} == expected
+    assert len(events) == len(expected)
+    assert sum(r.api == "feishu.calendars.get" for r in sb.requests) == 1
+
+
+async def test_a_refused_view_of_another_calendar_is_raised(anyio_backend: str) -> None:
+    sb = Sandbox(seed=5, clock=FakeClock(NOW))
+    sb.faults.script("feishu.events.instance_view", [Fault.error(191004)])
+    async with make_client(sb) as client:
+        with pytest.raises(wecal.InvalidRequestError):
+            _ = [e async for e in client.list_events(start=T0, end=T0 + HOUR, expand=True)]

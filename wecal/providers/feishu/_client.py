@@ -36,12 +36,13 @@ from ...errors import (
     AuthenticationError,
     InvalidRequestError,
     NotFoundError,
+    PermissionDeniedError,
     ResponseFormatError,
     ValidationError,
     _describe,
 )
 from ...models import Attendee, BusySlot, Calendar, Event, EventStatus, ResponseStatus
-from ...paging import Paginator, RawPage, TokenPaging
+from ...paging import Paginator, RawPage
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping
@@ -114,6 +115,13 @@ class _MasterPage(list[Event]):
         #: Positions of the masters not yielded with this page (see ``_master_listing``).
         self.held: list[int] = []
 
+    def yielded(self) -> list[Event]:
+        """The page's events but the masters held back."""
+        if not self.held:
+            return list(self)
+        skip = set(self.held)
+        return [e for k, e in enumerate(self) if k not in skip]
+
 
 def _event_key(event: Event) -> Hashable:
     return event.id
@@ -159,13 +167,17 @@ def _write_position(token: str, held: set[str], originals: dict[str, set[int]]) 
 
 
 class _PositionPaging:
-    """Token paging whose position is the master listing's (see ``_master_listing``)."""
+    """
+    Token paging whose position is this client's own: the master listing's
+    (see ``_master_listing``) or the occurrence view's; no length limit, as
+    the master listing's position carries what it holds back.
+    """
 
     kind = "token"
     initial: str | None = None
 
     def __init__(
-        self, fetch: Callable[[str | None], Awaitable[tuple[_MasterPage, str | None]]]
+        self, fetch: Callable[[str | None], Awaitable[tuple[Sequence[Event], str | None]]]
     ) -> None:
         self._fetch = fetch
 
@@ -327,7 +339,8 @@ class FeishuClient(BaseClient):
         one ``Event`` per occurrence, under 40 days a call (a longer window is
         listed in slices, in order; one Feishu refuses as too full is halved),
         cancelled occurrences left out, each occurrence once. ``page_size`` is
-        not used (the view does not page).
+        not used (the view does not page). A room (resource) calendar, which
+        the view does not serve, is listed by its masters and expanded here.
 
         ``expand=False``: the events list with ``anchor_time`` (the window's
         start, else the beginning) paged by ``page_token`` (``page_size``
@@ -393,6 +406,25 @@ class FeishuClient(BaseClient):
         starts met), so a cursor resumes with it: a master held before the
         cursor is read again by id at the end.
         """
+        fetch = self._master_pages(calendar, start, size)
+
+        def transform(page: Sequence[Event]) -> Iterable[Event]:
+            assert isinstance(page, _MasterPage)
+            return list(in_window(page.yielded(), start, end, expand=False))
+
+        return event_listing(
+            _PositionPaging(fetch),
+            transform,
+            id_field="event_id",
+            query=query,
+            provider=_PROVIDER,
+            raw_key=_event_key,
+        )
+
+    def _master_pages(
+        self, calendar: Callable[[], Awaitable[str]], start: datetime | None, size: int
+    ) -> Callable[[str | None], Awaitable[tuple[_MasterPage, str | None]]]:
+        """The fetch of :meth:`_master_listing`: a page and the next position."""
         masters: dict[str, Event] = {}  # master id → master, read in this process
 
         async def fetch(position: str | None) -> tuple[_MasterPage, str | None]:
@@ -431,21 +463,17 @@ class FeishuClient(BaseClient):
                 page.append(with_exceptions(master, originals.get(master_id, ())))
             return page, None
 
-        def transform(page: Sequence[Event]) -> Iterable[Event]:
-            assert isinstance(page, _MasterPage)
-            if page.held:
-                skip = set(page.held)
-                page = [e for k, e in enumerate(page) if k not in skip]
-            return list(in_window(page, start, end, expand=False))
+        return fetch
 
-        return event_listing(
-            _PositionPaging(fetch),
-            transform,
-            id_field="event_id",
-            query=query,
-            provider=_PROVIDER,
-            raw_key=_event_key,
-        )
+    async def _is_room_calendar(self, cal: str) -> bool:
+        """Whether Feishu says ``cal`` is a resource (meeting room) calendar."""
+        try:
+            data = await self._data(
+                "calendars/get", "GET", f"{_V4}/calendars/{self._calendar(cal)}"
+            )
+        except (InvalidRequestError, PermissionDeniedError, NotFoundError):
+            return False
+        return data.get("type") == "resource"
 
     async def _master_by_id(self, cal: str, event_id: str) -> Event | None:
         path = f"{_V4}/calendars/{self._calendar(cal)}/events/{_segment(event_id, 'event_id')}"
@@ -502,22 +530,41 @@ class FeishuClient(BaseClient):
                 return [*await view(cal, lo, middle), *await view(cal, middle, hi)]
             return events
 
+        # A room (resource) calendar has no occurrence view (reference §2:
+        # instance_view serves primary and shared calendars): its series are
+        # listed as masters from the window's start and expanded here.
+        masters = self._master_pages(calendar, start, MAX_PAGE_SIZE)
+
+        async def by_masters(position: str | None) -> tuple[Sequence[Event], str | None]:
+            page, following = await masters(position)
+            return page, None if following is None else f"m{following}"
+
         async def fetch(position: str | None) -> tuple[Sequence[Event], str | None]:
+            if position is not None and position.startswith("m"):
+                return await by_masters(position[1:] or None)
             k = 0
             if position is not None:
                 if not position.isdigit() or int(position) >= len(windows):
                     raise ValidationError("invalid cursor: not a position of this listing")
                 k = int(position)
             lo, hi = windows[k]
-            events = await view(await calendar(), lo, hi)
+            cal = await calendar()
+            try:
+                events = await view(cal, lo, hi)
+            except (InvalidRequestError, PermissionDeniedError):
+                if k != 0 or not await self._is_room_calendar(cal):
+                    raise
+                return await by_masters(None)
             return events, str(k + 1) if k + 1 < len(windows) else None
 
         def transform(events: Sequence[Event]) -> Iterable[Event]:
+            if isinstance(events, _MasterPage):
+                events = events.yielded()
             live = [e for e in events if e.status is not EventStatus.CANCELLED]
             return list(in_window(live, start, end, expand=True))
 
         return event_listing(
-            TokenPaging(fetch),
+            _PositionPaging(fetch),
             transform,
             id_field="event_id",
             query=query,
