@@ -441,6 +441,61 @@ def test_a_worker_stopped_past_its_lease_cannot_commit_when_it_wakes(
     assert lines == expected
 
 
+def test_the_command_follows_its_job_through_a_redis_restart(tmp_path: Path) -> None:
+    """Redis restarts (AOF on) while ``export --job`` waits: it says so, waits, finishes."""
+    server = RedisServer(tmp_path, appendonly=True)
+    server.start()
+    demo = build(DemoSettings(seed=3, sources=2, size=SIZE))
+    try:
+        with serve(demo.sandbox) as url:
+            cluster = Cluster(demo, url, server, tmp_path)
+            try:
+                expected = cluster.single("wecom")
+                out = tmp_path / "out.jsonl"
+                log = tmp_path / "command.log"
+                with log.open("wb") as sink:
+                    command = subprocess.Popen(
+                        [sys.executable, "-m", "wecal.cli",
+                         *cluster.job("restart", "wecom", out)],
+                        env=cluster.env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=sink,
+                    )  # fmt: skip
+                try:
+                    keys = _unit_keys_when_planned(cluster, "restart")
+                    units = [f"wecal:job:restart:unit:{key}" for key in keys]
+                    cluster.wait_for(
+                        lambda: all(cluster.db.hget(u, "jobs") for u in units),
+                        why="units queued",
+                    )
+                    server.stop()  # no worker yet: the command only follows the job
+                    cluster.wait_for(
+                        lambda: b"Redis unreachable" in log.read_bytes(),
+                        why="the command noticing the outage",
+                    )
+                    server.start()
+                    cluster.db = redis_py.Redis.from_url(server.url, decode_responses=True)
+                    cluster.start_worker()
+                    assert command.wait(120) == 0, log.read_text()
+                finally:
+                    if command.poll() is None:
+                        command.kill()
+                        command.wait(10)
+                said = log.read_text()
+                assert "internal error" not in said
+                assert "Redis answers again" in said
+                assert _lines(out) == expected
+            finally:
+                cluster.stop()
+    finally:
+        server.stop()
+
+
+def _unit_keys_when_planned(cluster: Cluster, job: str) -> list[str]:
+    cluster.wait_for(lambda: cluster.db.exists(f"wecal:job:{job}:spec"), why="the plan")
+    return _unit_keys(cluster, job, "")
+
+
 @pytest.mark.slow
 def test_two_export_commands_for_one_job_make_one_plan_and_one_output(
     cluster_factory: Callable[..., Cluster], tmp_path: Path
@@ -614,3 +669,21 @@ def test_soak_kills_a_stop_and_a_redis_restart_leave_the_exact_output(
         finally:
             cluster.stop()
             server.stop()
+
+
+def test_an_unreachable_redis_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> None:
+    from tests._redis import _free_port
+
+    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    done = subprocess.run(
+        [sys.executable, "-m", "wecal.cli", "export", "--provider", "wecom",
+         "--base-url", "http://127.0.0.1:9", "--calendar", "c1", "--redis", url,
+         "--job", "nowhere", "-o", str(tmp_path / "out.jsonl")],
+        env={**os.environ, "PYTHONPATH": str(ROOT), "WECAL_WECOM_CORP_ID": "ww1",
+             "WECAL_WECOM_SECRET": "s3cret-value"},
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Redis unreachable" in done.stderr
+    assert "internal error" not in done.stderr
+    assert "s3cret-value" not in done.stderr

@@ -108,6 +108,8 @@ def _error_line(exc: BaseException) -> tuple[str, int]:
         return str(exc), 2
     if isinstance(exc, WecalError):
         return f"{type(exc).__name__}: {exc}", 1
+    if _redis_unreachable(exc):
+        return f"Redis unreachable: {_line(str(exc)) or type(exc).__name__}", 1
     if isinstance(exc, OSError):
         if exc.filename is not None:
             return f"cannot write {exc.filename}: {exc.strerror or exc}", 1
@@ -118,6 +120,52 @@ def _error_line(exc: BaseException) -> tuple[str, int]:
         f"internal error {type(exc).__name__}: {exc} (rerun with --debug and report it)",
         1,
     )
+
+
+def _redis_unreachable(exc: BaseException) -> bool:
+    """A connection failure of coredis or of redis-py (arq's client): not a bug of ours."""
+    kind = type(exc)
+    return kind.__module__.split(".")[0] in {"coredis", "redis"} and any(
+        k.__name__ in {"ConnectionError", "TimeoutError"} for k in kind.__mro__
+    )
+
+
+#: How long ``wecal export --job`` follows a job through an unreachable Redis (a
+#: restart, a failover) before it gives up; the workers go on meanwhile.
+REDIS_PATIENCE = 120.0
+
+
+async def _riding_out(
+    call: Callable[[], Awaitable[Any]], outage: list[float], status: IO[str]
+) -> Any:
+    """``await call()``, retried while Redis is unreachable, for ``REDIS_PATIENCE`` seconds.
+
+    ``outage`` holds when the current outage began (empty while Redis answers),
+    so one outage spans the calls of a loop and is reported once.
+    """
+    delay = 0.25
+    while True:
+        try:
+            result = await call()
+        except Exception as exc:
+            if not (_redis_unreachable(exc) or isinstance(exc, ConnectionError)):
+                raise
+            now = time.monotonic()
+            if not outage:
+                outage.append(now)
+                why = _line(str(exc)) or type(exc).__name__
+                status.write(f"wecal: Redis unreachable ({why}); waiting for it to answer\n")
+                status.flush()
+            elif now - outage[0] >= REDIS_PATIENCE:
+                raise
+            await anyio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+            continue
+        if outage:
+            outage.clear()
+            status.write("wecal: Redis answers again\n")
+            status.flush()
+        return result
 
 
 def _line(text: str) -> str:
@@ -1250,8 +1298,9 @@ async def _run_job(
             queue = ArqQueue(pool)
             await distributed.enqueue(coord, queue, spec.job)
             last_line = last_reconcile = time.monotonic()
+            outage: list[float] = []
             while True:
-                state = await coord.status(spec.job)
+                state = await _riding_out(lambda: coord.status(spec.job), outage, status)
                 now = time.monotonic()
                 if state.finished or _budget_spent(state):
                     break
@@ -1261,13 +1310,17 @@ async def _run_job(
                     status.flush()
                 if now - last_reconcile >= 5.0:
                     last_reconcile = now
-                    await distributed.reconcile(coord, queue, spec.job)
+                    await _riding_out(
+                        lambda: distributed.reconcile(coord, queue, spec.job), outage, status
+                    )
                 await anyio.sleep(0.25)
         finally:
             await pool.aclose()
         seconds = time.monotonic() - started
         if state.complete:
-            wrote = await distributed.finalize(coord, spec.job, output)
+            wrote = await _riding_out(
+                lambda: distributed.finalize(coord, spec.job, output), [], status
+            )
             how = "wrote" if wrote else "already holds them:"
             status.write(
                 f"wecal: job {spec.job}: {state.events} events from {len(state.units)} "
