@@ -338,7 +338,9 @@ KNOWN = {
         "generate()'s public per-provider keywords and GenerateSummary's fields "
         "(each provider's generator is in its folder)"
     ),
-    "wecal/sandbox/_notify.py": "the notification sender builds each provider's messages",
+    "wecal/sandbox/_notify.py": (
+        "SandboxNotifications' public per-provider methods, delegating to the emulators"
+    ),
     "wecal/sandbox/_app.py": (
         "the public errcode fields it fills and reads (RecordedRequest.errcode, Fault.errcode)"
     ),

@@ -18,6 +18,11 @@ next, ``FAIL_FIRST`` sends a first attempt with a broken signature (the
 receiver must refuse it) and then retries it properly. Real WeCom only pushes
 changes *users* make to API-created objects; the sandbox also pushes for the
 app's own writes so the whole chain can be tested.
+
+Each provider's emulator builds its messages (its folder's
+``notify_*``/``user_*`` functions and ``seal_notification``), and sends
+them with :meth:`SandboxNotifications.send`; the per-provider methods here
+delegate to them.
 """
 
 from __future__ import annotations
@@ -27,40 +32,22 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..errors import TransportError, ValidationError
 from ..providers._registry import PROVIDERS
-from ..providers.dingtalk import _emulator as _dingtalk_v1
+from ..providers.dingtalk._emulator import _notify as _dingtalk_notify
 from ..providers.wecom import _emulator as _wecom
 
 if TYPE_CHECKING:
-    from ..providers.dingtalk._callback import DingTalkCallback
-    from ..providers.wecom._callback import WeComCallback
     from ._core import SandboxCore
 
 __all__ = ["Delivery", "NotifyFault", "SandboxNotifications"]
 
 log = logging.getLogger("wecal.sandbox")
-
-#: WeCom schedule write (``oa/<op>``) → the callback event it causes.
-_WECOM_SCHEDULE_OPS = {
-    "schedule.add_attendees": "modify_schedule",
-    "schedule.del_attendees": "modify_schedule",
-}
-
-#: DingTalk v1.0 API calls → ``changeType`` of the ``calendar_event_change`` they cause.
-_V1_CHANGES = {
-    "dingtalk.v1.events.create": "create",
-    "dingtalk.v1.events.patch": "update",
-    "dingtalk.v1.events.delete": "delete",
-    "dingtalk.v1.events.respond": "update",
-    "dingtalk.v1.attendees.add": "update",
-    "dingtalk.v1.attendees.remove": "update",
-}
 
 
 class NotifyFault(enum.StrEnum):
@@ -91,7 +78,12 @@ class Delivery:
 @attrs.define
 class _Subscription:
     url: str
-    callback: WeComCallback | DingTalkCallback
+    #: The app key it was made for (the callback's receiver id).
+    key: str
+    #: The provider's callback class, which seals each message.
+    callback: Any
+    #: The emulator's ``seal_notification(callback, message)``: (body, query).
+    seal: Callable[[Any, Mapping[str, Any]], tuple[bytes, dict[str, str]]]
 
 
 class SandboxNotifications:
@@ -117,22 +109,41 @@ class SandboxNotifications:
 
     # -- subscribing -------------------------------------------------------------
 
+    def subscribe(
+        self, provider: str, url: str, token: str, aes_key: str, app_key: str | None = None
+    ) -> None:
+        """
+        POST ``provider``'s (registry name) callbacks to ``url``, sealed with
+        ``token`` and ``aes_key`` for ``app_key`` (default: its first app's).
+        """
+        seal = getattr(PROVIDERS[provider].load_emulator(), "seal_notification", None)
+        if seal is None:
+            raise ValidationError(f"Sandbox.notifications: {provider} sends no notifications")
+        key = app_key or self._first_key(provider)
+        # The callback classes need the notify extra, loaded only when subscribing.
+        callback = PROVIDERS[provider].load_callback()(token, aes_key, key)
+        self._subs[provider] = _Subscription(url, key, callback, seal)
+
+    def subscribed(self, provider: str) -> bool:
+        """Whether ``provider``'s notifications go anywhere."""
+        return provider in self._subs
+
+    def subscribed_key(self, provider: str) -> str | None:
+        """The app key ``provider``'s subscription was made for, None without one."""
+        sub = self._subs.get(provider)
+        return None if sub is None else sub.key
+
     def subscribe_wecom(
         self, url: str, token: str, encoding_aes_key: str, corp_id: str | None = None
     ) -> None:
         """POST WeCom callbacks to ``url`` (corp id: the first WeCom app's, by default)."""
-        corp = corp_id or self._first_key("wecom")
-        # The callback classes need the notify extra, loaded only when subscribing.
-        callback = PROVIDERS["wecom"].load_callback()(token, encoding_aes_key, corp)
-        self._subs["wecom"] = _Subscription(url, cast("WeComCallback", callback))
+        self.subscribe("wecom", url, token, encoding_aes_key, corp_id)
 
     def subscribe_dingtalk(
         self, url: str, token: str, aes_key: str, app_key: str | None = None
     ) -> None:
         """POST DingTalk ``calendar_event_change`` events to ``url``."""
-        key = app_key or self._first_key("dingtalk")
-        callback = PROVIDERS["dingtalk"].load_callback()(token, aes_key, key)
-        self._subs["dingtalk"] = _Subscription(url, cast("DingTalkCallback", callback))
+        self.subscribe("dingtalk", url, token, aes_key, app_key)
 
     def unsubscribe(self, provider: str) -> None:
         """Stop sending ``provider``'s (``"wecom"``, ``"dingtalk"``) notifications."""
@@ -149,118 +160,49 @@ class SandboxNotifications:
         with self._lock:
             self._faults.extend(faults)
 
-    # -- WeCom -------------------------------------------------------------------
+    # -- each provider's messages (built by its emulator) -------------------------
 
     def after_wecom(self, op: str, body: Mapping[str, Any], result: Mapping[str, Any]) -> None:
-        """Called by the WeCom emulator after a successful ``oa/<op>`` write."""
-        if "wecom" not in self._subs or result.get("errcode") != 0:
-            return
-        schedules = _wecom.state(self._sandbox).schedules
-        if op == "calendar.update":
-            self.wecom_event("modify_calendar", str(body["calendar"]["cal_id"]))
-        elif op == "calendar.del":
-            self.wecom_event("delete_calendar", str(body["cal_id"]))
-        elif op == "schedule.add":
-            sid = str(result["schedule_id"])
-            self.wecom_event("add_schedule", schedules[sid]["cal_id"], sid)
-        elif op == "schedule.update":
-            target = str(body["schedule"]["schedule_id"])
-            self.wecom_event("modify_schedule", schedules[target]["cal_id"], target)
-            new = str(result.get("schedule_id") or target)
-            if new != target:  # op_mode 1/2 split off a new schedule
-                self.wecom_event("add_schedule", schedules[new]["cal_id"], new)
-        elif op == "schedule.del":
-            sid = str(body["schedule_id"])
-            cancelled = schedules[sid].get("status") == 1
-            event = "delete_schedule" if cancelled else "modify_schedule"
-            self.wecom_event(event, schedules[sid]["cal_id"], sid)
-        elif op in _WECOM_SCHEDULE_OPS:
-            sid = str(body["schedule_id"])
-            self.wecom_event(_WECOM_SCHEDULE_OPS[op], schedules[sid]["cal_id"], sid)
+        """The WeCom callbacks a successful ``oa/<op>`` write causes."""
+        _wecom.notify_write(self._sandbox, op, body, result)
 
     def wecom_event(
         self, event: str, cal_id: str, schedule_id: str | None = None, *, user: str = "sys"
     ) -> None:
         """Send one WeCom calendar callback (``event`` as in reference/wecom.md §1.5)."""
-        sub = self._subs.get("wecom")
-        message = {
-            "ToUserName": sub.callback._crypt.receive_id if sub is not None else "",
-            "FromUserName": user,
-            "CreateTime": str(int(time.time())),
-            "MsgType": "event",
-            "Event": event,
-            "CalId": cal_id,
-        }
-        if schedule_id is not None:
-            message["ScheduleId"] = schedule_id
-        self._send("wecom", message)
+        _wecom.notify_event(self._sandbox, event, cal_id, schedule_id, user=user)
 
     def user_update_wecom_schedule(self, schedule_id: str, **fields: Any) -> None:
         """A member edits a schedule in the WeCom app: ``fields`` overwrite it."""
-        with self._sandbox.lock:
-            sched = _wecom.state(self._sandbox).schedules[schedule_id]
-            sched.update(fields)
-            cal_id = sched["cal_id"]
-        self.wecom_event("modify_schedule", cal_id, schedule_id)
+        _wecom.user_update_schedule(self._sandbox, schedule_id, **fields)
 
     def user_delete_wecom_schedule(self, schedule_id: str) -> None:
         """A member cancels a schedule in the WeCom app."""
-        with self._sandbox.lock:
-            sched = _wecom.state(self._sandbox).schedules[schedule_id]
-            sched["status"] = 1
-            cal_id = sched["cal_id"]
-        self.wecom_event("delete_schedule", cal_id, schedule_id)
+        _wecom.user_delete_schedule(self._sandbox, schedule_id)
 
     def user_respond_wecom_schedule(self, schedule_id: str, userid: str, status: int) -> None:
         """Attendee ``userid`` answers (WeCom ``response_status`` 1-4)."""
-        with self._sandbox.lock:
-            sched = _wecom.state(self._sandbox).schedules[schedule_id]
-            for attendee in sched["attendees"]:
-                if attendee["userid"] == userid:
-                    attendee["response_status"] = status
-            cal_id = sched["cal_id"]
-        self.wecom_event("respond_schedule", cal_id, schedule_id, user=userid)
-
-    # -- DingTalk ----------------------------------------------------------------
+        _wecom.user_respond_schedule(self._sandbox, schedule_id, userid, status)
 
     def after_dingtalk_v1(
         self, name: str, params: Mapping[str, str], answer: tuple[int, Any]
     ) -> None:
-        """Called by the v1.0 emulator after an API call it applied."""
-        change = _V1_CHANGES.get(name)
-        if change is None or "dingtalk" not in self._subs or not 200 <= answer[0] < 300:
-            return
-        created = name == "dingtalk.v1.events.create"
-        event_id = str(answer[1]["id"]) if created else params["event"]
-        self.dingtalk_event(event_id, change, union_ids=self._v1_people(params["user"], event_id))
-
-    def _v1_people(self, union_id: str, event_id: str) -> list[str]:
-        """The acting user, then the event's organizer and attendees (unionIds)."""
-        stored = _dingtalk_v1.v1(self._sandbox).events.get(event_id) or {}
-        people = [union_id, (stored.get("organizer") or {}).get("id")]
-        people += [a.get("id") for a in stored.get("attendees") or []]
-        return [p for p in dict.fromkeys(people) if isinstance(p, str) and p]
+        """The callback a DingTalk v1.0 API call the emulator applied causes."""
+        _dingtalk_notify.notify_call(self._sandbox, name, params, answer)
 
     def user_create_dingtalk_event(self, organizer: str, event: Mapping[str, Any]) -> str:
         """``organizer`` creates an event in the DingTalk app (a v1.0 create body)."""
-        event_id = _dingtalk_v1.v1(self._sandbox).add_event(organizer, event)
-        self.dingtalk_event(event_id, "create", union_ids=self._v1_people(organizer, event_id))
-        return event_id
+        return _dingtalk_notify.user_create_event(self._sandbox, organizer, event)
 
     def user_update_dingtalk_event(
         self, union_id: str, event_id: str, changes: Mapping[str, Any]
     ) -> None:
         """The organizer edits an event in the app (``changes``: a v1.0 patch body)."""
-        with self._sandbox.lock:
-            _dingtalk_v1.v1(self._sandbox)._patch(union_id, event_id, {"id": event_id, **changes})
-        self.dingtalk_event(event_id, "update", union_ids=self._v1_people(union_id, event_id))
+        _dingtalk_notify.user_update_event(self._sandbox, union_id, event_id, changes)
 
     def user_delete_dingtalk_event(self, union_id: str, event_id: str) -> None:
         """``union_id`` deletes an event in the app (the organizer: for everyone)."""
-        people = self._v1_people(union_id, event_id)
-        with self._sandbox.lock:
-            _dingtalk_v1.v1(self._sandbox)._delete(union_id, event_id)
-        self.dingtalk_event(event_id, "delete", union_ids=people)
+        _dingtalk_notify.user_delete_event(self._sandbox, union_id, event_id)
 
     def dingtalk_event(
         self,
@@ -272,22 +214,19 @@ class SandboxNotifications:
         legacy_event_id: str | None = None,
     ) -> None:
         """Send one ``calendar_event_change`` (reference/dingtalk.md §2.5)."""
-        message: dict[str, Any] = {
-            "EventType": "calendar_event_change",
-            "calendarEventId": event_id,
-            "calendarId": calendar_id,
-            "unionIdList": list(union_ids),
-            "changeType": change_type,
-            "operator": {"type": "user"},
-            "calendarEventUpdateTime": int(time.time() * 1000),
-        }
-        if legacy_event_id is not None:
-            message["legacyCalendarEventId"] = legacy_event_id
-        self._send("dingtalk", message)
+        _dingtalk_notify.notify_change(
+            self._sandbox,
+            event_id,
+            change_type,
+            union_ids=union_ids,
+            calendar_id=calendar_id,
+            legacy_event_id=legacy_event_id,
+        )
 
     # -- delivery ----------------------------------------------------------------
 
-    def _send(self, provider: str, message: Mapping[str, Any]) -> None:
+    def send(self, provider: str, message: Mapping[str, Any]) -> None:
+        """Deliver ``message`` to ``provider``'s subscription (none: dropped)."""
         sub = self._subs.get(provider)
         if sub is None:
             return
@@ -366,10 +305,4 @@ class SandboxNotifications:
 
     @staticmethod
     def _seal(sub: _Subscription, delivery: Delivery) -> tuple[bytes, dict[str, str]]:
-        if delivery.provider == "wecom":
-            xml = "".join(
-                f"<{k}><![CDATA[{v}]]></{k}>" if k != "CreateTime" else f"<{k}>{v}</{k}>"
-                for k, v in delivery.message.items()
-            )
-            return cast("WeComCallback", sub.callback).seal(f"<xml>{xml}</xml>".encode())
-        return cast("DingTalkCallback", sub.callback).seal(delivery.message)
+        return sub.seal(sub.callback, delivery.message)

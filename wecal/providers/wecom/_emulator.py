@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import re
 import string
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -46,9 +47,15 @@ __all__ = [
     "fault_answer",
     "gettoken",
     "handle",
+    "notify_event",
+    "notify_write",
     "request_token",
     "routes",
+    "seal_notification",
     "state",
+    "user_delete_schedule",
+    "user_respond_schedule",
+    "user_update_schedule",
 ]
 
 #: The app credentials the sandbox serves by default (see :func:`wecal.sandbox.generate`).
@@ -676,6 +683,108 @@ HANDLERS = {
 }
 
 
+# -- change callbacks (sent by the sandbox's notifier when an app subscribed) ---------
+
+#: Schedule writes (``oa/<op>``) whose callback event is not named after them.
+_SCHEDULE_EVENTS = {
+    "schedule.add_attendees": "modify_schedule",
+    "schedule.del_attendees": "modify_schedule",
+}
+
+
+def notify_write(
+    sandbox: EmulatorHost, op: str, body: Mapping[str, Any], result: Mapping[str, Any]
+) -> None:
+    """The callbacks a successful ``oa/<op>`` write causes (when subscribed)."""
+    if not sandbox.notifications.subscribed(NAME) or result.get("errcode") != 0:
+        return
+    schedules = state(sandbox).schedules
+    if op == "calendar.update":
+        notify_event(sandbox, "modify_calendar", str(body["calendar"]["cal_id"]))
+    elif op == "calendar.del":
+        notify_event(sandbox, "delete_calendar", str(body["cal_id"]))
+    elif op == "schedule.add":
+        sid = str(result["schedule_id"])
+        notify_event(sandbox, "add_schedule", schedules[sid]["cal_id"], sid)
+    elif op == "schedule.update":
+        target = str(body["schedule"]["schedule_id"])
+        notify_event(sandbox, "modify_schedule", schedules[target]["cal_id"], target)
+        new = str(result.get("schedule_id") or target)
+        if new != target:  # op_mode 1/2 split off a new schedule
+            notify_event(sandbox, "add_schedule", schedules[new]["cal_id"], new)
+    elif op == "schedule.del":
+        sid = str(body["schedule_id"])
+        cancelled = schedules[sid].get("status") == 1
+        event = "delete_schedule" if cancelled else "modify_schedule"
+        notify_event(sandbox, event, schedules[sid]["cal_id"], sid)
+    elif op in _SCHEDULE_EVENTS:
+        sid = str(body["schedule_id"])
+        notify_event(sandbox, _SCHEDULE_EVENTS[op], schedules[sid]["cal_id"], sid)
+
+
+def notify_event(
+    sandbox: EmulatorHost,
+    event: str,
+    cal_id: str,
+    schedule_id: str | None = None,
+    *,
+    user: str = "sys",
+) -> None:
+    """Send one calendar callback (``event`` as in reference/wecom.md §1.5)."""
+    message = {
+        "ToUserName": sandbox.notifications.subscribed_key(NAME) or "",
+        "FromUserName": user,
+        "CreateTime": str(int(time.time())),
+        "MsgType": "event",
+        "Event": event,
+        "CalId": cal_id,
+    }
+    if schedule_id is not None:
+        message["ScheduleId"] = schedule_id
+    sandbox.notifications.send(NAME, message)
+
+
+def user_update_schedule(sandbox: EmulatorHost, schedule_id: str, **fields: Any) -> None:
+    """A member edits a schedule in the app: ``fields`` overwrite it."""
+    with sandbox.lock:
+        sched = state(sandbox).schedules[schedule_id]
+        sched.update(fields)
+        cal_id = sched["cal_id"]
+    notify_event(sandbox, "modify_schedule", cal_id, schedule_id)
+
+
+def user_delete_schedule(sandbox: EmulatorHost, schedule_id: str) -> None:
+    """A member cancels a schedule in the app."""
+    with sandbox.lock:
+        sched = state(sandbox).schedules[schedule_id]
+        sched["status"] = 1
+        cal_id = sched["cal_id"]
+    notify_event(sandbox, "delete_schedule", cal_id, schedule_id)
+
+
+def user_respond_schedule(
+    sandbox: EmulatorHost, schedule_id: str, userid: str, status: int
+) -> None:
+    """Attendee ``userid`` answers (``response_status`` 1-4)."""
+    with sandbox.lock:
+        sched = state(sandbox).schedules[schedule_id]
+        for attendee in sched["attendees"]:
+            if attendee["userid"] == userid:
+                attendee["response_status"] = status
+        cal_id = sched["cal_id"]
+    notify_event(sandbox, "respond_schedule", cal_id, schedule_id, user=userid)
+
+
+def seal_notification(callback: Any, message: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
+    """The ``(body, query)`` of a callback POST: the message as XML, sealed by ``callback``."""
+    xml = "".join(
+        f"<{k}><![CDATA[{v}]]></{k}>" if k != "CreateTime" else f"<{k}>{v}</{k}>"
+        for k, v in message.items()
+    )
+    sealed: tuple[bytes, dict[str, str]] = callback.seal(f"<xml>{xml}</xml>".encode())
+    return sealed
+
+
 def handle(
     sandbox: EmulatorHost, op: str, token: str | None, body: Any, *, drift_first: bool = False
 ) -> dict[str, Any]:
@@ -689,7 +798,7 @@ def handle(
         if drift_first:
             drift(sandbox, app_id, body)
         result = HANDLERS[op](sandbox, app_id, body)
-        sandbox.notifications.after_wecom(op, body, result)
+        notify_write(sandbox, op, body, result)
         return result
     except ApiError as exc:
         return error_body(sandbox, exc.errcode, exc.detail)

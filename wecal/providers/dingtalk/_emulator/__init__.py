@@ -106,7 +106,8 @@ Behaviours the docs leave open, and what the sandbox does:
 
 The package, by concern: :mod:`._common` (limits, the error answer, small
 readers), :mod:`._validation` (request bodies), :mod:`._recurrence` (series
-expansion), :mod:`._state` (:class:`DingTalkV1`: state and behaviours) and
+expansion), :mod:`._state` (:class:`DingTalkV1`: state and behaviours),
+:mod:`._notify` (change callbacks), :mod:`._data` (demo data) and
 :mod:`._routes` (paths, scopes, dispatch, Starlette routes). This module is
 what the sandbox asks of an emulator (see ``wecal/sandbox/_app.py``).
 """
@@ -119,6 +120,7 @@ from ._common import NAME as NAME
 from ._common import PROVIDER as PROVIDER
 from ._common import RATE_LIMIT_CODE as RATE_LIMIT_CODE
 from ._common import V1Error as V1Error
+from ._notify import seal_notification as seal_notification
 from ._recurrence import expand_occurrences as expand_occurrences
 from ._routes import api_name as api_name
 from ._routes import handle as handle
@@ -147,6 +149,7 @@ __all__ = [
     "paths",
     "request_token",
     "routes",
+    "seal_notification",
     "source_lines",
     "v1",
 ]

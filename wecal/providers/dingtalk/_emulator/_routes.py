@@ -27,6 +27,7 @@ from ._common import (
     _invalid,
     _not_found,
 )
+from ._notify import notify_call
 from ._state import DingTalkV1, v1
 
 # ------------------------------------------------------------------ HTTP
@@ -208,7 +209,7 @@ async def handle(
                 raise
             if client_token:
                 state.idem_end(client_token, answer)
-            sandbox.notifications.after_dingtalk_v1(name, params, answer)
+            notify_call(sandbox, name, params, answer)
             return answer
     except V1Error as exc:
         with sandbox.lock:
