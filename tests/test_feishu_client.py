@@ -459,8 +459,9 @@ async def test_create_adds_attendees_in_batches_of_a_thousand(
     assert batches == [1000, 500]
     stored = fs.attendees[(fs.bot_calendar(), created.id)]
     assert len(stored) == 1500
-    # get_event reads at most 100 inline.
-    assert len(created.attendees) == 100
+    # Feishu inlines 100 (has_more_attendee): the attendee list gives the rest.
+    assert [a.id for a in created.attendees] == [f"ou_{k}" for k in range(1500)]
+    assert [r.query["page_size"] for r in calls(sb, "feishu.attendees.list")] == ["100"] * 15
     await client.remove_attendees(created, ["ou_0", "ou_1"])
     assert len(fs.attendees[(fs.bot_calendar(), created.id)]) == 1498
 

@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import wecal
 from tests.test_clients_fuzz import mutated
 from wecal.providers.feishu._convert import (
+    attendees_from_feishu,
     attendees_to_feishu,
     calendar_from_feishu,
     event_from_feishu,
@@ -614,3 +615,20 @@ def test_converter_output_is_what_the_validating_constructor_builds() -> None:
             )
         )
     )
+
+
+def test_attendee_list_items() -> None:
+    items = [
+        {"type": "user", "attendee_id": "a1", "user_id": "ou_1", "rsvp_status": "accept"},
+        {"type": "resource", "room_id": "omm_9", "is_optional": True},
+    ]
+    assert attendees_from_feishu(items) == (
+        wecal.Attendee(id="ou_1", response=R.ACCEPTED),
+        wecal.Attendee(id="omm_9", optional=True),
+    )
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        attendees_from_feishu([items[0], {"type": "user"}])
+    assert info.value.path == "$.data.items[1]"
+    with pytest.raises(wecal.ResponseFormatError) as info:
+        attendees_from_feishu([{"type": "user", "user_id": "ou_1", "rsvp_status": "maybe"}])
+    assert info.value.path == "$.data.items[0].rsvp_status"

@@ -31,6 +31,8 @@ from functools import partial
 from typing import Any, Literal, Protocol, Unpack
 from urllib.parse import quote
 
+import attrs
+
 from ..._client import BaseClient, ClientSettings
 from ...errors import (
     AuthenticationError,
@@ -49,6 +51,7 @@ from .._readers import read_mapping
 from ._convert import (
     MAX_ATTENDEES_PER_CALL,
     RESPONSE_WIRE,
+    attendees_from_feishu,
     attendees_to_feishu,
     calendar_from_feishu,
     event_from_feishu,
@@ -77,6 +80,8 @@ MIN_VIEW_WINDOW = timedelta(hours=2)
 MAX_PRIMARY_USERS = 10
 MAX_FREE_BUSY_WINDOW = timedelta(days=90)
 MAX_ATTENDEES_DELETE = 500
+#: An event holds at most 3000 attendees: 30 pages of 100; more pages is a loop.
+MAX_ATTENDEE_PAGES = 40
 _TOO_WIDE = (193103, 193104)
 #: A user token Feishu no longer takes: refresh it and replay once.
 _USER_TOKEN_DEAD = (99991668, 99991677)
@@ -635,9 +640,10 @@ class FeishuClient(BaseClient):
         """
         One event by id: Feishu's (``{uid}_0``, an exception's
         ``{uid}_{original start}``) or a wecal occurrence id (as
-        ``expand=True`` gives), read with its attendees (up to 100).
+        ``expand=True`` gives), read with its attendees.
 
-        calendar v4 ``GET …/events/{event_id}?need_attendee=true``; an
+        calendar v4 ``GET …/events/{event_id}?need_attendee=true`` (Feishu
+        inlines 100 attendees; past that the attendee list gives them all); an
         occurrence Feishu does not store on its own is found through
         ``instance_view`` around its original start.
         :class:`~wecal.NotFoundError` when it does not exist.
@@ -659,9 +665,36 @@ class FeishuClient(BaseClient):
             if found is None:
                 raise
             return found
-        return event_from_feishu(
-            read_mapping(data.get("event"), "$.data.event"), path="$.data.event", calendar_id=cal
+        raw = read_mapping(data.get("event"), "$.data.event")
+        event = event_from_feishu(raw, path="$.data.event", calendar_id=cal)
+        if raw.get("has_more_attendee") is True:
+            # Feishu inlines at most 100: the rest come from the attendee list.
+            everyone = await self._attendee_list(cal, raw.get("event_id") or target)
+            event = attrs.evolve(event, attendees=everyone)
+        return event
+
+    async def _attendee_list(self, cal: str, event_id: str) -> tuple[Attendee, ...]:
+        """Every attendee of an event: calendar v4 ``GET …/attendees``, 100 a page."""
+        path = (
+            f"{_V4}/calendars/{self._calendar(cal)}/events/{_segment(event_id, 'event_id')}"
+            "/attendees"
         )
+        people: list[Attendee] = []
+        token: str | None = None
+        for _ in range(MAX_ATTENDEE_PAGES):
+            params: dict[str, Any] = {"page_size": 100}
+            if token:
+                params["page_token"] = token
+            data = await self._data("attendees/list", "GET", path, params=params)
+            items = data.get("items") or []
+            if not isinstance(items, list):
+                raise ResponseFormatError("expected an array", path="$.data.items")
+            people += attendees_from_feishu(items)
+            following = data.get("page_token") if data.get("has_more") else None
+            if not isinstance(following, str) or not following or following == token:
+                break
+            token = following
+        return tuple(people)
 
     async def _find_occurrence(self, wanted: str, calendar_id: str, original: int) -> Event | None:
         origin = _EPOCH + timedelta(seconds=original)

@@ -104,6 +104,7 @@ __all__ = [
     "MAX_SUMMARY",
     "RESPONSE_WIRE",
     "AllDayEnd",
+    "attendees_from_feishu",
     "attendees_to_feishu",
     "calendar_from_feishu",
     "event_from_feishu",
@@ -307,20 +308,22 @@ def attendee_id(wire: AttendeeWire) -> str:
     )
 
 
-def _attendees(items: list[AttendeeWire] | None, path: str) -> tuple[Attendee, ...]:
+def _attendees(
+    items: list[AttendeeWire] | None, path: str, field: str = "attendees"
+) -> tuple[Attendee, ...]:
     out = []
     for i, item in enumerate(items or ()):
         ident = attendee_id(item)
         if not ident:
             raise ResponseFormatError(
                 "an attendee with no id (user_id, chat_id, room_id, third_party_email)",
-                path=f"{path}.attendees[{i}]",
+                path=f"{path}.{field}[{i}]",
             )
         answer = _enum(
             RESPONSE_STATUS,
             item.rsvp_status,
             ResponseStatus.NEEDS_ACTION,
-            f"{path}.attendees[{i}].rsvp_status",
+            f"{path}.{field}[{i}].rsvp_status",
         )
         out.append(
             _trusted_attendee(
@@ -331,6 +334,12 @@ def _attendees(items: list[AttendeeWire] | None, path: str) -> tuple[Attendee, .
             )
         )
     return tuple(out)
+
+
+def attendees_from_feishu(items: Sequence[Any], *, path: str = "$.data") -> tuple[Attendee, ...]:
+    """The attendees of an attendee listing's ``items`` (``GET …/attendees``)."""
+    wires = [decode(item, AttendeeWire, path=f"{path}.items[{i}]") for i, item in enumerate(items)]
+    return _attendees(wires, path, "items")
 
 
 def _meeting_url(vchat: Vchat | None) -> str | None:
