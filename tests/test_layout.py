@@ -345,7 +345,10 @@ KNOWN = {
         "the public errcode fields it fills and reads (RecordedRequest.errcode, Fault.errcode)"
     ),
     "wecal/sandbox/_record.py": "the recorded request's errcode field",
-    "wecal/providers/_emulation/_faults.py": "faults answer with each provider's errcodes",
+    "wecal/providers/_emulation/_faults.py": (
+        "the public Fault's errcode/errmsg fields, and the API gateway's qps_403 answer "
+        "every emulator gives"
+    ),
 }
 
 

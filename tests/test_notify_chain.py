@@ -172,7 +172,7 @@ async def test_chain_wecom_write_notify_verify_sync(notifying: Sandbox, inbox: I
             sandbox.notifications.user_respond_wecom_schedule(
                 attendee["schedule_id"], attendee["attendees"][0]["userid"], 4
             )
-            with sandbox._lock:
+            with sandbox.lock:
                 del sandbox.wecom_schedules[ids[3]]
             sandbox.notifications.wecom_event("delete_schedule", cal, ids[3])
             await drain(sandbox)
