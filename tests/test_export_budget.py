@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -194,3 +195,25 @@ def test_a_source_bigger_than_the_largest_page_is_sized_by_assumption(tmp_path: 
         assert offline.returncode == 0, offline.stderr
         (row,) = json.loads(offline.stdout)["sources"]
         assert (row["exact"], row["events"]) == (False, 200)
+
+
+@pytest.mark.parametrize("expand", [False, pytest.param(True, marks=pytest.mark.slow)])
+def test_the_dry_run_of_a_window_counts_the_calls_a_listing_makes_besides_its_pages(
+    site: Site, tmp_path: Path, expand: bool
+) -> None:
+    # A DingTalk v1.0 window first asks for the events already running at its
+    # start (and their series): calls besides the pages, which the probe sees.
+    today = date.today()
+    window = ["--start", str(today - timedelta(days=20)), "--end", str(today + timedelta(days=30))]
+    window += ["--expand"] if expand else []
+    site.clear()
+    dry = site.run("export", *site.args("dingtalk"), *window, "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    plan = json.loads(dry.stdout)
+    out = tmp_path / "out.jsonl"
+    site.clear()
+    done = site.run("export", *site.args("dingtalk"), *window, "-o", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    made = site.calls()
+    assert abs(plan["calls"] - made) <= 0.1 * made, (plan["calls"], made)
+    assert sum(row["events"] for row in plan["sources"]) == len(_lines(out))
