@@ -560,11 +560,22 @@ class Coordinator:
     async def status(self, job: str) -> JobStatus:
         """Every unit's state, the calls spent and the budget."""
         spec = await self.spec(job)
+        plan_ = await self.units(job)
         units = []
-        for unit in await self.units(job):
-            data = await self.redis.hgetall(self.key(job, "unit", unit.key))
-            leased = bool(await self.redis.exists([self.key(job, "lease", unit.key)]))
-            units.append(_unit_status(unit, dict(data), leased))
+        # Pipelined, a thousand units a round trip: a job of 50,000 units is
+        # polled by the waiting command and reconciled by every worker.
+        for at in range(0, len(plan_), 1000):
+            batch = plan_[at : at + 1000]
+            async with self.redis.pipeline(transaction=False) as pipe:
+                answers = [
+                    (
+                        pipe.hgetall(self.key(job, "unit", unit.key)),
+                        pipe.exists([self.key(job, "lease", unit.key)]),
+                    )
+                    for unit in batch
+                ]
+            for unit, (data, leased) in zip(batch, answers, strict=True):
+                units.append(_unit_status(unit, dict(await data), bool(await leased)))
         calls = int(await self.redis.get(self.key(job, "calls")) or 0)
         budget = await self.redis.get(self.key(job, "budget"))
         return JobStatus(spec, tuple(units), calls, None if budget is None else int(budget))
@@ -716,10 +727,13 @@ def job_id(job: str, unit: Unit, n: int) -> str:
 async def enqueue(coord: Coordinator, queue: Queue, job: str, *, queued_for: float = 60.0) -> int:
     """Enqueue every unit that needs a job (not done, not leased, not queued); how many."""
     count = 0
-    for unit in await coord.units(job):
-        n = await coord.next_job(job, unit, force=False, queued_for=queued_for)
+    state = await coord.status(job)  # pipelined: only the units that may need a job are asked
+    for unit in state.units:
+        if unit.state in ("done", "failed") or unit.leased:
+            continue
+        n = await coord.next_job(job, unit.unit, force=False, queued_for=queued_for)
         if n:
-            await queue.put(job, unit.key, job_id(job, unit, n), 0.0)
+            await queue.put(job, unit.unit.key, job_id(job, unit.unit, n), 0.0)
             count += 1
     return count
 
