@@ -161,10 +161,19 @@ def _mask_userinfo(url: str) -> str:
     ``url`` with whatever stands before an ``@`` in its authority masked,
     whatever the scheme, and without one (``ftp://u:pw@h``, ``u:pw@h``,
     ``http:u:pw@h``): a password must not be echoed by the error that refuses it.
+    A text without a ``scheme://host`` (a typo: ``http//u:pw@h``,
+    ``redis:/:pw@h``, ``http:///u:pw@h``) has no authority to tell where the
+    password ends: everything before its last ``@`` (up to a query or
+    fragment) is masked.
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
         scheme, rest = "", url
+    if not sep or rest[:1] in ("", "/", "?", "#"):
+        head = min((i for i in map(rest.find, "?#") if i >= 0), default=len(rest))
+        at = rest.rfind("@", 0, head)
+        if at >= 0:
+            return redact(scheme + sep + "***" + rest[at:])
     end = min((i for i in map(rest.find, "/?#") if i >= 0), default=len(rest))
     authority, tail = rest[:end], rest[end:]
     if "@" in authority:

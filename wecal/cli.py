@@ -489,7 +489,11 @@ _TARGET_OPTIONS = (
 
 
 def _source_help(kind: str) -> str:
-    names = ", ".join(e.source_help for e in PROVIDERS.values() if e.source_kind == kind)
+    names = ", ".join(
+        f"{e.source_help} (--provider {e.name})"
+        for e in PROVIDERS.values()
+        if e.source_kind == kind
+    )
     return f"{names} (repeatable; with --sandbox: one of the demo's)."
 
 
@@ -664,7 +668,7 @@ def _window(start: datetime | None, end: datetime | None) -> None:
 @click.version_option(__version__, prog_name="wecal")
 @_debug_option
 def main() -> None:
-    """wecal: WeCom and DingTalk calendars, normalized.
+    """wecal: WeCom, DingTalk and Feishu / Lark calendars, normalized.
 
     Errors are one line on stderr. Exit codes: 0 done, 1 the work failed
     (a provider said no, a source failed, the disk is full), 2 refused
@@ -1477,7 +1481,8 @@ async def export_pages(
     required=True,
     envvar="WECAL_REDIS_URL",
     show_envvar=True,
-    help="The Redis the jobs are on.",
+    callback=_redis_url,
+    help="The Redis the jobs are on (redis://host:port/db).",
 )
 @click.option(
     "--prefix",
@@ -1576,7 +1581,12 @@ def worker_command(
         monthly_quota=monthly_quota,
         reconcile_seconds=reconcile_seconds,
     )
-    run_worker(settings_for(options))
+    sys.stderr.write(
+        f"wecal worker: waiting for jobs on {_mask_userinfo(redis_url)}, {jobs} units at a "
+        "time (Ctrl-C stops it); start the job with 'wecal export --redis URL --job NAME ...'\n"
+    )
+    sys.stderr.flush()
+    run_worker(settings_for(options))  # an unreachable Redis: one line (_error_line)
     return 0
 
 

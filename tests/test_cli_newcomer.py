@@ -1,0 +1,81 @@
+"""
+What a newcomer meets first with the distributed commands: a Redis that is
+not there, or a URL that is not one, is one line naming it (never its
+password) with the exit code of its kind, not an internal error.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+from wecal import ValidationError, WeComClient
+
+from .test_cli import run_wecal
+from .test_cli_scenarios import wecal
+
+SECRET = "hunter2-DO-NOT-PRINT"
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def test_a_job_on_a_redis_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    url = f"redis://:{SECRET}@127.0.0.1:{closed_port()}/0"
+    # A real process, as a user runs it: the Redis client's half-opened pool
+    # leaves warnings behind in a process that goes on (this one would).
+    done = run_wecal(
+        "export", "--provider", "dingtalk", "--app-key", "k", "--app-secret", "s",
+        "--user", "u", "--redis", url, "--job", "nightly", "-o", str(tmp_path / "out.jsonl"),
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("wecal: error: Redis unreachable: ")
+    assert "internal error" not in done.stderr
+    assert SECRET not in done.stderr
+
+
+def test_worker_checks_its_redis_url_from_the_option_or_the_environment(tmp_path: Path) -> None:
+    for args, env in (
+        (["worker", "--redis", f"http://u:{SECRET}@host/0"], {}),
+        (["worker"], {"WECAL_REDIS_URL": f"redis//:{SECRET}@cache:6379/0"}),  # a typo
+    ):
+        done = wecal(*args, cwd=tmp_path, env=env)
+        assert done.returncode == 2, done.stderr
+        assert "is not a redis://, rediss:// or unix:// URL" in done.stderr
+        assert SECRET not in done.stderr
+        assert "internal error" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"http//me:{SECRET}@127.0.0.1:8765",  # a colon short
+        f"http:/me:{SECRET}@127.0.0.1:8765/x",
+        f"http:///me:{SECRET}@127.0.0.1:8765",
+    ],
+)
+def test_a_mistyped_base_url_never_echoes_its_password(tmp_path: Path, url: str) -> None:
+    done = wecal(
+        "export", "--provider", "wecom", "--corp-id", "c", "--corp-secret", "s",
+        "--calendar", "c", "--base-url", url, "-o", "a.jsonl", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("wecal: error: Invalid value for --base-url: ")
+    assert "***@127.0.0.1:8765" in done.stderr
+    assert SECRET not in done.stderr
+
+
+def test_a_client_given_a_mistyped_base_url_never_echoes_its_password() -> None:
+    with pytest.raises(ValidationError) as caught:
+        WeComClient("corp", "secret", base_url=f"http//me:{SECRET}@h:1")
+    assert str(caught.value) == "base_url must start with http:// or https://, got '***@h:1'"
