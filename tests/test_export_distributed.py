@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -284,6 +285,14 @@ def test_window_slices_share_a_source_and_write_what_one_process_writes(
     again = cluster.run(*job)
     assert again.returncode == 0, again.stderr
     assert out.read_bytes() == before
+    # The segments gone and the output changed since: nothing can give the
+    # job's bytes again, and the rerun says so instead of writing others.
+    shutil.rmtree(tmp_path / "out.jsonl.segments" / "sliced")
+    out.write_bytes(before + b"{}\n")
+    changed = cluster.run(*job)
+    assert changed.returncode != 0
+    assert "has changed since, and its segments are removed" in changed.stderr
+    assert out.read_bytes() == before + b"{}\n"
 
 
 def _calendar(path: Path) -> tuple[list[bytes], list[str]]:

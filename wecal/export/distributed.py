@@ -362,6 +362,13 @@ return 0
 """
 
 
+# KEYS: lock. ARGV: owner, ms. Compare and extend.
+_EXTEND = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
 def _ms(seconds: float) -> int:
     return max(1, int(seconds * 1000))
 
@@ -476,6 +483,7 @@ class Coordinator:
         self._enqueue = script(_ENQUEUE)
         self._spend = script(_SPEND)
         self._unlock = script(_UNLOCK)
+        self._extend = script(_EXTEND)
         self._specs: dict[str, JobSpec] = {}
         self._plans: dict[str, tuple[list[Unit], dict[str, Unit]]] = {}
 
@@ -683,6 +691,11 @@ class Coordinator:
                 px=_ms(seconds),
             )
         )
+
+    async def extend_finalize(self, job: str, owner: str, seconds: float) -> bool:
+        """Keep the finalize lock ``seconds`` more; False when it is not ``owner``'s."""
+        ok: Any = await self._extend([self.key(job, "finalizing")], [owner, _ms(seconds)])
+        return bool(ok)
 
     async def unlock_finalize(self, job: str, owner: str) -> None:
         """Release the finalize lock, if still ``owner``'s."""
@@ -972,27 +985,54 @@ async def finalize(
         if time.monotonic() > deadline:
             raise ValidationError(f"job {job!r}: another finalize has held it for {wait:.0f}s")
         await anyio.sleep(0.2)
+
+    async def keep_lock(scope: anyio.CancelScope) -> None:
+        # A big output takes longer than the lock's TTL: renewed while held,
+        # so no second finalizer reads segments this one is about to remove.
+        while True:
+            await anyio.sleep(lease / 3)
+            if not await coord.extend_finalize(job, owner, lease):
+                scope.cancel()  # lost (Redis emptied): stop before touching segments
+                return
+
+    wrote: bool | None = None
+    failure: Exception | None = None
     try:
-        state = await coord.status(job)
-        if not state.complete:
-            raise ValidationError(
-                f"job {job!r} is not complete: {state}; rerun to finish it before finalizing"
-            )
-        done = await coord.final(job)
-        segments = Path(spec.segments)
-        if done:
-            wrote = await anyio.to_thread.run_sync(_from_record, done, target, segments, state)
-        else:
-            wrote, sha256, size = await anyio.to_thread.run_sync(
-                _write_output, state, target, segments
-            )
-            await coord.set_final(job, str(target), sha256, size)
-        if cleanup if cleanup is not None else not spec.keep_segments:
-            await anyio.to_thread.run_sync(_remove_segments, segments, job)
-        return wrote
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(keep_lock, tg.cancel_scope)
+            try:
+                wrote = await _finalize_held(coord, job, spec, target, cleanup)
+            except Exception as exc:  # raised below as itself, not in an ExceptionGroup
+                failure = exc
+            tg.cancel_scope.cancel()
     finally:
         with anyio.CancelScope(shield=True):
             await coord.unlock_finalize(job, owner)
+    if failure is not None:
+        raise failure
+    if wrote is None:
+        raise ValidationError(f"job {job!r}: the finalize lock was lost; finalize again")
+    return wrote
+
+
+async def _finalize_held(
+    coord: Coordinator, job: str, spec: JobSpec, target: Path, cleanup: bool | None
+) -> bool:
+    state = await coord.status(job)
+    if not state.complete:
+        raise ValidationError(
+            f"job {job!r} is not complete: {state}; rerun to finish it before finalizing"
+        )
+    done = await coord.final(job)
+    segments = Path(spec.segments)
+    if done:
+        wrote = await anyio.to_thread.run_sync(_from_record, done, target, segments, state)
+    else:
+        wrote, sha256, size = await anyio.to_thread.run_sync(_write_output, state, target, segments)
+        await coord.set_final(job, str(target), sha256, size)
+    if cleanup if cleanup is not None else not spec.keep_segments:
+        await anyio.to_thread.run_sync(_remove_segments, segments, job)
+    return wrote
 
 
 def _file_digest(path: Path) -> str | None:
