@@ -79,3 +79,13 @@ def test_a_client_given_a_mistyped_base_url_never_echoes_its_password() -> None:
     with pytest.raises(ValidationError) as caught:
         WeComClient("corp", "secret", base_url=f"http//me:{SECRET}@h:1")
     assert str(caught.value) == "base_url must start with http:// or https://, got '***@h:1'"
+
+
+@pytest.mark.parametrize("args", [[], ["events"]])
+def test_a_group_alone_shows_its_help_not_an_error(tmp_path: Path, args: list[str]) -> None:
+    done = wecal(*args, cwd=tmp_path)
+    expected = wecal(*args, "--help", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert done.stdout == expected.stdout
+    assert done.stdout.startswith(f"Usage: wecal {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "\nCommands:\n" in done.stdout

@@ -189,6 +189,10 @@ def _run_async(fn: Callable[..., Awaitable[int]], *args: Any, resume: str = "") 
         raise
 
 
+#: What click (8.2 and later) raises for a group called without a command.
+_NO_ARGS_IS_HELP: Any = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class _Main(click.Group):
     """The ``wecal`` group: every error becomes one line and an exit code."""
 
@@ -200,6 +204,11 @@ class _Main(click.Group):
             code = super().main(*args, **kwargs)
         except click.exceptions.Exit as done:
             code = done.exit_code
+        except _NO_ARGS_IS_HELP as bare:
+            # `wecal` or `wecal events` alone: the help, as --help shows it (not
+            # squeezed into an error line); click < 8.2 prints it itself.
+            click.echo(bare.ctx.get_help())
+            code = 0
         except (click.exceptions.Abort, _Interrupted) as stop:
             hint = stop.args[0] if isinstance(stop, _Interrupted) and stop.args else ""
             sys.stderr.write(f"wecal: interrupted{'; ' + hint if hint else ''}\n")
@@ -1717,9 +1726,9 @@ def _listing_calls(events: int, size: int, kind: str) -> int:
 # --- events list -----------------------------------------------------------------------
 
 
-@main.group("events")
+@main.group("events", short_help="Look at events (events list).")
 def events_group() -> None:
-    """Look at events."""
+    """Look at events: `wecal events list` (the earliest of a window, as a table)."""
 
 
 @events_group.command("list")
