@@ -31,6 +31,19 @@ def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+#: coredis 6.9 leaves the anyio memory streams of a connection that failed to
+#: connect unclosed: its leak, not wecal's. A test using ``redis_server`` (which
+#: may stop or kill it) collects them at its teardown, and ignores only that
+#: warning, so it is never raised in whichever test the collector happens to run.
+COREDIS_LEAK = "ignore:Exception ignored in.*MemoryObject:pytest.PytestUnraisableExceptionWarning"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "redis_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.filterwarnings(COREDIS_LEAK))
+
+
 # The sandbox fixtures (`sandbox`, `sandbox_url`) and a real redis-server
 # (`redis_server`) for every test module.
 pytest_plugins = ["tests.sandbox_fixtures", "tests._redis"]
