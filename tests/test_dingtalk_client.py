@@ -59,6 +59,13 @@ async def _first(paginator: wecal.Paginator[wecal.Event]) -> None:
     ("call", "error", "needle"),
     [
         (lambda c: _first(c.list_events(start=T0)), wecal.ValidationError, "unionId"),
+        # The one id given positionally, as WeCom's list_events takes it, is a calendar's.
+        (
+            lambda c: _first(c.list_events(UNION)),
+            wecal.ValidationError,
+            r"^user_id= is required: the user's unionId \(the first argument, 'union-a', is a "
+            r"calendar id",
+        ),
         (
             lambda c: _first(c.list_events(user_id=UNION, page_size=101)),
             wecal.ValidationError,

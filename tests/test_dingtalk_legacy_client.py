@@ -207,6 +207,8 @@ async def test_unknown_user(sandbox: Sandbox, ding: ClientFactory) -> None:
     [
         ({}, "user_id"),
         ({"user_id": ""}, "user_id"),
+        # The one id given positionally, as WeCom's list_events takes it, is a folder's.
+        ({"calendar_id": "u"}, r"^user_id= is required: the user's staff userid \(the first "),
         ({"user_id": "u", "calendar_id": ""}, "calendar_id"),
         ({"user_id": "u", "page_size": 2501}, "maximum"),
         ({"user_id": "u", "page_size": True}, "page_size"),

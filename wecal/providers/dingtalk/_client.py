@@ -183,6 +183,13 @@ class DingTalkClient(BaseClient):
         return f"/v1.0/calendar/users/{_segment(user_id, 'user_id')}"
 
     def _events_path(self, user_id: str | None, calendar_id: str | None = None) -> str:
+        if user_id is None and calendar_id is not None:
+            # list_events("…") as WeCom's takes it: the one id given is the calendar.
+            raise ValidationError(
+                f"user_id= is required: the user's unionId (the first argument, "
+                f"{calendar_id!r}, is a calendar id; without one, the user's primary "
+                "calendar is listed)"
+            )
         calendar = _segment(calendar_id or _PRIMARY, "calendar_id")
         return f"{self._user_path(user_id)}/calendars/{calendar}/events"
 

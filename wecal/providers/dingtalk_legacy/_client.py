@@ -95,6 +95,13 @@ class DingTalkLegacyClient(BaseClient):
         returns the events overlapping them); ``expand=True`` asks it for
         single occurrences (``single_events``) — both bounds required.
         """
+        if user_id is None and isinstance(calendar_id, str):
+            # list_events("…") as WeCom's takes it: the one id given is the folder.
+            raise ValidationError(
+                f"user_id= is required: the user's staff userid (the first argument, "
+                f"{calendar_id!r}, is a calendar folder id; without one, the user's own "
+                "calendar is listed)"
+            )
         if not isinstance(user_id, str) or not user_id:
             raise ValidationError(
                 f"user_id must be a DingTalk staff userid, got {_describe(user_id)}",
