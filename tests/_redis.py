@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import math
 import os
 import shutil
 import signal
@@ -22,7 +23,14 @@ from pathlib import Path
 
 import pytest
 
-__all__ = ["RedisServer", "redis_binary", "redis_server"]
+__all__ = [
+    "RedisServer",
+    "free_port",
+    "most_in_window",
+    "rate_bound",
+    "redis_binary",
+    "redis_server",
+]
 
 
 def redis_binary() -> str:
@@ -41,11 +49,37 @@ def redis_binary() -> str:
     )
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+#: The former private name, for tests written against it.
+_free_port = free_port
+
+
+def most_in_window(times: list[float], window: float, start: float = 0.0) -> int:
+    """The most ``times`` (at or after ``start``) inside any half-open window of ``window`` s."""
+    times = sorted(t for t in times if t >= start)
+    best = first = 0
+    for last, t in enumerate(times):
+        while times[first] <= t - window:
+            first += 1
+        best = max(best, last - first + 1)
+    return best
+
+
+def rate_bound(rate: float, processes: int = 1) -> int:
+    """
+    The most calls any 1-s window may see at the sandbox: ``rate`` slots, one
+    more (burst 1) per limiter, and the calls that wake up to LATE (50 ms)
+    after their slot and still send. A busy machine delays a request on its
+    way too; one more for that.
+    """
+    return int(rate + processes + math.ceil(rate * 0.05) + 1)
 
 
 class RedisServer:
@@ -54,7 +88,7 @@ class RedisServer:
     def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
         self.workdir = workdir
         self.appendonly = appendonly
-        self.port = _free_port()
+        self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
     @property

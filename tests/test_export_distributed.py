@@ -681,9 +681,9 @@ def test_soak_kills_a_stop_and_a_redis_restart_leave_the_exact_output(
 
 
 def test_an_unreachable_redis_is_a_clear_error_not_an_internal_one(tmp_path: Path) -> None:
-    from tests._redis import _free_port
+    from tests._redis import free_port
 
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     done = subprocess.run(
         [sys.executable, "-m", "wecal.cli", "export", "--provider", "wecom",
          "--base-url", "http://127.0.0.1:9", "--calendar", "c1", "--redis", url,

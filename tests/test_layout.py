@@ -42,6 +42,7 @@ CORE = (
     "wecal._ratelimit",
     "wecal._shared",
     "wecal.redis",
+    "wecal._resp",
     "wecal._retry",
     "wecal.paging",
     "wecal._convert",

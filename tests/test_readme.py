@@ -78,6 +78,7 @@ def test_examples_are_found() -> None:
         "sync_loop": ["docs/sync.md"],
         "meeting_moved": ["docs/sync.md"],
         "wecom_reschedule": ["docs/wecom.md"],
+        "workers_app": ["docs/workers.md"],  # run by tests/test_workers_recipe.py
     }
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from pathlib import Path
 
 import anyio
+import coredis
 import pytest
 
 import wecal
@@ -174,6 +176,83 @@ async def test_an_outage_fails_no_call_and_redis_coming_back_is_shared_again(
         assert any("answers again" in r.getMessage() for r in caplog.records)
         assert fake.token_requests == 1  # the process kept its token through it all
         assert len(fake.business_requests()) == 22
+    gc.collect()
+
+
+async def _ledger(url: str) -> dict[str, int]:
+    """Every monthly quota ledger in Redis and its count, read by a client of the test."""
+    async with coredis.Redis.from_url(url, decode_responses=True) as redis:
+        keys = [str(k) async for k in redis.scan_iter(match="wecal:quota:*")]
+        return {k: int(await redis.get(k) or 0) for k in keys}
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*MemoryObject:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_an_outage_spends_its_share_of_the_quota_left_and_adds_it_to_the_ledger(
+    tmp_path: Path,
+) -> None:
+    server = RedisServer(tmp_path, appendonly=True)  # the ledger outlives a restart
+    server.start()
+    fake = FakeProvider(DINGTALK_V1)
+    limits = RateLimitConfig(rate=1000, burst=100, monthly_quota=40, max_wait=0.1)
+    try:
+        async with RedisBackend(server.url, outage_share=0.25, retry_interval=0.3) as state:
+            core = HttpCore(
+                fake.dialect, "dingkey", fake.secret, transport=fake.transport(), shared=state,
+                rate_limit=limits,
+            )  # fmt: skip
+            for _ in range(8):
+                await core.call("x", "GET", "/x")
+            assert list((await _ledger(server.url)).values()) == [8]
+            server.kill()
+            # 40 − 8 = 32 were left at the last contact: a quarter of them, 8, may
+            # go out while Redis is down; then counted calls wait for the ledger.
+            sent, refused = 0, []
+            for _ in range(12):
+                try:
+                    await core.call("x", "GET", "/x")
+                    sent += 1
+                except wecal.RateLimitError as exc:
+                    refused.append(exc)
+            assert not _up(state)
+            assert sent == 8
+            assert len(refused) == 4
+            assert all("quota ledger" in str(e) and e.retry_after for e in refused)
+            assert len(fake.business_requests()) == 16
+            server.start()
+            for _ in range(200):  # until the backend tries Redis again (retry_interval)
+                try:
+                    await core.call("x", "GET", "/x")
+                    break
+                except wecal.RateLimitError:
+                    await anyio.sleep(0.02)
+            assert _up(state)
+            # The ledger counts every call sent: 8 before, 8 alone, 1 after.
+            assert list((await _ledger(server.url)).values()) == [17]
+            assert len(fake.business_requests()) == 17
+
+        # A process that never read this month's ledger spends none of it alone;
+        # its calls the quota does not count still go out, at its share of the rate.
+        server.kill()
+        async with RedisBackend(server.url, outage_share=0.25, retry_interval=0.3) as fresh:
+            counted, free = (
+                HttpCore(
+                    fake.dialect,
+                    "dingkey",
+                    fake.secret,
+                    transport=fake.transport(),
+                    shared=fresh,
+                    rate_limit=config,
+                )
+                for config in (limits, RateLimitConfig(rate=1000, burst=100))
+            )
+            with pytest.raises(wecal.RateLimitError, match="quota ledger"):
+                await counted.call("x", "GET", "/x")
+            await free.call("x", "GET", "/x")
+            assert len(fake.business_requests()) == 18
+    finally:
+        server.stop()
     gc.collect()
 
 

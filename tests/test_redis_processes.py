@@ -11,7 +11,6 @@ the configured limits, not taken from the code under test.
 from __future__ import annotations
 
 import json
-import math
 import os
 import signal
 import subprocess
@@ -25,7 +24,7 @@ import anyio
 import coredis
 import pytest
 
-from tests._redis import RedisServer
+from tests._redis import RedisServer, most_in_window, rate_bound
 from wecal.sandbox import Fault, Sandbox, serve
 
 ROOT = Path(__file__).parents[1]
@@ -96,27 +95,6 @@ def _config(redis: RedisServer, url: str, user: str, backend: str, **extra: Any)
     return cfg
 
 
-def _most_in_window(times: list[float], window: float, start: float = 0.0) -> int:
-    """The most ``times`` (at or after ``start``) inside any half-open window of ``window`` s."""
-    times = sorted(t for t in times if t >= start)
-    best = first = 0
-    for last, t in enumerate(times):
-        while times[first] <= t - window:
-            first += 1
-        best = max(best, last - first + 1)
-    return best
-
-
-def _bound(rate: float, processes: int = 1) -> int:
-    """
-    The most calls any 1-s window may see at the sandbox: ``rate`` slots, one
-    more (burst 1) per limiter, and the calls that wake up to LATE (50 ms)
-    after their slot and still send. A busy machine delays a request on its
-    way too; one more for that.
-    """
-    return int(rate + processes + math.ceil(rate * 0.05) + 1)
-
-
 def _run_rate(
     world: tuple[Sandbox, str, str],
     redis: RedisServer,
@@ -141,7 +119,7 @@ def _run_rate(
     # In every 1-s window: ≤ 20 + the slack of _bound when strict; a busy
     # machine can stall the server thread, which then reads queued requests
     # in one go, so the quick run allows half the rate more.
-    assert _most_in_window(arrivals, 1.0) <= (_bound(rate) if strict else rate * 1.5), (
+    assert most_in_window(arrivals, 1.0) <= (rate_bound(rate) if strict else rate * 1.5), (
         [(r["ok"], r["fallbacks"], r["round_trips"]) for r in results],
         [round(t - arrivals[0], 3) for t in arrivals[:80]],
     )
@@ -270,13 +248,13 @@ def _run_outage(world: tuple[Sandbox, str, str], redis: RedisServer, backend: st
     # see twice the rate; the bounds leave room for a stalled server thread
     # (see _run_rate), the averages are tight.
     loose = 1.5 * rate
-    assert _most_in_window(before, 1.0) <= loose, "before the outage"
+    assert most_in_window(before, 1.0) <= loose, "before the outage"
     # Each process alone at rate × share: the sum stays within the limit.
-    assert _most_in_window(during, 1.0) <= loose, "during"
+    assert most_in_window(during, 1.0) <= loose, "during"
     # (a fallback at the full rate would send twice this)
     assert len(during) <= procs * (rate * share * (during[-1] - during[0]) + 3)
     assert len(during) >= 0.6 * procs * rate * share * 1.4  # and keeps going
-    assert _most_in_window(after, 1.0) <= loose, "shared again"
+    assert most_in_window(after, 1.0) <= loose, "shared again"
     assert len(after) <= rate * (after[-1] - after[0]) + 2
     assert len(after) >= 0.6 * rate * (t0 + 7.0 - up_at - 1.2)
 

@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import attrs
 
-from ._shared import Band, MemoryState, Quota, Reservation, SharedState
+from ._shared import LEDGER_UNREACHABLE, Band, MemoryState, Quota, Reservation, SharedState
 from .errors import QuotaExceededError, RateLimitError, ValidationError, WecalError, redact
 
 __all__ = ["RateLimitConfig", "RateLimiter", "band_for"]
@@ -206,6 +206,9 @@ class RateLimiter:
         self._provider = provider
         self.state: SharedState = state if state is not None else MemoryState(clock=clock)
         self._fast = type(self.state) is MemoryState
+        # A state that bounds its own operations in time (RedisBackend) needs
+        # no cancel scope of ours around each reservation.
+        self._bounded = isinstance(getattr(self.state, "answers_within", None), float)
         self._bands: dict[str, tuple[Band, ...]] = {}
         self._blocks: tuple[str, ...] = (f"block:{scope}",)
         if self._egress is not None:
@@ -253,6 +256,10 @@ class RateLimiter:
             return state.reserve_now(bands, max_wait=max_wait, quota=quota, blocks=self._blocks)
         name = f"shared state {type(self.state).__name__}.reserve()"
         try:
+            if self._bounded:
+                return await self.state.reserve(
+                    bands, max_wait=max_wait, quota=quota, blocks=self._blocks
+                )
             with anyio.fail_after(STATE_TIMEOUT):
                 return await self.state.reserve(
                     bands, max_wait=max_wait, quota=quota, blocks=self._blocks
@@ -297,6 +304,14 @@ class RateLimiter:
                     provider=self._provider,
                 )
             if found.status == "blocked":
+                if found.wait > limit and found.code == LEDGER_UNREACHABLE:
+                    raise RateLimitError(
+                        f"{api}: not sent: the shared monthly quota ledger cannot be "
+                        "reached, and this process has spent its outage share of it "
+                        "(or has not read it this month)",
+                        provider=self._provider,
+                        retry_after=round(found.wait, 3),
+                    )
                 if found.wait > limit:
                     raise RateLimitError(
                         f"{api}: {self._provider} blocks this app's calls for "

@@ -44,7 +44,15 @@ from typing import Literal, Protocol, runtime_checkable
 
 import attrs
 
-__all__ = ["Band", "MemoryState", "Quota", "Reservation", "SharedState", "StoredToken"]
+__all__ = [
+    "LEDGER_UNREACHABLE",
+    "Band",
+    "MemoryState",
+    "Quota",
+    "Reservation",
+    "SharedState",
+    "StoredToken",
+]
 
 
 # The token a SharedState keeps (and a TokenStore caches); here, below
@@ -86,7 +94,8 @@ class Reservation:
     ``status``: ``"ok"`` (reserved: send after ``wait`` seconds), ``"wait"``
     (nothing reserved: the next slot is ``wait`` seconds away, longer than
     ``max_wait``), ``"blocked"`` (nothing reserved: a provider block lasts
-    ``wait`` more seconds; ``code`` is what the provider answered) or
+    ``wait`` more seconds; ``code`` is what the provider answered, or
+    :data:`LEDGER_UNREACHABLE`: look again in ``wait`` seconds) or
     ``"quota"`` (nothing reserved: ``used`` units of the quota are spent).
     """
 
@@ -97,6 +106,11 @@ class Reservation:
 
 
 RESERVED_NOW = Reservation("ok", 0.0)
+
+#: The ``code`` of a ``"blocked"`` reservation that waits for the quota
+#: ledger: the shared state is unreachable and this process may not spend
+#: more of the quota on its own (see ``RedisBackend``).
+LEDGER_UNREACHABLE = "quota-ledger-unreachable"
 
 
 @runtime_checkable

@@ -26,6 +26,20 @@ each operation is one round trip and atomic on the server:
 
 coredis' own ``Lock`` is not used: it has no TTL by default and no fence.
 
+The per-call operations (the reservation, the permits) do not go through
+coredis' command pipeline but through a small pool of connections of the
+backend's own (``wecal/_resp.py``: one write and one read in the calling
+task), opened where coredis' pool would open its own; everything else is
+coredis.
+
+**The monthly quota during an outage.** A process spends on its own at most
+``outage_share`` of what was left of a ledger at its last contact with
+Redis; past that, or when it never read this month's ledger, quota-counted
+calls wait for Redis (a ``"blocked"`` reservation with code
+``LEDGER_UNREACHABLE``). What it spent alone is added to the shared ledger
+(``INCRBY``) on the first answer of Redis, so the ledger counts every call
+sent; N processes at ``outage_share = 1/N`` cannot spend more than was left.
+
 **Redis down.** No business call fails because of Redis: every operation
 falls back to a :class:`wecal.MemoryState` of this process — tokens become
 per-process single flight, the limiter a local one at ``rate × outage_share``
@@ -51,8 +65,18 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 import anyio
+import anyio.abc
 
-from ._shared import Band, MemoryState, Quota, Reservation, StoredToken
+from ._resp import Lane, Script, bulk, pack
+from ._shared import (
+    LEDGER_UNREACHABLE,
+    RESERVED_NOW,
+    Band,
+    MemoryState,
+    Quota,
+    Reservation,
+    StoredToken,
+)
 from .errors import ValidationError, WecalError, redact
 
 try:
@@ -102,7 +126,8 @@ return 0
 
 # KEYS: nb block keys, n band keys, then the quota key if any.
 # ARGV: nb, n, max_wait_us, (interval_us, burst) per band, quota limit, quota ttl_ms.
-# Returns {0, wait_us} reserved; {1, wait_us} too far; {2, block_us, code}; {3, used}.
+# Returns {0, wait_us, used} reserved (used: the quota's count after this call, or
+# -1); {1, wait_us} too far; {2, block_us, code}; {3, used} quota spent.
 _RESERVE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -129,18 +154,32 @@ for i = 1, n do
   if w > wait then wait = w end
 end
 if wait > max_wait then return {1, wait} end
-local q = KEYS[nb + n + 1]
+local q, spent = KEYS[nb + n + 1], -1
 if q then
   local used = tonumber(redis.call('GET', q) or '0')
   if used >= tonumber(ARGV[4 + 2 * n]) then return {3, used} end
-  redis.call('INCR', q)
+  spent = redis.call('INCR', q)
   redis.call('PEXPIRE', q, ARGV[5 + 2 * n])
 end
 for i = 1, n do
   redis.call('SET', KEYS[nb + i], string.format('%.0f', tats[i]),
              'PX', math.ceil((tats[i] - now) / 1000) + 1000)
 end
-return {0, wait}
+return {0, wait, spent}
+"""
+
+# The calls a process sent on its own while Redis was down, added to the
+# ledgers they spent (KEYS) when it answers again. ARGV: (count, ttl_ms) per
+# key. Returns each ledger's new count.
+_SPEND = """
+local counts = {}
+for i = 1, #KEYS do
+  counts[i] = redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  if redis.call('PTTL', KEYS[i]) < tonumber(ARGV[2 * i]) then
+    redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
+  end
+end
+return counts
 """
 
 _BLOCK = """
@@ -234,6 +273,10 @@ class RedisBackend:
         self._down_since: float | None = None
         self._retry_at = 0.0
         self._warned_at = -math.inf
+        #: Every operation answers (from Redis, or from this process's state
+        #: when Redis is down) within this many seconds and never raises a
+        #: foreign exception: the limiter adds no time bound of its own.
+        self.answers_within = float(op_timeout) + 1.0
         #: How many operations went to Redis, and how many fell back (for tests and metrics).
         self.round_trips = 0
         self.fallbacks = 0
@@ -242,9 +285,19 @@ class RedisBackend:
         self._token_discard = script(_TOKEN_DISCARD)
         self._lock = script(_LOCK)
         self._unlock = script(_UNLOCK)
-        self._reserve = script(_RESERVE)
         self._block = script(_BLOCK)
-        self._permit = script(_PERMIT)
+        # The per-call path (reservations, permits) on the lane's connections,
+        # see wecal/_resp.py; the pool's settings say where and how to connect.
+        self._lane = Lane(self._open_stream, timeout=self._op_timeout)
+        self._reserve = Script(_RESERVE)
+        self._permit = Script(_PERMIT)
+        self._spend = Script(_SPEND)
+        self._packed: dict[tuple[int, int], tuple[Any, ...]] = {}
+        # The quota ledgers' counts at the last contact with Redis, and the
+        # calls this process counted alone since (sent while Redis was down,
+        # added to the shared ledger when it answers again): (count, ttl_ms).
+        self._ledger: dict[str, int] = {}
+        self._pending: dict[str, tuple[int, int]] = {}
 
     def __repr__(self) -> str:
         state = "down" if self._down_since is not None else "up"
@@ -258,6 +311,7 @@ class RedisBackend:
         # coredis connects lazily: an unreachable Redis is an outage, found by
         # the first operation, not a failure to start.
         await self._redis.__aenter__()
+        self._lane.reopen()
         self._entered = True
         return self
 
@@ -268,7 +322,46 @@ class RedisBackend:
         tb: TracebackType | None,
     ) -> None:
         self._entered = False
-        await self._redis.__aexit__(exc_type, exc, tb)
+        try:
+            await self._lane.aclose()
+        finally:
+            await self._redis.__aexit__(exc_type, exc, tb)
+
+    async def _open_stream(self) -> anyio.abc.ByteStream:
+        """A connection for the lane, where and as coredis' pool would open one."""
+        pool = self._redis.connection_pool
+        options: dict[str, Any] = pool.connection_kwargs  # type: ignore[assignment]
+        location = pool.location
+        with anyio.fail_after(self._op_timeout):
+            path = getattr(location, "path", None)
+            if path is not None:
+                stream: anyio.abc.ByteStream = await anyio.connect_unix(path)
+            else:
+                host: str = location.host  # type: ignore[union-attr]
+                port: int = location.port  # type: ignore[union-attr]
+                context = options.get("ssl_context")
+                if context is None:
+                    stream = await anyio.connect_tcp(host, port)
+                else:
+                    stream = await anyio.connect_tcp(
+                        host, port, ssl_context=context, tls_standard_compatible=False
+                    )
+            try:
+                username, password = options.get("username"), options.get("password")
+                provider = options.get("credential_provider")
+                if provider is not None:
+                    username, password = await provider.get_credentials()
+                hello: list[str | int] = []
+                if password:
+                    hello = ["AUTH", *([username] if username else []), password]
+                    await _expect_ok(stream, pack(hello))
+                if options.get("db"):
+                    await _expect_ok(stream, pack(["SELECT", int(options["db"])]))
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await stream.aclose()
+                raise
+        return stream
 
     @property
     def available(self) -> bool:
@@ -282,8 +375,14 @@ class RedisBackend:
         self,
         operation: Callable[[], Awaitable[T]],
         fallback: Callable[[], Awaitable[T]],
+        *,
+        bounded: bool = False,
     ) -> T:
-        """``operation`` on Redis; ``fallback`` on this process's state when Redis is down."""
+        """
+        ``operation`` on Redis; ``fallback`` on this process's state when Redis is
+        down. ``bounded``: the operation runs on the lane, whose every wait for
+        Redis is bounded by ``op_timeout`` already (no timer per call).
+        """
         if not self._entered:
             raise WecalError(
                 "RedisBackend used outside its `async with` block (enter it once, "
@@ -294,8 +393,11 @@ class RedisBackend:
             self.fallbacks += 1
             return await fallback()
         try:
-            with anyio.fail_after(self._op_timeout):
+            if bounded:
                 result = await operation()
+            else:
+                with anyio.fail_after(self._op_timeout):
+                    result = await operation()
         except Exception as exc:  # any failure of the cache is an outage, never the call's
             self._outage(exc, now)
             self.fallbacks += 1
@@ -416,37 +518,125 @@ class RedisBackend:
         """Reserve a slot in every band (and a quota unit) on Redis' clock, or nothing."""
 
         async def remote() -> Reservation:
-            keys = [self._key(b) for b in blocks] + [self._key(b.key) for b in bands]
-            args: list[str | int] = [
-                len(blocks),
-                len(bands),
-                -1 if max_wait < 0 else min(int(max_wait * 1e6), 2**52),
-            ]
-            for band in bands:
-                args += [repr(band.interval * 1e6), band.burst]
-            if quota is not None:
-                keys.append(self._key(quota.key))
-                args += [quota.limit, _ms(quota.ttl)]
-            answer: Any = await self._reserve(keys, args)
-            status = int(answer[0])
+            if self._pending:
+                await self._reconcile()
+            answer: Any = await self._lane.script(
+                self._reserve, self._reserve_payload(bands, blocks, max_wait, quota)
+            )
+            status = answer[0]
             if status == 0:
-                return Reservation("ok", int(answer[1]) / 1e6)
+                if quota is not None:
+                    self._ledger[quota.key] = answer[2]
+                return Reservation("ok", answer[1] / 1e6) if answer[1] > 0 else RESERVED_NOW
             if status == 1:
-                return Reservation("wait", int(answer[1]) / 1e6)
+                return Reservation("wait", answer[1] / 1e6)
             if status == 2:
-                return Reservation("blocked", int(answer[1]) / 1e6, code=str(answer[2]) or None)
+                return Reservation("blocked", answer[1] / 1e6, code=str(answer[2]) or None)
+            if quota is not None:
+                self._ledger[quota.key] = answer[1]
             return Reservation("quota", used=int(answer[1]))
 
         async def local() -> Reservation:
-            return self._local.reserve_now(
-                bands,
-                max_wait=max_wait,
-                quota=quota,
-                blocks=blocks,
-                scale=1.0 / self.outage_share,
+            if quota is not None:
+                refused = self._outage_quota(quota)
+                if refused is not None:
+                    return refused
+            found = self._local.reserve_now(
+                bands, max_wait=max_wait, blocks=blocks, scale=1.0 / self.outage_share
             )
+            if found.status == "ok" and quota is not None:
+                count, _ = self._pending.get(quota.key, (0, 0))
+                self._pending[quota.key] = (count + 1, _ms(quota.ttl))
+            return found
 
-        return await self._run(remote, local)
+        return await self._run(remote, local, bounded=True)
+
+    def _reserve_payload(
+        self,
+        bands: Sequence[Band],
+        blocks: Sequence[str],
+        max_wait: float,
+        quota: Quota | None,
+    ) -> bytes:
+        """
+        The packed EVALSHA of a reservation. Its keys and band arguments are
+        packed once per (bands, blocks) — the limiter passes the same tuples
+        for every call of an API — and only ``max_wait`` and the quota's are
+        packed per call.
+        """
+        found = self._packed.get((id(bands), id(blocks)))
+        if found is None or found[0] is not bands or found[1] is not blocks:
+            if len(self._packed) > 256:
+                self._packed.clear()
+            keys = [self._key(b) for b in blocks] + [self._key(b.key) for b in bands]
+            band_args: list[str | int] = []
+            for band in bands:
+                band_args += [repr(band.interval * 1e6), band.burst]
+            found = (
+                bands,
+                blocks,
+                len(keys),
+                len(band_args),
+                bulk(*keys),
+                bulk(len(blocks), len(bands)),
+                bulk(*band_args),
+            )
+            self._packed[(id(bands), id(blocks))] = found
+        _, _, nkeys, nargs, packed_keys, counts, packed_bands = found
+        # An endless max_wait (math.inf) is "any wait": 2**52 µs.
+        wait = bulk(-1 if max_wait < 0 else int(min(max_wait * 1e6, 2**52)))
+        if quota is None:
+            return b"".join(
+                (b"*%d\r\n" % (6 + nkeys + nargs), self._reserve.head, bulk(nkeys),
+                 packed_keys, counts, wait, packed_bands)
+            )  # fmt: skip
+        return b"".join(
+            (b"*%d\r\n" % (9 + nkeys + nargs), self._reserve.head, bulk(nkeys + 1), packed_keys,
+             bulk(self._key(quota.key)), counts, wait, packed_bands,
+             bulk(quota.limit, _ms(quota.ttl)))
+        )  # fmt: skip
+
+    def _outage_quota(self, quota: Quota) -> Reservation | None:
+        """
+        While Redis is down, a quota-counted call spends at most ``outage_share``
+        of what was left of the ledger at this process's last contact with it;
+        past that, or knowing nothing of this month's ledger, the call waits for
+        Redis (a block with code :data:`wecal._shared.LEDGER_UNREACHABLE`).
+        None: the call may spend a unit locally.
+        """
+        known = self._ledger.get(quota.key)
+        spent, _ = self._pending.get(quota.key, (0, 0))
+        if known is not None and known + spent >= quota.limit:
+            return Reservation("quota", used=known + spent)
+        if known is None or spent >= math.floor((quota.limit - known) * self.outage_share):
+            wait = max(self._retry_at - time.monotonic(), 0.01)
+            return Reservation("blocked", wait, code=LEDGER_UNREACHABLE)
+        return None
+
+    async def _reconcile(self) -> None:
+        """Add the calls this process counted alone during an outage to the shared ledgers."""
+        pending, self._pending = self._pending, {}
+        keys = list(pending)
+        args = [part for key in keys for part in pending[key]]
+        try:
+            counts: Any = await self._lane.script(
+                self._spend, self._spend.call([self._key(k) for k in keys], args)
+            )
+        except BaseException:
+            # Unknown whether Redis added them: counted again later, which can
+            # only under-use the quota, never overspend it.
+            for key, (count, ttl) in pending.items():
+                now, _ = self._pending.get(key, (0, 0))
+                self._pending[key] = (now + count, ttl)
+            raise
+        for key, count in zip(keys, counts, strict=True):
+            self._ledger[key] = int(count)
+        logger.info(
+            "Redis at %s: %d call(s) counted by this process during the outage added "
+            "to the shared quota ledger",
+            self._where,
+            sum(count for count, _ in pending.values()),
+        )
 
     async def block(self, key: str, seconds: float, code: str) -> None:
         """Record that the provider blocks ``key`` for ``seconds``, for every process."""
@@ -462,24 +652,26 @@ class RedisBackend:
         permit = uuid.uuid4().hex
 
         async def remote() -> str | None:
-            got: Any = await self._permit([self._key(key)], [cap, _ms(lease), permit])
-            return permit if int(got) else None
+            got: Any = await self._lane.script(
+                self._permit, self._permit.call([self._key(key)], [cap, _ms(lease), permit])
+            )
+            return permit if got else None
 
         async def local() -> str | None:
             # Each process gets its share of the permits while Redis is down.
             share = max(1, math.floor(cap * self.outage_share))
             return await self._local.acquire_permit(key, share, lease)
 
-        return await self._run(remote, local)
+        return await self._run(remote, local, bounded=True)
 
     async def release_permit(self, key: str, permit: str) -> None:
         """Give back a permit of ``key``."""
 
         async def remote() -> None:
-            await self._redis.zrem(self._key(key), [permit])
+            await self._lane.call(pack(["ZREM", self._key(key), permit]))
 
         await self._local.release_permit(key, permit)
-        await self._run(remote, _nothing)
+        await self._run(remote, _nothing, bounded=True)
 
     async def seen(self, key: str, ttl: float) -> bool:
         """True if ``key`` was seen within ``ttl`` s (by any process); else record it."""
@@ -495,3 +687,16 @@ class RedisBackend:
 
 async def _nothing() -> None:
     return None
+
+
+async def _expect_ok(stream: anyio.abc.ByteStream, payload: bytes) -> None:
+    """Send a setup command (AUTH, SELECT) and check that Redis answered +OK."""
+    await stream.send(payload)
+    answer = b""
+    while not answer.endswith(b"\r\n"):
+        answer += await stream.receive()
+    if not answer.startswith(b"+OK"):
+        # The command's name and the server's words, never the password we sent.
+        name = payload.split(b"\r\n")[2].decode()
+        said = redact(answer[:200].decode(errors="replace").strip())
+        raise WecalError(f"Redis refused {name}: {said}")
