@@ -1835,8 +1835,14 @@ def _sandbox_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             default=8765,
             show_default=True,
             type=click.IntRange(*LIMITS["port"]),
+            help="The port to serve on (0: any free one; the banner prints the URL).",
         ),
-        click.option("--host", default="127.0.0.1", show_default=True),
+        click.option(
+            "--host",
+            default="127.0.0.1",
+            show_default=True,
+            help="The address to serve on (0.0.0.0: reachable from other machines).",
+        ),
         *_demo_options(sandbox_prefix=False),
         click.option(
             "--sources",
