@@ -6,7 +6,10 @@ password) with the exit code of its kind, not an internal error.
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +92,21 @@ def test_a_group_alone_shows_its_help_not_an_error(tmp_path: Path, args: list[st
     assert done.stdout == expected.stdout
     assert done.stdout.startswith(f"Usage: wecal {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
     assert "\nCommands:\n" in done.stdout
+
+
+def test_the_sandbox_without_its_extra_names_the_extra(tmp_path: Path) -> None:
+    """As `from wecal import sandbox` meets a venv where only `pip install wecal` ran."""
+    hide = "import sys; sys.modules['starlette'] = None\n"  # as if not installed
+    done = subprocess.run(
+        [sys.executable, "-c", hide + "from wecal import sandbox"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stderr.splitlines()[-1] == (
+        "ImportError: wecal.sandbox needs the 'sandbox' extra: pip install 'wecal[sandbox]'"
+    )

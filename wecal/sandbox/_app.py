@@ -9,11 +9,17 @@ from urllib.parse import parse_qsl
 
 import anyio
 import httpx
-from starlette.applications import Starlette
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+
+try:
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+except ImportError as exc:  # depends on the installed extras
+    raise ImportError(
+        "wecal.sandbox needs the 'sandbox' extra: pip install 'wecal[sandbox]'"
+    ) from exc
 
 from .._redact import secret_names
 from ..providers._emulation._faults import Fault, FaultKind, qps_403_body
