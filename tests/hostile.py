@@ -362,3 +362,64 @@ def ding_client(server: Hostile, **settings: Any) -> wecal.DingTalkLegacyClient:
         "rate_limit": False,
     }
     return wecal.DingTalkLegacyClient(DING_KEY, DING_SECRET, **(defaults | settings))
+
+
+# -- a liar in front of the sandbox (any provider) -----------------------------------------
+
+#: What a rewrite returns: (status, headers, body), or None to pass the answer through.
+Answer = tuple[int, list[tuple[bytes, bytes]], bytes]
+Rewrite = Callable[[str, int, int, list[tuple[bytes, bytes]], bytes], Answer | None]
+
+
+class Liar:
+    """
+    An ASGI app in front of the sandbox's: each request goes to the sandbox
+    (so the emulator's real answer is at hand), and ``rewrite(api, n, status,
+    headers, body)`` may replace the answer (``n``: how many earlier requests
+    of ``api`` there were). ``api`` is the emulator's api name of the path, so
+    the lies are written once for every provider of the registry.
+
+    ``answers[api]`` keeps the sandbox's own (status, body) per request, and
+    ``requests`` counts them per api: bounds are asserted by counting.
+    """
+
+    def __init__(self, inner: Any, api_name: Callable[[str, str], str | None]) -> None:
+        self.inner = inner
+        self.api_name = api_name
+        self.rewrite: Rewrite = lambda api, n, status, headers, body: None
+        self.requests: Counter[str] = Counter()
+        self.answers: dict[str, list[tuple[int, bytes]]] = {}
+        #: The HTTP method of each api.
+        self.methods: dict[str, str] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.inner(scope, receive, send)
+            return
+        api = self.api_name(scope["path"], scope["method"]) or scope["path"]
+        n = self.requests[api]
+        self.requests[api] += 1
+        self.methods[api] = scope["method"]
+        start: dict[str, Any] = {}
+        chunks: list[bytes] = []
+
+        async def keep(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                start.update(message)
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+
+        await self.inner(scope, receive, keep)
+        status = int(start.get("status", 500))
+        headers = [
+            (bytes(k), bytes(v))
+            for k, v in start.get("headers", [])
+            if bytes(k).lower() != b"content-length"
+        ]
+        body = b"".join(chunks)
+        self.answers.setdefault(api, []).append((status, body))
+        answer = self.rewrite(api, n, status, headers, body) or (status, headers, body)
+        status, headers, body = answer
+        headers = [*headers, (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

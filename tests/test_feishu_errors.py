@@ -15,9 +15,19 @@ import wecal
 from wecal.providers.feishu._errors import FEISHU_ERRORS, classify, retry_after
 
 
-@pytest.mark.parametrize("status", [200, 400, 403, 404, 429, 500])
-def test_success_is_code_zero_whatever_the_status(status: int) -> None:
+@pytest.mark.parametrize("status", [200, 201, 204])
+def test_success_is_code_zero_with_a_success_status(status: int) -> None:
     assert classify(status, {"code": 0, "msg": "success", "data": {}}) is None
+
+
+@pytest.mark.parametrize("status", [400, 403, 404, 418, 429, 500])
+def test_code_zero_with_an_error_status_is_not_a_success(status: int) -> None:
+    # Feishu's errors carry a non-zero code; a 4xx/5xx saying code 0 is not
+    # its answer (a proxy's, a copied body): the status decides, its data is not read.
+    failure = classify(status, {"code": 0, "msg": "success", "data": {"items": []}})
+    assert failure is not None
+    assert failure.http_status == status
+    assert failure.code is None
 
 
 @pytest.mark.parametrize(

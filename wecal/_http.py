@@ -942,9 +942,10 @@ class HttpCore:
         )  # fmt: skip
         if failure is None and body is not None:
             return _Outcome(body=body)
-        if failure is None and not content and self.dialect.empty_success:
+        if failure is None and not content and self.dialect.empty_success and method != "GET":
             # Where the HTTP status says success (the dialect says so), an empty
             # body is an answer without fields: delete, respond, attendee changes.
+            # Never a read's: an empty listing or event is not an empty answer.
             return _Outcome(body={})
         if failure is None:
             # A success status with a body that is not a JSON object.

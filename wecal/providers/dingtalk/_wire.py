@@ -91,6 +91,9 @@ class _Envelope(msgspec.Struct):
     nextToken: str | None = None
     #: A gateway ban (``punish: deny``): the dict path classifies it.
     punish: Any = None
+    #: An error's code in a success status ({code, message, requestid} with
+    #: HTTP 200): the dict path classifies it.
+    code: Any = None
 
 
 class EventPage(list[tuple[EventWire, msgspec.Raw]]):
@@ -111,7 +114,7 @@ def decode_event_page(content: bytes) -> EventPage | None:
     """An ``events`` / ``eventsview`` success body read into :class:`EventWire`; None otherwise."""
     try:
         envelope = _envelope.decode(content)
-        if envelope.punish is not None:
+        if envelope.punish is not None or envelope.code is not None:
             return None
         decode = _event.decode
         items = [(decode(raw), raw) for raw in envelope.events or ()]

@@ -44,7 +44,7 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, BusySlot, Calendar, Event, EventStatus, ResponseStatus
-from ...paging import Paginator, RawPage
+from ...paging import NO_PROGRESS_PAGES, Paginator, RawPage
 from ...sync import SyncStream, TokenPage, TokenSync
 from .._common import check_page_size, check_window, event_listing, gather, in_window
 from .._readers import read_mapping
@@ -443,8 +443,8 @@ class FeishuClient(BaseClient):
                 "events/list", f"{_V4}/calendars/{_segment(cal, 'calendar_id')}/events", params, cal
             )
             if has_more and not page_token:
-                raise InvalidRequestError(
-                    "Feishu said there is more but gave no page_token", provider=_PROVIDER
+                raise ResponseFormatError(
+                    "has_more is true but there is no page_token", path="$.data.page_token"
                 )
             page = _MasterPage(events)
             for k, event in enumerate(events):
@@ -623,8 +623,9 @@ class FeishuClient(BaseClient):
                 elif new_sync:  # incremental pulls page by their newer sync_token
                     following = f"s:{new_sync}"
                 else:
-                    raise InvalidRequestError(
-                        "Feishu said there is more but gave no page_token", provider=_PROVIDER
+                    raise ResponseFormatError(
+                        "has_more is true but there is no page_token or sync_token",
+                        path="$.data.page_token",
                     )
             return events, following, None if has_more else new_sync
 
@@ -717,6 +718,8 @@ class FeishuClient(BaseClient):
         """
         calendars: list[Calendar] = []
         token: str | None = None
+        seen: set[str] = set()
+        idle = 0
         for _ in range(10_000):  # bounded: 5 million calendars
             params: dict[str, Any] = {"page_size": 500}
             if token:
@@ -724,14 +727,27 @@ class FeishuClient(BaseClient):
             data = await self._data("calendars/list", "GET", f"{_V4}/calendars", params=params)
             items = data.get("calendar_list") or []
             if not isinstance(items, list):
-                raise InvalidRequestError("calendar_list is not an array", provider=_PROVIDER)
-            for i, item in enumerate(items):
-                calendar = calendar_from_feishu(item, path=f"$.data.calendar_list[{i}]")
-                if calendar.raw.get("is_deleted") is not True:
-                    calendars.append(calendar)
+                raise ResponseFormatError("not an array", path="$.data.calendar_list")
+            page = [
+                calendar_from_feishu(item, path=f"$.data.calendar_list[{i}]")
+                for i, item in enumerate(items)
+            ]
+            calendars += [
+                c for c in page if c.raw.get("is_deleted") is not True and c.id not in seen
+            ]
             token = data.get("page_token") if data.get("has_more") else None
             if not isinstance(token, str) or not token:
                 break
+            # A page that brings no calendar not seen before (the same page again,
+            # a token cycle, empty pages with fresh tokens) is no progress.
+            fresh = {c.id for c in page} - seen
+            seen |= fresh
+            idle = 0 if fresh else idle + 1
+            if idle >= NO_PROGRESS_PAGES:
+                raise ResponseFormatError(
+                    f"{idle} pages in a row brought no new calendar: the listing would not end",
+                    path="$.data.page_token",
+                )
         return calendars
 
     async def get_primary_calendar(self) -> Calendar:
@@ -765,7 +781,7 @@ class FeishuClient(BaseClient):
             )  # fmt: skip
             items = data.get("calendars") or []
             if not isinstance(items, list):
-                raise InvalidRequestError("calendars is not an array", provider=_PROVIDER)
+                raise ResponseFormatError("not an array", path="$.data.calendars")
             for i, raw in enumerate(items):
                 item = decode(raw, PrimaryItem, path=f"$.data.calendars[{i}]")
                 if item.user_id and item.calendar.calendar_id:

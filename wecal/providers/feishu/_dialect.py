@@ -22,6 +22,7 @@ from typing import Any
 
 import attrs
 
+from ...errors import ResponseFormatError
 from .._dialects import Dialect, Failure
 from ._errors import FEISHU_ERRORS, RATE_LIMIT_RESET_HEADER, classify
 
@@ -46,7 +47,16 @@ class FeishuDialect(Dialect):
     def classify(
         self, status: int, body: Mapping[str, Any] | None, api: str | None = None
     ) -> Failure | None:
+        if body is not None and 200 <= status < 300 and "code" not in body:
+            # Every Feishu answer is a {code, msg, data} envelope: a success
+            # status without one is not Feishu's answer (nor an empty page).
+            raise ResponseFormatError("a success answer without its code", path="$.code")
         return classify(status, body)
+
+    @property
+    def empty_success(self) -> bool:
+        """No: Feishu answers every call, deletes included, with a ``{code, msg}`` envelope."""
+        return False
 
 
 def _dialect(name: str, base_url: str) -> FeishuDialect:

@@ -242,8 +242,11 @@ def classify(
     code = _code(raw)
     if raw is not None and code is None:
         raise ResponseFormatError(f"expected an integer code, got {_describe(raw)}", path="$.code")
-    if code == 0:
+    if code == 0 and status < 400:
         return None
+    if code == 0:
+        # A success code with an error status: the status is the verdict.
+        code = None
     if code is not None:
         assert body is not None
         rule = FEISHU_ERRORS.get(code)
@@ -259,6 +262,9 @@ def classify(
     status_rule = rule_for_status(status)
     if status_rule is not None:
         return Failure(status_rule, None, status_rule.meaning, request_id(body, headers), status)
+    if status >= 400:
+        rule = CodeRule(ProviderError, meaning=f"HTTP {status}")
+        return Failure(rule, None, rule.meaning, request_id(body, headers), status)
     return None
 
 
