@@ -213,3 +213,21 @@ def test_error_answers_take_the_dict_readers() -> None:
         b'{"errcode": 0, "result": {"items": [{"id": 1}]}}',
     ):
         assert decode_item_page(content) is None
+
+
+def test_a_long_rule_block_is_read_but_not_kept() -> None:
+    from wecal.providers.dingtalk_legacy import _convert
+
+    rule = "RRULE:FREQ=DAILY;INTERVAL=1" + " " * 2000
+    item = {
+        "id": "e1", "recurrence": [rule],
+        "start": {"date_time": "2026-01-04T08:00:00+0800", "time_zone": "Asia/Shanghai"},
+        "end": {"date_time": "2026-01-04T09:00:00+0800", "time_zone": "Asia/Shanghai"},
+    }  # fmt: skip
+    content = json.dumps({"errcode": 0, "result": {"items": [item]}}).encode()
+    before = _convert._wire_rule.cache_info().currsize
+    page = decode_item_page(content)
+    assert page is not None
+    (event,) = items_from_wire(page)
+    assert event.recurrence is not None
+    assert _convert._wire_rule.cache_info().currsize == before

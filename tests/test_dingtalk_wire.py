@@ -245,3 +245,15 @@ def test_recurrence_cache_agrees_with_the_conversion(
     for start, zone in starts:
         expected = pattern_to_rrule(json.loads(block), start=start, zone=zone)
         assert _convert._wire_recurrence(block, start, zone).rrule == expected
+
+
+def test_a_long_pattern_block_is_converted_but_not_kept() -> None:
+    # Hostile pages must not pin their bytes in the caches: a real block is
+    # 100-200 bytes, this one is over 1024.
+    pattern = {"type": "daily", "interval": 1, "note": "x" * 2000}
+    block = json.dumps({"pattern": pattern, "range": {"type": "noEnd"}}).encode()
+    start = datetime(2026, 1, 5, 9, 0, tzinfo=ZoneInfo("Asia/Shanghai"))
+    before = len(_convert._RECURRENCES), _convert._pattern_type.cache_info().currsize
+    rule = _convert._wire_recurrence(block, start, ZoneInfo("Asia/Shanghai")).rrule
+    assert rule == "FREQ=DAILY"
+    assert (len(_convert._RECURRENCES), _convert._pattern_type.cache_info().currsize) == before

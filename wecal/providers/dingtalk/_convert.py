@@ -608,14 +608,19 @@ _RECURRENCES: dict[Any, Recurrence] = {}
 _MAX_RECURRENCES = 4096
 
 
+#: A pattern block longer than this (a real one is 100–200 bytes) is converted
+#: but never kept: the caches hold their keys' bytes.
+_MAX_CACHED_BLOCK = 1024
+
+
 def _wire_recurrence(block: bytes, start: datetime | date, zone: tzinfo | None) -> Recurrence:
     """``Recurrence(rrule=pattern_to_rrule(...))`` of a block, cached by what it depends on."""
     if isinstance(start, datetime):
         day, local = start.date(), zone if zone is not None else start.tzinfo
     else:
         day, local = start, zone
-    facts = _start_facts(_pattern_type(block), day)
-    if facts is None:  # an unknown type: pattern_to_rrule names it
+    facts = _start_facts(_pattern_type(block), day) if len(block) <= _MAX_CACHED_BLOCK else None
+    if facts is None:  # an unknown type (pattern_to_rrule names it), or a block too long to keep
         return Recurrence(rrule=pattern_to_rrule(json.loads(block), start=start, zone=zone))
     key = (block, type(start), local, facts)
     found = _RECURRENCES.get(key)

@@ -468,6 +468,10 @@ def _wire_person(person_id: str, name: str) -> Person:
     return _trusted_person(id=person_id, display_name=name)
 
 
+#: The longest ``recurrence`` block kept by :func:`_wire_rule`'s cache (it holds the bytes).
+_MAX_CACHED_BLOCK = 1024
+
+
 @lru_cache(maxsize=512)
 def _wire_rule(block: bytes) -> Recurrence | None:
     """A ``recurrence`` value's rule, once per distinct bytes (failures not cached)."""
@@ -539,7 +543,11 @@ def _item_from_wire(w: ItemWire, raw: Any, calendar_id: str | None, user_id: str
         series_id = _series_id({"unique_id": w.unique_id}, w.id, recurrence_id, "$")
         event_id = occurrence_id(series_id, recurrence_id)
     else:
-        recurrence = _wire_rule(bytes(w.recurrence))
+        block = bytes(w.recurrence)
+        # A block longer than a real rule (tens of bytes) is read, never kept.
+        recurrence = (
+            _wire_rule(block) if len(block) <= _MAX_CACHED_BLOCK else _wire_rule.__wrapped__(block)
+        )
         if recurrence is not None and w.unique_id:
             event_id = w.unique_id  # _master_id: the unique_id its occurrences share
 
