@@ -760,7 +760,7 @@ def test_events_list_shows_the_earliest_across_every_source_in_one_zone(
         )
         for _, h, summary in expected
     ]
-    assert "times in IST" in done.stdout
+    assert "(times in Asia/Kolkata, IST)" in done.stdout
 
     # A source that fails is one line and exit 1; the others are still shown.
     args[args.index(cal_b)] = "wcjgewNOSUCHCALENDARAAA"

@@ -1793,7 +1793,10 @@ async def _list(config: _Config, start: datetime, end: datetime, limit: int, zon
     from rich.console import Console
     from rich.table import Table
 
-    zone_name = datetime.now(zone).tzname() or str(zone)
+    # The zone's name first: an abbreviation alone is ambiguous (CST is China's
+    # and America's Central).
+    abbreviation = datetime.now(zone).tzname()
+    zone_name = str(zone) if abbreviation in (None, str(zone)) else f"{zone}, {abbreviation}"
     title = (
         f"{len(config.sources)} source(s): {start.astimezone(zone):%Y-%m-%d %H:%M} → "
         f"{end.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone_name})"
