@@ -778,7 +778,7 @@ def main() -> None:
     type=click.IntRange(1, 1000),
     default=1,
     show_default=True,
-    help="With --job: cut the --start/--end window of each "
+    help="With --job (or --dry-run): cut the --start/--end window of each "
     + " or ".join(e.name for e in PROVIDERS.values() if e.window_slices)
     + " source into this many units, so several workers share one big calendar.",
 )
@@ -837,7 +837,7 @@ def export_command(
         return _run_async(_job_status, redis_url, job, as_json)
     if offline and not dry_run:
         raise click.UsageError("--offline applies to --dry-run")
-    if window_slices > 1 and (job is None or None in window):
+    if window_slices > 1 and ((job is None and not dry_run) or None in window):
         raise click.UsageError("--window-slices needs a distributed --job and --start/--end")
     if max_calls is not None and job is None and not dry_run and checkpoint is None:
         raise click.UsageError(
@@ -850,7 +850,7 @@ def export_command(
         config = _build(**target)
         return _run_async(
             _inside(config, _dry_run), config, window, expand, page_size, offline, as_json,
-            expect_events, monthly_quota,
+            expect_events, monthly_quota, window_slices,
         )  # fmt: skip
     if output is None:
         raise click.UsageError("Missing option '-o' / '--output'.")
@@ -1611,6 +1611,7 @@ async def _dry_run(
     as_json: bool,
     expect_events: int | None,
     monthly_quota: int | None,
+    window_slices: int = 1,
 ) -> int:
     """One first page per source (none offline): units, calls, time, quota share."""
     import json
@@ -1653,13 +1654,22 @@ async def _dry_run(
                 events, exact = max(expect_events, first or 0), False
             else:  # bigger than the largest page: assume two of them
                 events, exact = 2 * max(first or 0, entry.max_page_size), False
+            # Window slices (a job's --window-slices): each slice is a listing
+            # of its own, with its own calls besides the pages, and its last
+            # page is on average half full (the events spread unevenly).
+            units = window_slices if entry.window_slices else 1
+            calls = _listing_calls(events, size, probe.kind) + overhead
+            if units > 1:
+                sliced_pages = max(units, -(-(2 * events + units * size) // (2 * size)))
+                calls = sliced_pages + units * overhead
             rows.append(
                 {
                     "provider": entry.name,
                     "source": source.key,
+                    "units": units,
                     "events": events,
-                    "calls": _listing_calls(events, size, probe.kind) + overhead,
-                    "exact": exact,
+                    "calls": calls,
+                    "exact": exact and units == 1,
                 }
             )
     finally:
@@ -1667,7 +1677,7 @@ async def _dry_run(
     apis: dict[str, dict[str, Any]] = {}
     for row in rows:
         api = apis.setdefault(row["provider"], {"units": 0, "calls": 0, "events": 0})
-        api["units"] += 1
+        api["units"] += row["units"]
         api["calls"] += row["calls"]
         api["events"] += row["events"]
     for name, api in apis.items():
@@ -1679,7 +1689,7 @@ async def _dry_run(
             None if monthly_quota is None else round(api["calls"] / monthly_quota, 4)
         )
     plan = {
-        "units": len(rows),
+        "units": sum(row["units"] for row in rows),
         "calls": sum(a["calls"] for a in apis.values()),
         "seconds": max((a["seconds"] for a in apis.values()), default=0.0),
         "apis": apis,

@@ -186,6 +186,8 @@ class _Service:
         assert self.coord is not None
         for job in await self.coord.jobs():
             with contextlib.suppress(Exception):
+                if await self.coord.final(job):
+                    continue  # written: nothing more to do (one read, not one per unit)
                 state = await self.coord.status(job)
                 if not state.finished:
                     await distributed.reconcile(self.coord, self.queue, job)
