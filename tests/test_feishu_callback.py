@@ -165,7 +165,46 @@ def test_calendar_changes_and_other_events() -> None:
 )
 def test_malformed_bodies(body: bytes) -> None:
     with pytest.raises(wecal.ResponseFormatError):
-        FeishuCallback(TOKEN, KEY if b"encrypt" in body else "").receive({}, body)
+        FeishuCallback(TOKEN).receive({}, body)
+    # Signed with the Encrypt Key, the same bodies are read (and refused) after the check.
+    ts, nonce = str(int(NOW)), "n0nce"
+    headers = {
+        "X-Lark-Request-Timestamp": ts,
+        "X-Lark-Request-Nonce": nonce,
+        "X-Lark-Signature": signature(ts, nonce, KEY, body),
+    }
+    with pytest.raises(wecal.ResponseFormatError):
+        callback().receive(headers, body)
+
+
+#: Unsigned bodies a forger may send where an Encrypt Key is set.
+FORGED = {
+    "not base64": b'{"encrypt": "%%%"}',
+    "not a string": b'{"encrypt": 5}',
+    "short": json.dumps({"encrypt": encrypt(b"", "other")[:20]}).encode(),
+    "bad padding": json.dumps({"encrypt": encrypt(b"x" * 40, "other key")}).encode(),
+    "not JSON inside": json.dumps({"encrypt": encrypt(b"hello", KEY)}).encode(),
+    "a list inside": json.dumps({"encrypt": encrypt(b"[1]", KEY)}).encode(),
+    "an event inside": json.dumps({"encrypt": encrypt(b'{"schema": "2.0"}', KEY)}).encode(),
+    "a URL check with a wrong token": json.dumps(
+        {"encrypt": encrypt(b'{"type": "url_verification", "token": "no", "challenge": "c"}', KEY)}
+    ).encode(),
+    "plain event": json.dumps(example()).encode(),
+    "not JSON": b"not json",
+}
+
+
+def test_unsigned_forgeries_all_get_one_same_refusal() -> None:
+    # No padding or format oracle: whatever a forged ciphertext decrypts to
+    # (or fails to), the refusal is the same error with the same words.
+    seen = set()
+    for body in FORGED.values():
+        with pytest.raises(wecal.AuthenticationError) as info:
+            callback().receive({}, body)
+        seen.add((type(info.value), str(info.value)))
+        assert KEY not in str(info.value)
+        assert TOKEN not in str(info.value)
+    assert len(seen) == 1, seen
 
 
 def test_repr_and_bad_setup() -> None:

@@ -48,7 +48,7 @@ from ..._callbacks._model import (
     Notification,
     NotificationKind,
 )
-from ...errors import AuthenticationError, ResponseFormatError, ValidationError
+from ...errors import AuthenticationError, ResponseFormatError, ValidationError, WecalError
 from ...models import Provider
 from ._wire import CallbackV2, decode
 
@@ -243,6 +243,8 @@ class FeishuCallback:
         signed = bool(_header(headers, "x-lark-signature"))
         if signed:
             self.verify(headers, body)  # before anything is decrypted
+        elif self._encrypt_key:
+            return self._unsigned_check(body)
         message = self.open(body)
         if message.get("type") == "url_verification":
             # Not signed (Feishu's SDK skips it too); its token is checked.
@@ -262,6 +264,29 @@ class FeishuCallback:
         if dedupe and self._seen(event.header.event_id):
             return {}, None, event.header.event_id
         return {}, _notification(event, message), event.header.event_id
+
+    def _unsigned_check(self, body: bytes) -> tuple[dict[str, Any], None, str]:
+        """
+        An unsigned request where an Encrypt Key is set: only Feishu's URL check
+        comes so (encrypted, its token inside). Anything else — bad base64 or
+        padding, a plaintext that is not JSON, another event, a wrong token —
+        gets one identical refusal: a forged ciphertext learns nothing of what
+        it decrypts to (no padding or format oracle).
+        """
+        try:
+            message = self.open(body)
+            challenge = message.get("challenge")
+            if message.get("type") == "url_verification" and isinstance(challenge, str):
+                self._check_token(message.get("token"), "body.token")
+                return {"challenge": challenge}, None, ""
+        except WecalError:
+            pass
+        raise AuthenticationError(
+            "unsigned callback that is not a URL check with the right token "
+            "(or no X-Lark-Signature / X-Lark-Request-Timestamp)",
+            provider=_PROVIDER,
+            code="signature",
+        )
 
     def answer(
         self,
