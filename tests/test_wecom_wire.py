@@ -339,3 +339,27 @@ def test_client_listing_decodes_into_the_wire_structs() -> None:
     assert isinstance(decode_schedule_page(content), SchedulePage)
     assert events == by_dicts(content)
     assert assert_same(content)
+
+
+def test_long_blocks_and_ids_are_read_but_not_kept() -> None:
+    # Hostile pages must not pin their bytes in the caches: a real reminders
+    # block is a few hundred bytes and a userid at most 64.
+    from wecal.providers.wecom import _convert
+
+    long_id = "u" * 5000
+    item = {
+        "schedule_id": "s1", "start_time": 1717380000, "end_time": 1717383600,
+        "organizer": long_id,
+        "attendees": [{"userid": long_id, "response_status": 1}],
+        "reminders": {"is_repeat": 1, "repeat_type": 0, "timezone": 8, "note": "x" * 2000},
+    }  # fmt: skip
+    content = json.dumps({"errcode": 0, "schedule_list": [item]}).encode()
+    caches = (_convert._reminders_block, _convert._attendee, _convert._cached_person)
+    before = [cache.cache_info().currsize for cache in caches]
+    assert assert_same(content)
+    (event,) = by_wire(content)
+    assert event.recurrence is not None
+    assert event.attendees[0].id == long_id
+    assert event.organizer is not None
+    assert event.organizer.id == long_id
+    assert [cache.cache_info().currsize for cache in caches] == before

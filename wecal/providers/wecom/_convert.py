@@ -316,6 +316,19 @@ def _code(table: Mapping[int, Any], value: int | str) -> Any:
     return found
 
 
+#: Blocks and ids longer than these are read but never cached, so a hostile
+#: page cannot pin its bytes in the caches below (a real ``reminders`` block is
+#: a few hundred bytes; a userid is at most 64).
+_MAX_CACHED_BLOCK = 1024
+_MAX_CACHED_ID = 64
+
+
+def _reminders_of(block: bytes, all_day: bool) -> tuple[tzinfo, str, Recurrence | None, Any]:
+    if len(block) > _MAX_CACHED_BLOCK:
+        return _reminders_block.__wrapped__(block, all_day)
+    return _reminders_block(block, all_day)
+
+
 @lru_cache(maxsize=4096)
 def _reminders_block(block: bytes, all_day: bool) -> tuple[tzinfo, str, Recurrence | None, Any]:
     """
@@ -349,7 +362,7 @@ def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
         if number != 0 and number != 1:
             raise _NotFast
         all_day = number == 1
-    tz, tz_name, recurrence, reminders = _reminders_block(bytes(s.reminders), all_day)
+    tz, tz_name, recurrence, reminders = _reminders_of(bytes(s.reminders), all_day)
     start_s, end_s = s.start_time, s.end_time
     start_dt = datetime.fromtimestamp(start_s if type(start_s) is int else _digits(start_s), tz)
     end_dt = datetime.fromtimestamp(end_s if type(end_s) is int else _digits(end_s), tz)
@@ -370,7 +383,14 @@ def _schedule_from_wire(s: ScheduleWire, raw: Any) -> Event:
         )
     attendees: tuple[Attendee, ...] = ()
     if s.attendees:
-        attendees = tuple([_attendee(a.userid, a.response_status) for a in s.attendees])
+        attendees = tuple(
+            [
+                (_attendee if len(a.userid) <= _MAX_CACHED_ID else _attendee.__wrapped__)(
+                    a.userid, a.response_status
+                )
+                for a in s.attendees
+            ]
+        )
     organizer = _person(s.organizer) if s.organizer else None
     return _trusted_event(
         provider=Provider.WECOM,
@@ -407,7 +427,14 @@ def _attendee(userid: Any, code: Any) -> Attendee:
 def _read_attendees(items: Sequence[Any], path: str) -> tuple[Attendee, ...]:
     """``attendees``: the hot loop (up to 1000 a schedule), one cached call per item."""
     try:
-        return tuple([_attendee(a["userid"], a.get("response_status")) for a in items])
+        return tuple(
+            [
+                (_attendee if len(a["userid"]) <= _MAX_CACHED_ID else _attendee.__wrapped__)(
+                    a["userid"], a.get("response_status")
+                )
+                for a in items
+            ]
+        )
     except (LookupError, TypeError, AttributeError, _NotFast):
         pass  # something is off: find it and name its path
     out = []
@@ -425,9 +452,13 @@ def _read_attendees(items: Sequence[Any], path: str) -> tuple[Attendee, ...]:
     return tuple(out)
 
 
-@lru_cache(maxsize=1024)
 def _person(userid: str) -> Person:
-    return _trusted_person(id=userid)
+    return (_cached_person if len(userid) <= _MAX_CACHED_ID else _trusted_person)(id=userid)
+
+
+@lru_cache(maxsize=1024)
+def _cached_person(id: str) -> Person:
+    return _trusted_person(id=id)
 
 
 def _read_reminders(reminders: Mapping[str, Any] | None, path: str) -> tuple[timedelta, ...]:
