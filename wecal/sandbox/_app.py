@@ -140,7 +140,7 @@ class _FaultLayer:
             await send({"type": "http.response.start", "status": status, "headers": headers})
             await send({"type": "http.response.body", "body": data})
 
-        if not api.endswith(("gettoken", "accessToken")):
+        if api not in emulator.TOKEN_APIS:
             revoke_code = sandbox.faults._count_call()
             if revoke_code is not None:
                 sandbox.revoke_all(revoke_code)

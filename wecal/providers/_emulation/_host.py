@@ -109,6 +109,8 @@ class Emulator(Protocol):
     RATE_LIMIT_CODE: int
     #: The app credentials the sandbox serves by default (id, secret).
     CREDENTIALS: tuple[str, str]
+    #: Its token requests' api names: not counted by ``Faults.revoke_tokens_after``.
+    TOKEN_APIS: frozenset[str]
 
     def api_name(self, path: str, method: str, /) -> str | None:
         """The api name of ``path`` (``"wecom.schedule.get"``), None for others' paths."""

@@ -43,6 +43,7 @@ __all__ = [
     "DEMO_DATA",
     "PROVIDER",
     "RATE_LIMIT_CODE",
+    "TOKEN_APIS",
     "DingTalkLegacyState",
     "api_name",
     "error_body",
@@ -439,6 +440,8 @@ def handle(
 PROVIDER = "dingtalk"
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 90018
+#: Token requests: not counted by ``Faults.revoke_tokens_after``.
+TOKEN_APIS = frozenset({"dingtalk.gettoken"})
 #: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
 #: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
 DEMO_DATA = "wecal.providers.dingtalk_legacy._emulator_data"

@@ -73,6 +73,7 @@ __all__ = [
     "CREDENTIALS",
     "PROVIDER",
     "RATE_LIMIT_CODE",
+    "TOKEN_APIS",
     "FeishuEmulator",
     "api_name",
     "error_body",
@@ -86,6 +87,9 @@ __all__ = [
 
 PROVIDER = "feishu"
 RATE_LIMIT_CODE = 99991400
+#: Token requests not counted by ``Faults.revoke_tokens_after``: none listed,
+#: so a token request counts there like any call.
+TOKEN_APIS: frozenset[str] = frozenset()
 #: The app every fresh emulator knows (``add_app`` adds more).
 CREDENTIALS = ("cli_sandboxfeishu01", "sandbox-feishu-app-secret-0123456789")
 TOKEN_TTL = 7200

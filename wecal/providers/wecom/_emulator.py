@@ -40,6 +40,7 @@ __all__ = [
     "DEMO_DATA",
     "PROVIDER",
     "RATE_LIMIT_CODE",
+    "TOKEN_APIS",
     "ApiError",
     "WeComState",
     "api_name",
@@ -812,6 +813,8 @@ def handle(
 PROVIDER = NAME
 #: The errcode of a "rate limited" fault.
 RATE_LIMIT_CODE = 45009
+#: Token requests: not counted by ``Faults.revoke_tokens_after``.
+TOKEN_APIS = frozenset({"wecom.gettoken"})
 #: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
 #: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
 DEMO_DATA = "wecal.providers.wecom._emulator_data"

@@ -119,6 +119,7 @@ from ._common import DEMO_DATA as DEMO_DATA
 from ._common import NAME as NAME
 from ._common import PROVIDER as PROVIDER
 from ._common import RATE_LIMIT_CODE as RATE_LIMIT_CODE
+from ._common import TOKEN_APIS as TOKEN_APIS
 from ._common import V1Error as V1Error
 from ._notify import seal_notification as seal_notification
 from ._recurrence import expand_occurrences as expand_occurrences
@@ -139,6 +140,7 @@ __all__ = [
     "NAME",
     "PROVIDER",
     "RATE_LIMIT_CODE",
+    "TOKEN_APIS",
     "DingTalkV1",
     "V1Error",
     "api_name",

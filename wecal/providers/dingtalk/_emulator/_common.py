@@ -18,6 +18,8 @@ from dateutil import rrule
 PROVIDER = "dingtalk_v1"
 #: Legacy errcode of a "rate limited" fault (v1.0 answers it by ``fault_answer``).
 RATE_LIMIT_CODE = 90018
+#: Token requests: not counted by ``Faults.revoke_tokens_after``.
+TOKEN_APIS = frozenset({"dingtalk.v1.oauth2.accessToken"})
 #: The module of this emulator's demo data (``demo_data``, ``DEMO_STREAM``: see
 #: wecal/providers/_emulation/_data.py): a name, as that module builds on this one.
 DEMO_DATA = "wecal.providers.dingtalk._emulator._data"
