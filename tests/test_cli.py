@@ -229,20 +229,25 @@ def test_sigkill_at_random_moments_then_rerun_is_exactly_once(
 
 
 _LOADED = """
-import sys
+import json, sys
 from click.testing import CliRunner
 import wecal.cli
-result = CliRunner().invoke(wecal.cli.main, sys.argv[1:])
-print(result.exit_code)
-print(" ".join(sorted(sys.modules)))
+for args in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(wecal.cli.main, args)
+    print(result.exit_code)
+    print(" ".join(sorted(sys.modules)))
 """
 # What serving the emulator takes: none of it is loaded by a command that does not.
 _SANDBOX_CODE = ("wecal.sandbox", "starlette", "uvicorn", "wecal.providers._emulation")
 
 
-def _loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
+def _loaded(*commands: list[str], cwd: Path) -> list[tuple[int, set[str]]]:
+    """
+    The commands run one after another in one fresh interpreter: each one's
+    exit code and every module loaded by then (what it and those before it loaded).
+    """
     done = subprocess.run(
-        [sys.executable, "-c", _LOADED, *args],
+        [sys.executable, "-c", _LOADED, json.dumps(commands)],
         cwd=cwd,
         env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
         capture_output=True,
@@ -250,8 +255,9 @@ def _loaded(*args: str, cwd: Path) -> tuple[int, set[str]]:
         timeout=120,
         check=True,
     )
-    code, modules = done.stdout.splitlines()[-2:]
-    return int(code), set(modules.split())
+    lines = done.stdout.splitlines()[-2 * len(commands) :]
+    pairs = zip(lines[::2], lines[1::2], strict=True)
+    return [(int(code), set(modules.split())) for code, modules in pairs]
 
 
 def _sandbox_modules(modules: set[str]) -> list[str]:
@@ -263,16 +269,13 @@ def _sandbox_modules(modules: set[str]) -> list[str]:
 
 
 def test_the_command_loads_no_sandbox_code_unless_asked(tmp_path: Path) -> None:
-    for args in (
-        ("--help",),
-        ("export", "--help"),
-        ("sandbox", "--help"),
-        ("events", "list", "--help"),
-    ):
-        code, modules = _loaded(*args, cwd=tmp_path)
-        assert code == 0, args
-        assert "wecal.cli" in modules
-        assert _sandbox_modules(modules) == [], args
-    code, modules = _loaded("events", "list", "--sandbox", "--sandbox-size", "1", cwd=tmp_path)
+    helps = [["--help"], ["export", "--help"], ["sandbox", "--help"], ["events", "list", "--help"]]
+    asked = ["events", "list", "--sandbox", "--sandbox-size", "1"]
+    # The sandbox command last: what the others loaded is known before it runs.
+    *others, (code, modules) = _loaded(*helps, asked, cwd=tmp_path)
+    for args, (status, loaded) in zip(helps, others, strict=True):
+        assert status == 0, args
+        assert "wecal.cli" in loaded
+        assert _sandbox_modules(loaded) == [], args
     assert code == 0
     assert "wecal.sandbox" in _sandbox_modules(modules)
