@@ -332,7 +332,7 @@ _HOSTILE_JSON: dict[str, Callable[[], bytes]] = {
 
 
 @contextlib.contextmanager
-def served(server: Hostile) -> Iterator[str]:
+def served(server: Hostile | Liar) -> Iterator[str]:
     """``server`` over loopback (uvicorn in its own thread); yields the base URL."""
     with serve(server) as url:
         yield url
@@ -391,6 +391,11 @@ class Liar:
         self.answers: dict[str, list[tuple[int, bytes]]] = {}
         #: The HTTP method of each api.
         self.methods: dict[str, str] = {}
+        #: Apis whose answers are sent a byte at a time (over loopback), and how slowly.
+        self.trickle: set[str] = set()
+        self.trickle_interval = 0.05
+        #: Bytes of trickled answers sent.
+        self.streamed = 0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -422,4 +427,29 @@ class Liar:
         status, headers, body = answer
         headers = [*headers, (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})
+        if api in self.trickle:
+            await self._trickle(body, receive, send)
+            return
         await send({"type": "http.response.body", "body": body})
+
+    async def _trickle(self, body: bytes, receive: Receive, send: Send) -> None:
+        """``body`` a byte every ``trickle_interval`` s, until the client leaves."""
+        gone = anyio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(watch)
+            for i in range(len(body)):
+                if gone.is_set():
+                    break
+                more = i + 1 < len(body)
+                await send(
+                    {"type": "http.response.body", "body": body[i : i + 1], "more_body": more}
+                )
+                self.streamed += 1
+                await anyio.sleep(self.trickle_interval)
+            tg.cancel_scope.cancel()

@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 
 import wecal
 from tests._mock import no_secret_in_logs, secrets_used
-from tests.hostile import Liar
+from tests.hostile import Liar, served
 from tests.test_provider_contract import HOUR, W0, W1, Harness, h
 from wecal.paging import NO_PROGRESS_PAGES
 from wecal.sandbox import FakeClock, Fault
@@ -173,14 +173,13 @@ def seed(h: Harness, n: int) -> list[str]:
     return [h.add(f"p{i}", W0 + i * HOUR, W0 + i * HOUR + HOUR / 2) for i in range(n)]
 
 
-async def honest_pages(h: Harness, size: int) -> list[bytes]:
-    """The emulator's own first listing answers (two at least), through a pass-through liar."""
+async def honest_pages(h: Harness, size: int, expand: bool) -> list[bytes]:
+    """The emulator's own listing answers, through a pass-through liar."""
     liar = make_liar(h)
     async with liar_client(h, liar) as client:
-        [e async for e in h.listing(client, start=W0, end=W1, page_size=size)]
-    pages = [body for status, body in liar.answers[h.contract.list_api] if status == 200]
-    assert len(pages) >= 3, "the listing did not page"
-    return pages
+        [e async for e in h.listing(client, start=W0, end=W1, page_size=size, expand=expand)]
+    api = h.contract.expand_api if expand else h.contract.list_api
+    return [body for status, body in liar.answers[api] if status == 200]
 
 
 def pagination_lie(mode: str, pages: list[bytes]) -> Callable[[int], bytes | None]:
@@ -229,13 +228,21 @@ LIES = [
 ]
 
 
+@pytest.mark.parametrize("expand", [False, True], ids=["masters", "expand"])
 @pytest.mark.parametrize("mode", LIES)
-async def test_lying_pagination_ends_bounded_and_repeats_nothing(h: Harness, mode: str) -> None:
+async def test_lying_pagination_ends_bounded_and_repeats_nothing(
+    h: Harness, mode: str, expand: bool
+) -> None:
     size = h.contract.page_size
     stored = seed(h, 2 * size + 1)
-    lie = pagination_lie(mode, await honest_pages(h, size))
+    pages = await honest_pages(h, size, expand)
+    if len(pages) < 3:
+        # This provider's expanded listing does not page (one answer per window).
+        assert expand, "the listing did not page"
+        pytest.skip("the expanded listing does not page")
+    lie = pagination_lie(mode, pages)
     liar = make_liar(h)
-    api = h.contract.list_api
+    api = h.contract.expand_api if expand else h.contract.list_api
 
     def rewrite(name: str, n: int, status: int, headers: Any, body: bytes) -> Any:
         if name != api:
@@ -249,7 +256,8 @@ async def test_lying_pagination_ends_bounded_and_repeats_nothing(h: Harness, mod
     async with liar_client(h, liar) as client:
         try:
             with anyio.fail_after(HANG):
-                async for event in h.listing(client, start=W0, end=W1, page_size=size):
+                listing = h.listing(client, start=W0, end=W1, page_size=size, expand=expand)
+                async for event in listing:
                     got.append(event.id)
         except wecal.ResponseFormatError as exc:
             error = exc
@@ -576,3 +584,23 @@ async def test_error_codes_where_they_do_not_belong(h: Harness, where: str) -> N
     if where == "rate_limited":
         assert isinstance(info.value, wecal.RateLimitError)
         assert liar.requests[api] == 1, "a wait over max_retry_after is raised, not slept"
+
+
+# -- a body that trickles -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_a_trickled_answer_ends_at_the_deadline(h: Harness) -> None:
+    seed(h, 3)
+    liar = make_liar(h)
+    api = h.contract.list_api
+    liar.trickle.add(api)
+    retry = attrs.evolve(RETRY, max_attempts=2, deadline=1.0)
+    with served(liar) as url:
+        async with liar_client(h, liar, base_url=url, transport=None, retry=retry) as client:
+            with pytest.raises(wecal.TransportError) as info, anyio.fail_after(HANG):
+                [e async for e in h.listing(client, start=W0, end=W1)]
+    no_secret(info.value)
+    (_, body), *_ = liar.answers[api]
+    # Ended by the deadline, well before the whole answer came (a byte per 50 ms).
+    assert liar.streamed < len(body)
