@@ -110,3 +110,27 @@ def test_the_sandbox_without_its_extra_names_the_extra(tmp_path: Path) -> None:
     assert done.stderr.splitlines()[-1] == (
         "ImportError: wecal.sandbox needs the 'sandbox' extra: pip install 'wecal[sandbox]'"
     )
+
+
+def test_events_list_of_an_empty_window_says_so(tmp_path: Path) -> None:
+    args = ["events", "list", "--sandbox", "--provider", "wecom", "--sandbox-size", "5"]
+    done = wecal(*args, "--start", "2000-01-01", "--end", "2000-01-02", cwd=tmp_path)
+    assert (done.returncode, done.stderr) == (0, "")
+    assert "no events in this window (another: --start / --end)" in done.stdout
+    shown = wecal(*args, cwd=tmp_path, env={"COLUMNS": "250"})  # the demo's next 30 days
+    assert shown.returncode == 0, shown.stderr
+    assert "no events in this window" not in shown.stdout
+
+
+def test_events_list_when_every_source_failed_alike_is_one_line_and_no_table(
+    tmp_path: Path,
+) -> None:
+    done = wecal(
+        "events", "list", "--sandbox", "--provider", "wecom", "--sandbox-size", "5",
+        "--faults", "error(40058)", cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stdout) == (1, "")
+    lines = done.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("wecal: error: all 3 sources failed (calendar:")
+    assert "wecom error 40058" in lines[0]

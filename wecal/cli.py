@@ -1811,7 +1811,8 @@ async def _list(config: _Config, start: datetime, end: datetime, limit: int, zon
         f"{len(config.sources)} source(s): {start.astimezone(zone):%Y-%m-%d %H:%M} → "
         f"{end.astimezone(zone):%Y-%m-%d %H:%M} (times in {zone_name})"
     )
-    table = Table(title=title)
+    empty = "no events in this window (another: --start / --end)" if not rows else None
+    table = Table(title=title, caption=empty)
     for name in ("start", "end", "summary", "location", "status", "source"):
         table.add_column(name)
     for _, _, source_name, event in rows:
@@ -1823,7 +1824,18 @@ async def _list(config: _Config, start: datetime, end: datetime, limit: int, zon
             event.status.value,
             source_name,
         )
-    Console().print(table)
+    everything = len(failures) == len(config.sources)
+    if not everything:  # when every source failed there is no table to show
+        Console().print(table)
+    if len(failures) > 1 and len({_cause(exc) for exc in failures.values()}) == 1:
+        # Failed alike (as export says it): one line naming them, the first's error.
+        scope = f"all {len(failures)} sources" if everything else f"{len(failures)} sources"
+        names = ", ".join(config.name(source) for source in failures)
+        exc = next(iter(failures.values()))
+        sys.stderr.write(
+            f"wecal: error: {scope} failed ({names}): {_line(f'{type(exc).__name__}: {exc}')}\n"
+        )
+        return 1
     for source, exc in failures.items():
         sys.stderr.write(
             f"wecal: error: source {config.name(source)} failed: "
