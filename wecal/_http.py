@@ -74,7 +74,7 @@ import socket
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Any, Literal, TypeVar, overload
+from typing import Any, Literal, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -548,7 +548,6 @@ class HttpCore:
 
     # -- the send loop -----------------------------------------------------
 
-    @overload
     async def call(
         self,
         api: str,
@@ -561,39 +560,8 @@ class HttpCore:
         authenticated: bool = True,
         idempotent: bool = True,
         write: bool = False,
-        decode: None = None,
-    ) -> dict[str, Any]: ...
-
-    @overload
-    async def call(
-        self,
-        api: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        authenticated: bool = True,
-        idempotent: bool = True,
-        write: bool = False,
-        decode: Callable[[bytes], _T | None],
-    ) -> _T | dict[str, Any]: ...
-
-    async def call(
-        self,
-        api: str,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        json: Any = None,
-        headers: Mapping[str, str] | None = None,
-        authenticated: bool = True,
-        idempotent: bool = True,
-        write: bool = False,
-        decode: Callable[[bytes], Any] | None = None,
-    ) -> Any:
+        decode: Callable[[bytes], _T | None] | None = None,
+    ) -> _T | dict[str, Any]:
         """
         Send one call and return its decoded JSON object after the error check.
 
@@ -623,7 +591,7 @@ class HttpCore:
         _check_text(dict(params or {}), f"{method} {path}: query")
         _check_text(dict(headers or {}), f"{method} {path}: headers")
         # The body is checked when it is encoded (see _attempt): no walk over it here.
-        return await self._send(
+        result: _T | dict[str, Any] = await self._send(
             api,
             method,
             path,
@@ -636,6 +604,7 @@ class HttpCore:
             decode=decode,
             write=write,
         )
+        return result
 
     async def _wait_pause(self, start: float) -> None:
         """Sit out a client-wide block; raise RateLimitError if it outlasts the deadline."""
