@@ -245,6 +245,7 @@ RAW_BYTES = st.one_of(
 
 @BACKENDS
 @pytest.mark.parametrize("provider", ["wecom", "dingtalk"])
+@settings(max_examples=60)  # each example runs a whole client session
 @given(data=st.data())
 def test_malformed_bodies_and_bytes(backend: str, provider: str, data: st.DataObject) -> None:
     wecom = provider == "wecom"

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import anyio
 import httpx
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.sandbox_fixtures import (
@@ -215,6 +215,8 @@ def test_dingtalk_expansion_matches_hand_arithmetic(
 
 
 @pytest.mark.anyio
+# 360 combinations, each example a sandbox and three requests: a sample of 50.
+@settings(max_examples=50)
 @given(
     repeat_type=st.sampled_from([0, 1]),
     interval=st.integers(1, 3),
