@@ -296,11 +296,15 @@ async def scenario(h: Harness, client: wecal.CalendarProvider, event_id: str) ->
     await h.contract.delete(client, h.source, changed)
 
 
-async def run_scenario(h: Harness, liar: Liar, event_id: str) -> BaseException | None:
-    # A minute later each run: the emulator's per-second limits start afresh.
+def tick(h: Harness) -> None:
+    """A minute later: the emulator's per-second and per-minute limits start afresh."""
     clock = h.sb.clock
     assert isinstance(clock, FakeClock)
     clock.advance(61)
+
+
+async def run_scenario(h: Harness, liar: Liar, event_id: str) -> BaseException | None:
+    tick(h)
     async with liar_client(h, liar) as client:
         try:
             with anyio.fail_after(HANG):
@@ -604,3 +608,60 @@ async def test_a_trickled_answer_ends_at_the_deadline(h: Harness) -> None:
     (_, body), *_ = liar.answers[api]
     # Ended by the deadline, well before the whole answer came (a byte per 50 ms).
     assert liar.streamed < len(body)
+
+
+# -- every value of a listed event, replaced -------------------------------------------
+
+#: Values a lying server puts where an event's fields are.
+TARGETED = [
+    2**64 + 1,
+    -1,
+    253_402_300_800,  # year 10000, in seconds
+    -62_198_755_200,  # year 0
+    1_718_000_000_000_000,  # microseconds where seconds are meant
+    "253402300800",
+    "0000-01-01T00:00:00+08:00",
+    "",
+    None,
+    {},
+    [],
+    "未知",
+]
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_every_value_of_a_listed_event_replaced(h: Harness) -> None:
+    h.add("one", W0 + HOUR, W0 + 2 * HOUR)
+    pages = await honest_pages(h, h.contract.page_size, False)
+    doc = json.loads(pages[0])
+    items = items_path(doc)
+    assert items is not None
+    item_leaves = [p for p in leaves(doc) if under(p, items)]
+    api = h.contract.list_api
+    outcomes: dict[str, int] = {}
+    for path in item_leaves:
+        for value in TARGETED:
+            spoiled = json.loads(pages[0])
+            put(spoiled, path, value)
+            body = _dumps(spoiled)
+            liar = make_liar(h)
+            liar.rewrite = lambda name, n, status, headers, _, body=body: (
+                (status, headers, body) if name == api else None
+            )
+            tick(h)
+            error: wecal.WecalError | None = None
+            async with liar_client(h, liar) as client:
+                try:
+                    with anyio.fail_after(HANG):
+                        [e async for e in h.listing(client, start=W0, end=W1)]
+                except wecal.WecalError as exc:
+                    error = exc
+                except Exception as exc:
+                    pytest.fail(f"{path}={value!r}: {foreign(exc)}")
+            if error is None:
+                continue
+            no_secret(error)
+            outcomes[type(error).__name__] = outcomes.get(type(error).__name__, 0) + 1
+            if isinstance(error, wecal.ResponseFormatError):
+                assert error.path, f"{path}={value!r}: no JSON path in {error}"
+    assert outcomes, "no replaced value was refused"
