@@ -28,6 +28,7 @@ import attrs
 
 from .._dialect import CodeRule, Failure, TokenRequest, rule_for_status
 from ..errors import NotFoundError, ProviderError, ResponseFormatError, _describe
+from ._readers import as_text as _text
 
 __all__ = ["DEFAULT_TOKEN_LIFETIME", "Dialect", "Failure", "TokenRequest"]
 
@@ -338,7 +339,3 @@ def _int_code(value: Any, field: str) -> int:
     if isinstance(value, int) and -(2**63) <= value < 2**63:
         return value
     raise ResponseFormatError(f"expected an integer, got {_describe(value)}", path=f"$.{field}")
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))

@@ -16,6 +16,7 @@ from ..errors import ResponseFormatError, _describe
 
 __all__ = [
     "as_int",
+    "as_text",
     "read_code",
     "read_flag",
     "read_int",
@@ -57,6 +58,17 @@ def as_int(value: Any) -> int | None:
         if 0 < len(digits) <= 20 and digits.isascii() and digits.isdigit():
             return int(text)
     return None
+
+
+def as_text(value: Any) -> str:
+    """
+    ``value`` as text, leniently, for what an error answer says (a message, a
+    request id): a string as is, None as ``""``, anything else ``str()``.
+
+    >>> as_text("x"), as_text(None), as_text(90002)
+    ('x', '', '90002')
+    """
+    return value if isinstance(value, str) else ("" if value is None else str(value))
 
 
 def read_int(value: Any, path: str, key: str = "") -> int:

@@ -18,8 +18,10 @@ from ...errors import (
 )
 from .._dialects import Dialect
 from .._errors import BUSY, TOKEN_INVALID, CodeRule, code_table
+from .._readers import as_text as _text
 from ..dingtalk._errors import (
     DINGTALK_V1_ERRORS,
+    GATEWAY_EGRESS_LIMIT,
     GATEWAY_ERROR_FIELDS,
     gateway_ban,
     required_scopes,
@@ -124,19 +126,12 @@ def envelope(body: Mapping[str, Any], message: str) -> tuple[str | None, str]:
     return sub_code, sub_message
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ("" if value is None else str(value))
-
-
 DINGTALK_LEGACY = Dialect(
     name="dingtalk-legacy",
     provider="dingtalk-legacy",
     default_base_url="https://oapi.dingtalk.com",
     default_rate=20.0,
-    # 10 000 calls in 20 s from one egress IP ban every API for 5 minutes
-    # (answer {"status": 1111, "punish": "deny"}): applied to clients that
-    # name their egress, RateLimitConfig(egress=...).
-    default_egress_limit=(10_000, 20.0),
+    default_egress_limit=GATEWAY_EGRESS_LIMIT,
     style="body",
     body_code="errcode",
     body_message="errmsg",
