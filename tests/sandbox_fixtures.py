@@ -22,6 +22,7 @@ from wecal.sandbox import FakeClock, Sandbox, serve
 __all__ = [
     "DINGTALK_APP_KEY",
     "DINGTALK_APP_SECRET",
+    "FAST_LIMITS",
     "FAST_RETRY",
     "NOW",
     "WECOM_CORP_ID",
@@ -83,6 +84,10 @@ async def ding_token(http: httpx.AsyncClient) -> str:
 
 #: Retries that finish in milliseconds, for client tests against the sandbox.
 FAST_RETRY = wecal.RetryConfig(max_attempts=3, backoff_base=0.001, backoff_max=0.005, deadline=5.0)
+#: The client's rate limiter on, at 1,000 calls per second per API: a test's
+#: dozens of pages do not wait out DingTalk's 20/s (a test of the limits passes
+#: its own ``rate_limit``).
+FAST_LIMITS = wecal.RateLimitConfig(rate=1000)
 
 C = TypeVar("C", wecal.WeComClient, wecal.DingTalkLegacyClient, wecal.DingTalkClient)
 
@@ -90,13 +95,15 @@ C = TypeVar("C", wecal.WeComClient, wecal.DingTalkLegacyClient, wecal.DingTalkCl
 def client_on(sb: Sandbox, cls: type[C], **settings: Any) -> C:
     """
     A ``cls`` client on ``sb`` in-process (ASGITransport) with the test app's
-    credentials, its own token store and fast retries; ``settings`` override.
+    credentials, its own token store, fast retries and a fast rate limit;
+    ``settings`` override.
     """
     defaults: dict[str, Any] = {
         "base_url": "http://sandbox",
         "transport": httpx.ASGITransport(app=sb.app),
         "token_store": wecal.MemoryTokenStore(),
         "retry": FAST_RETRY,
+        "rate_limit": FAST_LIMITS,
     }
     key, secret = (
         (WECOM_CORP_ID, WECOM_SECRET)
