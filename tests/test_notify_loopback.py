@@ -29,6 +29,18 @@ from .test_notifications import TOKEN, VECTORS, Recorder, ref_sign, wecom_cb, we
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """
+    One backend: the endpoint under test runs in uvicorn's own (asyncio) loop
+    in its thread whatever this is; the event loop here only drives the test's
+    sockets, so trio would repeat the same server run (tests/test_notifications.py
+    runs the endpoint in-process on both).
+    """
+    return "asyncio"
+
+
 BODY_TIMEOUT = 4.0
 
 

@@ -110,9 +110,18 @@ async def test_quota_blocks_and_permits_are_shared(redis_server: RedisServer) ->
 
 async def test_clients_on_two_backends_fetch_one_token(redis_server: RedisServer) -> None:
     fake = FakeProvider(DINGTALK_V1, token_delay=0.05)
+    # 40 calls at once, not spaced out by DingTalk's 20/s over two seconds.
+    fast = RateLimitConfig(rate=1000)
     async with RedisBackend(redis_server.url) as a, RedisBackend(redis_server.url) as b:
         cores = [
-            HttpCore(fake.dialect, "dingkey", fake.secret, transport=fake.transport(), shared=s)
+            HttpCore(
+                fake.dialect,
+                "dingkey",
+                fake.secret,
+                transport=fake.transport(),
+                shared=s,
+                rate_limit=fast,
+            )
             for s in (a, b, a, b)
         ]
         async with anyio.create_task_group() as tg:
