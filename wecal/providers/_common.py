@@ -10,7 +10,7 @@ import anyio
 
 from .._zones import day_start
 from ..errors import ValidationError, WecalError, _check_text, _describe
-from ..models import Event
+from ..models import Attendee, Event
 from ..paging import Paginator, PagingStrategy, raw_id
 from ..recurrence import expand as expand_event
 from ..sync import SyncStream
@@ -24,6 +24,7 @@ __all__ = [
     "gather",
     "id_list",
     "in_window",
+    "invitees",
 ]
 
 # Open window ends, a day inside datetime's range so zone conversions cannot overflow.
@@ -133,6 +134,30 @@ def id_list(ids: object, what: str) -> list[str]:
             raise ValidationError(f"ids[{i}] must be a {what} string, got {_describe(value)}")
         _check_text(value, f"ids[{i}]")
     return list(dict.fromkeys(wanted))
+
+
+def invitees(attendees: Iterable[str | Attendee], what: str, *, article: str) -> list[Attendee]:
+    """
+    ``attendees`` (ids or :class:`~wecal.Attendee`) as Attendees, the first of
+    each id kept, in order; a :class:`~wecal.ValidationError` naming the first
+    bad one. ``what`` names the provider's id (``"unionId"``), ``article`` its
+    article (``"a"``).
+    """
+    if isinstance(attendees, str | bytes):
+        raise ValidationError(f"attendees must be a list of {what}s, not one string")
+    people: list[Attendee] = []
+    for i, item in enumerate(attendees):
+        if isinstance(item, Attendee):
+            people.append(item)
+        elif isinstance(item, str) and item:
+            people.append(Attendee(id=item))
+        else:
+            raise ValidationError(
+                f"attendees[{i}] must be {article} {what} or an Attendee, got {_describe(item)}"
+            )
+    if not people:
+        raise ValidationError(f"attendees: give at least one {what}")
+    return list({a.id: a for a in people}.values())
 
 
 def check_page_size(page_size: int | None, *, default: int, maximum: int, provider: str) -> int:

@@ -46,7 +46,7 @@ from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
 from ...paging import Paginator, TokenPaging, raw_id
 from ...recurrence import expand as expand_event
 from ...sync import SyncStream
-from .._common import check_page_size, check_window, event_listing, gather, in_window
+from .._common import check_page_size, check_window, event_listing, gather, in_window, invitees
 from .._readers import read_mapping, read_str, read_text
 from .._wire import RawJSON
 from ..dingtalk_legacy._errors import DINGTALK_LEGACY
@@ -692,7 +692,7 @@ class DingTalkClient(BaseClient):
         the whole call with the error's ``client_token`` applies each batch
         at most once.
         """
-        people = _people(attendees)
+        people = invitees(attendees, "unionId", article="a")
         target = await self._resolve(event, user_id)
         path = f"{self._events_path(user_id)}/{_segment(target, 'event_id')}/attendees"
         await self._batched(
@@ -716,7 +716,7 @@ class DingTalkClient(BaseClient):
         ``POST …/events/{eventId}/attendees/batchRemove``, ≤ 500 a call,
         batched as :meth:`add_attendees`, with ``.applied`` and ``client_token``).
         """
-        people = _people(attendees)
+        people = invitees(attendees, "unionId", article="a")
         target = await self._resolve(event, user_id)
         path = f"{self._events_path(user_id)}/{_segment(target, 'event_id')}/attendees/batchRemove"
         await self._batched(
@@ -829,21 +829,3 @@ def _client_token(value: object) -> str | None:
             f"(the client_token of an OutcomeUnknownError), got {_describe(value)}"
         )
     return value
-
-
-def _people(attendees: Iterable[str | Attendee]) -> list[Attendee]:
-    if isinstance(attendees, str | bytes):
-        raise ValidationError("attendees must be a list of unionIds, not one string")
-    people: list[Attendee] = []
-    for i, item in enumerate(attendees):
-        if isinstance(item, Attendee):
-            people.append(item)
-        elif isinstance(item, str) and item:
-            people.append(Attendee(id=item))
-        else:
-            raise ValidationError(
-                f"attendees[{i}] must be a unionId or an Attendee, got {_describe(item)}"
-            )
-    if not people:
-        raise ValidationError("attendees: give at least one unionId")
-    return list({a.id: a for a in people}.values())

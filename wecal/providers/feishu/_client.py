@@ -46,7 +46,7 @@ from ...errors import (
 from ...models import Attendee, BusySlot, Calendar, Event, EventStatus, ResponseStatus
 from ...paging import NO_PROGRESS_PAGES, Paginator, RawPage
 from ...sync import SyncStream, TokenPage, TokenSync
-from .._common import check_page_size, check_window, event_listing, gather, in_window
+from .._common import check_page_size, check_window, event_listing, gather, in_window, invitees
 from .._readers import read_mapping
 from ._convert import (
     MAX_ATTENDEES_PER_CALL,
@@ -670,11 +670,11 @@ class FeishuClient(BaseClient):
         event = event_from_feishu(raw, path="$.data.event", calendar_id=cal)
         if raw.get("has_more_attendee") is True:
             # Feishu inlines at most 100: the rest come from the attendee list.
-            everyone = await self._attendee_list(cal, raw.get("event_id") or target)
+            everyone = await self._invitees(cal, raw.get("event_id") or target)
             event = attrs.evolve(event, attendees=everyone)
         return event
 
-    async def _attendee_list(self, cal: str, event_id: str) -> tuple[Attendee, ...]:
+    async def _invitees(self, cal: str, event_id: str) -> tuple[Attendee, ...]:
         """Every attendee of an event: calendar v4 ``GET …/attendees``, 100 a page."""
         path = (
             f"{_V4}/calendars/{self._calendar(cal)}/events/{_segment(event_id, 'event_id')}"
@@ -976,7 +976,7 @@ class FeishuClient(BaseClient):
         or outside addresses (e-mail): calendar v4 ``POST
         …/events/{event_id}/attendees``, ≤ 1000 a call (more are batched).
         """
-        people = _people(attendees)
+        people = invitees(attendees, "id", article="an")
         target = self._target(event)
         cal = calendar_id or (event.calendar_id if isinstance(event, Event) else None) or _PRIMARY
         path = (
@@ -1000,7 +1000,7 @@ class FeishuClient(BaseClient):
         Uninvite: calendar v4 ``POST …/events/{event_id}/attendees/batch_delete``
         (``delete_ids``), ≤ 500 a call.
         """
-        people = _people(attendees)
+        people = invitees(attendees, "id", article="an")
         target = self._target(event)
         cal = calendar_id or (event.calendar_id if isinstance(event, Event) else None) or _PRIMARY
         path = (
@@ -1025,21 +1025,3 @@ def _rfc3339(text: str, path: str) -> datetime:
     if moment.utcoffset() is None:
         raise ResponseFormatError(f"{text!r} has no UTC offset", path=path)
     return moment
-
-
-def _people(attendees: Iterable[str | Attendee]) -> list[Attendee]:
-    if isinstance(attendees, str | bytes):
-        raise ValidationError("attendees must be a list of ids, not one string")
-    people: list[Attendee] = []
-    for i, item in enumerate(attendees):
-        if isinstance(item, Attendee):
-            people.append(item)
-        elif isinstance(item, str) and item:
-            people.append(Attendee(id=item))
-        else:
-            raise ValidationError(
-                f"attendees[{i}] must be an id or an Attendee, got {_describe(item)}"
-            )
-    if not people:
-        raise ValidationError("attendees: give at least one id")
-    return list({a.id: a for a in people}.values())
