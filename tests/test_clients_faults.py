@@ -399,7 +399,9 @@ async def test_loopback_faults_and_timeouts(sandbox: Sandbox, provider: str) -> 
         assert ids(await collect(setup)) == truth
         sandbox.faults.script(setup.api, [Fault.latency(0.5)] * 3)
         async with setup.client(timeout=0.05) as client:
-            with pytest.raises(wecal.TransportError, match="Timeout"):
+            # Each attempt times out; on a loaded machine the retries' deadline may
+            # pass first. Either way a TransportError that says which.
+            with pytest.raises(wecal.TransportError, match="Timeout|retry deadline"):
                 [e async for e in setup.listing(client)]
     note_sandbox_tokens(sandbox)
 
