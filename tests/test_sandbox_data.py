@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -271,3 +272,34 @@ async def test_wecom_op_start_time_must_be_an_occurrence(
     assert r.json()["errcode"] == (0 if off == 0 else 90482)
     excluded = sb.wecom_schedules[sid]["reminders"]["exclude_time_list"]
     assert excluded == ([{"start_time": op_start}] if off == 0 else [])
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2024-06-03T09:00:00+0800",
+        "2024-06-03T09:00:00+08:00",
+        "2024-01-31T23:59:59-0330",
+        "2024-06-03T09:00:00Z",
+        "2024-02-29T00:00:00+0000",
+        "2024-6-3T9:00:00+0800",  # what only strptime reads
+        "2024-13-01T00:00:00+0800",
+        "2023-02-29T00:00:00+0800",
+        "2024-06-03T24:00:00+0800",
+        "2024-06-03T09:00:00",
+        "2024-06-03T09:00:00.5+0800",
+        "２０２４-06-03T09:00:00+0800",
+    ],
+)
+def test_the_legacy_emulator_reads_a_date_time_as_strptime_does(stamp: str) -> None:
+    """The stored ``date_time`` read fast: the same instant, offset or error as strptime's."""
+    from wecal.providers.dingtalk_legacy._emulator_recur import ding_moment
+
+    try:
+        expected = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S%z")
+    except ValueError as refused:
+        with pytest.raises(ValueError, match=f"^{re.escape(str(refused))}$"):
+            ding_moment({"date_time": stamp})
+        return
+    got, all_day = ding_moment({"date_time": stamp})
+    assert (got, got.utcoffset(), all_day) == (expected, expected.utcoffset(), False)
