@@ -401,7 +401,7 @@ async def test_loopback_faults_and_timeouts(sandbox: Sandbox, provider: str) -> 
         async with setup.client(timeout=0.05) as client:
             # Each attempt times out; on a loaded machine the retries' deadline may
             # pass first. Either way a TransportError that says which.
-            with pytest.raises(wecal.TransportError, match="Timeout|retry deadline"):
+            with pytest.raises(wecal.TransportError, match=r"Timeout|retry deadline"):
                 [e async for e in setup.listing(client)]
     note_sandbox_tokens(sandbox)
 
