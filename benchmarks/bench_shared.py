@@ -7,7 +7,8 @@ The same calls through a WeCom client's HTTP core with ``shared=`` a
 127.0.0.1 (its own process, persistence off). Answers come from an
 ``httpx.MockTransport`` in the process, so the difference is the shared
 state's cost alone: one Lua reservation (every band, the quota, the blocks)
-per call on Redis, the token read from the process's copy.
+per call on Redis, sent on the backend's own connection (``wecal/_resp.py``),
+the token read from the process's copy.
 
 Rounds alternate memory / Redis so that load drifts hit both; figures are
 medians over rounds of wall time per call (sequential calls, and 16 in
@@ -178,7 +179,7 @@ def run(quick: bool) -> list[Result]:
             "µs",
             "info",
             None,
-            detail="this process's CPU (coredis, the script's arguments and answer)",
+            detail="this process's CPU (the script's call built, sent, its answer read)",
         ),
         Result(
             "7. shared state on Redis, added per call, 16 in flight",

@@ -8,7 +8,8 @@ writer task, a reader task, memory streams and an event per request. Profiled
 in ``benchmarks/bench_shared.py`` (RESULTS.md, benchmark 7), that machinery
 costs ~350–450 µs of CPU per command on our 2-core machine, more than the
 whole 0.3 ms a call may add; a request here is one ``send`` and one
-``receive`` (~60–130 µs on the same machine). coredis still reads the URL and
+``recv`` on the plain socket (~40 µs on the same machine; TLS connections go
+through the anyio stream). coredis still reads the URL and
 its options (where the server is, TLS, credentials, database) and carries
 every other operation of the backend.
 
@@ -268,9 +269,9 @@ class Lane:
         connection = self._idle.pop() if reused else await self._new()
         try:
             reply = await connection.request(payload)
-        except _BROKEN:
+        except _BROKEN as exc:
             await connection.close()
-            if not reused:
+            if not reused or isinstance(exc, TimeoutError):  # slow, not gone: no second try
                 raise
             # The idle connections died with the server they knew (it
             # restarted): one more try, on a new connection.
