@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -18,12 +17,11 @@ from ..._callbacks._model import (
     epoch,
     text_arg,
 )
+from ..._callbacks._signed import MsgCryptCallback
 from ...errors import ResponseFormatError, UnsupportedError
 from ...models import Provider
 
 __all__ = ["DingTalkCallback"]
-
-logger = logging.getLogger("wecal.notifications")
 
 #: ``changeType`` values → what changed. Anything else is reported as an
 #: update: the notification only triggers a fetch, which finds the truth.
@@ -41,7 +39,7 @@ CALENDAR_EVENT_CHANGE = "calendar_event_change"
 _MAX_BODY = 1 << 20
 
 
-class DingTalkCallback:
+class DingTalkCallback(MsgCryptCallback):
     """
     Receive a DingTalk app's HTTP event subscription: the token and aes_key
     set in the developer console, and the app key (the receive id)::
@@ -56,6 +54,8 @@ class DingTalkCallback:
     """
 
     provider = Provider.DINGTALK
+    label = "DingTalk"
+    timestamp_unit = 1000
 
     def __init__(
         self,
@@ -66,29 +66,20 @@ class DingTalkCallback:
         max_age: timedelta | None = timedelta(minutes=5),
         clock: Callable[[], float] = _crypto.now,
     ) -> None:
-        self._crypt = _crypto.MsgCrypt(
-            token,
-            aes_key,
-            app_key,
-            provider=str(self.provider),
-            timestamp_unit=1000,
-            max_age=max_age,
-            clock=clock,
-        )
+        super().__init__(token, aes_key, app_key, max_age=max_age, clock=clock)
 
     def __repr__(self) -> str:
         return f"DingTalkCallback(app_key={self._crypt.receive_id!r})"
 
     def decrypt(self, signature: str, timestamp: str, nonce: str, body: bytes) -> dict[str, Any]:
         """The decrypted event JSON of a POST, verified (any event type)."""
-        sig = text_arg("signature", signature)
-        ts = text_arg("timestamp", timestamp)
-        nc = text_arg("nonce", nonce)
-        # Only the ciphertext is read before the signature is checked (the
-        # other members of the envelope are skipped, never built).
-        ciphertext = json_ciphertext(body, where="body")
-        self._crypt.verify(sig, ts, nc, ciphertext)
-        return _json_object(self._crypt.decrypt(ciphertext), "message")
+        # The other members of the envelope are skipped, never built.
+        plaintext = self._open(
+            ("signature", "timestamp", "nonce"),
+            (signature, timestamp, nonce),
+            lambda: json_ciphertext(body, where="body"),
+        )
+        return _json_object(plaintext, "message")
 
     def parse(self, signature: str, timestamp: str, nonce: str, body: bytes) -> Notification | None:
         """
@@ -127,15 +118,11 @@ class DingTalkCallback:
             return CallbackAnswer(405, b"method not allowed")
         signature = query.get("signature") or query.get("msg_signature", "")
         timestamp = query.get("timestamp") or query.get("timeStamp", "")
-        try:
-            note = self.parse(signature, timestamp, query.get("nonce", ""), body)
-        except UnsupportedError as exc:
-            logger.debug("ignored a DingTalk event: %s", exc.feature)
-            note = None
-        reply = CallbackAnswer(200, json.dumps(self.reply()).encode(), "application/json")
-        if note is None:
-            return reply
-        return CallbackDelivery(note, reply, signature)
+        return self._deliver(
+            lambda: self.parse(signature, timestamp, query.get("nonce", ""), body),
+            lambda: CallbackAnswer(200, json.dumps(self.reply()).encode(), "application/json"),
+            signature,
+        )
 
     def seal(self, message: Mapping[str, Any]) -> tuple[bytes, dict[str, str]]:
         """``(body, query)`` of a POST DingTalk would send — for tests and the sandbox."""

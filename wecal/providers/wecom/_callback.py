@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Mapping
 from datetime import timedelta
 from typing import Any
@@ -17,13 +16,12 @@ from ..._callbacks._model import (
     epoch,
     text_arg,
 )
+from ..._callbacks._signed import MsgCryptCallback
 from ..._callbacks._xml import parse_xml
 from ...errors import ResponseFormatError, UnsupportedError
 from ...models import Provider
 
 __all__ = ["WeComCallback"]
-
-logger = logging.getLogger("wecal.notifications")
 
 #: WeCom's ``Event`` values about calendars → what changed.
 EVENT_KINDS: Mapping[str, NotificationKind] = {
@@ -36,9 +34,11 @@ EVENT_KINDS: Mapping[str, NotificationKind] = {
 }
 #: ``FromUserName`` of events the system (not a member) sends.
 _SYSTEM_SENDER = "sys"
+#: The query names of a request's signature, timestamp and nonce.
+_SIGNED = ("msg_signature", "timestamp", "nonce")
 
 
-class WeComCallback:
+class WeComCallback(MsgCryptCallback):
     """
     Receive a WeCom app's callbacks (接收事件服务器): the token and
     EncodingAESKey set in the admin console, and the corp id (the receive id
@@ -61,6 +61,8 @@ class WeComCallback:
     """
 
     provider = Provider.WECOM
+    label = "WeCom"
+    timestamp_unit = 1
 
     def __init__(
         self,
@@ -71,34 +73,21 @@ class WeComCallback:
         max_age: timedelta | None = timedelta(minutes=5),
         clock: Callable[[], float] = _crypto.now,
     ) -> None:
-        self._crypt = _crypto.MsgCrypt(
-            token,
-            encoding_aes_key,
-            corp_id,
-            provider=str(self.provider),
-            timestamp_unit=1,
-            max_age=max_age,
-            clock=clock,
-        )
+        super().__init__(token, encoding_aes_key, corp_id, max_age=max_age, clock=clock)
 
     def __repr__(self) -> str:
         return f"WeComCallback(corp_id={self._crypt.receive_id!r})"
 
     def verify_url(self, msg_signature: str, timestamp: str, nonce: str, echostr: str) -> str:
         """The decrypted ``echostr``: the body of the answer to WeCom's GET."""
-        sig, ts, nc = self._params(msg_signature, timestamp, nonce)
-        ciphertext = text_arg("echostr", echostr)
-        self._crypt.verify(sig, ts, nc, ciphertext)
-        return _utf8(self._crypt.decrypt(ciphertext), "echostr")
+        signed = (msg_signature, timestamp, nonce)
+        return _utf8(self._open(_SIGNED, signed, lambda: text_arg("echostr", echostr)), "echostr")
 
     def decrypt(self, msg_signature: str, timestamp: str, nonce: str, body: bytes) -> bytes:
         """The decrypted message XML of a POST, verified (any event, not only calendars)."""
-        sig, ts, nc = self._params(msg_signature, timestamp, nonce)
-        # Only the ciphertext is read before the signature is checked; the
-        # envelope around it is not signed, and is not parsed at all.
-        ciphertext = xml_ciphertext(body, where="body")
-        self._crypt.verify(sig, ts, nc, ciphertext)
-        return self._crypt.decrypt(ciphertext)
+        # The envelope around the ciphertext is not signed: not parsed at all.
+        signed = (msg_signature, timestamp, nonce)
+        return self._open(_SIGNED, signed, lambda: xml_ciphertext(body, where="body"))
 
     def parse(self, msg_signature: str, timestamp: str, nonce: str, body: bytes) -> Notification:
         """The calendar notification a POST carries (``body``: the XML posted)."""
@@ -123,12 +112,9 @@ class WeComCallback:
             return CallbackAnswer(200, self.verify_url(*args, query.get("echostr", "")).encode())
         if method != "POST":
             return CallbackAnswer(405, b"method not allowed")
-        try:
-            note = self.parse(*args, body)
-        except UnsupportedError as exc:  # not about calendars: acknowledge, ignore
-            logger.debug("ignored a WeCom event: %s", exc.feature)
-            return CallbackAnswer(200, b"")
-        return CallbackDelivery(note, CallbackAnswer(200, b""), args[0])
+        return self._deliver(
+            lambda: self.parse(*args, body), lambda: CallbackAnswer(200, b""), args[0]
+        )
 
     def seal(self, message: bytes) -> tuple[bytes, dict[str, str]]:
         """
@@ -141,13 +127,6 @@ class WeComCallback:
             f"<Encrypt><![CDATA[{ciphertext}]]></Encrypt></xml>"
         ).encode()
         return body, {"msg_signature": sig, "timestamp": ts, "nonce": nonce}
-
-    def _params(self, *values: str) -> tuple[str, str, str]:
-        sig, ts, nc = (
-            text_arg(name, value)
-            for name, value in zip(("msg_signature", "timestamp", "nonce"), values, strict=True)
-        )
-        return sig, ts, nc
 
 
 def _utf8(data: bytes, where: str) -> str:
