@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ValidationError
 
-__all__ = ["DEFAULT_DATE_ZONE", "day_start", "is_valid_timezone", "zone_for"]
+__all__ = ["DEFAULT_DATE_ZONE", "day_start", "in_zone", "is_valid_timezone", "zone_for"]
 
 _OFFSET_RE = re.compile(r"^[+-](?:0\d|1[0-4]):[0-5]\d$")
 
@@ -48,6 +48,20 @@ def zone_for(name: str) -> tzinfo | None:
 #: The zone a ``date`` window bound is read in unless a client or call says
 #: otherwise: both providers' home zone (China Standard Time, no DST).
 DEFAULT_DATE_ZONE = "Asia/Shanghai"
+
+
+def in_zone(moment: datetime, zone: tzinfo | None) -> datetime:
+    """
+    An aware ``moment`` shown in ``zone`` (None: as it is). At the edge of
+    datetime's range (year 1 or 9999 with an offset), where the conversion
+    overflows, the offset it came with is kept.
+    """
+    if zone is None:
+        return moment
+    try:
+        return moment.astimezone(zone)
+    except OverflowError:
+        return moment
 
 
 def day_start(day: date, zone: str | tzinfo | None) -> datetime:

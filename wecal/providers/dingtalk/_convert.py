@@ -41,7 +41,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..._zones import zone_for
+from ..._zones import in_zone, zone_for
 from ...errors import ResponseFormatError, UnsupportedError, ValidationError, _describe
 from ...models import (
     Attendee,
@@ -163,12 +163,7 @@ def _parse_datetime(value: Any, zone: tzinfo | None, path: str) -> datetime:
         if zone is None:
             raise ResponseFormatError(f"{text!r} has no UTC offset and no timeZone", path=path)
         return moment.replace(tzinfo=zone)
-    if zone is not None:
-        try:
-            return moment.astimezone(zone)
-        except OverflowError:
-            pass  # at the edge of datetime's range: keep the offset it came with
-    return moment
+    return in_zone(moment, zone)
 
 
 def _parse_date(value: Any, path: str) -> date:
@@ -541,10 +536,7 @@ def _wire_stamp(value: str | int | None) -> datetime | None:
         # fromisoformat gives no tzinfo or a fixed offset: tzinfo says it.
         if moment.tzinfo is None:
             return moment.replace(tzinfo=UTC)
-        try:
-            return moment.astimezone(UTC)
-        except OverflowError:
-            return moment  # at the edge of datetime's range, as _parse_datetime
+        return in_zone(moment, UTC)
     return _stamp(value, "$")
 
 

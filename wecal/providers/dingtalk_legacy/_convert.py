@@ -50,7 +50,7 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ..._zones import zone_for
+from ..._zones import in_zone, zone_for
 from ...errors import ResponseFormatError, ValidationError, _describe
 from ...models import (
     Attendee,
@@ -153,12 +153,7 @@ def _parse_datetime(text: Any, zone: tzinfo | None, path: str, key: str = "") ->
                 f"{text!r} has no UTC offset and no known time_zone", path=path + key
             )
         return moment.replace(tzinfo=zone)
-    if zone is not None:
-        try:
-            return moment.astimezone(zone)
-        except OverflowError:
-            pass  # at the edge of datetime's range: keep the offset it came with
-    return moment
+    return in_zone(moment, zone)
 
 
 _fromisoformat = datetime.fromisoformat
@@ -454,12 +449,7 @@ def _wire_time(text: str, zone: tzinfo | None) -> datetime:
         if zone is None:
             raise _NotFast
         return moment.replace(tzinfo=zone)
-    if zone is not None:
-        try:
-            return moment.astimezone(zone)
-        except OverflowError:
-            pass  # at the edge of datetime's range: keep the offset, as _parse_datetime
-    return moment
+    return in_zone(moment, zone)
 
 
 # The organizers of a calendar are a handful of people: one frozen Person each.
