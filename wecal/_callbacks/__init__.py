@@ -6,6 +6,7 @@ folders and :mod:`wecal.notifications`.
   into, the answer it sends back (``CallbackAnswer``, ``CallbackDelivery``)
   and the ``ProviderCallback`` protocol the endpoint needs;
 - ``_crypto``: the signed, AES-encrypted "msg crypt" scheme two providers share;
+- ``_signed``: the callback skeleton those two build on that scheme;
 - ``_envelope``: the ciphertext read from an envelope before anything else;
 - ``_xml``: a small, safe reader for flat XML documents.
 
