@@ -27,6 +27,7 @@ from tests._mock import APP_KEY, APP_SECRET, CORP_ID, CORP_SECRET, FakeProvider,
 from tests.sandbox_fixtures import (
     DINGTALK_APP_KEY,
     DINGTALK_APP_SECRET,
+    FAST_LIMITS,
     WECOM_CORP_ID,
     WECOM_SECRET,
     new_sandbox,
@@ -168,6 +169,7 @@ def test_wecom_malformed_schedules_from_the_sandbox(backend: str, data: st.DataO
             transport=in_process(sb),
             token_store=store,
             retry=ONCE,
+            rate_limit=FAST_LIMITS,
         ) as client:
             pager = client.list_events(cal_id, page_size=data.draw(st.integers(4, 20)))
             listed = [e async for e in pager]
@@ -205,6 +207,7 @@ def test_dingtalk_malformed_events_from_the_sandbox(backend: str, data: st.DataO
             transport=in_process(sb),
             token_store=store,
             retry=ONCE,
+            rate_limit=FAST_LIMITS,
         ) as client:
             window = {"start": lo, "end": hi, "expand": True} if expand else {}
             pager = client.list_events(
@@ -271,6 +274,7 @@ def test_malformed_bodies_and_bytes(backend: str, provider: str, data: st.DataOb
             "transport": fake.transport(),
             "token_store": wecal.MemoryTokenStore(),
             "retry": ONCE,
+            "rate_limit": FAST_LIMITS,
         }
         if wecom:
             async with wecal.WeComClient(CORP_ID, CORP_SECRET, **settings) as client:
@@ -349,6 +353,7 @@ def test_dingtalk_v1_malformed_events_from_the_sandbox(backend: str, data: st.Da
             transport=in_process(sb),
             token_store=store,
             retry=ONCE,
+            rate_limit=FAST_LIMITS,
         ) as client:
             pager = client.list_events(
                 user_id=user,
@@ -393,6 +398,7 @@ def test_dingtalk_v1_malformed_bodies_and_bytes(backend: str, data: st.DataObjec
             transport=fake.transport(),
             token_store=wecal.MemoryTokenStore(),
             retry=ONCE,
+            rate_limit=FAST_LIMITS,
         ) as client:
             [e async for e in client.list_events(user_id="u", page_size=4)]
 
