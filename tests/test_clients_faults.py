@@ -22,6 +22,7 @@ from tests._mock import note_sandbox_tokens
 from tests.sandbox_fixtures import (
     DINGTALK_APP_KEY,
     DINGTALK_APP_SECRET,
+    FAST_LIMITS,
     WECOM_CORP_ID,
     WECOM_SECRET,
 )
@@ -60,7 +61,11 @@ class Setup:
         )
 
     def client(self, **kw: Any) -> Client:
-        settings: dict[str, Any] = {"token_store": wecal.MemoryTokenStore(), "retry": FAST}
+        settings: dict[str, Any] = {
+            "token_store": wecal.MemoryTokenStore(),
+            "retry": FAST,
+            "rate_limit": FAST_LIMITS,
+        }
         if self.base_url is None:
             settings.update(
                 base_url="http://sandbox", transport=httpx.ASGITransport(app=self.sb.app)
