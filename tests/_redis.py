@@ -99,9 +99,12 @@ def quick_bound(rate: float, processes: int = 1) -> int:
 class RedisServer:
     """One redis-server process this test owns: ``url``, ``kill()``, ``start()``, ``stop()``."""
 
-    def __init__(self, workdir: Path, *, appendonly: bool = False) -> None:
+    def __init__(
+        self, workdir: Path, *, appendonly: bool = False, extra: tuple[str, ...] = ()
+    ) -> None:
         self.workdir = workdir
         self.appendonly = appendonly
+        self.extra = extra  # more redis-server arguments (e.g. --requirepass)
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -121,6 +124,7 @@ class RedisServer:
             "--appendonly", "yes" if self.appendonly else "no",
             "--daemonize", "no",
             "--logfile", str(self.workdir / "redis.log"),
+            *self.extra,
         ]  # fmt: skip
         self.process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
@@ -131,7 +135,7 @@ class RedisServer:
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                     sock.sendall(b"PING\r\n")
-                    if sock.recv(64).startswith(b"+PONG"):
+                    if sock.recv(64).startswith((b"+PONG", b"-NOAUTH")):
                         return
             except OSError:
                 pass

@@ -265,6 +265,42 @@ async def test_an_outage_spends_its_share_of_the_quota_left_and_adds_it_to_the_l
     gc.collect()
 
 
+@pytest.mark.filterwarnings(
+    "ignore:Exception ignored in.*MemoryObject:pytest.PytestUnraisableExceptionWarning"
+)
+async def test_reservations_reach_redis_where_the_url_says(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The per-call connections authenticate and select the URL's database, on TCP and Unix."""
+    sock = tmp_path / "r.sock"
+    server = RedisServer(tmp_path, extra=("--requirepass", "pw-9x7Q", "--unixsocket", str(sock)))
+    server.start()
+    band = Band("rate:app:x:s", 0.001, 10)
+    try:
+        for url in (
+            f"redis://:pw-9x7Q@127.0.0.1:{server.port}/3",
+            f"unix://:pw-9x7Q@{sock}?db=3",
+        ):
+            async with RedisBackend(url) as state:
+                assert (await state.reserve([band], max_wait=1.0)).status == "ok"
+                assert state.round_trips == 1
+                assert state.fallbacks == 0
+        async with coredis.Redis.from_url(
+            f"redis://:pw-9x7Q@127.0.0.1:{server.port}/3", decode_responses=True
+        ) as redis:
+            assert await redis.exists(["wecal:rate:app:x:s"]) == 1
+        # A wrong password is an outage (the call goes on), and is never logged.
+        caplog.set_level(logging.WARNING, logger="wecal")
+        async with RedisBackend(f"redis://:wrong-pass-3@127.0.0.1:{server.port}/3") as state:
+            assert (await state.reserve([band], max_wait=1.0)).status == "ok"
+            assert state.fallbacks == 1
+        assert any("unreachable" in r.getMessage() for r in caplog.records)
+        assert "wrong-pass-3" not in caplog.text
+    finally:
+        server.stop()
+    gc.collect()
+
+
 async def test_bad_backend_settings_are_validation_errors() -> None:
     with pytest.raises(wecal.ValidationError, match="outage_share"):
         RedisBackend("redis://127.0.0.1:1/0", outage_share=0)
