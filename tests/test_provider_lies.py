@@ -665,3 +665,40 @@ async def test_every_value_of_a_listed_event_replaced(h: Harness) -> None:
             if isinstance(error, wecal.ResponseFormatError):
                 assert error.path, f"{path}={value!r}: no JSON path in {error}"
     assert outcomes, "no replaced value was refused"
+
+
+# -- sync streams that lie --------------------------------------------------------------
+
+
+SYNC_LIES = ["same_page_again", "cursor_cycle", "same_items_fresh_cursor"]
+
+
+@pytest.mark.parametrize("mode", SYNC_LIES)
+async def test_lying_sync_pages_end_bounded_and_report_each_event_once(
+    h: Harness, mode: str
+) -> None:
+    stored = seed(h, 201)
+    honest = make_liar(h)
+    async with liar_client(h, honest) as client:
+        [c async for c in h.entry.sync_source(client, h.source)]
+    (api,) = [a for a in honest.requests if a != h.contract.token_api][-1:]
+    pages = [body for status, body in honest.answers[api] if status == 200]
+    if len(pages) < 2:
+        pytest.skip("this provider's sync does not page at 201 events")
+    lie = pagination_lie(mode, pages)
+    liar = make_liar(h)
+    liar.rewrite = lambda name, n, status, headers, body: (
+        None if name != api or lie(n) is None else (200, headers, lie(n))
+    )
+    got: list[str | None] = []
+    async with liar_client(h, liar) as client:
+        try:
+            with anyio.fail_after(HANG):
+                async for change in h.entry.sync_source(client, h.source):
+                    got.append(change.event_id)
+        except wecal.ResponseFormatError as exc:
+            no_secret(exc)
+    ids = [i for i in got if i]  # a RESET names no event
+    assert len(ids) == len(set(ids)), "an event was reported twice"
+    assert set(ids) <= set(stored)
+    assert liar.requests[api] <= BOUND

@@ -58,6 +58,7 @@ import attrs
 from ._convert import to_dict
 from .errors import ResponseFormatError, ValidationError, WecalError
 from .models import Event
+from .paging import NO_PROGRESS_PAGES
 
 __all__ = [
     "Change",
@@ -392,9 +393,28 @@ class TokenSync:
                 yield Change(ChangeKind.RESET)
             page: TokenPage | None = first
             new_token: str | None = None
+            # A lying server (the same page token again, a cycle, pages that
+            # bring nothing new under fresh tokens) must not make the stream
+            # endless nor report an event twice: each event id is reported
+            # once per stream, a page token seen before ends the stream, and
+            # so do NO_PROGRESS_PAGES pages in a row without a new event.
+            reported: set[str] = set()
+            tokens: set[bytes] = set()
+            idle = 0
             while page is not None:
                 items, next_token, page_sync = page
-                for event in items:
+                fresh = [event for event in items if event.id not in reported]
+                reported.update(event.id for event in fresh)
+                idle = 0 if fresh else idle + 1
+                if next_token:
+                    digest = hashlib.blake2b(next_token.encode(), digest_size=16).digest()
+                    if digest in tokens or idle >= NO_PROGRESS_PAGES:
+                        raise ResponseFormatError(
+                            "the provider's next-page tokens go round without progress "
+                            f"({len(tokens) + 1} pages, the last {idle} without a new event)"
+                        )
+                    tokens.add(digest)
+                for event in fresh:
                     if self._is_deleted(event):
                         if sync_token is not None:
                             yield Change(ChangeKind.DELETED, event.id)
