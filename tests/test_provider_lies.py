@@ -702,3 +702,38 @@ async def test_lying_sync_pages_end_bounded_and_report_each_event_once(
     assert len(ids) == len(set(ids)), "an event was reported twice"
     assert set(ids) <= set(stored)
     assert liar.requests[api] <= BOUND
+
+
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_every_paged_api_of_a_listing_lies(h: Harness) -> None:
+    # Events running across the window's start and inside it: whatever calls
+    # a client pages through for a window (the events running at its start
+    # included), each is told the same page again.
+    size = h.contract.page_size
+    across = [
+        h.add(f"a{i}", W0 - HOUR - i * timedelta(minutes=1), W0 + HOUR) for i in range(size + 1)
+    ]
+    stored = across + seed(h, size + 1)
+    honest = make_liar(h)
+    async with liar_client(h, honest) as client:
+        [e async for e in h.listing(client, start=W0, end=W1, page_size=size)]
+    paged = [a for a, answers in honest.answers.items() if len(answers) >= 2]
+    paged = [a for a in paged if a != h.contract.token_api]
+    assert paged
+    for api in paged:
+        first = honest.answers[api][0][1]
+        liar = make_liar(h)
+        liar.rewrite = lambda name, n, status, headers, body, api=api, first=first: (
+            (200, headers, first) if name == api and n >= 1 else None
+        )
+        got: list[str] = []
+        tick(h)
+        async with liar_client(h, liar) as client:
+            try:
+                with anyio.fail_after(HANG):
+                    await collect_into(h.listing(client, start=W0, end=W1, page_size=size), got)
+            except wecal.ResponseFormatError as exc:
+                no_secret(exc)
+        assert len(got) == len(set(got)), f"{api}: yielded twice"
+        assert set(got) <= set(stored)
+        assert liar.requests[api] <= BOUND, f"{api}: {liar.requests[api]} requests"

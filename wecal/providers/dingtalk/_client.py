@@ -43,7 +43,7 @@ from ...errors import (
     _describe,
 )
 from ...models import Attendee, Calendar, Event, Provider, ResponseStatus
-from ...paging import Paginator, TokenPaging, raw_id
+from ...paging import NO_PROGRESS_PAGES, Paginator, TokenPaging, raw_id
 from ...recurrence import expand as expand_event
 from ...sync import SyncStream
 from .._common import check_page_size, check_window, event_listing, gather, in_window, invitees
@@ -274,6 +274,11 @@ class DingTalkClient(BaseClient):
             found: list[Any] = []
             series: dict[str, None] = {}
             token: str | None = None
+            # A lying server (a nextToken again, pages with nothing new) ends
+            # this with a ResponseFormatError instead of looping.
+            tokens: set[str] = set()
+            ids: set[str] = set()
+            idle = 0
             while True:
                 query: dict[str, Any] = {
                     "maxResults": size,
@@ -286,7 +291,20 @@ class DingTalkClient(BaseClient):
                     "events/view", "GET", events_path + "view", params=query
                 )
                 items, token = page_from_response(answer)
-                for item in items:
+                keys = [str(i.get("id")) if isinstance(i, Mapping) else None for i in items]
+                fresh = {k for k in keys if k is not None} - ids
+                ids |= fresh
+                idle = 0 if fresh else idle + 1
+                if token and (token in tokens or idle >= NO_PROGRESS_PAGES):
+                    raise ResponseFormatError(
+                        "the nextTokens go round without progress", path="$.nextToken"
+                    )
+                if token:
+                    tokens.add(token)
+                for key, item in zip(keys, items, strict=True):
+                    if key is not None and key not in fresh:
+                        continue  # listed already
+                    fresh.discard(key or "")
                     if not _starts_before(item, lo):
                         continue  # /events lists it
                     master = item.get("seriesMasterId") if isinstance(item, Mapping) else None
