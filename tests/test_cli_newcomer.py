@@ -80,7 +80,7 @@ def test_a_mistyped_base_url_never_echoes_its_password(tmp_path: Path, url: str)
 
 def test_a_client_given_a_mistyped_base_url_never_echoes_its_password() -> None:
     with pytest.raises(ValidationError) as caught:
-        WeComClient("corp", "secret", base_url=f"http//me:{SECRET}@h:1")
+        WeComClient("corp", "newcomer-secret-b71e", base_url=f"http//me:{SECRET}@h:1")
     assert str(caught.value) == "base_url must start with http:// or https://, got '***@h:1'"
 
 

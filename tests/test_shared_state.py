@@ -236,7 +236,7 @@ def test_reservation_is_all_or_nothing() -> None:
 
 def test_bad_settings_are_validation_errors() -> None:
     with pytest.raises(wecal.ValidationError, match=r"shared must be a wecal\.SharedState"):
-        wecal.WeComClient("ww", "secret", shared=object())  # type: ignore[arg-type]
+        wecal.WeComClient("ww", "shared-state-secret-9c2d", shared=object())  # type: ignore[arg-type]
     with pytest.raises(wecal.ValidationError, match="egress_limit"):
         RateLimitConfig(egress="nat", egress_limit=(0, 20))
     with pytest.raises(wecal.ValidationError, match="per_hour"):
