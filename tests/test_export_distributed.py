@@ -129,6 +129,31 @@ class Cluster:
                 found[key] = int(owner.split("-", 1)[0])
         return found
 
+    def stop_a_holder_past_its_lease(self, job: str) -> None:
+        """
+        SIGSTOP a live worker holding a unit of ``job`` until its lease runs out
+        and another worker takes the unit with a newer epoch (or it is done),
+        then SIGCONT it: a zombie that wakes up.
+        """
+        live = {p.pid for p in self.workers if p.poll() is None}
+        key, pid = self.wait_for(
+            lambda: next(((k, p) for k, p in self.holders(job).items() if p in live), None),
+            why="a live worker holding a unit",
+        )
+        unit = key.replace(":lease:", ":unit:")
+        epoch = int(self.db.hget(unit, "epoch") or 0)
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            self.wait_for(
+                lambda: (
+                    int(self.db.hget(unit, "epoch") or 0) > epoch
+                    or self.db.hget(unit, "state") == "done"
+                ),
+                why="the stopped worker's unit taken over",
+            )
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
     def wait_for(self, what: Callable[[], Any], timeout: float = 60, why: str = "") -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -178,7 +203,7 @@ def cluster_factory(redis_server: RedisServer, tmp_path: Path) -> Iterator[Calla
             server.__exit__(None, None, None)
 
 
-def _unit_keys(cluster: Cluster, job: str, provider: str) -> list[str]:
+def _unit_keys(cluster: Cluster, job: str) -> list[str]:
     """The unit keys of the job, from its stored plan."""
     from wecal.export.distributed import JobSpec, plan
 
@@ -239,7 +264,7 @@ def test_a_worker_writes_the_output_when_the_command_is_gone(
     command = cluster.start(*cluster.job("gone", "wecom", out))
     cluster.wait_for(lambda: cluster.db.exists("wecal:job:gone:spec"), why="the plan")
     # Enqueuing a unit numbers its job in the unit's hash.
-    units = [f"wecal:job:gone:unit:{key}" for key in _unit_keys(cluster, "gone", "wecom")]
+    units = [f"wecal:job:gone:unit:{key}" for key in _unit_keys(cluster, "gone")]
     cluster.wait_for(lambda: all(cluster.db.hget(u, "jobs") for u in units), why="units queued")
     command.kill()
     command.communicate()
@@ -353,7 +378,7 @@ def _blocked_and_deferred(cluster: Cluster, job: str) -> bool:
         return False
     block_end = time.time() * 1000 + cluster.db.pttl(blocks[0])
     queue = cluster.db.zrange("arq:queue", 0, -1, withscores=True)
-    for key in _unit_keys(cluster, job, "wecom"):
+    for key in _unit_keys(cluster, job):
         if cluster.db.hget(f"wecal:job:{job}:unit:{key}", "state") == "done":
             continue
         scores = [score for name, score in queue if name.startswith(f"wecal:{job}:{key}:")]
@@ -433,25 +458,7 @@ def test_a_worker_stopped_past_its_lease_cannot_commit_when_it_wakes(
     expected = cluster.single("wecom")
     out = tmp_path / "out.jsonl"
     job = cluster.start(*cluster.job("z", "wecom", out))
-    pids = {p.pid: p for p in cluster.workers}
-    key, pid = cluster.wait_for(
-        lambda: next(((k, p) for k, p in cluster.holders("z").items() if p in pids), None),
-        why="a worker holding a unit",
-    )
-    unit = key.replace(":lease:", ":unit:")
-    epoch = int(cluster.db.hget(unit, "epoch") or 0)
-    os.kill(pid, signal.SIGSTOP)
-    try:
-        # Its lease runs out and another worker takes the unit with a newer epoch.
-        cluster.wait_for(
-            lambda: (
-                int(cluster.db.hget(unit, "epoch") or 0) > epoch
-                or cluster.db.hget(unit, "state") == "done"
-            ),
-            why="the unit taken over",
-        )
-    finally:
-        os.kill(pid, signal.SIGCONT)
+    cluster.stop_a_holder_past_its_lease("z")
     _, err = job.communicate(timeout=120)
     assert job.returncode == 0, err
     lines = _lines(out)
@@ -511,7 +518,7 @@ def test_the_command_follows_its_job_through_a_redis_restart(tmp_path: Path) -> 
 
 def _unit_keys_when_planned(cluster: Cluster, job: str) -> list[str]:
     cluster.wait_for(lambda: cluster.db.exists(f"wecal:job:{job}:spec"), why="the plan")
-    return _unit_keys(cluster, job, "")
+    return _unit_keys(cluster, job)
 
 
 @pytest.mark.slow
@@ -655,26 +662,7 @@ def test_soak_kills_a_stop_and_a_redis_restart_leave_the_exact_output(
                     server.stop()  # SIGTERM: AOF is on, what was written stays
                     server.start()
                     cluster.db = redis_py.Redis.from_url(server.url, decode_responses=True)
-            live_pids = {p.pid for p in cluster.workers if p.poll() is None}
-            key, pid = cluster.wait_for(
-                lambda: next(
-                    ((k, p) for k, p in cluster.holders("soak").items() if p in live_pids), None
-                ),
-                why="a live worker holding a unit",
-            )
-            unit = key.replace(":lease:", ":unit:")
-            epoch = int(cluster.db.hget(unit, "epoch") or 0)
-            os.kill(pid, signal.SIGSTOP)
-            try:
-                cluster.wait_for(
-                    lambda: (
-                        int(cluster.db.hget(unit, "epoch") or 0) > epoch
-                        or cluster.db.hget(unit, "state") == "done"
-                    ),
-                    why="the stopped worker's unit taken over",
-                )
-            finally:
-                os.kill(pid, signal.SIGCONT)
+            cluster.stop_a_holder_past_its_lease("soak")
             _, err = job.communicate(timeout=600)
             assert job.returncode == 0, err
             lines = _lines(out)
