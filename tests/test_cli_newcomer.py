@@ -6,6 +6,7 @@ password) with the exit code of its kind, not an internal error.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -15,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from wecal import ValidationError, WeComClient
+from wecal.providers._registry import PROVIDERS
 
 from .test_cli import run_wecal
 from .test_cli_scenarios import wecal
@@ -134,3 +136,71 @@ def test_events_list_when_every_source_failed_alike_is_one_line_and_no_table(
     assert len(lines) == 1, lines
     assert lines[0].startswith("wecal: error: all 3 sources failed (calendar:")
     assert "wecom error 40058" in lines[0]
+
+
+#: Every credential variable the command reads, left out of the environment.
+CREDENTIAL_ENV = sorted({c.env for e in PROVIDERS.values() for c in (e.app_id, e.secret)})
+
+#: 95 events at 10 a page, plus the app's token: offset paging (WeCom) ends on
+#: an empty 11th page; token paging knows the 10th is the last.
+OFFLINE_CALLS = {"wecom": 12, "dingtalk-legacy": 11, "dingtalk": 11, "feishu": 11}
+
+
+@pytest.mark.parametrize("provider", list(PROVIDERS))
+def test_an_offline_dry_run_needs_no_credentials_and_no_redis(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, provider: str
+) -> None:
+    for name in CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    entry = PROVIDERS[provider]
+    # A Redis that does not answer: an offline plan never asks it anything.
+    redis = f"redis://127.0.0.1:{closed_port()}/0"
+    done = wecal(
+        "export", "--dry-run", "--offline", "--json", "--provider", provider,
+        f"--{entry.source_kind}", "src-1", "--expect-events", "95", "--page-size", "10",
+        "--redis", redis, cwd=tmp_path,
+    )  # fmt: skip
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    plan = json.loads(done.stdout)
+    assert plan["offline"] is True
+    assert plan["apis"][provider]["calls"] == OFFLINE_CALLS[provider]
+    assert plan["apis"][provider]["events"] == 95
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    # Online, the plan reads a first page: then the credentials are needed.
+    online = wecal(
+        "export", "--dry-run", "--provider", provider, f"--{entry.source_kind}", "src-1",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert online.returncode == 2
+    assert f"{entry.title} needs {entry.app_id.option} and {entry.secret.option}" in (online.stderr)
+
+
+def test_the_offline_dry_run_help_says_it_needs_no_credentials(tmp_path: Path) -> None:
+    done = wecal("export", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())  # as read, the wrapping undone
+    assert "--offline With --dry-run: send no request at all (no credentials, no Redis" in text
+    assert "Needs the app id, not the secret (the workers read, with theirs)." in text
+
+
+def test_a_job_command_needs_the_app_id_but_not_the_secret(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in CREDENTIAL_ENV:
+        monkeypatch.delenv(name, raising=False)
+    redis = f"redis://127.0.0.1:{closed_port()}/0"
+    job = ["export", "--provider", "dingtalk", "--user", "u1", "--redis", redis,
+           "--job", "nightly", "-o", str(tmp_path / "out.jsonl")]  # fmt: skip
+    # Without the app key: refused before any work, saying why it is needed.
+    refused = wecal(*job, cwd=tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith(
+        "wecal: error: a job on DingTalk (v1.0) needs --app-key (or WECAL_DINGTALK_APP_KEY): "
+        "the workers read with that app's credentials"
+    ), refused.stderr
+    # With the app key and no secret: past the credentials, on to the job's
+    # Redis (which does not answer here). A real process: the Redis client's
+    # half-opened pool leaves warnings behind in a process that goes on.
+    done = run_wecal(*job, "--app-key", "key-1", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    assert done.stderr.startswith("wecal: error: Redis unreachable: "), done.stderr

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
@@ -86,15 +87,24 @@ class Cluster:
             *self.sources(provider, n),
         ]  # fmt: skip
 
-    def run(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    def run(
+        self, *args: str, timeout: float = 120, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "wecal.cli", *args],
-            env=self.env,
+            env=self.env if env is None else env,
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
+
+    def without_secrets(self) -> dict[str, str]:
+        """The environment less every app secret: a job's command needs only the app id."""
+        from wecal.providers._registry import PROVIDERS
+
+        secrets = {entry.secret.env for entry in PROVIDERS.values()}
+        return {k: v for k, v in self.env.items() if k not in secrets}
 
     def start(self, *args: str) -> subprocess.Popen[str]:
         proc = subprocess.Popen(
@@ -231,16 +241,34 @@ def test_the_job_writes_what_one_process_writes_and_a_rerun_changes_no_byte(
     expected = cluster.single(provider)
     assert len(expected) == 4 * SIZE
     out = tmp_path / "out.jsonl"
-    done = cluster.run(*cluster.job("nightly", provider, out))
+    # The command plans and follows; the workers read with their own secrets.
+    done = cluster.run(*cluster.job("nightly", provider, out), env=cluster.without_secrets())
     assert done.returncode == 0, done.stderr
     assert _lines(out) == expected
+    # A first run names who wrote the output: the command, or the worker
+    # that finished the last unit when it got there first; never an earlier run.
+    last = done.stderr.splitlines()[-1]
+    assert re.fullmatch(
+        rf"wecal: job nightly: {4 * SIZE} events from 4 units; (wrote|a worker wrote) "
+        rf"{re.escape(str(out))} \(\d+\.\ds, \d+ listing calls\)",
+        last,
+    ), last
     # Written, recorded, then the segments removed.
     assert not (tmp_path / "out.jsonl.segments" / "nightly").exists()
     first = out.read_bytes()
     stat = out.stat()
+    status = cluster.run("export", "--redis", cluster.redis.url, "--job", "nightly",
+                         "--status", "--json")  # fmt: skip
+    calls = int(json.loads(status.stdout)["calls"])
+    cluster.demo.sandbox.requests.clear()
     again = cluster.run(*cluster.job("nightly", provider, out))
     assert again.returncode == 0, again.stderr
-    assert "already holds them" in again.stderr
+    assert again.stderr.splitlines()[-1] == (
+        f"wecal: job nightly was already complete: {4 * SIZE} events from 4 units, "
+        f"written to {out} by an earlier run and unchanged since; nothing read or "
+        f"written again ({calls} listing calls in all)"
+    )
+    assert cluster.demo.sandbox.requests == []  # nothing read again
     assert out.read_bytes() == first
     assert out.stat().st_mtime_ns == stat.st_mtime_ns
     status = cluster.run("export", "--redis", cluster.redis.url, "--job", "nightly",

@@ -10,7 +10,9 @@ The ``wecal`` command (``pip install 'wecal[cli]'``).
 
 Credentials come from flags or the environment (``WECAL_WECOM_CORP_ID``,
 ``WECAL_WECOM_SECRET``, ``WECAL_DINGTALK_APP_KEY``, ``WECAL_DINGTALK_APP_SECRET``)
-and are never printed.
+and are never printed. A command asks only for those it uses: ``export
+--dry-run --offline`` none, ``export --job`` the app id (its workers hold the
+secret).
 
 Every error a user can cause is one line on stderr, ``wecal: error: ...``, and
 an exit code: 2 when the command was refused before any work (a usage error, a
@@ -397,9 +399,19 @@ def _build(
     faults: str,
     redis: str | None,
     quiet: bool = False,
+    needs: str = "secret",
 ) -> _Config:
+    """
+    The clients and sources of a command. ``needs`` says which credentials the
+    command uses, so none is asked for that it never sends: ``"secret"`` (it
+    calls the provider), ``"app"`` (a ``--job``: the workers read, with their
+    own secret; the command binds the job to the app id) or ``"nothing"``
+    (``--dry-run --offline``: no request, no Redis).
+    """
     config = _Config()
     shared: dict[str, Any] = {}
+    if needs == "nothing":
+        redis = None  # an offline plan shares no state: it never touches Redis
     if redis is not None:
         # coredis comes with the redis extra: loaded only when asked for.
         try:
@@ -452,10 +464,16 @@ def _build(
         )
     app_id = credentials.get(_param(entry.app_id))
     secret = credentials.get(_param(entry.secret))
-    if not app_id or not secret:
+    if needs == "secret" and (not app_id or not secret):
         raise click.UsageError(
             f"{entry.title} needs {entry.app_id.option} and {entry.secret.option} "
             f"(or {entry.app_id.env} / {entry.secret.env})"
+        )
+    if needs == "app" and not app_id:
+        raise click.UsageError(
+            f"a job on {entry.title} needs {entry.app_id.option} (or {entry.app_id.env}): "
+            f"the workers read with that app's credentials, and refuse a job of another "
+            f"app; the secret stays with them ({entry.secret.env} in their environment)"
         )
     wrong = [s.key for s in sources if s.kind != entry.source_kind]
     if wrong:
@@ -463,7 +481,14 @@ def _build(
             f"{provider} cannot export {', '.join(wrong)} "
             f"({entry.title} lists by {entry.source_kind}: use --{entry.source_kind})"
         )
-    client = entry.client(app_id, secret, base_url=base_url, **shared)
+    if needs == "secret" and app_id and secret:  # (both checked above)
+        client = entry.client(app_id, secret, base_url=base_url, **shared)
+    else:
+        # A client that is never asked to call: it only plans (the page kind,
+        # the rate). No secret is loaded into it, and its transport refuses
+        # any request, so no placeholder credential can reach a provider.
+        app_id = app_id or "-"
+        client = entry.client(app_id, "-", base_url=base_url, transport=_NoRequests(), **shared)
     config.add(entry, client, [s.id for s in sources])
     config.apps[entry.name] = app_id
     config.base_url = base_url
@@ -471,6 +496,15 @@ def _build(
     # Another host or another app may hold other data under the same ids.
     config.identity = {"--base-url": base_url, entry.app_id.option: app_id}
     return config
+
+
+class _NoRequests(httpx.AsyncBaseTransport):
+    """The transport of a client that plans only: a request is a bug, never sent."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        raise RuntimeError(
+            f"a planning client was asked to send {request.method} {request.url.path}"
+        )
 
 
 def _param(credential: Credential) -> str:
@@ -724,7 +758,8 @@ def main() -> None:
 @click.option(
     "--job",
     help="Run as this distributed job on the workers (wecal worker) of --redis; "
-    "rerunning the same command resumes it.",
+    "rerunning the same command resumes it. Needs the app id, not the secret "
+    "(the workers read, with theirs).",
 )
 @click.option("--status", "status_only", is_flag=True, help="Show the job's progress and exit.")
 @click.option(
@@ -783,7 +818,11 @@ def main() -> None:
     + " source into this many units, so several workers share one big calendar.",
 )
 @click.option("--dry-run", is_flag=True, help="Show the plan and its cost; write nothing.")
-@click.option("--offline", is_flag=True, help="With --dry-run: send no request at all.")
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="With --dry-run: send no request at all (no credentials, no Redis needed).",
+)
 @click.option("--json", "as_json", is_flag=True, help="With --dry-run or --status: JSON.")
 @click.option(
     "--expect-events",
@@ -847,7 +886,7 @@ def export_command(
     if dry_run:
         if expand and None in window:
             raise click.UsageError("--expand needs --start and --end")
-        config = _build(**target)
+        config = _build(**target, needs="nothing" if offline else "secret")
         return _run_async(
             _inside(config, _dry_run), config, window, expand, page_size, offline, as_json,
             expect_events, monthly_quota, window_slices,
@@ -862,7 +901,8 @@ def export_command(
         raise click.UsageError("--checkpoint needs an output file, not stdout")
     if expand and None in window:
         raise click.UsageError("--expand needs --start and --end")
-    config = _build(**target, quiet=quiet)
+    # A job's command plans and follows it; its workers read, with their own secret.
+    config = _build(**target, quiet=quiet, needs="app" if job is not None else "secret")
     over = [
         f"{name} takes at most {PROVIDERS[name].max_page_size}"
         for name in config.clients
@@ -1301,6 +1341,8 @@ async def _run_job(
     started = time.monotonic()
     async with distributed.Coordinator(redis_url) as coord:
         spec = await coord.create(spec)
+        # Written by an earlier run (a finished job's rerun), or not yet.
+        written_before = bool(await coord.final(spec.job))
         await anyio.to_thread.run_sync(
             functools.partial(Path(spec.segments).mkdir, parents=True, exist_ok=True)
         )
@@ -1334,10 +1376,8 @@ async def _run_job(
             wrote = await _riding_out(
                 lambda: distributed.finalize(coord, spec.job, output), [], status
             )
-            how = "wrote" if wrote else "already holds them:"
             status.write(
-                f"wecal: job {spec.job}: {state.events} events from {len(state.units)} "
-                f"units; {how} {output} ({seconds:.1f}s, {state.calls} listing calls)\n"
+                _job_done_line(spec.job, state, output, seconds, wrote, written_before) + "\n"
             )
             return 0
         failed = [u for u in state.units if u.state == "failed"]
@@ -1356,6 +1396,28 @@ async def _run_job(
             "done. Rerun the same command to go on\n"
         )
         return 1
+
+
+def _job_done_line(
+    job: str, state: Any, output: Path, seconds: float, wrote: bool, written_before: bool
+) -> str:
+    """
+    What a complete job's command says of its output, true on every run: this
+    command wrote it, a worker did (the one that finished the last unit
+    finalizes too, and may beat the command to it), or an earlier run did.
+    """
+    what = f"{state.events} events from {len(state.units)} units"
+    if wrote:
+        how = f"wrote {output}"
+    elif written_before:
+        return (
+            f"wecal: job {job} was already complete: {what}, written to {output} by an "
+            f"earlier run and unchanged since; nothing read or written again "
+            f"({state.calls} listing calls in all)"
+        )
+    else:
+        how = f"a worker wrote {output}"
+    return f"wecal: job {job}: {what}; {how} ({seconds:.1f}s, {state.calls} listing calls)"
 
 
 def _budget_spent(state: Any) -> bool:
