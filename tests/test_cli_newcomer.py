@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
@@ -17,6 +19,7 @@ import pytest
 
 from wecal import ValidationError, WeComClient
 from wecal.providers._registry import PROVIDERS
+from wecal.sandbox._demo import DemoSettings, build
 
 from .test_cli import run_wecal
 from .test_cli_scenarios import wecal
@@ -204,3 +207,48 @@ def test_a_job_command_needs_the_app_id_but_not_the_secret(
     done = run_wecal(*job, "--app-key", "key-1", cwd=tmp_path)
     assert done.returncode == 1, done.stderr
     assert done.stderr.startswith("wecal: error: Redis unreachable: "), done.stderr
+
+
+README = (Path(__file__).parents[1] / "README.md").read_text(encoding="utf-8")
+
+
+def _readme_sandbox_commands() -> list[list[str]]:
+    """The shell block after the README's Quick start: its ``wecal`` commands, split."""
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", README, re.S) if "--sandbox" in b)
+    commands = [shlex.split(line, comments=True) for line in block.splitlines()]
+    assert all(words[0] == "wecal" for words in commands), commands
+    return [words[1:] for words in commands]
+
+
+def test_the_readme_lists_the_older_dingtalk_api_from_the_shell_as_written(
+    tmp_path: Path,
+) -> None:
+    """The README's only runnable line for DingTalk's older API lists the demo's staff ids."""
+    (listing,) = [w for w in _readme_sandbox_commands() if w[:2] == ["events", "list"]]
+    assert "dingtalk-legacy" in listing
+    done = wecal(*listing, cwd=tmp_path, env={"COLUMNS": "250"})
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    staff = build(DemoSettings(), out=None).sources["dingtalk-legacy"]
+    shown = set(re.findall(r"user:(\w+)", done.stdout))
+    assert shown, done.stdout
+    assert shown <= set(staff), (shown, staff)
+
+
+@pytest.mark.slow  # the 100k export: ~30 s
+def test_the_readmes_sandbox_exports_run_as_written_and_count_what_they_say(
+    tmp_path: Path,
+) -> None:
+    exports = [w for w in _readme_sandbox_commands() if w[:1] == ["export"]]
+    assert len(exports) == 2, exports
+    # "12 demo sources × 8,334: 100,008 events": the arithmetic, then the file.
+    claim = re.search(r"(\d+) demo sources × ([\d,]+): ([\d,]+) events", README)
+    assert claim is not None
+    sources, size, total = (int(g.replace(",", "")) for g in claim.groups())
+    assert sources * size == total
+    assert sources == sum(map(len, build(DemoSettings(size=0), out=None).sources.values()))
+    for words in exports:
+        done = wecal(*words, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+    big = (tmp_path / "big.jsonl").read_bytes().splitlines()
+    assert len(big) == total
+    assert (tmp_path / "demo.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")
