@@ -8,6 +8,7 @@ workers, and DingTalk's 20 calls/s per app and API held in every 1-s window.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -162,3 +163,62 @@ def test_the_recipe_app_under_uvicorn_workers_shares_one_token_and_one_rate(
     assert len(sandbox.arrivals(api=TOKENS, app=APP_KEY)) == 1
     # DingTalk's 20/s for the app, across the workers, in every 1-s window.
     assert most_in_window(arrivals, 1.0) <= rate_bound(RATE, WORKERS), arrivals
+
+
+WALK_BLOCK = re.compile(r"<!-- run: workers_sandbox -->\n```sh\n(.*?)```", re.S)
+
+
+@pytest.mark.slow  # four processes started: ~6 s
+def test_the_job_walk_on_the_sandbox_runs_as_written(tmp_path: Path) -> None:
+    """
+    docs/workers.md's walk, in bash as a reader pastes it: its Redis, sandbox
+    and worker in the background, the job's command, then the kill. Only the
+    two ports are the test's (free ones, on a shared machine).
+    """
+    docs = (ROOT / "docs" / "workers.md").read_text(encoding="utf-8")
+    found = WALK_BLOCK.search(docs)
+    assert found is not None, "docs/workers.md has no workers_sandbox walk"
+    script = found.group(1)
+    assert script.count("6390") == 3
+    assert script.count("8765") == 2
+    script = script.replace("6390", str(free_port())).replace("8765", str(free_port()))
+    bin_dir = str(Path(sys.executable).parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        # The wecal and redis-server beside this interpreter first, as in the reader's venv.
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    for name in [n for n in env if n.startswith("WECAL_")]:
+        del env[name]
+    process = subprocess.Popen(
+        ["bash", "-e", "-c", script],
+        cwd=tmp_path,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its background jobs in its group: all stopped below
+    )
+    try:
+        _, err = process.communicate(timeout=120)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever a failed walk left running
+    assert process.returncode == 0, err[-3000:]
+    output = tmp_path / "demo-job.jsonl"
+    assert err.splitlines()[-1].startswith("wecal: job demo: 240 events from 2 units; "), err
+    assert f"wrote {output} (" in err.splitlines()[-1]
+    # What one process exports of the same two demo users (compared sorted).
+    users = re.findall(r"--user (\S+)", found.group(1))
+    single = tmp_path / "single.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "wecal.cli", "export", "--sandbox", "--provider", "dingtalk",
+         *[a for u in users for a in ("--user", u)], "-o", str(single), "-q"],
+        env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    expected = sorted(single.read_text(encoding="utf-8").splitlines())
+    assert len(expected) == 240
+    assert sorted(output.read_text(encoding="utf-8").splitlines()) == expected
