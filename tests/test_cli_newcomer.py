@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from tests._redis import RedisServer
 from wecal import ValidationError, WeComClient
 from wecal.providers._registry import PROVIDERS
 from wecal.sandbox._demo import DemoSettings, build
@@ -252,3 +253,49 @@ def test_the_readmes_sandbox_exports_run_as_written_and_count_what_they_say(
     big = (tmp_path / "big.jsonl").read_bytes().splitlines()
     assert len(big) == total
     assert (tmp_path / "demo.ics").read_bytes().startswith(b"BEGIN:VCALENDAR")
+
+
+def test_worker_help_names_the_credential_variables_it_reads(tmp_path: Path) -> None:
+    done = wecal("worker", "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    text = " ".join(done.stdout.split())
+    for entry in PROVIDERS.values():
+        assert f"{entry.app_id.env} and {entry.secret.env}" in text, entry.name
+
+
+def _worker_first_lines(redis_url: str, env: dict[str, str], cwd: Path) -> list[str]:
+    """A real ``wecal worker``'s first two lines on stderr, then it is stopped."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wecal.cli", "worker", "--redis", redis_url],
+        cwd=cwd,
+        env={**env, "PYTHONPATH": str(Path(__file__).parents[1])},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = [process.stderr.readline(), process.stderr.readline()]
+    finally:
+        process.terminate()
+        process.communicate(timeout=30)
+    return lines
+
+
+def test_a_starting_worker_says_which_apps_it_reads_or_that_it_reads_none(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    bare = {k: v for k, v in os.environ.items() if k not in CREDENTIAL_ENV}
+    lines = _worker_first_lines(redis_server.url, bare, tmp_path)
+    assert lines[0].startswith("wecal worker: waiting for jobs on "), lines
+    assert lines[1].startswith(
+        "wecal worker: warning: no provider credentials in the environment, so every "
+        "unit will fail; set WECAL_WECOM_CORP_ID and WECAL_WECOM_SECRET or "
+    ), lines
+    ding = {**bare, "WECAL_DINGTALK_APP_KEY": "key-7", "WECAL_DINGTALK_APP_SECRET": SECRET}
+    lines = _worker_first_lines(redis_server.url, ding, tmp_path)
+    assert lines[1] == (
+        "wecal worker: reads DingTalk (legacy topapi) and DingTalk (v1.0) as app key-7\n"
+    )
+    assert SECRET not in "".join(lines)

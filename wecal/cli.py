@@ -1545,7 +1545,44 @@ async def export_pages(
                 await client.aclose()
 
 
-@main.command("worker")
+def _worker_apps() -> dict[tuple[str, str], list[str]]:
+    """Each credential pair a worker reads (its variables) → the provider titles using it."""
+    pairs: dict[tuple[str, str], list[str]] = {}
+    for entry in PROVIDERS.values():
+        pairs.setdefault((entry.app_id.env, entry.secret.env), []).append(entry.title)
+    return pairs
+
+
+def _worker_help() -> str:
+    pairs = "; ".join(
+        f"{' and '.join(titles)}: {app} and {secret}"
+        for (app, secret), titles in _worker_apps().items()
+    )
+    return (
+        "Run distributed export units (arq); start one or more on any machine.\n\n"
+        f"A unit reads with the credentials in this process's environment ({pairs}), "
+        "never with any from Redis or the command that started the job."
+    )
+
+
+def _worker_credentials_line() -> str:
+    """What a starting worker can read, by app id (never a secret), or a warning that it can't."""
+    have, missing = [], []
+    for (app_env, secret_env), titles in _worker_apps().items():
+        app_id = os.environ.get(app_env)
+        if app_id and os.environ.get(secret_env):
+            have.append(f"{' and '.join(titles)} as app {app_id}")
+        else:
+            missing.append(f"{app_env} and {secret_env}")
+    if have:
+        return f"wecal worker: reads {'; '.join(have)}\n"
+    return (
+        "wecal worker: warning: no provider credentials in the environment, so every unit "
+        f"will fail; set {' or '.join(missing)} and restart\n"
+    )
+
+
+@main.command("worker", help=_worker_help())
 @click.option(
     "--redis",
     "redis_url",
@@ -1631,7 +1668,7 @@ def worker_command(
     reconcile_seconds: float,
     pages: str,
 ) -> int:
-    """Run distributed export units (arq); start one or more on any machine."""
+    """Run distributed export units (arq); the help text is :func:`_worker_help`'s."""
     import logging
 
     from arq.worker import run_worker
@@ -1656,6 +1693,7 @@ def worker_command(
         f"wecal worker: waiting for jobs on {_mask_userinfo(redis_url)}, {jobs} units at a "
         "time (Ctrl-C stops it); start the job with 'wecal export --redis URL --job NAME ...'\n"
     )
+    sys.stderr.write(_worker_credentials_line())
     sys.stderr.flush()
     run_worker(settings_for(options))  # an unreachable Redis: one line (_error_line)
     return 0
