@@ -58,6 +58,56 @@ def test_the_eta_settles_as_the_run_goes_on() -> None:
     assert estimates == pytest.approx([10.0, 10.0, 10.0, 10.0])
 
 
+def test_the_eta_follows_a_source_that_sped_up_at_its_new_pace() -> None:
+    """10 events/s for 10 s, then 100 events/s (its provider's other sources done)."""
+    progress = Progress(
+        total_sources=2,
+        per_source={"done": 1000},
+        finished={"done"},
+        started_at={"done": 0.0, "s": 0.0},
+        ended_at={"done": 2.0},
+    )
+    count = 0
+    for second in range(1, 16):
+        count += 10 if second <= 10 else 100
+        progress.per_source["s"] = count
+        progress._page_read("s", count, float(second))
+    # 600 of a typical 1,000 read; the last 5 s at 100 events/s: 4 s left
+    # (at its average so far, 40 events/s, it would say 10 s).
+    assert progress.remaining_seconds(15.0, now=15.0) == pytest.approx(4.0)
+    # Slowed down again (10 events/s for 5 s): the estimate follows.
+    for second in range(16, 21):
+        count += 10
+        progress.per_source["s"] = count
+        progress._page_read("s", count, float(second))
+    assert progress.remaining_seconds(20.0, now=20.0) == pytest.approx((1000 - 650) / 10)
+    # Nothing read for the last 5 s: its average so far (650 events in 26 s).
+    assert progress.remaining_seconds(26.0, now=26.0) == pytest.approx((1000 - 650) / 25)
+
+
+def test_sources_sharing_a_rate_limit_are_timed_together() -> None:
+    """
+    b and c share one app's 100 events/s (50 each now); b has 100 events left,
+    c 500. When b is done, c reads at 100/s: 2 s, then 400 events in 4 s.
+    """
+    progress = Progress(
+        total_sources=3,
+        per_source={"a": 1000, "b": 900, "c": 500},
+        finished={"a"},
+        started_at={"a": 0.0, "b": 0.0, "c": 10.0},
+        ended_at={"a": 5.0},
+    )
+    for second in range(3, 21):  # b: 50 events/s (100 at 2 s); c: 50/s from 10 s on
+        progress._page_read("b", 900 - 50 * (20 - second), float(second))
+        if second > 10:
+            progress._page_read("c", 50 * (second - 10), float(second))
+    assert progress.remaining_seconds(20.0, now=20.0) == pytest.approx(
+        10.0
+    )  # apart: c's 500 at 50/s
+    progress.groups = {"b": "dingtalk", "c": "dingtalk"}
+    assert progress.remaining_seconds(20.0, now=20.0) == pytest.approx(6.0)
+
+
 def test_sources_not_started_add_a_typical_source_per_slot() -> None:
     progress = _two_speeds()
     progress.total_sources = 6  # two more, queued behind the two running ones

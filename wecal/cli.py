@@ -992,7 +992,8 @@ async def _export(
         # With a budget, no page is fetched ahead of the one the budget allowed.
         return pager.by_page(cursor=cursor, prefetch=0 if max_calls is not None else None)
 
-    progress = Progress()
+    # A provider's sources share its app's rate limits: the ETA times them together.
+    progress = Progress(groups={s.key: entry.name for s, entry in config.owner.items()})
     stdout = output == "-"
     target: Path | IO[bytes] = sys.stdout.buffer if stdout else Path(output)
     status = sys.stderr

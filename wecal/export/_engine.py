@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import functools
 import hashlib
@@ -146,6 +147,12 @@ class ExportResult:
         return not self.failed
 
 
+#: Seconds of a source's latest pages its reading rate is taken over, so the
+#: ETA follows a source that speeds up (its provider's other sources done, a
+#: rate limit no longer shared) or slows down, instead of its average so far.
+RATE_WINDOW = 5.0
+
+
 @attrs.define
 class Progress:
     """
@@ -168,6 +175,13 @@ class Progress:
     #: ``time.monotonic()`` when each source began to be read, and when it ended.
     started_at: dict[str, float] = attrs.Factory(dict)
     ended_at: dict[str, float] = attrs.Factory(dict)
+    #: Source key → the group whose sources share a capacity (the CLI: their
+    #: provider, one app's rate limit): a source done leaves its share to the
+    #: group's others. Without one, a source is a group of its own.
+    groups: dict[str, str] = attrs.Factory(dict)
+    #: Per source, ``(time, events read)`` after each page of the last
+    #: :data:`RATE_WINDOW` seconds, and one before them (the baseline).
+    _marks: dict[str, collections.deque[tuple[float, int]]] = attrs.field(factory=dict, repr=False)
 
     def __str__(self) -> str:
         sources = f"{self.done_sources} of {self.total_sources} done"
@@ -178,15 +192,45 @@ class Progress:
         pages = "page" if self.pages == 1 else "pages"
         return f"{self.events:,} events in {self.pages:,} {pages}; sources: {sources}"
 
+    def _page_read(self, key: str, count: int, now: float) -> None:
+        """Mark that source ``key`` has read ``count`` events by ``now`` (after each page)."""
+        marks = self._marks.setdefault(key, collections.deque())
+        marks.append((now, count))
+        while len(marks) > 2 and marks[1][0] <= now - RATE_WINDOW:
+            marks.popleft()
+
+    def _rate(self, key: str, count: int, now: float) -> float | None:
+        """
+        Events per second ``key`` read over the last :data:`RATE_WINDOW`
+        seconds (since its start, if more recent); its average so far when
+        nothing came in that window; None before its first event.
+        """
+        started = self.started_at[key]
+        base_time, base_count = started, 0
+        for at, read in self._marks.get(key, ()):
+            if at > now - RATE_WINDOW:
+                break
+            base_time, base_count = at, read
+        if count > base_count and now > base_time:
+            return (count - base_count) / (now - base_time)
+        if count > 0 and now > started:
+            return count / (now - started)
+        return None
+
     def remaining_seconds(self, elapsed: float, *, now: float | None = None) -> float | None:
         """
         The time left at the rates observed so far, or None before it can be told.
 
         Once a source has finished, its size is the typical one. Each source
         being read then has ``typical - read`` events left (none once it has
-        read more), at its own rate so far, so a slow provider's sources are
-        not timed at a fast one's; the slowest of them bounds the wait, and
-        sources not started yet add a typical source's time per free slot.
+        read more), at its recent rate (over the last :data:`RATE_WINDOW`
+        seconds); sources of one group (``groups``: those sharing a rate
+        limit) are timed together, their events left over their rates'
+        sum. So a slow provider's sources are not timed at a fast one's, a
+        source that sped up is timed at its new pace, and a rate limit its
+        group's finished sources leave goes to the others. The slowest group
+        bounds the wait, and sources not started yet add a typical source's
+        time per free slot.
         Without start times (``started_at``), work is counted in sources over
         ``elapsed``.
         """
@@ -205,13 +249,25 @@ class Progress:
             if key in self.ended_at and key in self.started_at
         ]
         typical_span = sum(spans) / len(spans) if spans else elapsed / len(sizes)
-        waits = []
+        # Per group: the events its running sources have left, over the rate
+        # they read at together now (a rate limit they share goes to those
+        # still reading when one is done).
+        left: dict[str, float] = {}
+        rates: dict[str, float] = {}
+        starting: dict[str, float] = {}
         for key in running:
+            group = self.groups.get(key, f"\0{key}")
             count, took = self.per_source.get(key, 0), now - self.started_at[key]
-            if count <= 0 or took <= 0:
-                waits.append(max(0.0, typical_span - took))
+            left[group] = left.get(group, 0.0) + max(0.0, typical - count)
+            rate = self._rate(key, count, now)
+            if rate is None:
+                starting[group] = max(starting.get(group, 0.0), typical_span - took)
             else:
-                waits.append(max(0.0, typical - count) * took / count)
+                rates[group] = rates.get(group, 0.0) + rate
+        waits = [
+            left[group] / rates[group] if group in rates else max(0.0, starting[group])
+            for group in left
+        ]
         queued = max(0, todo - len(self.finished) - len(running))
         return max(waits, default=0.0) + queued * typical_span / max(1, len(running))
 
@@ -468,6 +524,7 @@ async def _run(
                         progress.events += len(page.items)
                         key = source.key
                         progress.per_source[key] = progress.per_source.get(key, 0) + len(page.items)
+                        progress._page_read(key, progress.per_source[key], time.monotonic())
 
     async with anyio.create_task_group() as tg:
         tg.start_soon(write_all)
