@@ -299,3 +299,20 @@ def test_a_starting_worker_says_which_apps_it_reads_or_that_it_reads_none(
         "wecal worker: reads DingTalk (legacy topapi) and DingTalk (v1.0) as app key-7\n"
     )
     assert SECRET not in "".join(lines)
+
+
+def test_a_partly_failed_export_without_a_checkpoint_says_its_rerun_reads_everything(
+    tmp_path: Path,
+) -> None:
+    """DingTalk v1.0's three demo users fail (502s past the retries); the other nine do not."""
+    done = wecal(
+        "export", "--sandbox", "--sandbox-size", "5", "-q", "-o", "out.jsonl",
+        "--faults", "server_error(502):dingtalk.v1.*", cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"wecal: exported {9 * 5} events ({9 * 5} this run) from 9 of 12 ")
+    assert lines[-1] == (
+        "wecal: rerun to retry them; this run had no --checkpoint, so a rerun reads every "
+        "source again (with --checkpoint PATH, a rerun retries only what failed)"
+    )

@@ -462,8 +462,9 @@ def test_a_signal_without_a_checkpoint_says_a_rerun_starts_over(
     _, err = proc.communicate(timeout=60)
     assert (proc.returncode, err) == (
         143,
-        "wecal: interrupted by SIGTERM; a.jsonl is incomplete; with --checkpoint PATH, "
-        "rerunning the same command resumes where it stopped instead of starting over\n",
+        "wecal: interrupted by SIGTERM; a.jsonl is incomplete and cannot be resumed: this "
+        "run had no --checkpoint, so a rerun starts over (with --checkpoint PATH, a stopped "
+        "run resumes where it stopped)\n",
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl"]
 

@@ -154,8 +154,8 @@ def test_interrupted_exports_say_how_to_go_on() -> None:
         "the export can be resumed: rerun the same command (a.ckpt records what was written)"
     )
     assert _resume_hint("a.jsonl", None) == (
-        "a.jsonl is incomplete; with --checkpoint PATH, rerunning the same command resumes "
-        "where it stopped instead of starting over"
+        "a.jsonl is incomplete and cannot be resumed: this run had no --checkpoint, so a "
+        "rerun starts over (with --checkpoint PATH, a stopped run resumes where it stopped)"
     )
 
 

@@ -967,8 +967,9 @@ def _resume_hint(output: str, checkpoint: Path | None) -> str:
     if output == "-":
         return "the output is incomplete"
     return (
-        f"{output} is incomplete; with --checkpoint PATH, rerunning the same command "
-        "resumes where it stopped instead of starting over"
+        f"{output} is incomplete and cannot be resumed: this run had no --checkpoint, "
+        "so a rerun starts over (with --checkpoint PATH, a stopped run resumes where it "
+        "stopped)"
     )
 
 
@@ -1169,8 +1170,8 @@ def _report_failures(
         out.write("wecal: rerun the same command to retry them; the checkpoint keeps the rest\n")
     elif not everything:
         out.write(
-            "wecal: rerun to retry them; with --checkpoint PATH a rerun resumes "
-            "instead of starting over\n"
+            "wecal: rerun to retry them; this run had no --checkpoint, so a rerun reads "
+            "every source again (with --checkpoint PATH, a rerun retries only what failed)\n"
         )
     else:
         out.write("wecal: the failure may be temporary: rerun the same command later\n")
