@@ -1681,6 +1681,10 @@ def worker_command(
         level=logging.INFO if _debug[0] else logging.WARNING,
         format="%(asctime)s %(name)s %(levelname)s %(message)s",
     )
+    # wecal's INFO lines — a retry (what failed, why, when the next attempt
+    # goes), a Redis outage's calls counted back — show without --debug;
+    # arq's line per job started and ended stays behind it.
+    logging.getLogger("wecal").setLevel(logging.INFO)
     options = WorkerOptions(
         redis_url=redis_url,
         prefix=prefix,
