@@ -316,3 +316,14 @@ def test_a_partly_failed_export_without_a_checkpoint_says_its_rerun_reads_everyt
         "wecal: rerun to retry them; this run had no --checkpoint, so a rerun reads every "
         "source again (with --checkpoint PATH, a rerun retries only what failed)"
     )
+
+
+@pytest.mark.parametrize("command", [["export"], ["events", "list"], ["sandbox"], ["worker"]])
+def test_debug_is_the_last_option_of_every_command_s_help(
+    tmp_path: Path, command: list[str]
+) -> None:
+    """Not between --faults and --start, where the shared options used to leave it."""
+    done = wecal(*command, "--help", cwd=tmp_path)
+    assert done.returncode == 0
+    options = re.findall(r"^  (?:-\w, )?(--[\w-]+)", done.stdout, re.M)
+    assert options[-2:] == ["--debug", "--help"], options

@@ -652,7 +652,6 @@ def _target_options(fn: Callable[..., Any]) -> Callable[..., Any]:
             help="File of sources, one per line (calendar:ID, user:ID or a bare ID).",
         ),
         *_demo_options(sandbox_prefix=True),
-        _debug_option,
     ]
 
     @functools.wraps(fn)
@@ -836,6 +835,7 @@ def main() -> None:
     + "; ".join(dict.fromkeys(e.monthly_quota for e in PROVIDERS.values() if e.monthly_quota))
     + ").",
 )
+@_debug_option  # last in --help, as on every command
 def export_command(
     *,
     target: dict[str, Any],
@@ -1859,6 +1859,7 @@ def events_group() -> None:
     help="Show the N earliest events of the window, across all the sources.",
 )
 @_tz_option
+@_debug_option  # last in --help, as on every command
 def events_list(
     *,
     target: dict[str, Any],
