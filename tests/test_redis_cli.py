@@ -12,7 +12,7 @@ import pytest
 from tests._redis import RedisServer
 from wecal.sandbox import Sandbox, generate
 
-from .test_cli import ENV, _export_args, run_wecal
+from .test_cli import ENV, _export_args, run_forked
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_two_exports_share_one_token_through_redis(
     sandbox, calendars = loaded
     for n in (1, 2):
         args = _export_args(sandbox_url, calendars, f"out{n}.jsonl", f"ckpt{n}.json")
-        done = run_wecal(*args, "--redis", redis_server.url, env=ENV, cwd=tmp_path)
+        done = run_forked(*args, "--redis", redis_server.url, env=ENV, cwd=tmp_path)
         assert done.returncode == 0, done.stderr
         lines = (tmp_path / f"out{n}.jsonl").read_text().splitlines()
         assert len(lines) == 2 * 10
@@ -53,7 +53,7 @@ def test_two_exports_share_one_token_through_redis(
 def test_events_list_takes_the_url_from_the_environment(
     redis_server: RedisServer, tmp_path: Path
 ) -> None:
-    done = run_wecal(
+    done = run_forked(
         "events", "list", "--sandbox", "--provider", "wecom",
         env={"WECAL_REDIS_URL": redis_server.url}, cwd=tmp_path,
     )  # fmt: skip
@@ -65,7 +65,7 @@ def test_events_list_takes_the_url_from_the_environment(
 def test_a_redis_that_does_not_answer_fails_no_export(tmp_path: Path) -> None:
     # Nothing listens on port 9: every Redis operation fails, the export does not.
     url = "redis://:redis-password-DO-NOT-PRINT@127.0.0.1:9/0"
-    done = run_wecal("export", "--sandbox", "--redis", url, "-o", "out.jsonl", cwd=tmp_path)
+    done = run_forked("export", "--sandbox", "--redis", url, "-o", "out.jsonl", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert "unreachable" in done.stderr
     assert "DO-NOT-PRINT" not in done.stderr + done.stdout
@@ -73,7 +73,7 @@ def test_a_redis_that_does_not_answer_fails_no_export(tmp_path: Path) -> None:
 
 
 def test_a_redis_option_that_is_not_a_redis_url_is_a_usage_error(tmp_path: Path) -> None:
-    done = run_wecal(
+    done = run_forked(
         "export", "--sandbox", "--redis", "http://user:secret-pw@x:1", "-o", "o.jsonl",
         cwd=tmp_path,
     )  # fmt: skip

@@ -4,7 +4,8 @@ over loopback by uvicorn), token fetches counted, a lock holder killed with
 SIGKILL, a fetcher stopped past its lock, Redis killed and restarted.
 
 Each worker is ``python -m tests._redis_worker`` (a DingTalk client on a
-RedisBackend, N concurrent callers). Expected figures are computed here from
+RedisBackend, N concurrent callers), a process of its own forked with wecal
+already imported (:mod:`tests._procs`). Expected figures are computed here from
 the configured limits, not taken from the code under test.
 """
 
@@ -13,8 +14,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +23,7 @@ import anyio
 import coredis
 import pytest
 
+from tests import _procs
 from tests._redis import RedisServer, most_in_window, quick_bound, rate_bound
 from wecal.sandbox import Fault, Sandbox, serve
 
@@ -44,16 +44,17 @@ def world() -> Iterator[tuple[Sandbox, str, str]]:
         yield sandbox, url, user
 
 
-def _spawn(cfg: dict[str, Any]) -> subprocess.Popen[str]:
+def _spawn(cfg: dict[str, Any]) -> _procs.Forked:
     """A worker process, imported and connected (it said ``ready``), waiting for ``_go``."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tests._redis_worker", json.dumps(cfg)],
+    process = _procs.start(
+        "tests._redis_worker",
+        json.dumps(cfg),
         cwd=ROOT,
         env=env,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
+        stdin=_procs.PIPE,
+        stdout=_procs.PIPE,
+        stderr=_procs.PIPE,
         text=True,
     )
     assert process.stdout is not None
@@ -62,7 +63,7 @@ def _spawn(cfg: dict[str, Any]) -> subprocess.Popen[str]:
     return process
 
 
-def _go(workers: list[subprocess.Popen[str]], seconds: float, delay: float = 0.2) -> float:
+def _go(workers: list[_procs.Forked], seconds: float, delay: float = 0.2) -> float:
     """Start ``workers`` together ``delay`` s from now for ``seconds``; the start time."""
     start = time.time() + delay
     for worker in workers:
@@ -72,7 +73,7 @@ def _go(workers: list[subprocess.Popen[str]], seconds: float, delay: float = 0.2
     return start
 
 
-def _result(process: subprocess.Popen[str], timeout: float = 90) -> dict[str, Any]:
+def _result(process: _procs.Forked, timeout: float = 90) -> dict[str, Any]:
     out, err = process.communicate(timeout=timeout)
     out = out.removeprefix("ready\n") if out.startswith("ready") else out
     assert process.returncode == 0, err[-3000:]
