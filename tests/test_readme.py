@@ -123,6 +123,10 @@ def test_quick_start_runs_as_written(
     }
     assert {r["id"] for r in records if r["summary"] == "你好"} >= set(created)
     assert [line.split()[0] for line in listed] == [r["provider"] for r in records]
+    # An all-day event shows its day, not an instant in some zone (DingTalk's are in UTC).
+    all_day = [(line, r) for line, r in zip(listed, records, strict=True) if len(r["start"]) == 10]
+    assert all_day
+    assert all(line == f"{r['provider']} {r['start']} {r['summary']}" for line, r in all_day)
 
 
 def test_model_round_trips_an_event() -> None:
