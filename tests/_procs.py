@@ -47,11 +47,13 @@ PRELOAD = [
     "arq.worker",
     "tests._procs",
     "tests._redis_worker",
+    "tests._notify_replica",
 ]
 #: The entry points a test may start, by name.
 ENTRY = {
     "wecal": ("wecal.cli", "main"),
     "tests._redis_worker": ("tests._redis_worker", "main"),
+    "tests._notify_replica": ("tests._notify_replica", "main"),
 }
 _lock = threading.Lock()
 _context: Any = None

@@ -1,7 +1,8 @@
 """
 What an export costs, before and during: ``wecal export --max-calls`` in one
-process and ``--dry-run``'s estimate, run as a user runs them (a subprocess)
-against the sandbox over loopback, whose request log is the count.
+process and ``--dry-run``'s estimate, run as a user runs them (a process of
+their own, forked with wecal already imported: :mod:`tests._procs`) against
+the sandbox over loopback, whose request log is the count.
 
 The expected records are a one-process export of the same sources without a
 budget (compared sorted); the expected calls are the sandbox's own count of
@@ -13,13 +14,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from tests import _procs
 from wecal.providers._registry import PROVIDERS
 from wecal.sandbox import serve
 from wecal.sandbox._demo import Demo, DemoSettings, build, credentials
@@ -54,14 +55,7 @@ class Site:
         return ["--provider", provider, "--base-url", self.base_url, *size, *ids]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "wecal.cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return _procs.run("wecal", *args, env=self.env)
 
     def listing_calls(self) -> int:
         return sum(1 for r in self.demo.sandbox.requests if _is_listing(r.api))

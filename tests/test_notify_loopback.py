@@ -10,8 +10,6 @@ Every test is bounded by the endpoint's own deadlines (and pytest's timeout).
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +23,7 @@ from anyio.abc import SocketStream
 from wecal.notifications import Notification, asgi_endpoint
 from wecal.sandbox import serve
 
+from . import _procs
 from .test_notifications import TOKEN, VECTORS, Recorder, ref_sign, wecom_cb, wecom_post
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
@@ -217,9 +216,10 @@ def replicas(redis_server: Any, tmp_path: Path) -> Iterator[tuple[list[int], Pat
     out = tmp_path / "delivered.txt"
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
-    command = [sys.executable, "-m", "tests._notify_replica", "--redis", redis_server.url]
+    # Each a process of its own, forked with wecal already imported (tests/_procs.py).
+    command = ["--redis", redis_server.url, "--out", str(out)]
     processes = [
-        subprocess.Popen([*command, "--out", str(out)], stdout=subprocess.PIPE, cwd=root, env=env)
+        _procs.start("tests._notify_replica", *command, stdout=_procs.PIPE, cwd=root, env=env)
         for _ in range(2)
     ]
     try:
