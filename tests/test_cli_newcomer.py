@@ -327,3 +327,42 @@ def test_debug_is_the_last_option_of_every_command_s_help(
     assert done.returncode == 0
     options = re.findall(r"^  (?:-\w, )?(--[\w-]+)", done.stdout, re.M)
     assert options[-2:] == ["--debug", "--help"], options
+
+
+def _sandbox_commands() -> list[tuple[str, list[str]]]:
+    """Every ``wecal ... --sandbox`` command of a shell block in the README and docs/."""
+    from .test_docs_commands import PAGES, ROOT, SHELL_BLOCK
+
+    found = []
+    for page in PAGES:
+        for block in SHELL_BLOCK.findall(page.read_text(encoding="utf-8")):
+            for line in block.replace("\\\n", " ").splitlines():
+                if not line.startswith(("wecal ", "$ wecal ")):
+                    continue  # prose of a text block, an environment line
+                words = shlex.split(line.removeprefix("$ "), comments=True)
+                if "--sandbox" in words:
+                    found.append((page.relative_to(ROOT).as_posix(), words[1:]))
+    return found
+
+
+#: The README's exports run in the test that counts what they write (above).
+OTHER_SANDBOX_COMMANDS = [
+    (page, words)
+    for page, words in _sandbox_commands()
+    if not (page == "README.md" and words[0] == "export")
+]
+
+
+@pytest.mark.slow  # demo.ics: seconds
+@pytest.mark.parametrize(("page", "words"), OTHER_SANDBOX_COMMANDS, ids=lambda v: str(v)[:50])
+def test_every_sandbox_command_shown_runs_as_written(
+    tmp_path: Path, page: str, words: list[str]
+) -> None:
+    done = wecal(*words, cwd=tmp_path, env={"COLUMNS": "200"})
+    assert done.returncode == 0, f"{page}: wecal {' '.join(words)}: {done.stderr}"
+    assert "error" not in done.stderr, done.stderr
+
+
+def test_the_docs_show_sandbox_commands_of_each_kind() -> None:
+    shown = {(page, words[0]) for page, words in _sandbox_commands()}
+    assert {("README.md", "export"), ("README.md", "events"), ("docs/cli.md", "export")} <= shown
