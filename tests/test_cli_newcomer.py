@@ -276,7 +276,11 @@ def _worker_first_lines(redis_url: str, env: dict[str, str], cwd: Path) -> list[
     )
     try:
         assert process.stderr is not None
-        lines = [process.stderr.readline(), process.stderr.readline()]
+        lines = [process.stderr.readline()]
+        # Its own two lines, whatever an interpreter warning may print first.
+        while not lines[-1].startswith("wecal worker: waiting") and lines[-1] and len(lines) < 20:
+            lines.append(process.stderr.readline())
+        lines = [lines[-1], process.stderr.readline()]
     finally:
         process.terminate()
         process.communicate(timeout=30)
