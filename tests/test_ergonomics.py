@@ -85,6 +85,14 @@ def test_the_eta_follows_a_source_that_sped_up_at_its_new_pace() -> None:
     assert progress.remaining_seconds(26.0, now=26.0) == pytest.approx((1000 - 650) / 25)
 
 
+def test_a_source_keeps_a_bounded_number_of_rate_marks() -> None:
+    progress = Progress(started_at={"s": 0.0})
+    for page in range(10_000):  # a page of 10 events every millisecond for 10 s
+        progress._page_read("s", 10 * (page + 1), (page + 1) / 1000)
+    assert len(progress._marks["s"]) <= 52  # 0.1 s apart over the last 5 s, and the baseline
+    assert progress._rate("s", 100_000, 10.0) == pytest.approx(10_000, rel=0.02)
+
+
 def test_sources_sharing_a_rate_limit_are_timed_together() -> None:
     """
     b and c share one app's 100 events/s (50 each now); b has 100 events left,

@@ -243,10 +243,14 @@ async def test_ics_resume_keeps_one_calendar_and_no_repeated_zone(tmp_path: Path
 async def test_many_sources_concurrently(tmp_path: Path) -> None:
     data = {f"s{i}": make_events(f"s{i}", 25) for i in range(20)}
     out = tmp_path / "out.jsonl"
+    progress = wecal.export.Progress()
     result = await export(
-        sources(*data), Pages(data, page_size=4), output=out, fmt="jsonl", concurrency=5
-    )
+        sources(*data), Pages(data, page_size=4), output=out, fmt="jsonl", concurrency=5,
+        progress=progress,
+    )  # fmt: skip
     assert result.events == 500
+    assert progress.done_sources == 20
+    assert progress._marks == {}  # a finished source's rate marks are let go
     ids = [e.id for e in read_jsonl(out)]
     assert len(ids) == len(set(ids)) == 500
 

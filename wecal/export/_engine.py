@@ -195,7 +195,10 @@ class Progress:
     def _page_read(self, key: str, count: int, now: float) -> None:
         """Mark that source ``key`` has read ``count`` events by ``now`` (after each page)."""
         marks = self._marks.setdefault(key, collections.deque())
-        marks.append((now, count))
+        if len(marks) >= 2 and now - marks[-2][0] < RATE_WINDOW / 50:
+            marks[-1] = (now, count)  # marks 0.1 s apart at most: ~50 per source
+        else:
+            marks.append((now, count))
         while len(marks) > 2 and marks[1][0] <= now - RATE_WINDOW:
             marks.popleft()
 
@@ -482,6 +485,7 @@ async def _run(
                         failures[source.key] = (_describe_error(exc), exc)
                         progress.failed_sources += 1
                         progress.finished.add(source.key)
+                        progress._marks.pop(source.key, None)  # its rate is no longer read
                         progress.ended_at[source.key] = time.monotonic()
                 finally:
                     # A reader cancelled mid-listing (its source failed in the
@@ -510,6 +514,7 @@ async def _run(
                 for key in newly_failed:
                     progress.failed_sources += 1
                     progress.finished.add(key)
+                    progress._marks.pop(key, None)
                     if key in scopes:
                         scopes[key].cancel()
                 for source, page in batch:
@@ -518,6 +523,7 @@ async def _run(
                     if page is None:
                         progress.done_sources += 1
                         progress.finished.add(source.key)
+                        progress._marks.pop(source.key, None)  # its rate is no longer read
                         progress.ended_at[source.key] = time.monotonic()
                     else:
                         progress.pages += 1
