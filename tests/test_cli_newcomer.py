@@ -128,6 +128,38 @@ def test_events_list_of_an_empty_window_says_so(tmp_path: Path) -> None:
     assert "no events in this window" not in shown.stdout
 
 
+@pytest.mark.parametrize("provider", ["wecom", "dingtalk", "feishu"])
+def test_events_list_on_a_narrow_terminal_shows_each_source_whole(
+    tmp_path: Path, provider: str
+) -> None:
+    # At 80 columns the long ids (a Feishu calendar id is 55 characters) are
+    # folded onto the row's next lines, never cut: what the source column of
+    # a row holds, joined, is one of the demo's sources, as --calendar/--user
+    # takes it.
+    kind = "user" if provider == "dingtalk" else "calendar"
+    demo = build(DemoSettings(size=5), out=None).sources[provider]
+    expected = {f"{kind}:{source}" for source in demo}
+    done = wecal(
+        "events", "list", "--sandbox", "--provider", provider, "--sandbox-size", "5",
+        cwd=tmp_path, env={"COLUMNS": "80"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows: list[str] = []
+    for line in done.stdout.splitlines():
+        cells = line.split("│")
+        if len(cells) != 8:  # a border, the title or the header
+            continue
+        start, source = cells[1].strip(), cells[6].strip()
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", start):
+            rows.append(source)
+        else:
+            rows[-1] += source
+    assert rows, done.stdout
+    assert max(map(len, done.stdout.splitlines())) <= 80
+    assert set(rows) <= expected, set(rows) - expected
+    assert "…" not in "".join(rows)
+
+
 def test_events_list_when_every_source_failed_alike_is_one_line_and_no_table(
     tmp_path: Path,
 ) -> None:

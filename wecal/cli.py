@@ -1920,8 +1920,11 @@ async def _list(config: _Config, start: datetime, end: datetime, limit: int, zon
     )
     empty = "no events in this window (another: --start / --end)" if not rows else None
     table = Table(title=title, caption=empty)
-    for name in ("start", "end", "summary", "location", "status", "source"):
+    for name in ("start", "end", "summary", "location", "status"):
         table.add_column(name)
+    # A source is what to pass to --calendar/--user next: folded onto more
+    # lines when the terminal is narrow, never cut to "user:iiiPC…".
+    table.add_column("source", overflow="fold")
     for _, _, source_name, event in rows:
         table.add_row(
             _show(event.start, zone),
