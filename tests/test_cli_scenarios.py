@@ -28,13 +28,14 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import NamedTuple
 
 import pytest
 
 from wecal import cli
-from wecal.sandbox import Fault, Sandbox, generate
+from wecal.sandbox import Fault, Sandbox, generate, serve
 
-from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET
+from .sandbox_fixtures import WECOM_CORP_ID, WECOM_SECRET, new_sandbox
 
 WECAL = Path(sys.executable).with_name("wecal")
 ROOT = Path(__file__).parents[1]
@@ -176,8 +177,7 @@ def committed_pages(ckpt: Path) -> int:
     return sum(s["pages"] for s in data["sources"].values())
 
 
-@pytest.fixture
-def calendars(sandbox: Sandbox) -> list[str]:
+def _calendars(sandbox: Sandbox) -> list[str]:
     summary = generate(
         sandbox,
         seed=11,
@@ -189,9 +189,18 @@ def calendars(sandbox: Sandbox) -> list[str]:
     return list(summary.wecom_calendars)
 
 
+def _truth(sandbox: Sandbox, calendars: list[str]) -> list[str]:
+    return sorted(s["schedule_id"] for c in calendars for s in sandbox.wecom_ground_truth(c))
+
+
+@pytest.fixture
+def calendars(sandbox: Sandbox) -> list[str]:
+    return _calendars(sandbox)
+
+
 @pytest.fixture
 def truth(sandbox: Sandbox, calendars: list[str]) -> list[str]:
-    return sorted(s["schedule_id"] for c in calendars for s in sandbox.wecom_ground_truth(c))
+    return _truth(sandbox, calendars)
 
 
 def export_args(url: str, calendars: list[str], out: str, ckpt: str | None = "c.ckpt") -> list[str]:
@@ -212,27 +221,69 @@ def killed_midway(sandbox: Sandbox, args: list[str], cwd: Path) -> None:
     sandbox.faults.clear()
 
 
+class Killed(NamedTuple):
+    """An export killed midway, in ``cwd``, from the sandbox at ``url``."""
+
+    url: str
+    calendars: list[str]
+    truth: list[str]
+    cwd: Path
+    #: Every file as the SIGKILL left it (the lock file included).
+    files: dict[str, bytes]
+
+    def args(self, out: str = "a.jsonl", ckpt: str | None = "c.ckpt") -> list[str]:
+        return export_args(self.url, self.calendars, out, ckpt)
+
+
+@pytest.fixture(scope="module")
+def killed_once(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Killed]:
+    """
+    One export process SIGKILLed midway, once for the module, on a served
+    sandbox of its own that the tests only read: the state the refusal tests
+    start from. A process killed for each of them cost a second of CPU each
+    (interpreter, imports) for the same kind of state: pages committed, the
+    lock file left behind, the output ahead of or at its last commit.
+    """
+    sb = new_sandbox()
+    calendars = _calendars(sb)
+    cwd = tmp_path_factory.mktemp("killed")
+    with serve(sb) as url:
+        killed_midway(sb, export_args(url, calendars, "a.jsonl"), cwd)
+        files = {p.name: p.read_bytes() for p in cwd.iterdir()}
+        yield Killed(url, calendars, _truth(sb, calendars), cwd, files)
+
+
+@pytest.fixture
+def killed(killed_once: Killed) -> Killed:
+    """The killed export's directory restored, byte for byte, to what the kill left."""
+    for path in killed_once.cwd.iterdir():
+        path.unlink()
+    for name, data in killed_once.files.items():
+        (killed_once.cwd / name).write_bytes(data)
+    return killed_once
+
+
 # --- never corrupt, never lie ----------------------------------------------------------
 
 
 def test_resume_with_another_output_is_refused_then_the_right_one_resumes(
-    sandbox: Sandbox, sandbox_url: str, calendars: list[str], truth: list[str], tmp_path: Path
+    killed: Killed,
 ) -> None:
-    killed_midway(sandbox, export_args(sandbox_url, calendars, "a.jsonl"), tmp_path)
-    before = snapshot(tmp_path)
-    done = wecal(*export_args(sandbox_url, calendars, "b.jsonl"), cwd=tmp_path, env=ENV)
+    cwd = killed.cwd
+    before = snapshot(cwd)
+    done = wecal(*killed.args("b.jsonl"), cwd=cwd, env=ENV)
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr == (
         f"wecal: error: checkpoint c.ckpt belongs to a different export: its output is "
-        f"{tmp_path / 'a.jsonl'}, this run's is {tmp_path / 'b.jsonl'}; use another "
+        f"{cwd / 'a.jsonl'}, this run's is {cwd / 'b.jsonl'}; use another "
         "checkpoint path, or delete it to start over\n"
     )
-    assert snapshot(tmp_path) == before  # no b.jsonl, nothing padded, checkpoint as it was
+    assert snapshot(cwd) == before  # no b.jsonl, nothing padded, checkpoint as it was
 
-    done = wecal(*export_args(sandbox_url, calendars, "a.jsonl"), cwd=tmp_path, env=ENV)
+    done = wecal(*killed.args("a.jsonl"), cwd=cwd, env=ENV)
     assert done.returncode == 0, done.stderr
-    assert sorted(ids(tmp_path / "a.jsonl")) == truth
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]
+    assert sorted(ids(cwd / "a.jsonl")) == killed.truth
+    assert sorted(p.name for p in cwd.iterdir()) == ["a.jsonl", NOTE, "c.ckpt"]
 
 
 @pytest.mark.parametrize(
@@ -305,17 +356,11 @@ def test_a_second_run_on_the_same_checkpoint_or_output_is_refused_at_once(
 
 @pytest.mark.parametrize("damage", ["deleted", "truncated", "edited"])
 def test_output_damaged_between_runs_is_detected_then_a_fresh_start_is_exact(
-    sandbox: Sandbox,
-    sandbox_url: str,
-    calendars: list[str],
-    truth: list[str],
-    tmp_path: Path,
-    damage: str,
+    killed: Killed, damage: str
 ) -> None:
-    args = export_args(sandbox_url, calendars, "a.jsonl")
-    killed_midway(sandbox, args, tmp_path)
-    out = tmp_path / "a.jsonl"
-    committed = json.loads((tmp_path / "c.ckpt").read_text())["committed"]
+    cwd, args = killed.cwd, killed.args()
+    out = cwd / "a.jsonl"
+    committed = json.loads((cwd / "c.ckpt").read_text())["committed"]
     if damage == "deleted":
         out.unlink()
         why = f"is missing but checkpoint c.ckpt has {committed} bytes of it committed"
@@ -327,18 +372,18 @@ def test_output_damaged_between_runs_is_detected_then_a_fresh_start_is_exact(
         data = out.read_bytes()
         out.write_bytes(data[:10] + b"X" + data[11:])
         why = "was changed since checkpoint c.ckpt last committed it"
-    before = snapshot(tmp_path)
-    done = wecal(*args, cwd=tmp_path, env=ENV)
+    before = snapshot(cwd)
+    done = wecal(*args, cwd=cwd, env=ENV)
     assert (done.returncode, done.stderr) == (
         2,
         f"wecal: error: output a.jsonl {why}; restore it, or delete c.ckpt to start the "
         "export over\n",
     )
-    assert snapshot(tmp_path) == before
-    (tmp_path / "c.ckpt").unlink()
-    done = wecal(*args, cwd=tmp_path, env=ENV)
+    assert snapshot(cwd) == before
+    (cwd / "c.ckpt").unlink()
+    done = wecal(*args, cwd=cwd, env=ENV)
     assert done.returncode == 0, done.stderr
-    assert sorted(ids(out)) == truth
+    assert sorted(ids(out)) == killed.truth
 
 
 @pytest.mark.parametrize(
@@ -350,19 +395,12 @@ def test_output_damaged_between_runs_is_detected_then_a_fresh_start_is_exact(
     ],
 )
 def test_edited_checkpoint_is_refused_in_one_line(
-    sandbox: Sandbox,
-    sandbox_url: str,
-    calendars: list[str],
-    tmp_path: Path,
-    edit: dict[str, object],
-    why: str | None,
+    killed: Killed, edit: dict[str, object], why: str | None
 ) -> None:
-    args = export_args(sandbox_url, calendars, "a.jsonl")
-    killed_midway(sandbox, args, tmp_path)
-    ckpt = tmp_path / "c.ckpt"
+    ckpt = killed.cwd / "c.ckpt"
     ckpt.write_text(json.dumps({**json.loads(ckpt.read_text()), **edit}))
-    before = snapshot(tmp_path)
-    done = wecal(*args, cwd=tmp_path, env=ENV)
+    before = snapshot(killed.cwd)
+    done = wecal(*killed.args(), cwd=killed.cwd, env=ENV)
     assert done.returncode == 2
     if why is None:  # a claim beyond the file: refused, no 1 TB sparse file
         size = len(before["a.jsonl"])
@@ -374,7 +412,7 @@ def test_edited_checkpoint_is_refused_in_one_line(
     else:
         why_line = f"checkpoint c.ckpt is unusable: {why}; delete it to start the export over"
     assert done.stderr == f"wecal: error: {why_line}\n"
-    assert snapshot(tmp_path) == before
+    assert snapshot(killed.cwd) == before
 
 
 def test_output_equal_to_checkpoint_is_refused(sandbox_url: str, tmp_path: Path) -> None:
@@ -472,32 +510,25 @@ def test_a_signal_without_a_checkpoint_says_a_rerun_starts_over(
 @pytest.mark.parametrize("finished", [True, False], ids=["finished", "killed"])
 @pytest.mark.parametrize("other", [["--checkpoint", "d.ckpt"], []], ids=["other", "none"])
 def test_a_second_export_onto_an_output_a_checkpoint_holds_is_refused(
-    sandbox: Sandbox,
-    sandbox_url: str,
-    calendars: list[str],
-    truth: list[str],
-    tmp_path: Path,
-    finished: bool,
-    other: list[str],
+    killed: Killed, tmp_path: Path, finished: bool, other: list[str]
 ) -> None:
-    args = export_args(sandbox_url, calendars, "a.jsonl")
+    # The killed export's sandbox, only read: a finished export is run here afresh.
+    cwd, args = (tmp_path if finished else killed.cwd), killed.args()
     if finished:
-        assert wecal(*args, cwd=tmp_path, env=ENV).returncode == 0
-    else:
-        killed_midway(sandbox, args, tmp_path)
-    before = snapshot(tmp_path)
+        assert wecal(*args, cwd=cwd, env=ENV).returncode == 0
+    before = snapshot(cwd)
     # Another export (one calendar) onto the same file.
-    second = [*export_args(sandbox_url, calendars[:1], "a.jsonl", None), *other]
-    done = wecal(*second, cwd=tmp_path, env=ENV)
+    second = [*export_args(killed.url, killed.calendars[:1], "a.jsonl", None), *other]
+    done = wecal(*second, cwd=cwd, env=ENV)
     assert (done.returncode, done.stderr) == (
         2,
         "wecal: error: output a.jsonl belongs to the export checkpointed in c.ckpt; resume it "
         "with --checkpoint c.ckpt, or delete c.ckpt to start that export over\n",
     )
-    assert snapshot(tmp_path) == before
-    done = wecal(*args, cwd=tmp_path, env=ENV)
+    assert snapshot(cwd) == before
+    done = wecal(*args, cwd=cwd, env=ENV)
     assert done.returncode == 0, done.stderr
-    assert sorted(ids(tmp_path / "a.jsonl")) == truth
+    assert sorted(ids(cwd / "a.jsonl")) == killed.truth
 
 
 def test_a_deeply_nested_checkpoint_is_called_damaged(sandbox_url: str, tmp_path: Path) -> None:
