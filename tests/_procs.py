@@ -150,7 +150,6 @@ class Forked:
         self.stdin: IO[Any] | None = None
         self.stdout: IO[Any] | None = None
         self.stderr: IO[Any] | None = None
-        mine: list[int] = []  # the child's ends, closed here once it has them
         theirs: list[multiprocessing.connection.Connection | None] = []
         ours: list[IO[Any] | None] = []
         for number, how in enumerate((stdin, stdout, stderr)):
@@ -176,7 +175,6 @@ class Forked:
                 assert not isinstance(how, int)
                 child = os.dup(how.fileno())
                 ours.append(None)
-            mine.append(child)
             theirs.append(
                 multiprocessing.connection.Connection(child, readable=reading, writable=not reading)
             )
