@@ -4,7 +4,7 @@ One replica of an app's WeCom callback URL, in its own process, for the tests:
 lifetime (ASGI lifespan), served by uvicorn on a free loopback port. Each
 notification handed to the handler is appended to ``--out`` as one line.
 
-    python -m tests._notify_replica --redis URL --out FILE
+    python -m tests._notify_replica --redis URL --out FILE --token T --aes-key K --corp-id C
 
 prints ``PORT <n>`` once it listens, then serves until SIGTERM.
 """
@@ -22,10 +22,8 @@ import uvicorn
 from wecal.notifications import Notification, WeComCallback, asgi_endpoint
 from wecal.redis import RedisBackend
 
-from .test_notifications import AES_KEY, CORP_ID, TOKEN
 
-
-def build(redis_url: str, out: str) -> Any:
+def build(redis_url: str, out: str, token: str, aes_key: str, corp_id: str) -> Any:
     def record(line: str) -> None:
         with open(out, "a", encoding="utf-8") as file:
             file.write(line)
@@ -33,7 +31,7 @@ def build(redis_url: str, out: str) -> Any:
     async def handler(note: Notification) -> None:
         await anyio.to_thread.run_sync(record, f"{note.kind} {note.event_id}\n")
 
-    endpoint = asgi_endpoint(WeComCallback(TOKEN, AES_KEY, CORP_ID, max_age=None), handler)
+    endpoint = asgi_endpoint(WeComCallback(token, aes_key, corp_id, max_age=None), handler)
 
     async def app(scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "lifespan":
@@ -54,12 +52,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--redis", required=True)
     parser.add_argument("--out", required=True)
+    # The app's callback settings (the test's own; passed, so that this module
+    # imports no test module).
+    parser.add_argument("--token", required=True)
+    parser.add_argument("--aes-key", required=True)
+    parser.add_argument("--corp-id", required=True)
     args = parser.parse_args()
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     sock.listen(128)  # connections wait in the backlog until uvicorn accepts
     config = uvicorn.Config(
-        build(args.redis, args.out),
+        build(args.redis, args.out, args.token, args.aes_key, args.corp_id),
         log_config=None,
         access_log=False,
         lifespan="on",

@@ -24,7 +24,16 @@ from wecal.notifications import Notification, asgi_endpoint
 from wecal.sandbox import serve
 
 from . import _procs
-from .test_notifications import TOKEN, VECTORS, Recorder, ref_sign, wecom_cb, wecom_post
+from .test_notifications import (
+    AES_KEY,
+    CORP_ID,
+    TOKEN,
+    VECTORS,
+    Recorder,
+    ref_sign,
+    wecom_cb,
+    wecom_post,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(90)]
 
@@ -217,7 +226,8 @@ def replicas(redis_server: Any, tmp_path: Path) -> Iterator[tuple[list[int], Pat
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
     # Each a process of its own, forked with wecal already imported (tests/_procs.py).
-    command = ["--redis", redis_server.url, "--out", str(out)]
+    command = ["--redis", redis_server.url, "--out", str(out), "--token", TOKEN,
+               "--aes-key", AES_KEY, "--corp-id", CORP_ID]  # fmt: skip
     processes = [
         _procs.start("tests._notify_replica", *command, stdout=_procs.PIPE, cwd=root, env=env)
         for _ in range(2)
