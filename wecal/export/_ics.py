@@ -406,34 +406,35 @@ def _onsets(
     the instants are found here in UTC: a day at a time, then to the second.
     """
     zone = ZoneInfo(key)
+    # Whole seconds since the epoch throughout (the same instants as aware
+    # datetimes, a day being 86,400 of them in UTC): some 110,000 steps for
+    # 300 years, each one conversion instead of three datetime operations.
+    local_time = datetime.fromtimestamp
+    zero = timedelta(0)
 
-    def state(moment: datetime) -> _State:
-        local = moment.astimezone(zone)
-        return (
-            local.utcoffset() or timedelta(0),
-            local.tzname() or "",
-            bool(local.dst()),
-        )
+    def state(seconds: int) -> _State:
+        local = local_time(seconds, zone)
+        return (local.utcoffset() or zero, local.tzname() or "", bool(local.dst()))
 
-    moment = datetime(first_year, 1, 1, tzinfo=UTC)
-    end = datetime(last_year, 1, 1, tzinfo=UTC)
+    moment = int(datetime(first_year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(last_year, 1, 1, tzinfo=UTC).timestamp())
     initial = current = state(moment)
     found = []
     while moment < end:
-        ahead = min(moment + timedelta(days=1), end)
+        ahead = min(moment + 86_400, end)
         if state(ahead) == current:
             moment = ahead
             continue
-        low, high = int(moment.timestamp()), int(ahead.timestamp())
+        low, high = moment, ahead
         while high - low > 1:  # state(low) is current, state(high) is not
             middle = (low + high) // 2
-            if state(datetime.fromtimestamp(middle, UTC)) == current:
+            if state(middle) == current:
                 low = middle
             else:
                 high = middle
-        moment = datetime.fromtimestamp(high, UTC)
+        moment = high
         after = state(moment)
-        found.append((moment, current[0], *after))
+        found.append((local_time(moment, UTC), current[0], *after))
         current = after
     return initial, tuple(found)
 
