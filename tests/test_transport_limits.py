@@ -33,6 +33,7 @@ import pytest
 import wecal
 from tests._mock import FakeClock, FakeProvider, make_core, ok, wecom_error
 from tests.sandbox_fixtures import client_on
+from tests.test_cli_scenarios import wecal as run_wecal
 from wecal._http import HttpCore
 from wecal.providers.dingtalk._errors import DINGTALK_V1
 from wecal.providers.wecom._errors import WECOM
@@ -312,29 +313,13 @@ async def test_a_base_url_with_a_path_says_so(sandbox: Sandbox) -> None:
 
 
 def test_the_cli_does_not_advise_rerunning_for_an_unresolvable_host(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).with_name("wecal")),
-            "events",
-            "list",
-            "--provider",
-            "wecom",
-            "--calendar",
-            "cal1",
-            "--base-url",
-            "http://wecal-test.invalid",
-        ],
-        env={
-            **os.environ,
-            "PYTHONPATH": str(Path(__file__).parents[1]),
-            "WECAL_WECOM_CORP_ID": "ww1",
-            "WECAL_WECOM_SECRET": "secret-value-1",
-        },
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    # In this process (the same command, without an interpreter's start).
+    done = run_wecal(
+        "events", "list", "--provider", "wecom", "--calendar", "cal1",
+        "--base-url", "http://wecal-test.invalid",
+        cwd=tmp_path,
+        env={"WECAL_WECOM_CORP_ID": "ww1", "WECAL_WECOM_SECRET": "secret-value-1"},
+    )  # fmt: skip
     assert done.returncode == 1
     assert "ConfigurationError" in done.stderr
     assert "does not resolve" in done.stderr
