@@ -1673,9 +1673,7 @@ def worker_command(
     """Run distributed export units (arq); the help text is :func:`_worker_help`'s."""
     import logging
 
-    from arq.worker import run_worker
-
-    from .export.arq import WorkerOptions, settings_for
+    from .export.arq import WorkerOptions, run
 
     logging.basicConfig(
         level=logging.INFO if _debug[0] else logging.WARNING,
@@ -1701,7 +1699,7 @@ def worker_command(
     )
     sys.stderr.write(_worker_credentials_line())
     sys.stderr.flush()
-    run_worker(settings_for(options))  # an unreachable Redis: one line (_error_line)
+    run(options)  # Redis unreachable past its patience: one line (_error_line)
     return 0
 
 

@@ -24,13 +24,19 @@ import functools
 import importlib
 import logging
 import os
+import time
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import attrs
 from arq import Retry
 from arq.connections import ArqRedis, RedisSettings
-from arq.worker import Function, func
+from arq.worker import Function, Worker, func
+from redis.asyncio.retry import Retry as RedisRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ..errors import ConfigurationError, ValidationError
 from ..redis import RedisBackend
@@ -42,6 +48,7 @@ __all__ = [
     "WorkerOptions",
     "WorkerSettings",
     "finalize_job",
+    "run",
     "run_unit_job",
     "settings_for",
 ]
@@ -289,6 +296,85 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await task
 
 
+#: How long a worker's queue connection waits for an unreachable Redis (a
+#: restart, a failover) before the worker gives up, as ``wecal export --job``
+#: follows its job through one: attempts 0.25, 0.5, 1, then every 2 s.
+REDIS_PATIENCE = 120.0
+
+
+def _redis_settings(url: str) -> RedisSettings:
+    """
+    arq's settings for ``url``, with every command of the worker's pool retried
+    while Redis is unreachable, for about ``REDIS_PATIENCE`` seconds.
+
+    arq's poll loop has no error handling of its own: without this, a worker
+    polling while Redis restarts meets a refused or closed connection and
+    exits, and every worker of a job may go at once. redis-py retries the
+    command (connecting included) with this policy; a refused connection is
+    an ``OSError``, so it is named beside redis-py's own errors.
+    """
+    settings = RedisSettings.from_dsn(url)
+    settings.retry = RedisRetry(
+        ExponentialBackoff(cap=2.0, base=0.25),
+        retries=int(REDIS_PATIENCE / 2.0) + 3,
+        # redis-py types these as its own errors, but retries whatever it
+        # catches: its connect raises the socket's OSError before wrapping it.
+        supported_errors=cast(
+            "tuple[type[RedisError], ...]", (RedisConnectionError, RedisTimeoutError, OSError)
+        ),
+    )
+    return settings
+
+
+def _unreachable(exc: BaseException) -> bool:
+    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
+
+
+class _Worker(Worker):
+    """
+    arq's worker, whose poll loop rides out an unreachable Redis.
+
+    The queue connection's retries (:func:`_redis_settings`) cover a refused
+    connection, but not one Redis accepts and drops while it stops or starts
+    (redis-py's handshake is outside its retries): arq's poll loop would end
+    the worker there. Here a poll that meets Redis unreachable is logged once
+    and tried again at the next poll, for ``REDIS_PATIENCE`` seconds.
+    """
+
+    _outage: float | None = None
+
+    async def _poll_iteration(self) -> None:
+        try:
+            await super()._poll_iteration()
+        except Exception as exc:
+            if not _unreachable(exc):
+                raise
+            now = time.monotonic()
+            if self._outage is None:
+                self._outage = now
+                logger.warning(
+                    "wecal worker: Redis unreachable (%s); polling again for up to %.0f s",
+                    " ".join(str(exc).split()) or type(exc).__name__,
+                    REDIS_PATIENCE,
+                )
+            elif now - self._outage >= REDIS_PATIENCE:
+                raise
+            await asyncio.sleep(1.0)
+            return
+        if self._outage is not None:
+            self._outage = None
+            logger.warning("wecal worker: Redis answers again")
+
+
+def run(options: WorkerOptions) -> None:
+    """
+    Run a worker until it is stopped (SIGINT/SIGTERM), as ``wecal worker``
+    does: arq's worker with :func:`settings_for`'s settings, riding out a
+    Redis restart or failover of up to ``REDIS_PATIENCE`` seconds.
+    """
+    _Worker(**settings_for(options)).run()
+
+
 class WorkerSettings:
     """``arq wecal.export.arq.WorkerSettings``: options from the environment (``WECAL_*``)."""
 
@@ -299,7 +385,7 @@ class WorkerSettings:
     ]
     on_startup = staticmethod(startup)
     on_shutdown = staticmethod(shutdown)
-    redis_settings = RedisSettings.from_dsn(os.environ.get("WECAL_REDIS_URL", DEFAULT_REDIS))
+    redis_settings = _redis_settings(os.environ.get("WECAL_REDIS_URL", DEFAULT_REDIS))
     job_timeout = 300
     max_jobs = int(os.environ.get("WECAL_WORKER_JOBS", "4"))
     poll_delay = 0.2
@@ -318,7 +404,7 @@ def settings_for(url: str | WorkerOptions, *, jobs: int | None = None) -> dict[s
         "functions": WorkerSettings.functions,
         "on_startup": startup,
         "on_shutdown": shutdown,
-        "redis_settings": RedisSettings.from_dsn(options.redis_url),
+        "redis_settings": _redis_settings(options.redis_url),
         "job_timeout": WorkerSettings.job_timeout,
         "max_jobs": options.jobs,
         "poll_delay": WorkerSettings.poll_delay,
