@@ -357,3 +357,21 @@ class MemoryState:
         """Units of the quota ledger ``key`` spent so far (for tests and displays)."""
         used, until = self._quota.get(key, (0, 0.0))
         return used if until > self._wall() else 0
+
+
+#: How long the job's command and a worker follow an unreachable Redis (a
+#: restart, a failover) before they give up with its error.
+REDIS_PATIENCE = 120.0
+
+
+def redis_client_error(exc: BaseException) -> bool:
+    """
+    A connection failure or timeout of coredis or of redis-py (arq's client):
+    Redis is down or restarting, not a bug of ours. The socket's own errors
+    (builtin ``ConnectionError``/``OSError``) are for the caller to add: a
+    provider's refused connection is one too.
+    """
+    kind = type(exc)
+    return kind.__module__.split(".")[0] in {"coredis", "redis"} and any(
+        k.__name__ in {"ConnectionError", "TimeoutError"} for k in kind.__mro__
+    )

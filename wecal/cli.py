@@ -54,6 +54,7 @@ from ._demo_settings import DEFAULTS, LIMITS
 from ._http import CallStats, _mask_userinfo
 from ._ratelimit import RateLimitConfig
 from ._retry import RetryConfig
+from ._shared import REDIS_PATIENCE, redis_client_error
 from ._tokens import MemoryTokenStore
 from ._zones import DEFAULT_DATE_ZONE, zone_for
 from .errors import (
@@ -110,7 +111,7 @@ def _error_line(exc: BaseException) -> tuple[str, int]:
         return str(exc), 2
     if isinstance(exc, WecalError):
         return f"{type(exc).__name__}: {exc}", 1
-    if _redis_unreachable(exc):
+    if redis_client_error(exc):
         return f"Redis unreachable: {_line(str(exc)) or type(exc).__name__}", 1
     if isinstance(exc, OSError):
         if exc.filename is not None:
@@ -122,19 +123,6 @@ def _error_line(exc: BaseException) -> tuple[str, int]:
         f"internal error {type(exc).__name__}: {exc} (rerun with --debug and report it)",
         1,
     )
-
-
-def _redis_unreachable(exc: BaseException) -> bool:
-    """A connection failure of coredis or of redis-py (arq's client): not a bug of ours."""
-    kind = type(exc)
-    return kind.__module__.split(".")[0] in {"coredis", "redis"} and any(
-        k.__name__ in {"ConnectionError", "TimeoutError"} for k in kind.__mro__
-    )
-
-
-#: How long ``wecal export --job`` follows a job through an unreachable Redis (a
-#: restart, a failover) before it gives up; the workers go on meanwhile.
-REDIS_PATIENCE = 120.0
 
 
 async def _riding_out(
@@ -150,7 +138,7 @@ async def _riding_out(
         try:
             result = await call()
         except Exception as exc:
-            if not (_redis_unreachable(exc) or isinstance(exc, ConnectionError)):
+            if not (redis_client_error(exc) or isinstance(exc, ConnectionError)):
                 raise
             now = time.monotonic()
             if not outage:

@@ -38,6 +38,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from .._shared import REDIS_PATIENCE, redis_client_error
 from ..errors import ConfigurationError, ValidationError
 from ..redis import RedisBackend
 from . import distributed
@@ -296,12 +297,6 @@ async def shutdown(ctx: dict[str, Any]) -> None:
         await task
 
 
-#: How long a worker's queue connection waits for an unreachable Redis (a
-#: restart, a failover) before the worker gives up, as ``wecal export --job``
-#: follows its job through one: attempts 0.25, 0.5, 1, then every 2 s.
-REDIS_PATIENCE = 120.0
-
-
 def _redis_settings(url: str) -> RedisSettings:
     """
     arq's settings for ``url``, with every command of the worker's pool retried
@@ -311,7 +306,8 @@ def _redis_settings(url: str) -> RedisSettings:
     polling while Redis restarts meets a refused or closed connection and
     exits, and every worker of a job may go at once. redis-py retries the
     command (connecting included) with this policy; a refused connection is
-    an ``OSError``, so it is named beside redis-py's own errors.
+    an ``OSError``, so it is named beside redis-py's own errors. Attempts
+    come 0.25, 0.5, 1, then every 2 s.
     """
     settings = RedisSettings.from_dsn(url)
     settings.retry = RedisRetry(
@@ -324,10 +320,6 @@ def _redis_settings(url: str) -> RedisSettings:
         ),
     )
     return settings
-
-
-def _unreachable(exc: BaseException) -> bool:
-    return isinstance(exc, (RedisConnectionError, RedisTimeoutError, OSError))
 
 
 class _Worker(Worker):
@@ -347,7 +339,7 @@ class _Worker(Worker):
         try:
             await super()._poll_iteration()
         except Exception as exc:
-            if not _unreachable(exc):
+            if not (redis_client_error(exc) or isinstance(exc, OSError)):
                 raise
             now = time.monotonic()
             if self._outage is None:
