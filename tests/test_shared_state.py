@@ -11,6 +11,7 @@ import pytest
 
 import wecal
 from tests._mock import FakeClock, FakeProvider, wecom_error
+from tests._redis import most_in_window
 from wecal._http import HttpCore
 from wecal._ratelimit import RateLimitConfig, RateLimiter, band_for
 from wecal._shared import Band, MemoryState
@@ -43,17 +44,6 @@ def _core(
     )
 
 
-def _most_in_window(times: list[float], window: float) -> int:
-    """The largest number of ``times`` inside any half-open window of ``window`` s."""
-    times = sorted(times)
-    best = start = 0
-    for end, t in enumerate(times):
-        while times[start] <= t - window:
-            start += 1
-        best = max(best, end - start + 1)
-    return best
-
-
 @pytest.mark.parametrize(("calls", "seconds"), [(30, 10.0), (150, 3600.0), (7, 60.0)])
 def test_a_band_never_lets_more_than_its_calls_into_any_window(calls: int, seconds: float) -> None:
     clock = FakeClock(0.0)
@@ -63,7 +53,7 @@ def test_a_band_never_lets_more_than_its_calls_into_any_window(calls: int, secon
     for i in range(calls * 3):
         clock.now = i * seconds / (calls * 6)  # callers arrive twice as fast as allowed
         starts.append(clock.now + state.reserve_now([band]).wait)
-    assert _most_in_window(starts, seconds) == calls
+    assert most_in_window(starts, seconds) == calls
 
 
 def test_per_hour_band_applies_in_one_process() -> None:
@@ -72,7 +62,7 @@ def test_per_hour_band_applies_in_one_process() -> None:
         RateLimitConfig(per_hour=120), float("inf"), clock=clock, sleep=clock.sleep
     )
     starts = [limiter.reserve("schedule/get") for _ in range(300)]
-    assert _most_in_window(starts, 3600.0) == 120
+    assert most_in_window(starts, 3600.0) == 120
     assert limiter.reserve("other/api") == 0.0  # per API
 
 
@@ -86,8 +76,8 @@ def test_wecom_default_has_the_hour_band() -> None:
         per_hour=WECOM.default_per_hour,
     )
     starts = [limiter.reserve("schedule/get") for _ in range(160_000)]
-    assert _most_in_window(starts, 3600.0) <= 150_000
-    assert _most_in_window(starts, 60.0) <= 10_001
+    assert most_in_window(starts, 3600.0) <= 150_000
+    assert most_in_window(starts, 60.0) <= 10_001
 
 
 @pytest.mark.anyio
